@@ -1,0 +1,437 @@
+//! Why a request was refused, and the one place that turns that into a response.
+//!
+//! Every rejection the crate produces is an [`AuthError`]. Each kind knows its HTTP status, its
+//! OAuth 2.0 error code (RFC 6750 §3.1) and its description (the FoalTS JWT hooks' table, whose
+//! messages follow node `jsonwebtoken`). [`AuthError::to_response`] renders a kind into the JSON
+//! body and `WWW-Authenticate` challenge; a custom [`ErrorHandler`] can replace that rendering,
+//! but never the classification.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use axum_core::body::Body;
+use axum_core::response::{IntoResponse, Response};
+use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderValue, StatusCode};
+
+/// Why a request was refused.
+///
+/// The descriptions never contain the token, a `kid` or a claim of the token: only fixed text and
+/// values taken from the layer's own configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// Required mode, header source, and no `Authorization` header.
+    MissingAuthorizationHeader,
+    /// Required mode, cookie source, and no auth cookie.
+    MissingAuthCookie,
+    /// An `Authorization` header that is not `Bearer <b64token>`.
+    InvalidScheme,
+    /// More than one token: two `Authorization` headers, two auth cookies, or a header and a
+    /// cookie when both sources are enabled (RFC 6750 §2 allows one method per request).
+    MultipleTokens,
+    /// Not three base64url segments, or larger than the configured size cap.
+    Malformed,
+    /// The header or payload is not a base64url-encoded JSON object of the expected shape.
+    InvalidToken,
+    /// The `alg` is `none`, unknown, not allowed, or not allowed for the selected key.
+    InvalidAlgorithm,
+    /// The signature segment is empty.
+    MissingSignature,
+    /// The signature does not verify.
+    InvalidSignature,
+    /// The header carries a `crit` parameter; this crate understands no extension.
+    UnsupportedCritical,
+    /// The header's `typ` is not the one the layer expects.
+    InvalidType {
+        /// The configured `typ`.
+        expected: Arc<str>,
+    },
+    /// The `exp` claim is absent.
+    MissingExpiration,
+    /// A time claim (`exp`, `nbf`, `iat`) is not a JSON number.
+    InvalidTimeClaim {
+        /// The claim's name.
+        claim: &'static str,
+    },
+    /// `exp` is in the past (beyond the leeway).
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotActive,
+    /// `iat` is in the future (beyond the leeway).
+    IssuedInFuture,
+    /// `max_age` is configured and the token has no `iat`.
+    MissingIssuedAt,
+    /// `max_age` is configured and the token is older than it.
+    MaxAgeExceeded,
+    /// The audience does not match.
+    InvalidAudience {
+        /// The configured audiences, rendered for the description.
+        expected: Arc<str>,
+    },
+    /// The issuer does not match.
+    InvalidIssuer {
+        /// The configured issuers, rendered for the description.
+        expected: Arc<str>,
+    },
+    /// The subject does not match.
+    InvalidSubject {
+        /// The configured subject.
+        expected: Arc<str>,
+    },
+    /// The key set needs a `kid` to choose a key and the token has none.
+    MissingKid,
+    /// The token's `kid` names no key of the key set.
+    UnknownKid,
+    /// No key could be resolved at request time: a server-side misconfiguration.
+    KeyUnavailable,
+    /// No verified claims where some were required (a route not behind the layer, or the optional
+    /// layer and no token). Answered with a bare `WWW-Authenticate: Bearer` (RFC 6750 §3.1).
+    Unauthenticated,
+}
+
+impl AuthError {
+    /// The HTTP status this kind is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingAuthorizationHeader
+            | Self::MissingAuthCookie
+            | Self::InvalidScheme
+            | Self::MultipleTokens => StatusCode::BAD_REQUEST,
+            Self::KeyUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The RFC 6750 error code (`invalid_request`, `invalid_token`), or `None` where the response
+    /// carries no code.
+    pub fn code(&self) -> Option<&'static str> {
+        match self.status() {
+            StatusCode::BAD_REQUEST => Some("invalid_request"),
+            StatusCode::UNAUTHORIZED if *self == Self::Unauthenticated => None,
+            StatusCode::UNAUTHORIZED => Some("invalid_token"),
+            _ => None,
+        }
+    }
+
+    /// The human-readable description, as in the FoalTS table.
+    pub fn description(&self) -> Cow<'static, str> {
+        let fixed = match self {
+            Self::MissingAuthorizationHeader => "Authorization header not found.",
+            Self::MissingAuthCookie => "Auth cookie not found.",
+            Self::InvalidScheme => "Expected a bearer token. Scheme is Authorization: Bearer <token>.",
+            Self::MultipleTokens => "Multiple tokens in request.",
+            Self::Malformed => "jwt malformed",
+            Self::InvalidToken => "invalid token",
+            Self::InvalidAlgorithm => "invalid algorithm",
+            Self::MissingSignature => "jwt signature is required",
+            Self::InvalidSignature => "invalid signature",
+            Self::UnsupportedCritical => "jwt crit header not supported",
+            Self::MissingExpiration => "jwt expiration required",
+            Self::Expired => "jwt expired",
+            Self::NotActive => "jwt not active",
+            Self::IssuedInFuture => "jwt issued in the future",
+            Self::MissingIssuedAt => "iat required when maxAge is specified",
+            Self::MaxAgeExceeded => "maxAge exceeded",
+            Self::MissingKid => "missing kid",
+            Self::UnknownKid => "invalid kid",
+            Self::KeyUnavailable => "Internal server error.",
+            Self::Unauthenticated => "Authentication required.",
+            Self::InvalidTimeClaim { claim } => return format!("invalid {claim} value").into(),
+            Self::InvalidType { expected } => {
+                return format!("jwt typ invalid. expected: {expected}").into();
+            }
+            Self::InvalidAudience { expected } => {
+                return format!("jwt audience invalid. expected: {expected}").into();
+            }
+            Self::InvalidIssuer { expected } => {
+                return format!("jwt issuer invalid. expected: {expected}").into();
+            }
+            Self::InvalidSubject { expected } => {
+                return format!("jwt subject invalid. expected: {expected}").into();
+            }
+        };
+        Cow::Borrowed(fixed)
+    }
+
+    /// A short stable name of the kind, used as the `kind` field of the tracing event.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::MissingAuthorizationHeader => "missing_authorization_header",
+            Self::MissingAuthCookie => "missing_auth_cookie",
+            Self::InvalidScheme => "invalid_scheme",
+            Self::MultipleTokens => "multiple_tokens",
+            Self::Malformed => "malformed",
+            Self::InvalidToken => "invalid_token",
+            Self::InvalidAlgorithm => "invalid_algorithm",
+            Self::MissingSignature => "missing_signature",
+            Self::InvalidSignature => "invalid_signature",
+            Self::UnsupportedCritical => "unsupported_critical",
+            Self::InvalidType { .. } => "invalid_type",
+            Self::MissingExpiration => "missing_expiration",
+            Self::InvalidTimeClaim { .. } => "invalid_time_claim",
+            Self::Expired => "expired",
+            Self::NotActive => "not_active",
+            Self::IssuedInFuture => "issued_in_future",
+            Self::MissingIssuedAt => "missing_issued_at",
+            Self::MaxAgeExceeded => "max_age_exceeded",
+            Self::InvalidAudience { .. } => "invalid_audience",
+            Self::InvalidIssuer { .. } => "invalid_issuer",
+            Self::InvalidSubject { .. } => "invalid_subject",
+            Self::MissingKid => "missing_kid",
+            Self::UnknownKid => "unknown_kid",
+            Self::KeyUnavailable => "key_unavailable",
+            Self::Unauthenticated => "unauthenticated",
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge for this kind, or `None` for server errors.
+    ///
+    /// `realm`, when given, is sent first, as in `Bearer realm="api", error="invalid_token", …`.
+    pub fn challenge(&self, realm: Option<&str>) -> Option<HeaderValue> {
+        if self.status().is_server_error() {
+            return None;
+        }
+        let mut value = String::from("Bearer");
+        let mut separator = " ";
+        if let Some(realm) = realm {
+            push_param(&mut value, separator, "realm", realm);
+            separator = ", ";
+        }
+        if let Some(code) = self.code() {
+            push_param(&mut value, separator, "error", code);
+            push_param(&mut value, ", ", "error_description", &self.description());
+        }
+        // Every byte pushed above is visible ASCII or a space, so this cannot fail.
+        HeaderValue::from_str(&value).ok()
+    }
+
+    /// Renders this error the default way: the status, a JSON `{"code","description"}` body
+    /// (none for server errors) and the challenge header.
+    pub fn to_response(&self, realm: Option<&str>) -> Response {
+        let status = self.status();
+        let mut response = if status.is_server_error() {
+            Response::new(Body::empty())
+        } else {
+            let body = serde_json::json!({
+                "code": self.code().unwrap_or("unauthorized"),
+                "description": self.description(),
+            });
+            let mut response = Response::new(Body::from(body.to_string()));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        };
+        *response.status_mut() = status;
+        if let Some(challenge) = self.challenge(realm) {
+            response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+
+    pub(crate) fn trace(&self) {
+        if self.status().is_server_error() {
+            tracing::error!(target: "tower_jwt_auth", kind = self.kind_name(), "request rejected");
+        } else {
+            tracing::debug!(target: "tower_jwt_auth", kind = self.kind_name(), "request rejected");
+        }
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.description())
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        self.to_response(None)
+    }
+}
+
+/// Appends `name="value"`, replacing every character RFC 6750 §3 does not allow inside a quoted
+/// auth-param (`"`, `\`, controls, non-ASCII) so the header is always well-formed.
+fn push_param(out: &mut String, separator: &str, name: &str, value: &str) {
+    out.push_str(separator);
+    out.push_str(name);
+    out.push_str("=\"");
+    out.extend(value.chars().map(|c| if is_rfc6750_char(c) { c } else { '?' }));
+    out.push('"');
+}
+
+/// `%x20-21 / %x23-5B / %x5D-7E`: the characters allowed in `error_description` and `scope`.
+pub(crate) fn is_rfc6750_char(c: char) -> bool {
+    matches!(c, '\x20'..='\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E')
+}
+
+/// Renders an [`AuthError`] into a response, replacing the default JSON rendering.
+///
+/// Implemented for every `Fn(&AuthError) -> Response + Send + Sync + 'static`. Use
+/// [`AuthError::status`] and [`AuthError::challenge`] to keep the status and challenge the
+/// default rendering would have sent.
+///
+/// ```
+/// use axum_core::response::{IntoResponse, Response};
+/// use tower_jwt_auth::{AuthError, JwtLayer, Key};
+///
+/// let layer = JwtLayer::builder()
+///     .key(Key::hmac(b"an example secret that is 32 bytes+"))
+///     .error_handler(|error: &AuthError| -> Response {
+///         (error.status(), format!("denied: {}", error.description())).into_response()
+///     })
+///     .build()
+///     .unwrap();
+/// # let _ = layer;
+/// ```
+pub trait ErrorHandler: Send + Sync + 'static {
+    /// Builds the response for `error`.
+    fn render(&self, error: &AuthError) -> Response;
+}
+
+impl<F> ErrorHandler for F
+where
+    F: Fn(&AuthError) -> Response + Send + Sync + 'static,
+{
+    fn render(&self, error: &AuthError) -> Response {
+        self(error)
+    }
+}
+
+/// The rendering used when no [`ErrorHandler`] is set: [`AuthError::to_response`] with the
+/// configured realm.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DefaultErrorHandler {
+    pub(crate) realm: Option<Arc<str>>,
+}
+
+impl ErrorHandler for DefaultErrorHandler {
+    fn render(&self, error: &AuthError) -> Response {
+        error.to_response(self.realm.as_deref())
+    }
+}
+
+/// Why [`JwtLayerBuilder::build`](crate::JwtLayerBuilder::build) refused a configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No key was configured.
+    NoKey,
+    /// The algorithm allow-list is empty.
+    NoAlgorithms,
+    /// An HMAC secret is shorter than its algorithm needs (RFC 7518 §3.2).
+    SecretTooShort {
+        /// The algorithm.
+        algorithm: jsonwebtoken::Algorithm,
+        /// The minimum length in bytes.
+        minimum: usize,
+        /// The secret's length in bytes.
+        actual: usize,
+    },
+    /// A key cannot be used with any allowed algorithm of its family.
+    NoAlgorithmForKey {
+        /// The key's `kid`, if it has one.
+        kid: Option<String>,
+    },
+    /// An allowed algorithm has no key of its family.
+    NoKeyForAlgorithm(jsonwebtoken::Algorithm),
+    /// A key could not be parsed, or the crypto backend refused it.
+    InvalidKey(String),
+    /// An RSA key is shorter than 2048 bits.
+    RsaKeyTooShort {
+        /// The modulus length in bits.
+        bits: usize,
+    },
+    /// Two keys share a `kid`, or several keys are configured and one has no `kid`.
+    AmbiguousKid(Option<String>),
+    /// The leeway is over five minutes.
+    LeewayTooLarge,
+    /// An expected issuer, audience, subject or `typ` is empty.
+    EmptyExpectation(&'static str),
+    /// The token size cap is zero.
+    ZeroSizeCap,
+    /// The cookie name is not a valid cookie name.
+    InvalidCookieName,
+    /// The realm contains characters a quoted auth-param cannot carry.
+    InvalidRealm,
+    /// Neither the `aws-lc-rs` nor the `rust-crypto` feature is enabled.
+    NoCryptoBackend,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoKey => f.write_str("no verification key configured"),
+            Self::NoAlgorithms => f.write_str("the algorithm allow-list is empty"),
+            Self::SecretTooShort { algorithm, minimum, actual } => write!(
+                f,
+                "{algorithm:?} needs a secret of at least {minimum} bytes, got {actual} (RFC 7518 section 3.2)"
+            ),
+            Self::NoAlgorithmForKey { kid } => {
+                write!(f, "key {kid:?} fits none of the allowed algorithms")
+            }
+            Self::NoKeyForAlgorithm(alg) => {
+                write!(f, "algorithm {alg:?} is allowed but no key of its family is configured")
+            }
+            Self::InvalidKey(why) => write!(f, "invalid key: {why}"),
+            Self::RsaKeyTooShort { bits } => {
+                write!(f, "RSA key of {bits} bits is too short: 2048 bits at least")
+            }
+            Self::AmbiguousKid(kid) => match kid {
+                Some(kid) => write!(f, "two keys share the kid {kid:?}"),
+                None => f.write_str("with several keys, every key needs a distinct kid"),
+            },
+            Self::LeewayTooLarge => f.write_str("leeway over 5 minutes"),
+            Self::EmptyExpectation(what) => write!(f, "the expected {what} is empty"),
+            Self::ZeroSizeCap => f.write_str("the token size cap is zero"),
+            Self::InvalidCookieName => f.write_str("invalid cookie name"),
+            Self::InvalidRealm => f.write_str("the realm contains characters not allowed"),
+            Self::NoCryptoBackend => f.write_str(
+                "no crypto backend: enable the `aws-lc-rs` or `rust-crypto` feature of tower-jwt-auth",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_carries_realm_code_and_description() {
+        let challenge = AuthError::Expired.challenge(Some("api")).unwrap();
+        assert_eq!(
+            challenge,
+            r#"Bearer realm="api", error="invalid_token", error_description="jwt expired""#
+        );
+    }
+
+    #[test]
+    fn unauthenticated_challenge_has_no_error_code() {
+        assert_eq!(AuthError::Unauthenticated.challenge(None).unwrap(), "Bearer");
+        assert_eq!(
+            AuthError::Unauthenticated.challenge(Some("api")).unwrap(),
+            r#"Bearer realm="api""#
+        );
+    }
+
+    #[test]
+    fn description_characters_outside_rfc6750_are_replaced() {
+        let error = AuthError::InvalidIssuer { expected: "a\"b\\c\u{e9}".into() };
+        assert_eq!(
+            error.challenge(None).unwrap(),
+            r#"Bearer error="invalid_token", error_description="jwt issuer invalid. expected: a?b?c?""#
+        );
+    }
+
+    #[test]
+    fn server_errors_have_no_challenge() {
+        assert!(AuthError::KeyUnavailable.challenge(Some("api")).is_none());
+    }
+}

@@ -1,0 +1,97 @@
+//! Axum extractors for what [`JwtLayer`](crate::JwtLayer) put into the request.
+//!
+//! They read the request extensions only; they never verify anything themselves. A handler that
+//! asks for [`Claims`] on a route that is not behind the layer gets a 401 in the crate's JSON
+//! format, not a panic: that is a wiring mistake, and failing closed is the safe answer.
+
+use std::ops::Deref;
+
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use http::request::Parts;
+
+use crate::claims::JsonClaims;
+use crate::error::AuthError;
+use crate::source::BearerToken;
+
+/// The verified claims of the request's token.
+///
+/// ```
+/// use axum::{Json, Router, routing::get};
+/// use tower_jwt_auth::{Claims, JsonClaims};
+///
+/// async fn me(Claims(claims): Claims) -> Json<JsonClaims> {
+///     Json(claims)
+/// }
+///
+/// async fn hello(claims: Option<Claims>) -> String {
+///     match claims.as_ref().and_then(|c| c.subject()) {
+///         Some(sub) => format!("hello {sub}"),
+///         None => "hello stranger".to_owned(),
+///     }
+/// }
+///
+/// let app: Router = Router::new().route("/me", get(me)).route("/hello", get(hello));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claims<C = JsonClaims>(pub C);
+
+impl<C> Deref for Claims<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        &self.0
+    }
+}
+
+impl<C, S> FromRequestParts<S> for Claims<C>
+where
+    C: Clone + Send + Sync + 'static,
+    S: Send + Sync,
+{
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Self>().cloned().ok_or_else(unauthenticated)
+    }
+}
+
+/// `Option<Claims<C>>`: `None` behind the optional layer when the request had no token.
+impl<C, S> OptionalFromRequestParts<S> for Claims<C>
+where
+    C: Clone + Send + Sync + 'static,
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Self>().cloned())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Self>().cloned().ok_or_else(unauthenticated)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for BearerToken {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Self>().cloned())
+    }
+}
+
+fn unauthenticated() -> AuthError {
+    let error = AuthError::Unauthenticated;
+    error.trace();
+    error
+}

@@ -1,0 +1,525 @@
+//! [`JwtLayer`], its builder, its [`JwtService`] and their [`ResponseFuture`].
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use axum_core::body::Body;
+use axum_core::response::Response as AxumResponse;
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response};
+use http_body::{Frame, SizeHint};
+use jsonwebtoken::Algorithm;
+use pin_project_lite::pin_project;
+use serde::de::DeserializeOwned;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::claims::JsonClaims;
+use crate::error::{AuthError, ConfigError, DefaultErrorHandler, ErrorHandler, is_rfc6750_char};
+use crate::extract::Claims;
+use crate::source::{BearerToken, TokenSource};
+use crate::verify::{self, Clock, Expectation, Key, Rules, Verifier};
+
+/// The default cap on a token's length in bytes.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// The largest leeway the builder accepts.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
+
+/// A boxed error, as used by the response body.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the layer does with a request that carries no token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Refuse it with 400 `invalid_request` (FoalTS `JWTRequired`). The default.
+    #[default]
+    Required,
+    /// Let it through without claims (FoalTS `JWTOptional`). A token that is present but bad is
+    /// still refused.
+    Optional,
+}
+
+/// Verifies a JWT on every request and puts its claims into the request extensions.
+///
+/// Built with [`JwtLayer::builder`]; cheap to clone (one `Arc`). On success the request gets
+/// [`Claims<C>`](Claims) and the [`BearerToken`] in its extensions and goes on to the inner
+/// service; on failure the inner service is not called and the error is rendered (see
+/// [`AuthError`]).
+pub struct JwtLayer<C = JsonClaims> {
+    shared: Arc<Shared<C>>,
+}
+
+struct Shared<C> {
+    verifier: Verifier<C>,
+    source: TokenSource,
+    mode: Mode,
+    error_handler: Box<dyn ErrorHandler>,
+}
+
+impl<C> Clone for JwtLayer<C> {
+    fn clone(&self) -> Self {
+        Self { shared: self.shared.clone() }
+    }
+}
+
+impl<C> fmt::Debug for JwtLayer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtLayer")
+            .field("verifier", &self.shared.verifier)
+            .field("source", &self.shared.source)
+            .field("mode", &self.shared.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtLayer<JsonClaims> {
+    /// Starts a builder. Claims default to [`JsonClaims`]; pick your own type with
+    /// [`JwtLayerBuilder::claims`].
+    pub fn builder() -> JwtLayerBuilder<JsonClaims> {
+        JwtLayerBuilder::new()
+    }
+}
+
+impl<C> JwtLayer<C> {
+    /// The verifier this layer uses, to verify tokens outside a request.
+    pub fn verifier(&self) -> &Verifier<C> {
+        &self.shared.verifier
+    }
+}
+
+impl<S, C> Layer<S> for JwtLayer<C> {
+    type Service = JwtService<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        JwtService { inner, shared: self.shared.clone() }
+    }
+}
+
+/// The service [`JwtLayer`] wraps around an inner service.
+pub struct JwtService<S, C = JsonClaims> {
+    inner: S,
+    shared: Arc<Shared<C>>,
+}
+
+impl<S: Clone, C> Clone for JwtService<S, C> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone(), shared: self.shared.clone() }
+    }
+}
+
+impl<S: fmt::Debug, C> fmt::Debug for JwtService<S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtService").field("inner", &self.inner).finish_non_exhaustive()
+    }
+}
+
+impl<C: DeserializeOwned> Shared<C> {
+    /// `Ok(None)`: optional mode and no token.
+    fn authenticate(&self, headers: &HeaderMap) -> Result<Option<(BearerToken, C)>, AuthError> {
+        let max_len = self.verifier.max_token_len();
+        let Some(token) = self.source.extract(headers, max_len)? else {
+            return match self.mode {
+                Mode::Optional => Ok(None),
+                Mode::Required => Err(self.source.missing_error()),
+            };
+        };
+        let claims = self.verifier.verify(token.as_str())?;
+        Ok(Some((token, claims)))
+    }
+}
+
+impl<S, C, ReqBody, ResBody> Service<Request<ReqBody>> for JwtService<S, C>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        match self.shared.authenticate(request.headers()) {
+            Ok(Some((token, claims))) => {
+                let extensions = request.extensions_mut();
+                extensions.insert(Claims(claims));
+                extensions.insert(token);
+                ResponseFuture::inner(self.inner.call(request))
+            }
+            Ok(None) => ResponseFuture::inner(self.inner.call(request)),
+            Err(error) => {
+                error.trace();
+                ResponseFuture::rejected(self.shared.error_handler.render(&error))
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`JwtService`]: the inner service's future, or a rejection.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        kind: Kind<F>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F> {
+        Inner { #[pin] future: F },
+        Rejected { response: Option<AxumResponse> },
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    fn inner(future: F) -> Self {
+        Self { kind: Kind::Inner { future } }
+    }
+
+    fn rejected(response: AxumResponse) -> Self {
+        Self { kind: Kind::Rejected { response: Some(response) } }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner { future } => {
+                let response = ready!(future.poll(cx))?;
+                Poll::Ready(Ok(response.map(ResponseBody::inner)))
+            }
+            KindProj::Rejected { response } => {
+                // Polling again after `Ready` is a contract violation; answer an empty 500
+                // rather than panic.
+                let response = response.take().unwrap_or_else(|| {
+                    AuthError::KeyUnavailable.to_response(None)
+                });
+                Poll::Ready(Ok(response.map(ResponseBody::rejection)))
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// The body of a response that went through [`JwtService`]: the inner service's body,
+    /// untouched, or the body of a rejection.
+    pub struct ResponseBody<B> {
+        #[pin]
+        kind: BodyKind<B>,
+    }
+}
+
+pin_project! {
+    #[project = BodyKindProj]
+    enum BodyKind<B> {
+        Inner { #[pin] body: B },
+        Rejection { #[pin] body: Body },
+    }
+}
+
+impl<B> ResponseBody<B> {
+    fn inner(body: B) -> Self {
+        Self { kind: BodyKind::Inner { body } }
+    }
+
+    fn rejection(body: Body) -> Self {
+        Self { kind: BodyKind::Rejection { body } }
+    }
+}
+
+impl<B> http_body::Body for ResponseBody<B>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.project().kind.project() {
+            BodyKindProj::Inner { body } => body.poll_frame(cx).map_err(Into::into),
+            BodyKindProj::Rejection { body } => body.poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            BodyKind::Inner { body } => body.is_end_stream(),
+            BodyKind::Rejection { body } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            BodyKind::Inner { body } => body.size_hint(),
+            BodyKind::Rejection { body } => body.size_hint(),
+        }
+    }
+}
+
+/// Configures and validates a [`JwtLayer`]. Every option has a safe default; [`build`] checks the
+/// whole configuration once and refuses a bad one.
+///
+/// [`build`]: JwtLayerBuilder::build
+pub struct JwtLayerBuilder<C> {
+    keys: Vec<Key>,
+    algorithms: Option<Vec<Algorithm>>,
+    source: TokenSource,
+    mode: Mode,
+    leeway: Duration,
+    validate_nbf: bool,
+    max_age: Option<Duration>,
+    audiences: Vec<String>,
+    issuers: Vec<String>,
+    subject: Option<String>,
+    typ: Option<String>,
+    max_token_len: usize,
+    realm: Option<String>,
+    error_handler: Option<Box<dyn ErrorHandler>>,
+    clock: Option<Clock>,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<C> fmt::Debug for JwtLayerBuilder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtLayerBuilder")
+            .field("keys", &self.keys)
+            .field("algorithms", &self.algorithms)
+            .field("source", &self.source)
+            .field("mode", &self.mode)
+            .field("leeway", &self.leeway)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtLayerBuilder<JsonClaims> {
+    fn new() -> Self {
+        Self {
+            keys: Vec::new(),
+            algorithms: None,
+            source: TokenSource::Header,
+            mode: Mode::Required,
+            leeway: Duration::ZERO,
+            validate_nbf: true,
+            max_age: None,
+            audiences: Vec::new(),
+            issuers: Vec::new(),
+            subject: None,
+            typ: None,
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            realm: None,
+            error_handler: None,
+            clock: None,
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C> JwtLayerBuilder<C> {
+    /// The type the payload is deserialized into (default [`JsonClaims`]). A payload that does
+    /// not fit it is refused with `invalid token`.
+    pub fn claims<T>(self) -> JwtLayerBuilder<T> {
+        JwtLayerBuilder {
+            keys: self.keys,
+            algorithms: self.algorithms,
+            source: self.source,
+            mode: self.mode,
+            leeway: self.leeway,
+            validate_nbf: self.validate_nbf,
+            max_age: self.max_age,
+            audiences: self.audiences,
+            issuers: self.issuers,
+            subject: self.subject,
+            typ: self.typ,
+            max_token_len: self.max_token_len,
+            realm: self.realm,
+            error_handler: self.error_handler,
+            clock: self.clock,
+            _claims: PhantomData,
+        }
+    }
+
+    /// Adds a verification key. With several keys, each needs a distinct `kid` and tokens must
+    /// name theirs. Required: at least one key.
+    pub fn key(mut self, key: Key) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// Adds several keys (a static key set, for rotation).
+    pub fn keys(mut self, keys: impl IntoIterator<Item = Key>) -> Self {
+        self.keys.extend(keys);
+        self
+    }
+
+    /// The algorithms accepted. Each key verifies only the listed algorithms of its own family
+    /// (and curve); every listed algorithm needs a key. Default: per key, the usual algorithm of
+    /// its family (HS256, RS256, ES256 or ES384 by curve, EdDSA), so nothing is accepted that
+    /// was not asked for. `none` can never be allowed.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(algorithms.into_iter().collect());
+        self
+    }
+
+    /// Where the token is read from. Default: [`TokenSource::Header`].
+    pub fn source(mut self, source: TokenSource) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// Required (default) or optional authentication.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Shorthand for [`mode(Mode::Optional)`](Self::mode).
+    pub fn optional(self) -> Self {
+        self.mode(Mode::Optional)
+    }
+
+    /// Clock skew tolerated on `exp`, `nbf`, `iat` and `max_age`, in whole seconds. Default: zero,
+    /// as node `jsonwebtoken`; at most five minutes.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Whether `nbf` is checked. Default: `true`.
+    pub fn validate_nbf(mut self, validate: bool) -> Self {
+        self.validate_nbf = validate;
+        self
+    }
+
+    /// Refuses tokens whose `iat` is older than `max_age` (node `jsonwebtoken`'s `maxAge`); makes
+    /// `iat` required. Default: off.
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Adds an accepted audience; `aud` becomes required and must contain one of them. Default:
+    /// `aud` is not checked.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Adds an accepted issuer; `iss` becomes required and must equal one of them. Default: `iss`
+    /// is not checked.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuers.push(issuer.into());
+        self
+    }
+
+    /// The required subject; `sub` must equal it. Default: `sub` is not checked.
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// The required header `typ`, such as `at+jwt` for RFC 9068 access tokens, compared
+    /// case-insensitively with an optional `application/` prefix. Default: `typ` is not checked.
+    pub fn typ(mut self, typ: impl Into<String>) -> Self {
+        self.typ = Some(typ.into());
+        self
+    }
+
+    /// The longest token accepted, in bytes; longer ones are refused before any decoding.
+    /// Default: [`DEFAULT_MAX_TOKEN_LEN`] (8 KiB).
+    pub fn max_token_len(mut self, max: usize) -> Self {
+        self.max_token_len = max;
+        self
+    }
+
+    /// A `realm` for the `WWW-Authenticate` challenge. Default: none.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+
+    /// Replaces the JSON rendering of rejections. Default: [`AuthError::to_response`].
+    pub fn error_handler(mut self, handler: impl ErrorHandler) -> Self {
+        self.error_handler = Some(Box::new(handler));
+        self
+    }
+
+    /// Replaces the system clock (seconds since the Unix epoch), for tests and simulations.
+    pub fn clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Validates the configuration and builds the layer.
+    pub fn build(self) -> Result<JwtLayer<C>, ConfigError>
+    where
+        C: DeserializeOwned,
+    {
+        let provider = verify::crypto_provider()?;
+        let keys = verify::prepare_keys(self.keys, self.algorithms.as_deref(), provider)?;
+        if self.leeway > MAX_LEEWAY {
+            return Err(ConfigError::LeewayTooLarge);
+        }
+        if self.max_token_len == 0 {
+            return Err(ConfigError::ZeroSizeCap);
+        }
+        if let Some(name) = self.source.cookie_name() {
+            let valid = !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+            if !valid {
+                return Err(ConfigError::InvalidCookieName);
+            }
+        }
+        if let Some(realm) = &self.realm {
+            if !realm.chars().all(is_rfc6750_char) {
+                return Err(ConfigError::InvalidRealm);
+            }
+        }
+        let rules = Rules {
+            leeway: self.leeway.as_secs(),
+            validate_nbf: self.validate_nbf,
+            max_age: self.max_age.map(|age| age.as_secs()),
+            audiences: expectation("audience", self.audiences, " or ")?,
+            issuers: expectation("issuer", self.issuers, ",")?,
+            subject: expectation("subject", self.subject.into_iter().collect(), "")?,
+            typ: expectation("typ", self.typ.into_iter().collect(), "")?,
+            clock: self.clock,
+        };
+        let error_handler = self
+            .error_handler
+            .unwrap_or_else(|| Box::new(DefaultErrorHandler { realm: self.realm.map(Into::into) }));
+        let verifier = Verifier::new(keys, rules, provider, self.max_token_len);
+        Ok(JwtLayer {
+            shared: Arc::new(Shared { verifier, source: self.source, mode: self.mode, error_handler }),
+        })
+    }
+}
+
+/// `None` when nothing is expected; an error when an expected value is empty.
+fn expectation(
+    what: &'static str,
+    values: Vec<String>,
+    separator: &str,
+) -> Result<Option<Expectation>, ConfigError> {
+    if values.iter().any(String::is_empty) {
+        return Err(ConfigError::EmptyExpectation(what));
+    }
+    Ok((!values.is_empty()).then(|| Expectation::new(values, separator)))
+}

@@ -1,0 +1,88 @@
+//! JWT authentication for any [Tower](https://docs.rs/tower) service: axum routers and bare
+//! hyper alike.
+//!
+//! [`JwtLayer`] reads the token from `Authorization: Bearer` or an `auth` cookie, verifies it
+//! with keys and rules prepared once when the layer is built, and puts the typed [`Claims`] into
+//! the request extensions. Every refusal follows the FoalTS JWT hooks' error table: 400
+//! `invalid_request` or 401 `invalid_token`, a JSON `{"code","description"}` body and an
+//! RFC 6750 `WWW-Authenticate: Bearer …` challenge (see [`AuthError`]).
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Json, Router, routing::get};
+//! use serde::Deserialize;
+//! use tower_jwt_auth::{Claims, JwtLayer, Key, TokenSource};
+//!
+//! #[derive(Clone, Debug, Deserialize)]
+//! struct User {
+//!     sub: String,
+//!     roles: Vec<String>,
+//! }
+//!
+//! async fn me(Claims(user): Claims<User>) -> Json<Vec<String>> {
+//!     Json(user.roles)
+//! }
+//!
+//! async fn hello(user: Option<Claims<User>>) -> String {
+//!     match user {
+//!         Some(Claims(user)) => format!("hello {}", user.sub),
+//!         None => "hello stranger".into(),
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let secret = std::env::var("JWT_SECRET").unwrap_or_else(|_| "x".repeat(32));
+//! let required = JwtLayer::builder()
+//!     .claims::<User>()
+//!     .key(Key::hmac(&secret))
+//!     .issuer("https://auth.example.com")
+//!     .audience("my-api")
+//!     .build()?;
+//! let optional = JwtLayer::builder()
+//!     .claims::<User>()
+//!     .key(Key::hmac(&secret))
+//!     .source(TokenSource::header_or_cookie())
+//!     .optional()
+//!     .build()?;
+//!
+//! let app = Router::new()
+//!     .route("/me", get(me).route_layer(required))
+//!     .route("/hello", get(hello).route_layer(optional));
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! # if false {
+//! axum::serve(listener, app).await?;
+//! # }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Cargo features
+//!
+//! - `aws-lc-rs` (default): verify signatures with aws-lc-rs.
+//! - `rust-crypto`: verify signatures with the pure-Rust RustCrypto crates.
+//!
+//! With both enabled, `aws-lc-rs` is used; with neither, [`JwtLayerBuilder::build`] returns
+//! [`ConfigError::NoCryptoBackend`] instead of panicking at the first request.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod claims;
+mod error;
+mod extract;
+mod layer;
+mod source;
+mod verify;
+
+pub use claims::JsonClaims;
+pub use error::{AuthError, ConfigError, ErrorHandler};
+pub use extract::Claims;
+pub use jsonwebtoken::Algorithm;
+pub use layer::{
+    BoxError, DEFAULT_MAX_TOKEN_LEN, JwtLayer, JwtLayerBuilder, JwtService, MAX_LEEWAY, Mode,
+    ResponseBody, ResponseFuture,
+};
+pub use source::{BearerToken, DEFAULT_COOKIE_NAME, TokenSource};
+pub use verify::{Clock, Key, Verifier, VerifiedJws};

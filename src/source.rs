@@ -1,0 +1,241 @@
+//! Where a token comes from: the `Authorization` header, a cookie, or either.
+//!
+//! The rules are strict on purpose. RFC 6750 §2 allows one method per request, so two
+//! `Authorization` headers, two auth cookies, or a header and a cookie together are refused
+//! rather than guessed between. The header must read `Bearer <b64token>` (scheme
+//! case-insensitive per RFC 9110 §11.1, one or more spaces, nothing else).
+
+use std::fmt;
+use std::ops::Range;
+
+use cookie::Cookie;
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderMap, HeaderValue};
+
+use crate::error::AuthError;
+
+/// The default name of the auth cookie, as in FoalTS.
+pub const DEFAULT_COOKIE_NAME: &str = "auth";
+
+/// Where the layer looks for the token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenSource {
+    /// `Authorization: Bearer <token>` (the default).
+    Header,
+    /// The cookie `name` (FoalTS `cookie: true`; the default name is `auth`).
+    Cookie {
+        /// The cookie's name.
+        name: String,
+    },
+    /// The `Authorization` header or the cookie `name`; a request carrying both is refused.
+    HeaderOrCookie {
+        /// The cookie's name.
+        name: String,
+    },
+}
+
+impl TokenSource {
+    /// The cookie `auth`.
+    pub fn cookie() -> Self {
+        Self::Cookie { name: DEFAULT_COOKIE_NAME.to_owned() }
+    }
+
+    /// The `Authorization` header or the cookie `auth`.
+    pub fn header_or_cookie() -> Self {
+        Self::HeaderOrCookie { name: DEFAULT_COOKIE_NAME.to_owned() }
+    }
+
+    pub(crate) fn cookie_name(&self) -> Option<&str> {
+        match self {
+            Self::Header => None,
+            Self::Cookie { name } | Self::HeaderOrCookie { name } => Some(name),
+        }
+    }
+
+    /// The error for a request that carries no token at all.
+    pub(crate) fn missing_error(&self) -> AuthError {
+        match self {
+            Self::Cookie { .. } => AuthError::MissingAuthCookie,
+            Self::Header | Self::HeaderOrCookie { .. } => AuthError::MissingAuthorizationHeader,
+        }
+    }
+
+    /// Finds the request's token. `Ok(None)` means no token is present at all.
+    pub(crate) fn extract(
+        &self,
+        headers: &HeaderMap,
+        max_len: usize,
+    ) -> Result<Option<BearerToken>, AuthError> {
+        let token = match self {
+            Self::Header => from_authorization(headers)?,
+            Self::Cookie { name } => from_cookie(headers, name)?,
+            Self::HeaderOrCookie { name } => {
+                match (from_authorization(headers)?, from_cookie(headers, name)?) {
+                    (Some(_), Some(_)) => return Err(AuthError::MultipleTokens),
+                    (header, cookie) => header.or(cookie),
+                }
+            }
+        };
+        match token {
+            Some(token) if token.len() > max_len => Err(AuthError::Malformed),
+            token => Ok(token),
+        }
+    }
+}
+
+impl Default for TokenSource {
+    fn default() -> Self {
+        Self::Header
+    }
+}
+
+/// The raw token of an authenticated request, as it arrived.
+///
+/// The layer puts it into the request extensions next to the claims; handlers read it with the
+/// [`BearerToken`] extractor (for example to revoke it). It shares the header's bytes instead of
+/// copying them. Its `Debug` output is redacted so it never reaches a log by accident.
+#[derive(Clone)]
+pub struct BearerToken {
+    header: HeaderValue,
+    range: Range<usize>,
+}
+
+impl BearerToken {
+    /// The token (`header.payload.signature`).
+    pub fn as_str(&self) -> &str {
+        // The range was cut from a `str` view of these very bytes at a character boundary.
+        std::str::from_utf8(&self.header.as_bytes()[self.range.clone()]).unwrap_or_default()
+    }
+
+    /// The token's length in bytes.
+    pub fn len(&self) -> usize {
+        self.range.len()
+    }
+
+    /// Whether the token is empty (never true for a token the layer accepted).
+    pub fn is_empty(&self) -> bool {
+        self.range.is_empty()
+    }
+
+    /// `token` must be a sub-slice of `text`, which must be a view of `header`'s bytes.
+    fn within(header: &HeaderValue, text: &str, token: &str) -> Option<Self> {
+        let start = (token.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+        let end = start.checked_add(token.len())?;
+        (end <= text.len()).then(|| Self { header: header.clone(), range: start..end })
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerToken").field("len", &self.len()).finish_non_exhaustive()
+    }
+}
+
+fn from_authorization(headers: &HeaderMap) -> Result<Option<BearerToken>, AuthError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::MultipleTokens);
+    }
+    let text = value.to_str().map_err(|_| AuthError::InvalidScheme)?;
+    let token = parse_bearer(text).ok_or(AuthError::InvalidScheme)?;
+    BearerToken::within(value, text, token).map(Some).ok_or(AuthError::InvalidScheme)
+}
+
+/// `Bearer 1*SP b64token`, surrounding whitespace ignored; returns the token.
+fn parse_bearer(text: &str) -> Option<&str> {
+    let text = text.trim_matches([' ', '\t']);
+    let (scheme, rest) = text.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = rest.trim_start_matches(' ');
+    is_b64token(token).then_some(token)
+}
+
+/// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+}
+
+fn from_cookie(headers: &HeaderMap, name: &str) -> Result<Option<BearerToken>, AuthError> {
+    let mut found = None;
+    for header in headers.get_all(COOKIE) {
+        // A Cookie header that is not even UTF-8 cannot hold our token; other cookies of the
+        // client are not ours to judge.
+        let Ok(text) = std::str::from_utf8(header.as_bytes()) else {
+            continue;
+        };
+        for cookie in Cookie::split_parse(text).flatten() {
+            if cookie.name() != name {
+                continue;
+            }
+            let value = cookie.value_trimmed();
+            if value.is_empty() {
+                continue;
+            }
+            if found.is_some() {
+                return Err(AuthError::MultipleTokens);
+            }
+            if !is_b64token(value) {
+                return Err(AuthError::Malformed);
+            }
+            found = Some(BearerToken::within(header, text, value).ok_or(AuthError::Malformed)?);
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_allows_extra_spaces() {
+        assert_eq!(parse_bearer("Bearer a.b.c"), Some("a.b.c"));
+        assert_eq!(parse_bearer("bearer a.b.c"), Some("a.b.c"));
+        assert_eq!(parse_bearer("BEARER    a.b.c"), Some("a.b.c"));
+        assert_eq!(parse_bearer("  Bearer a.b.c \t"), Some("a.b.c"));
+    }
+
+    #[test]
+    fn other_schemes_separators_and_characters_are_refused() {
+        for text in [
+            "Basic a.b.c",
+            "Bearer",
+            "Bearer ",
+            "",
+            "Bearer\ta.b.c",
+            "Bearer a.b.c extra",
+            "Bearer a,b",
+            "Bearera.b.c",
+            "Bearer \"a.b.c\"",
+            "Bearer ===",
+        ] {
+            assert_eq!(parse_bearer(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn b64token_allows_trailing_padding_only() {
+        assert!(is_b64token("abc=="));
+        assert!(is_b64token("a+/~-._"));
+        assert!(!is_b64token("a=b"));
+    }
+
+    #[test]
+    fn token_range_points_into_the_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, HeaderValue::from_static("x=1; auth=\"a.b.c\"; y=2"));
+        let token = TokenSource::cookie().extract(&headers, 100).unwrap().unwrap();
+        assert_eq!(token.as_str(), "a.b.c");
+        assert_eq!(format!("{token:?}"), "BearerToken { len: 5, .. }");
+    }
+}

@@ -1,0 +1,651 @@
+//! Keys, validation rules and the decode pipeline.
+//!
+//! The pipeline does each piece of work once and in an order that keeps an attacker's cost
+//! high and ours low: the size cap and the segment syntax are checked before any decoding, the
+//! header is parsed once, the algorithm is checked against the allow-list bound to the selected
+//! key before any cryptography, and the payload is only parsed once the signature holds.
+//!
+//! We drive `jsonwebtoken`'s crypto provider directly instead of calling `jsonwebtoken::decode`:
+//! `decode` parses the header twice, builds its verifier from the process-wide default provider
+//! (which panics at the first request when the provider cannot be chosen from cargo features)
+//! and parses the claims twice. Holding our own `&'static CryptoProvider`, chosen when the layer
+//! is built, removes the panic and the duplicated work.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use jsonwebtoken::crypto::CryptoProvider;
+use jsonwebtoken::jwk::{Jwk, KeyOperations, PublicKeyUse};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+use crate::error::{AuthError, ConfigError};
+
+/// A verification key: an HMAC secret or a public key, with an optional `kid` and an optional
+/// binding to one algorithm.
+///
+/// `Debug` never shows the key material.
+#[derive(Clone)]
+pub struct Key {
+    decoding: DecodingKey,
+    kid: Option<String>,
+    algorithm: Option<Algorithm>,
+}
+
+impl Key {
+    /// An HMAC secret, as raw bytes.
+    pub fn hmac(secret: impl AsRef<[u8]>) -> Self {
+        Self::new(DecodingKey::from_secret(secret.as_ref()))
+    }
+
+    /// An HMAC secret encoded in base64 (FoalTS `secretEncoding: 'base64'`). Standard and URL-safe
+    /// alphabets are accepted, padded or not.
+    pub fn hmac_base64(secret: &str) -> Result<Self, ConfigError> {
+        const INDIFFERENT: GeneralPurposeConfig =
+            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+        let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, INDIFFERENT);
+        let url_safe = GeneralPurpose::new(&base64::alphabet::URL_SAFE, INDIFFERENT);
+        let secret = secret.trim();
+        let bytes = standard
+            .decode(secret)
+            .or_else(|_| url_safe.decode(secret))
+            .map_err(|_| ConfigError::InvalidKey("the HMAC secret is not valid base64".into()))?;
+        Ok(Self::hmac(bytes))
+    }
+
+    /// An RSA public key in PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`), or a certificate.
+    pub fn rsa_pem(pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        DecodingKey::from_rsa_pem(pem.as_ref()).map(Self::new).map_err(invalid_key)
+    }
+
+    /// An EC public key (P-256 or P-384) in PEM.
+    pub fn ec_pem(pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        DecodingKey::from_ec_pem(pem.as_ref()).map(Self::new).map_err(invalid_key)
+    }
+
+    /// An Ed25519 public key in PEM.
+    pub fn ed_pem(pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        DecodingKey::from_ed_pem(pem.as_ref()).map(Self::new).map_err(invalid_key)
+    }
+
+    /// An RSA public key in DER: SubjectPublicKeyInfo (what `openssl pkey -pubout -outform DER`
+    /// writes) or PKCS#1 `RSAPublicKey`.
+    pub fn rsa_der(der: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        let der = der.as_ref();
+        Self::rsa_pem(der_to_pem("PUBLIC KEY", der))
+            .or_else(|_| Self::rsa_pem(der_to_pem("RSA PUBLIC KEY", der)))
+    }
+
+    /// An EC public key in DER: SubjectPublicKeyInfo, or the raw uncompressed point.
+    pub fn ec_der(der: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        let der = der.as_ref();
+        Self::ec_pem(der_to_pem("PUBLIC KEY", der)).or_else(|error| {
+            if matches!(der.len(), 65 | 97) && der[0] == 0x04 {
+                Ok(Self::new(DecodingKey::from_ec_der(der)))
+            } else {
+                Err(error)
+            }
+        })
+    }
+
+    /// An Ed25519 public key in DER (SubjectPublicKeyInfo).
+    pub fn ed_der(der: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        Self::ed_pem(der_to_pem("PUBLIC KEY", der.as_ref()))
+    }
+
+    /// A public key from a JWK. `oct` keys are refused (a shared secret does not belong in a key
+    /// set), as are keys whose `use` is not `sig` or whose `key_ops` lack `verify`. The JWK's
+    /// `kid` is kept and its `alg`, when present, binds the key to that algorithm.
+    pub fn from_jwk(jwk: &Jwk) -> Result<Self, ConfigError> {
+        let common = &jwk.common;
+        if let Some(key_use) = &common.public_key_use {
+            if *key_use != PublicKeyUse::Signature {
+                return Err(ConfigError::InvalidKey("the JWK's use is not \"sig\"".into()));
+            }
+        }
+        if let Some(ops) = &common.key_operations {
+            if !ops.contains(&KeyOperations::Verify) {
+                return Err(ConfigError::InvalidKey("the JWK's key_ops lack \"verify\"".into()));
+            }
+        }
+        let decoding = DecodingKey::from_jwk(jwk).map_err(invalid_key)?;
+        if decoding.family() == AlgorithmFamily::Hmac {
+            return Err(ConfigError::InvalidKey("symmetric (oct) JWKs are not accepted".into()));
+        }
+        let mut key = Self::new(decoding);
+        if let Some(alg) = common.key_algorithm {
+            let alg = Algorithm::try_from(alg).map_err(|_| {
+                ConfigError::InvalidKey("the JWK's alg is not a signature algorithm".into())
+            })?;
+            key = key.with_algorithm(alg);
+        }
+        if let Some(kid) = &common.key_id {
+            key = key.with_kid(kid.clone());
+        }
+        Ok(key)
+    }
+
+    /// Names the key; tokens choose it through their header's `kid`.
+    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self
+    }
+
+    /// Binds the key to one algorithm (like a JWK's `alg`): tokens signed with any other
+    /// algorithm are refused for this key even when the layer allows that algorithm.
+    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = Some(algorithm);
+        self
+    }
+
+    /// The key's `kid`, if any.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    fn new(decoding: DecodingKey) -> Self {
+        Self { decoding, kid: None, algorithm: None }
+    }
+
+    /// The algorithm a key of this family and size is used with when nothing else is said.
+    fn default_algorithm(&self) -> Algorithm {
+        match self.decoding.family() {
+            AlgorithmFamily::Hmac => Algorithm::HS256,
+            AlgorithmFamily::Rsa => Algorithm::RS256,
+            AlgorithmFamily::Ed => Algorithm::EdDSA,
+            AlgorithmFamily::Ec => match self.decoding.try_get_as_bytes().map(<[u8]>::len) {
+                Ok(97) => Algorithm::ES384,
+                _ => Algorithm::ES256,
+            },
+        }
+    }
+
+    /// Whether `alg` can verify with this key: same family, and for EC the matching curve.
+    fn fits(&self, alg: Algorithm) -> bool {
+        alg.family() == self.decoding.family()
+            && (alg.family() != AlgorithmFamily::Ec || alg == self.default_algorithm())
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("family", &self.decoding.family())
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid_key(error: jsonwebtoken::errors::Error) -> ConfigError {
+    ConfigError::InvalidKey(error.to_string())
+}
+
+fn der_to_pem(label: &str, der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
+}
+
+/// A key prepared for verification: its material and the algorithms it may verify.
+#[derive(Clone)]
+struct PreparedKey {
+    kid: Option<Box<str>>,
+    decoding: DecodingKey,
+    algorithms: Vec<Algorithm>,
+}
+
+/// The keys of a verifier, selected by `kid` when there are several.
+#[derive(Clone)]
+pub(crate) struct KeySet {
+    keys: Vec<PreparedKey>,
+}
+
+impl KeySet {
+    fn select(&self, kid: Option<&str>) -> Result<&PreparedKey, AuthError> {
+        match (self.keys.as_slice(), kid) {
+            ([only], kid) => match (only.kid.as_deref(), kid) {
+                (Some(expected), Some(kid)) if expected != kid => Err(AuthError::UnknownKid),
+                _ => Ok(only),
+            },
+            (_, None) => Err(AuthError::MissingKid),
+            (keys, Some(kid)) => keys
+                .iter()
+                .find(|key| key.kid.as_deref() == Some(kid))
+                .ok_or(AuthError::UnknownKid),
+        }
+    }
+}
+
+/// Reads the current time in whole seconds since the Unix epoch.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// Validation rules, prepared once at build time.
+#[derive(Clone)]
+pub(crate) struct Rules {
+    pub(crate) leeway: u64,
+    pub(crate) validate_nbf: bool,
+    pub(crate) max_age: Option<u64>,
+    pub(crate) audiences: Option<Expectation>,
+    pub(crate) issuers: Option<Expectation>,
+    pub(crate) subject: Option<Expectation>,
+    pub(crate) typ: Option<Expectation>,
+    pub(crate) clock: Option<Clock>,
+}
+
+/// Accepted values of a claim, and the text the error description shows for them.
+#[derive(Clone)]
+pub(crate) struct Expectation {
+    pub(crate) values: Vec<String>,
+    pub(crate) shown: Arc<str>,
+}
+
+impl Expectation {
+    pub(crate) fn new(values: Vec<String>, separator: &str) -> Self {
+        let shown = values.join(separator).into();
+        Self { values, shown }
+    }
+
+    fn accepts(&self, value: &str) -> bool {
+        self.values.iter().any(|v| v == value)
+    }
+}
+
+/// The signature-checked parts of a JWS: its algorithm, `kid` and decoded payload.
+#[derive(Debug)]
+pub struct VerifiedJws<'a> {
+    /// The algorithm the token was verified with.
+    pub algorithm: Algorithm,
+    /// The header's `kid`, if any.
+    pub kid: Option<Cow<'a, str>>,
+    /// The decoded payload bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Verifies tokens: the signature, the header rules and the claims, into `C`.
+///
+/// Built by [`JwtLayerBuilder::build`](crate::JwtLayerBuilder::build) and shared by the layer;
+/// reach it through [`JwtLayer::verifier`](crate::JwtLayer::verifier) to verify a token outside a
+/// request (a WebSocket handshake message, a background job).
+pub struct Verifier<C> {
+    keys: KeySet,
+    rules: Rules,
+    provider: &'static CryptoProvider,
+    max_token_len: usize,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<C> fmt::Debug for Verifier<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("keys", &self.keys.keys.len())
+            .field("max_token_len", &self.max_token_len)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(default, borrow)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    typ: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+/// Any value at all, even `null`, marks the parameter as present.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(deserializer).map(|_| true)
+}
+
+/// The registered claims we check, kept raw so a claim of the wrong type is reported as such
+/// instead of failing the whole payload.
+#[derive(Deserialize)]
+struct Registered<'a> {
+    #[serde(default, borrow)]
+    exp: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    nbf: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    iat: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    iss: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    sub: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    aud: Option<&'a RawValue>,
+}
+
+impl<C: DeserializeOwned> Verifier<C> {
+    pub(crate) fn new(
+        keys: KeySet,
+        rules: Rules,
+        provider: &'static CryptoProvider,
+        max_token_len: usize,
+    ) -> Self {
+        Self { keys, rules, provider, max_token_len, _claims: PhantomData }
+    }
+
+    /// The longest token accepted, in bytes.
+    pub fn max_token_len(&self) -> usize {
+        self.max_token_len
+    }
+
+    /// Verifies `token` completely and returns its claims.
+    pub fn verify(&self, token: &str) -> Result<C, AuthError> {
+        let jws = self.verify_signature(token)?;
+        self.check_claims(&jws.payload)?;
+        serde_json::from_slice(&jws.payload).map_err(|_| AuthError::InvalidToken)
+    }
+
+    /// Checks everything but the claims: the token's syntax, its header (`alg`, `crit`, `typ`,
+    /// `kid`) and its signature. The payload may be any bytes.
+    pub fn verify_signature<'t>(&self, token: &'t str) -> Result<VerifiedJws<'t>, AuthError> {
+        if token.len() > self.max_token_len {
+            return Err(AuthError::Malformed);
+        }
+        let (header_b64, payload_b64, signature_b64) = split(token)?;
+        let header_json = decode_segment(header_b64)?;
+        let header: Header<'_> =
+            serde_json::from_slice(&header_json).map_err(|_| AuthError::InvalidToken)?;
+        if signature_b64.is_empty() {
+            return Err(AuthError::MissingSignature);
+        }
+        let algorithm: Algorithm =
+            header.alg.parse().map_err(|_| AuthError::InvalidAlgorithm)?;
+        if header.crit {
+            return Err(AuthError::UnsupportedCritical);
+        }
+        if let Some(expected) = &self.rules.typ {
+            if !header.typ.as_deref().is_some_and(|typ| typ_matches(typ, &expected.values[0])) {
+                return Err(AuthError::InvalidType { expected: expected.shown.clone() });
+            }
+        }
+        let key = self.keys.select(header.kid.as_deref())?;
+        if !key.algorithms.contains(&algorithm) {
+            return Err(AuthError::InvalidAlgorithm);
+        }
+        let signature = URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| AuthError::Malformed)?;
+        let verifier = (self.provider.verifier_factory)(&algorithm, &key.decoding)
+            .map_err(|_| AuthError::KeyUnavailable)?;
+        let message = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+        verifier.verify(message, &signature).map_err(|_| AuthError::InvalidSignature)?;
+        let payload = decode_segment(payload_b64)?;
+        // `header` borrows from `header_json`, which dies here; keep the kid owned.
+        let kid = header.kid.map(|kid| Cow::Owned(kid.into_owned()));
+        Ok(VerifiedJws { algorithm, kid, payload })
+    }
+
+    fn check_claims(&self, payload: &[u8]) -> Result<(), AuthError> {
+        // A derived struct also accepts a JSON array positionally; a payload must be an object.
+        if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(AuthError::InvalidToken);
+        }
+        let claims: Registered<'_> =
+            serde_json::from_slice(payload).map_err(|_| AuthError::InvalidToken)?;
+        let rules = &self.rules;
+        let now = rules.clock.as_ref().map_or_else(system_now, |clock| clock()) as f64;
+        let leeway = rules.leeway as f64;
+
+        let exp = numeric_date(claims.exp, "exp")?.ok_or(AuthError::MissingExpiration)?;
+        let nbf = numeric_date(claims.nbf, "nbf")?;
+        let iat = numeric_date(claims.iat, "iat")?;
+        if rules.validate_nbf && nbf.is_some_and(|nbf| nbf > now + leeway) {
+            return Err(AuthError::NotActive);
+        }
+        if now >= exp + leeway {
+            return Err(AuthError::Expired);
+        }
+        if iat.is_some_and(|iat| iat > now + leeway) {
+            return Err(AuthError::IssuedInFuture);
+        }
+        if let Some(expected) = &rules.audiences {
+            if !audience_matches(claims.aud, expected) {
+                return Err(AuthError::InvalidAudience { expected: expected.shown.clone() });
+            }
+        }
+        if let Some(expected) = &rules.issuers {
+            if !string_claim(claims.iss).is_some_and(|iss| expected.accepts(&iss)) {
+                return Err(AuthError::InvalidIssuer { expected: expected.shown.clone() });
+            }
+        }
+        if let Some(expected) = &rules.subject {
+            if !string_claim(claims.sub).is_some_and(|sub| expected.accepts(&sub)) {
+                return Err(AuthError::InvalidSubject { expected: expected.shown.clone() });
+            }
+        }
+        if let Some(max_age) = rules.max_age {
+            let iat = iat.ok_or(AuthError::MissingIssuedAt)?;
+            if now >= iat + max_age as f64 + leeway {
+                return Err(AuthError::MaxAgeExceeded);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn system_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// Splits `header.payload.signature`, refusing anything that is not exactly three segments of
+/// base64url characters (the signature may be empty; that is reported later, as node does).
+fn split(token: &str) -> Result<(&str, &str, &str), AuthError> {
+    let mut parts = token.splitn(4, '.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(AuthError::Malformed);
+    };
+    let base64url = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if header.is_empty() || !base64url(header) || !base64url(payload) || !base64url(signature) {
+        return Err(AuthError::Malformed);
+    }
+    Ok((header, payload, signature))
+}
+
+fn decode_segment(segment: &str) -> Result<Vec<u8>, AuthError> {
+    URL_SAFE_NO_PAD.decode(segment).map_err(|_| AuthError::Malformed)
+}
+
+/// RFC 7515 §4.1.9: `typ` is a media type, compared case-insensitively, and the
+/// `application/` prefix may be omitted.
+fn typ_matches(typ: &str, expected: &str) -> bool {
+    let short = |t: &str| {
+        let lower = t.len() > 12 && t[..12].eq_ignore_ascii_case("application/");
+        if lower { t[12..].to_owned() } else { t.to_owned() }
+    };
+    short(typ).eq_ignore_ascii_case(&short(expected))
+}
+
+/// A NumericDate (RFC 7519 §2): a JSON number, possibly fractional.
+fn numeric_date(raw: Option<&RawValue>, claim: &'static str) -> Result<Option<f64>, AuthError> {
+    raw.map(|raw| {
+        serde_json::from_str::<f64>(raw.get())
+            .ok()
+            .filter(|value| value.is_finite())
+            .ok_or(AuthError::InvalidTimeClaim { claim })
+    })
+    .transpose()
+}
+
+fn string_claim(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    raw.and_then(|raw| serde_json::from_str(raw.get()).ok())
+}
+
+/// `aud` is a string or an array of strings (RFC 7519 §4.1.3); one match is enough.
+fn audience_matches(raw: Option<&RawValue>, expected: &Expectation) -> bool {
+    let Some(raw) = raw else {
+        return false;
+    };
+    if let Ok(one) = serde_json::from_str::<Cow<'_, str>>(raw.get()) {
+        return expected.accepts(&one);
+    }
+    serde_json::from_str::<Vec<Cow<'_, str>>>(raw.get())
+        .is_ok_and(|many| many.iter().any(|aud| expected.accepts(aud)))
+}
+
+/// The crypto provider our cargo features select. Installing it as the process default too
+/// means `jsonwebtoken::encode`/`decode` calls elsewhere in the program do not panic either.
+pub(crate) fn crypto_provider() -> Result<&'static CryptoProvider, ConfigError> {
+    #[cfg(feature = "aws-lc-rs")]
+    let provider: Option<&'static CryptoProvider> =
+        Some(&jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER);
+    #[cfg(all(feature = "rust-crypto", not(feature = "aws-lc-rs")))]
+    let provider: Option<&'static CryptoProvider> =
+        Some(&jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER);
+    #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+    let provider: Option<&'static CryptoProvider> = None;
+
+    let provider = provider.ok_or(ConfigError::NoCryptoBackend)?;
+    // Fails only when a provider is already installed, which is then the user's choice.
+    let _ = provider.install_default();
+    Ok(provider)
+}
+
+/// Binds every key to the algorithms it may verify and checks each key once with the provider.
+pub(crate) fn prepare_keys(
+    keys: Vec<Key>,
+    allowed: Option<&[Algorithm]>,
+    provider: &'static CryptoProvider,
+) -> Result<KeySet, ConfigError> {
+    if keys.is_empty() {
+        return Err(ConfigError::NoKey);
+    }
+    if allowed.is_some_and(<[Algorithm]>::is_empty) {
+        return Err(ConfigError::NoAlgorithms);
+    }
+    if keys.len() > 1 {
+        for (i, key) in keys.iter().enumerate() {
+            let kid = key.kid.as_deref().ok_or(ConfigError::AmbiguousKid(None))?;
+            if keys[..i].iter().any(|other| other.kid.as_deref() == Some(kid)) {
+                return Err(ConfigError::AmbiguousKid(Some(kid.to_owned())));
+            }
+        }
+    }
+    let mut prepared = Vec::with_capacity(keys.len());
+    for key in keys {
+        let algorithms: Vec<Algorithm> = match (key.algorithm, allowed) {
+            (Some(bound), Some(allowed)) => {
+                allowed.iter().copied().filter(|alg| *alg == bound).collect()
+            }
+            (Some(bound), None) => vec![bound],
+            (None, Some(allowed)) => allowed.iter().copied().filter(|alg| key.fits(*alg)).collect(),
+            (None, None) => vec![key.default_algorithm()],
+        };
+        if algorithms.is_empty() || !algorithms.iter().all(|alg| key.fits(*alg)) {
+            return Err(ConfigError::NoAlgorithmForKey { kid: key.kid });
+        }
+        check_key_strength(&key.decoding, &algorithms, provider)?;
+        for alg in &algorithms {
+            (provider.verifier_factory)(alg, &key.decoding).map_err(invalid_key)?;
+        }
+        prepared.push(PreparedKey {
+            kid: key.kid.map(String::into_boxed_str),
+            decoding: key.decoding,
+            algorithms,
+        });
+    }
+    if let Some(allowed) = allowed {
+        for alg in allowed {
+            if !prepared.iter().any(|key| key.algorithms.contains(alg)) {
+                return Err(ConfigError::NoKeyForAlgorithm(*alg));
+            }
+        }
+    }
+    Ok(KeySet { keys: prepared })
+}
+
+fn check_key_strength(
+    key: &DecodingKey,
+    algorithms: &[Algorithm],
+    provider: &'static CryptoProvider,
+) -> Result<(), ConfigError> {
+    match key.family() {
+        AlgorithmFamily::Hmac => {
+            let actual = key.try_get_as_bytes().map_err(invalid_key)?.len();
+            for &algorithm in algorithms {
+                // RFC 7518 §3.2: a key of the same size as the hash output, or larger.
+                let minimum = match algorithm {
+                    Algorithm::HS384 => 48,
+                    Algorithm::HS512 => 64,
+                    _ => 32,
+                };
+                if actual < minimum {
+                    return Err(ConfigError::SecretTooShort { algorithm, minimum, actual });
+                }
+            }
+        }
+        AlgorithmFamily::Rsa => {
+            let modulus = match key.kind() {
+                DecodingKeyKind::RsaModulusExponent { n, .. } => n.clone(),
+                DecodingKeyKind::SecretOrDer(der) => {
+                    (provider.key_utils.rsa_pub_components_from_public_key)(der)
+                        .map_err(invalid_key)?
+                        .0
+                }
+            };
+            let significant = modulus.iter().skip_while(|b| **b == 0).count();
+            if significant * 8 < 2048 {
+                return Err(ConfigError::RsaKeyTooShort { bits: significant * 8 });
+            }
+        }
+        AlgorithmFamily::Ec => {
+            let point = key.try_get_as_bytes().map_err(invalid_key)?;
+            if !matches!(point.len(), 65 | 97) || point[0] != 0x04 {
+                return Err(ConfigError::InvalidKey("not an uncompressed P-256/P-384 point".into()));
+            }
+        }
+        AlgorithmFamily::Ed => {
+            if key.try_get_as_bytes().map_err(invalid_key)?.len() != 32 {
+                return Err(ConfigError::InvalidKey("not an Ed25519 public key".into()));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_wants_exactly_three_base64url_segments() {
+        assert!(split("a.b.c").is_ok());
+        assert!(split("a.b.").is_ok());
+        for token in ["a.b", "a.b.c.d", ".b.c", "a.b+.c", "a.b.c=", "a..b.c", ""] {
+            assert_eq!(split(token), Err(AuthError::Malformed), "{token:?}");
+        }
+    }
+
+    #[test]
+    fn typ_comparison_ignores_case_and_application_prefix() {
+        assert!(typ_matches("at+jwt", "at+jwt"));
+        assert!(typ_matches("AT+JWT", "at+jwt"));
+        assert!(typ_matches("application/at+jwt", "at+jwt"));
+        assert!(!typ_matches("JWT", "at+jwt"));
+    }
+
+    #[test]
+    fn numeric_dates_must_be_finite_numbers() {
+        let raw = |s: &str| serde_json::from_str::<Box<RawValue>>(s).unwrap();
+        assert_eq!(numeric_date(Some(&raw("12.5")), "exp"), Ok(Some(12.5)));
+        for bad in ["\"12\"", "null", "true", "[1]", "{}"] {
+            assert_eq!(
+                numeric_date(Some(&raw(bad)), "exp"),
+                Err(AuthError::InvalidTimeClaim { claim: "exp" }),
+                "{bad}"
+            );
+        }
+    }
+}
