@@ -356,8 +356,7 @@ impl<C: DeserializeOwned> Verifier<C> {
         }
         let (header_b64, payload_b64, signature_b64) = split(token)?;
         let header_json = decode_segment(header_b64)?;
-        let header: Header<'_> =
-            serde_json::from_slice(&header_json).map_err(|_| AuthError::InvalidToken)?;
+        let header: Header<'_> = parse_object(&header_json)?;
         if signature_b64.is_empty() {
             return Err(AuthError::MissingSignature);
         }
@@ -387,12 +386,7 @@ impl<C: DeserializeOwned> Verifier<C> {
     }
 
     fn check_claims(&self, payload: &[u8]) -> Result<(), AuthError> {
-        // A derived struct also accepts a JSON array positionally; a payload must be an object.
-        if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(AuthError::InvalidToken);
-        }
-        let claims: Registered<'_> =
-            serde_json::from_slice(payload).map_err(|_| AuthError::InvalidToken)?;
+        let claims: Registered<'_> = parse_object(payload)?;
         let rules = &self.rules;
         let now = rules.clock.as_ref().map_or_else(system_now, |clock| clock()) as f64;
         let leeway = rules.leeway as f64;
@@ -432,6 +426,15 @@ impl<C: DeserializeOwned> Verifier<C> {
         }
         Ok(())
     }
+}
+
+/// Parses a JOSE header or a claims set, which must be a JSON object: a derived struct would
+/// also accept an array, positionally.
+fn parse_object<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, AuthError> {
+    if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(AuthError::InvalidToken);
+    }
+    serde_json::from_slice(json).map_err(|_| AuthError::InvalidToken)
 }
 
 fn system_now() -> u64 {
