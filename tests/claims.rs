@@ -1,0 +1,206 @@
+//! Claim and header rules: time claims with leeway boundaries, max_age, typ, crit.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use serde_json::{Value, json};
+use tower_jwt_auth::{JwtLayer, JwtLayerBuilder, JsonClaims, Key};
+
+const NOW: u64 = 1_700_000_000;
+
+fn at_now() -> JwtLayerBuilder<JsonClaims> {
+    JwtLayer::builder().key(Key::hmac(SECRET)).clock(|| NOW)
+}
+
+async fn verdict(layer: JwtLayer, claims: Value) -> Result<(), String> {
+    let answer = try_token(layer, &hs256(&claims)).await;
+    if answer.status == 200 {
+        Ok(())
+    } else {
+        Err(answer.body["description"].as_str().unwrap_or_default().to_owned())
+    }
+}
+
+#[tokio::test]
+async fn exp_boundary_without_leeway_follows_node() {
+    // node jsonwebtoken: expired when now >= exp.
+    assert_eq!(verdict(at_now().build().unwrap(), json!({ "exp": NOW + 1 })).await, Ok(()));
+    assert_eq!(
+        verdict(at_now().build().unwrap(), json!({ "exp": NOW })).await,
+        Err("jwt expired".into())
+    );
+}
+
+#[tokio::test]
+async fn exp_boundary_with_leeway() {
+    let layer = || at_now().leeway(Duration::from_secs(30)).build().unwrap();
+    assert_eq!(verdict(layer(), json!({ "exp": NOW - 29 })).await, Ok(()));
+    assert_eq!(verdict(layer(), json!({ "exp": NOW - 30 })).await, Err("jwt expired".into()));
+}
+
+#[tokio::test]
+async fn nbf_boundary_with_leeway() {
+    let layer = || at_now().leeway(Duration::from_secs(30)).build().unwrap();
+    assert_eq!(verdict(layer(), json!({ "exp": NOW + 60, "nbf": NOW + 30 })).await, Ok(()));
+    assert_eq!(
+        verdict(layer(), json!({ "exp": NOW + 60, "nbf": NOW + 31 })).await,
+        Err("jwt not active".into())
+    );
+    let unchecked = at_now().validate_nbf(false).build().unwrap();
+    assert_eq!(verdict(unchecked, json!({ "exp": NOW + 60, "nbf": NOW + 31 })).await, Ok(()));
+}
+
+#[tokio::test]
+async fn iat_in_the_future_is_refused_beyond_leeway() {
+    let layer = || at_now().leeway(Duration::from_secs(5)).build().unwrap();
+    assert_eq!(verdict(layer(), json!({ "exp": NOW + 60, "iat": NOW + 5 })).await, Ok(()));
+    assert_eq!(
+        verdict(layer(), json!({ "exp": NOW + 60, "iat": NOW + 6 })).await,
+        Err("jwt issued in the future".into())
+    );
+}
+
+#[tokio::test]
+async fn fractional_numeric_dates_are_accepted() {
+    assert_eq!(verdict(at_now().build().unwrap(), json!({ "exp": NOW as f64 + 0.5 })).await, Ok(()));
+}
+
+#[tokio::test]
+async fn exp_is_required() {
+    for claims in [json!({ "sub": "a" }), json!({ "exp": null })] {
+        assert_eq!(
+            verdict(at_now().build().unwrap(), claims).await,
+            Err("jwt expiration required".into())
+        );
+    }
+}
+
+#[tokio::test]
+async fn time_claims_of_the_wrong_type_are_refused() {
+    let cases = [
+        (json!({ "exp": "9999999999" }), "invalid exp value"),
+        (json!({ "exp": true }), "invalid exp value"),
+        (json!({ "exp": [NOW + 60] }), "invalid exp value"),
+        (json!({ "exp": NOW + 60, "nbf": "0" }), "invalid nbf value"),
+        (json!({ "exp": NOW + 60, "iat": {} }), "invalid iat value"),
+    ];
+    for (claims, expected) in cases {
+        assert_eq!(verdict(at_now().build().unwrap(), claims).await, Err(expected.into()));
+    }
+}
+
+#[tokio::test]
+async fn negative_and_huge_time_claims_are_handled() {
+    assert_eq!(verdict(at_now().build().unwrap(), json!({ "exp": -1 })).await, Err("jwt expired".into()));
+    assert_eq!(verdict(at_now().build().unwrap(), json!({ "exp": u64::MAX })).await, Ok(()));
+    assert_eq!(verdict(at_now().build().unwrap(), json!({ "exp": 1e300 })).await, Ok(()));
+}
+
+#[tokio::test]
+async fn max_age_requires_iat_and_bounds_the_age() {
+    let layer = || at_now().max_age(Duration::from_secs(60)).build().unwrap();
+    assert_eq!(verdict(layer(), json!({ "exp": NOW + 600, "iat": NOW - 59 })).await, Ok(()));
+    assert_eq!(
+        verdict(layer(), json!({ "exp": NOW + 600, "iat": NOW - 60 })).await,
+        Err("maxAge exceeded".into())
+    );
+    assert_eq!(
+        verdict(layer(), json!({ "exp": NOW + 600 })).await,
+        Err("iat required when maxAge is specified".into())
+    );
+}
+
+#[tokio::test]
+async fn matching_audience_issuer_and_subject_are_accepted() {
+    let layer = || {
+        at_now().audience("api").audience("web").issuer("https://idp").subject("alice").build().unwrap()
+    };
+    let base = json!({ "exp": NOW + 60, "iss": "https://idp", "sub": "alice" });
+    for aud in [json!("web"), json!(["other", "api"])] {
+        let mut claims = base.clone();
+        claims["aud"] = aud;
+        assert_eq!(verdict(layer(), claims).await, Ok(()));
+    }
+}
+
+#[tokio::test]
+async fn non_string_issuer_is_refused_when_an_issuer_is_expected() {
+    let layer = at_now().issuer("https://idp").build().unwrap();
+    assert_eq!(
+        verdict(layer, json!({ "exp": NOW + 60, "iss": ["https://idp"] })).await,
+        Err("jwt issuer invalid. expected: https://idp".into())
+    );
+}
+
+fn with_header(header: &str, claims: &Value) -> String {
+    sign_raw(header, &claims.to_string(), Algorithm::HS256, &EncodingKey::from_secret(SECRET))
+}
+
+#[tokio::test]
+async fn typ_expectation_refuses_other_token_types() {
+    let layer = || at_now().typ("at+jwt").build().unwrap();
+    let claims = json!({ "exp": NOW + 60 });
+    for header in [r#"{"alg":"HS256","typ":"at+jwt"}"#, r#"{"alg":"HS256","typ":"application/AT+JWT"}"#] {
+        assert_eq!(try_token(layer(), &with_header(header, &claims)).await.status, 200);
+    }
+    for header in [r#"{"alg":"HS256","typ":"JWT"}"#, r#"{"alg":"HS256"}"#] {
+        try_token(layer(), &with_header(header, &claims)).await.assert_rejected(
+            401,
+            "invalid_token",
+            "jwt typ invalid. expected: at+jwt",
+        );
+    }
+}
+
+#[tokio::test]
+async fn any_crit_header_is_refused() {
+    let claims = json!({ "exp": NOW + 60 });
+    for crit in [r#"["exp"]"#, "[]", "null", r#""b64""#] {
+        let header = format!(r#"{{"alg":"HS256","crit":{crit},"exp":1}}"#);
+        try_token(at_now().build().unwrap(), &with_header(&header, &claims)).await.assert_rejected(
+            401,
+            "invalid_token",
+            "jwt crit header not supported",
+        );
+    }
+}
+
+#[tokio::test]
+async fn duplicate_registered_claims_are_refused() {
+    let token = sign_raw(
+        r#"{"alg":"HS256"}"#,
+        &format!(r#"{{"exp":{},"exp":{}}}"#, NOW - 100, NOW + 100),
+        Algorithm::HS256,
+        &EncodingKey::from_secret(SECRET),
+    );
+    try_token(at_now().build().unwrap(), &token).await.assert_rejected(401, "invalid_token", "invalid token");
+}
+
+#[derive(Clone, Debug, serde::Deserialize)]
+#[allow(dead_code)]
+struct Strict {
+    sub: String,
+    exp: u64,
+}
+
+#[tokio::test]
+async fn payload_that_does_not_fit_the_claims_type_is_invalid_token() {
+    use axum::{Router, routing::get};
+    use tower_jwt_auth::Claims;
+
+    let layer = at_now().claims::<Strict>().build().unwrap();
+    let app = Router::new()
+        .route("/", get(|Claims(c): Claims<Strict>| async move { c.sub }))
+        .layer(layer);
+    let token = hs256(&json!({ "exp": NOW + 60, "sub": 42 }));
+    let answer = send(app.clone(), bearer(&token)).await;
+    answer.assert_rejected(401, "invalid_token", "invalid token");
+
+    let token = hs256(&json!({ "exp": NOW + 60, "sub": "alice" }));
+    let answer = send(app, bearer(&token)).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.raw, b"alice");
+}

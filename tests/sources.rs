@@ -1,0 +1,213 @@
+//! Where the token comes from: header rules, the auth cookie, both sources, both modes.
+
+mod common;
+
+use common::*;
+use tower_jwt_auth::{JwtLayer, Key, TokenSource};
+
+const BAD_SCHEME: &str = "Expected a bearer token. Scheme is Authorization: Bearer <token>.";
+
+fn layer(source: TokenSource, optional: bool) -> JwtLayer {
+    let builder = JwtLayer::builder().key(Key::hmac(SECRET)).source(source);
+    if optional { builder.optional() } else { builder }.build().unwrap()
+}
+
+#[tokio::test]
+async fn scheme_is_case_insensitive_and_extra_spaces_are_allowed() {
+    let token = hs256(&claims());
+    for value in [
+        format!("Bearer {token}"),
+        format!("bearer {token}"),
+        format!("BEARER {token}"),
+        format!("bEaReR {token}"),
+        format!("Bearer    {token}"),
+        format!("  Bearer {token}  "),
+    ] {
+        let answer = send(app(hs256_layer()), get_with(&[("authorization", &value)])).await;
+        answer.assert_user(Some("alice"));
+    }
+}
+
+#[tokio::test]
+async fn tab_separator_garbage_and_empty_headers_are_refused() {
+    let token = hs256(&claims());
+    for value in [
+        format!("Bearer\t{token}"),
+        format!("Bearer {token} extra"),
+        format!("Bearer {token},"),
+        format!("Bearer \"{token}\""),
+        format!("Basic {token}"),
+        format!("Bearer{token}"),
+        "Bearer ".to_owned(),
+        " ".to_owned(),
+    ] {
+        let answer = send(app(hs256_layer()), get_with(&[("authorization", &value)])).await;
+        answer.assert_rejected(400, "invalid_request", BAD_SCHEME);
+    }
+}
+
+#[tokio::test]
+async fn obs_text_in_the_header_is_refused_without_panic() {
+    let mut request = get_with(&[]);
+    request.headers_mut().insert(
+        "authorization",
+        http::HeaderValue::from_bytes(b"Bearer \xff\xfe.a.b").unwrap(),
+    );
+    send(app(hs256_layer()), request).await.assert_rejected(400, "invalid_request", BAD_SCHEME);
+}
+
+#[tokio::test]
+async fn cookie_source_reads_the_auth_cookie() {
+    let token = hs256(&claims());
+    let cookie = format!("theme=dark; auth={token}; lang=en");
+    let answer = send(app(layer(TokenSource::cookie(), false)), get_with(&[("cookie", &cookie)])).await;
+    answer.assert_user(Some("alice"));
+}
+
+#[tokio::test]
+async fn cookie_name_is_configurable() {
+    let token = hs256(&claims());
+    let source = TokenSource::Cookie { name: "session".into() };
+    let cookie = format!("auth=garbage; session={token}");
+    let answer = send(app(layer(source, false)), get_with(&[("cookie", &cookie)])).await;
+    answer.assert_user(Some("alice"));
+}
+
+#[tokio::test]
+async fn cookie_source_ignores_the_authorization_header() {
+    let token = hs256(&claims());
+    let answer = send(
+        app(layer(TokenSource::cookie(), false)),
+        get_with(&[("authorization", &format!("Bearer {token}"))]),
+    )
+    .await;
+    answer.assert_rejected(400, "invalid_request", "Auth cookie not found.");
+}
+
+#[tokio::test]
+async fn two_auth_cookies_are_multiple_tokens() {
+    let token = hs256(&claims());
+    let in_one_header = format!("auth={token}; auth={token}");
+    let answer =
+        send(app(layer(TokenSource::cookie(), false)), get_with(&[("cookie", &in_one_header)])).await;
+    answer.assert_rejected(400, "invalid_request", "Multiple tokens in request.");
+
+    let cookie = format!("auth={token}");
+    let answer = send(
+        app(layer(TokenSource::cookie(), false)),
+        get_with(&[("cookie", &cookie), ("cookie", &cookie)]),
+    )
+    .await;
+    answer.assert_rejected(400, "invalid_request", "Multiple tokens in request.");
+}
+
+#[tokio::test]
+async fn cookie_split_across_headers_is_found() {
+    let token = hs256(&claims());
+    let answer = send(
+        app(layer(TokenSource::cookie(), false)),
+        get_with(&[("cookie", "a=1"), ("cookie", &format!("auth={token}"))]),
+    )
+    .await;
+    answer.assert_user(Some("alice"));
+}
+
+#[tokio::test]
+async fn quoted_cookie_value_is_accepted() {
+    let token = hs256(&claims());
+    let cookie = format!("auth=\"{token}\"");
+    let answer = send(app(layer(TokenSource::cookie(), false)), get_with(&[("cookie", &cookie)])).await;
+    answer.assert_user(Some("alice"));
+}
+
+#[tokio::test]
+async fn garbage_in_the_auth_cookie_is_jwt_malformed() {
+    for cookie in ["auth=not-a-jwt", "auth=a.b.c.d", "auth=%7Ba%7D.b.c"] {
+        let answer =
+            send(app(layer(TokenSource::cookie(), false)), get_with(&[("cookie", cookie)])).await;
+        answer.assert_rejected(401, "invalid_token", "jwt malformed");
+    }
+}
+
+#[tokio::test]
+async fn non_utf8_cookie_header_counts_as_no_cookie() {
+    let mut request = get_with(&[]);
+    request
+        .headers_mut()
+        .insert("cookie", http::HeaderValue::from_bytes(b"auth=\xff\xfe").unwrap());
+    let answer = send(app(layer(TokenSource::cookie(), false)), request).await;
+    answer.assert_rejected(400, "invalid_request", "Auth cookie not found.");
+}
+
+#[tokio::test]
+async fn both_sources_accept_either_one() {
+    let token = hs256(&claims());
+    let header = format!("Bearer {token}");
+    let cookie = format!("auth={token}");
+    let answer =
+        send(app(layer(TokenSource::header_or_cookie(), false)), get_with(&[("authorization", &header)]))
+            .await;
+    answer.assert_user(Some("alice"));
+    let answer =
+        send(app(layer(TokenSource::header_or_cookie(), false)), get_with(&[("cookie", &cookie)])).await;
+    answer.assert_user(Some("alice"));
+}
+
+#[tokio::test]
+async fn both_sources_refuse_a_token_in_header_and_cookie() {
+    let token = hs256(&claims());
+    let header = format!("Bearer {token}");
+    let cookie = format!("auth={token}");
+    let answer = send(
+        app(layer(TokenSource::header_or_cookie(), true)),
+        get_with(&[("authorization", &header), ("cookie", &cookie)]),
+    )
+    .await;
+    answer.assert_rejected(400, "invalid_request", "Multiple tokens in request.");
+}
+
+#[tokio::test]
+async fn both_sources_without_any_token_report_the_missing_header() {
+    let answer = send(app(layer(TokenSource::header_or_cookie(), false)), get_with(&[])).await;
+    answer.assert_rejected(400, "invalid_request", "Authorization header not found.");
+}
+
+#[tokio::test]
+async fn optional_mode_lets_a_request_without_token_through() {
+    for source in [TokenSource::Header, TokenSource::cookie(), TokenSource::header_or_cookie()] {
+        let answer = send(app(layer(source, true)), get_with(&[("cookie", "other=1")])).await;
+        answer.assert_user(None);
+    }
+}
+
+#[tokio::test]
+async fn optional_mode_still_refuses_a_bad_token() {
+    let expired = hs256(&serde_json::json!({ "sub": "alice", "exp": now() - 1 }));
+    let answer = send(app(layer(TokenSource::Header, true)), bearer(&expired)).await;
+    answer.assert_rejected(401, "invalid_token", "jwt expired");
+
+    let cookie = format!("auth={expired}");
+    let answer = send(app(layer(TokenSource::cookie(), true)), get_with(&[("cookie", &cookie)])).await;
+    answer.assert_rejected(401, "invalid_token", "jwt expired");
+
+    let answer =
+        send(app(layer(TokenSource::Header, true)), get_with(&[("authorization", "Basic abc")])).await;
+    answer.assert_rejected(400, "invalid_request", BAD_SCHEME);
+}
+
+#[tokio::test]
+async fn optional_mode_with_a_good_token_sets_claims() {
+    let token = hs256(&claims());
+    send(app(layer(TokenSource::Header, true)), bearer(&token)).await.assert_user(Some("alice"));
+}
+
+#[test]
+fn invalid_cookie_names_are_refused_at_build() {
+    for name in ["", "a b", "a;b", "a=b"] {
+        let result = JwtLayer::builder()
+            .key(Key::hmac(SECRET))
+            .source(TokenSource::Cookie { name: name.into() })
+            .build();
+        assert_eq!(result.unwrap_err(), tower_jwt_auth::ConfigError::InvalidCookieName, "{name:?}");
+    }
+}
