@@ -1,0 +1,157 @@
+//! Extractors, custom error rendering, route_layer behaviour and tracing events.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use common::*;
+use http::{Request, StatusCode};
+use serde_json::{Value, json};
+use tower_jwt_auth::{AuthError, BearerToken, Claims, JwtLayer, Key};
+
+#[tokio::test]
+async fn claims_without_the_layer_is_401_unauthorized() {
+    let app = Router::new().route("/", get(|Claims(c): Claims| async move { Json(c) }));
+    let answer = send(app, get_with(&[])).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer.body, json!({ "code": "unauthorized", "description": "Authentication required." }));
+    assert_eq!(answer.challenge(), "Bearer");
+    assert_eq!(answer.headers["content-type"], "application/json");
+}
+
+#[tokio::test]
+async fn optional_claims_are_none_without_the_layer_and_some_behind_it() {
+    async fn handler(claims: Option<Claims>) -> Json<Value> {
+        Json(json!({ "user": claims.as_ref().and_then(|c| c.subject()) }))
+    }
+    let bare = Router::new().route("/", get(handler));
+    send(bare, get_with(&[])).await.assert_user(None);
+
+    let behind = Router::new().route("/", get(handler)).layer(hs256_layer());
+    send(behind, bearer(&hs256(&claims()))).await.assert_user(Some("alice"));
+}
+
+#[tokio::test]
+async fn bearer_token_extractor_returns_the_raw_token() {
+    let app = Router::new()
+        .route("/", get(|token: BearerToken| async move { token.as_str().to_owned() }))
+        .layer(hs256_layer());
+    let token = hs256(&claims());
+    let answer = send(app, bearer(&token)).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.raw, token.as_bytes());
+}
+
+#[tokio::test]
+async fn bearer_token_from_a_cookie_is_the_cookie_value() {
+    let layer = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .source(tower_jwt_auth::TokenSource::cookie())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/", get(|token: Option<BearerToken>| async move { token.unwrap().as_str().to_owned() }))
+        .layer(layer);
+    let token = hs256(&claims());
+    let answer = send(app, get_with(&[("cookie", &format!("a=b; auth={token}; c=d"))])).await;
+    assert_eq!(answer.raw, token.as_bytes());
+}
+
+#[tokio::test]
+async fn custom_error_handler_replaces_the_rendering_but_keeps_the_status() {
+    let layer = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .error_handler(|error: &AuthError| -> Response {
+            let mut response =
+                (error.status(), Json(json!({ "error": error.kind_name() }))).into_response();
+            if let Some(challenge) = error.challenge(Some("custom")) {
+                response.headers_mut().insert("www-authenticate", challenge);
+            }
+            response
+        })
+        .build()
+        .unwrap();
+    let expired = hs256(&json!({ "exp": now() - 1 }));
+    let answer = send(app(layer.clone()), bearer(&expired)).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.body, json!({ "error": "expired" }));
+    assert_eq!(
+        answer.challenge(),
+        r#"Bearer realm="custom", error="invalid_token", error_description="jwt expired""#
+    );
+    let answer = send(app(layer), get_with(&[])).await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.body, json!({ "error": "missing_authorization_header" }));
+}
+
+#[tokio::test]
+async fn route_layer_does_not_turn_404_into_400() {
+    let app = Router::new()
+        .route("/private", get(|| async { "secret" }))
+        .route_layer(hs256_layer());
+    let request = Request::get("/nowhere").body(Body::empty()).unwrap();
+    assert_eq!(send(app.clone(), request).await.status, StatusCode::NOT_FOUND);
+    let request = Request::get("/private").body(Body::empty()).unwrap();
+    assert_eq!(send(app, request).await.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn layer_on_one_route_leaves_the_others_open() {
+    let app = Router::new()
+        .route("/private", get(|| async { "secret" }).layer(hs256_layer()))
+        .route("/public", get(|| async { "hello" }));
+    let request = Request::get("/public").body(Body::empty()).unwrap();
+    assert_eq!(send(app.clone(), request).await.status, 200);
+    let request = Request::get("/private").body(Body::empty()).unwrap();
+    assert_eq!(send(app, request).await.status, 400);
+}
+
+#[test]
+fn key_unavailable_is_a_bare_500() {
+    let response = AuthError::KeyUnavailable.to_response(Some("api"));
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(response.headers().get("www-authenticate").is_none());
+    assert!(response.headers().get("content-type").is_none());
+}
+
+/// Collects the formatted tracing output of the current thread.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn each_rejection_emits_one_debug_event_without_the_token() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let expired = hs256(&json!({ "exp": now() - 1, "sub": "alice" }));
+    send(app(hs256_layer()), bearer(&expired)).await;
+    send(app(hs256_layer()), get_with(&[])).await;
+    send(app(hs256_layer()), bearer(&hs256(&claims()))).await;
+
+    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let events: Vec<&str> = output.lines().filter(|l| l.contains("tower_jwt_auth")).collect();
+    assert_eq!(events.len(), 2, "{output}");
+    assert!(events[0].contains("DEBUG") && events[0].contains("kind=\"expired\""), "{output}");
+    assert!(events[1].contains("DEBUG") && events[1].contains("missing_authorization_header"));
+    assert!(!output.contains(&expired[..30]));
+}
