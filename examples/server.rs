@@ -1,1 +1,174 @@
-fn main(){}
+//! The demo API: `cargo run --example server`.
+//!
+//! Listens on 127.0.0.1:3000 (`BIND` overrides) and signs HS256 tokens with `JWT_SECRET`, or with
+//! a random secret when it is unset (tokens then die with the process).
+//!
+//! ```text
+//! curl -s localhost:3000/auth/login -H 'content-type: application/json' \
+//!      -d '{"username":"alice","password":"alice-password"}'
+//! curl -s localhost:3000/auth/me -H "authorization: Bearer $TOKEN"
+//! curl -s localhost:3000/public/hello
+//! curl -s localhost:3000/web/me --cookie "auth=$TOKEN"
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jsonwebtoken::{EncodingKey, Header};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tower_jwt_auth::{Claims, JwtLayer, Key, TokenSource};
+
+const ISSUER: &str = "tower-jwt-auth-demo";
+const AUDIENCE: &str = "demo-api";
+const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// What the demo's access tokens carry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct AccessClaims {
+    sub: String,
+    username: String,
+    roles: Vec<String>,
+    iat: u64,
+    exp: u64,
+    jti: String,
+    iss: String,
+    aud: String,
+}
+
+struct User {
+    username: &'static str,
+    password: &'static str,
+    roles: &'static [&'static str],
+}
+
+const USERS: &[User] = &[
+    User { username: "alice", password: "alice-password", roles: &["user"] },
+    User { username: "admin", password: "admin-password", roles: &["admin"] },
+];
+
+struct AppState {
+    signing_key: EncodingKey,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_jwt_auth=debug".into()),
+        )
+        .init();
+
+    let secret = match std::env::var("JWT_SECRET") {
+        Ok(secret) => secret.into_bytes(),
+        Err(_) => {
+            tracing::warn!("JWT_SECRET is not set: using a random secret for this run only");
+            let mut secret = vec![0u8; 32];
+            rand::rng().fill_bytes(&mut secret);
+            secret
+        }
+    };
+    let addr: SocketAddr = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".into()).parse()?;
+
+    let app = app(&secret)?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!("demo API listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+fn app(secret: &[u8]) -> Result<Router, tower_jwt_auth::ConfigError> {
+    // One configuration, three ways to use it.
+    let verification = || {
+        JwtLayer::builder()
+            .claims::<AccessClaims>()
+            .key(Key::hmac(secret))
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+    };
+    let required = verification().build()?;
+    let optional = verification().optional().build()?;
+    let cookie = verification().source(TokenSource::cookie()).build()?;
+
+    let state = Arc::new(AppState { signing_key: EncodingKey::from_secret(secret) });
+    Ok(Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/me", get(me).route_layer(required))
+        .route("/public/hello", get(hello).route_layer(optional))
+        .route("/web/me", get(me).route_layer(cookie))
+        .with_state(state))
+}
+
+async fn login(State(state): State<Arc<AppState>>, Json(body): Json<Value>) -> Response {
+    let (Some(username), Some(password)) = (body["username"].as_str(), body["password"].as_str())
+    else {
+        return error(StatusCode::BAD_REQUEST, "invalid_request", "username and password are required");
+    };
+    let Some(user) = USERS
+        .iter()
+        .find(|user| user.username == username && constant_time_eq(user.password, password))
+    else {
+        return error(StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid credentials");
+    };
+
+    let iat = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let claims = AccessClaims {
+        sub: user.username.to_owned(),
+        username: user.username.to_owned(),
+        roles: user.roles.iter().map(|role| role.to_string()).collect(),
+        iat,
+        exp: iat + ACCESS_TOKEN_LIFETIME.as_secs(),
+        jti: random_id(),
+        iss: ISSUER.to_owned(),
+        aud: AUDIENCE.to_owned(),
+    };
+    match jsonwebtoken::encode(&Header::default(), &claims, &state.signing_key) {
+        Ok(token) => Json(json!({
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": ACCESS_TOKEN_LIFETIME.as_secs(),
+        }))
+        .into_response(),
+        Err(cause) => {
+            tracing::error!(%cause, "signing failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+async fn me(Claims(claims): Claims<AccessClaims>) -> Json<AccessClaims> {
+    Json(claims)
+}
+
+async fn hello(claims: Option<Claims<AccessClaims>>) -> Json<Value> {
+    Json(json!({ "user": claims.map(|Claims(claims)| claims.sub) }))
+}
+
+fn error(status: StatusCode, code: &str, description: &str) -> Response {
+    (status, Json(json!({ "code": code, "description": description }))).into_response()
+}
+
+/// Compares without an early exit, so response timing does not reveal how much of a password
+/// matched.
+fn constant_time_eq(expected: &str, given: &str) -> bool {
+    let (a, b) = (expected.as_bytes(), given.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

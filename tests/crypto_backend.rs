@@ -1,0 +1,34 @@
+//! The crypto backend is chosen by our cargo features when the layer is built: with both
+//! features, with either one, and with neither, nothing panics at the first request.
+
+mod common;
+
+use tower_jwt_auth::{ConfigError, JwtLayer, Key};
+
+#[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+#[tokio::test]
+async fn the_selected_backend_verifies_every_family() {
+    use common::*;
+    use jsonwebtoken::Algorithm;
+
+    for alg in [Algorithm::HS256, Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA] {
+        let layer = JwtLayer::builder().key(decoding_key(alg)).algorithms([alg]).build().unwrap();
+        let answer = try_token(layer, &token_with(alg, &claims())).await;
+        assert_eq!(answer.status, 200, "{alg:?}");
+    }
+}
+
+#[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+#[test]
+fn without_a_backend_build_fails_instead_of_panicking_later() {
+    let result = JwtLayer::builder().key(Key::hmac([7u8; 32])).build();
+    assert_eq!(result.unwrap_err(), ConfigError::NoCryptoBackend);
+}
+
+#[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+#[test]
+fn with_a_backend_build_succeeds() {
+    let result = JwtLayer::builder().key(Key::hmac([7u8; 32])).build();
+    assert!(!matches!(result, Err(ConfigError::NoCryptoBackend)));
+    assert!(result.is_ok());
+}
