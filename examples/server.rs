@@ -50,8 +50,16 @@ struct User {
 }
 
 const USERS: &[User] = &[
-    User { username: "alice", password: "alice-password", roles: &["user"] },
-    User { username: "admin", password: "admin-password", roles: &["admin"] },
+    User {
+        username: "alice",
+        password: "alice-password",
+        roles: &["user"],
+    },
+    User {
+        username: "admin",
+        password: "admin-password",
+        roles: &["admin"],
+    },
 ];
 
 struct AppState {
@@ -76,7 +84,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             secret
         }
     };
-    let addr: SocketAddr = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".into()).parse()?;
+    let addr: SocketAddr = std::env::var("BIND")
+        .unwrap_or_else(|_| "127.0.0.1:3000".into())
+        .parse()?;
 
     let app = app(&secret)?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -98,7 +108,9 @@ fn app(secret: &[u8]) -> Result<Router, tower_jwt_auth::ConfigError> {
     let optional = verification().optional().build()?;
     let cookie = verification().source(TokenSource::cookie()).build()?;
 
-    let state = Arc::new(AppState { signing_key: EncodingKey::from_secret(secret) });
+    let state = Arc::new(AppState {
+        signing_key: EncodingKey::from_secret(secret),
+    });
     Ok(Router::new()
         .route("/auth/login", post(login))
         .route("/auth/me", get(me).route_layer(required))
@@ -110,16 +122,27 @@ fn app(secret: &[u8]) -> Result<Router, tower_jwt_auth::ConfigError> {
 async fn login(State(state): State<Arc<AppState>>, Json(body): Json<Value>) -> Response {
     let (Some(username), Some(password)) = (body["username"].as_str(), body["password"].as_str())
     else {
-        return error(StatusCode::BAD_REQUEST, "invalid_request", "username and password are required");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "username and password are required",
+        );
     };
     let Some(user) = USERS
         .iter()
         .find(|user| user.username == username && constant_time_eq(user.password, password))
     else {
-        return error(StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid credentials");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "Invalid credentials",
+        );
     };
 
-    let iat = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let iat = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     let claims = AccessClaims {
         sub: user.username.to_owned(),
         username: user.username.to_owned(),
@@ -153,7 +176,11 @@ async fn hello(claims: Option<Claims<AccessClaims>>) -> Json<Value> {
 }
 
 fn error(status: StatusCode, code: &str, description: &str) -> Response {
-    (status, Json(json!({ "code": code, "description": description }))).into_response()
+    (
+        status,
+        Json(json!({ "code": code, "description": description })),
+    )
+        .into_response()
 }
 
 /// Compares without an early exit, so response timing does not reveal how much of a password

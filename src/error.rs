@@ -120,7 +120,9 @@ impl AuthError {
         let fixed = match self {
             Self::MissingAuthorizationHeader => "Authorization header not found.",
             Self::MissingAuthCookie => "Auth cookie not found.",
-            Self::InvalidScheme => "Expected a bearer token. Scheme is Authorization: Bearer <token>.",
+            Self::InvalidScheme => {
+                "Expected a bearer token. Scheme is Authorization: Bearer <token>."
+            }
             Self::MultipleTokens => "Multiple tokens in request.",
             Self::Malformed => "jwt malformed",
             Self::InvalidToken => "invalid token",
@@ -260,7 +262,11 @@ fn push_param(out: &mut String, separator: &str, name: &str, value: &str) {
     out.push_str(separator);
     out.push_str(name);
     out.push_str("=\"");
-    out.extend(value.chars().map(|c| if is_rfc6750_char(c) { c } else { '?' }));
+    out.extend(
+        value
+            .chars()
+            .map(|c| if is_rfc6750_char(c) { c } else { '?' }),
+    );
     out.push('"');
 }
 
@@ -414,7 +420,10 @@ mod tests {
 
     #[test]
     fn unauthenticated_challenge_has_no_error_code() {
-        assert_eq!(AuthError::Unauthenticated.challenge(None).unwrap(), "Bearer");
+        assert_eq!(
+            AuthError::Unauthenticated.challenge(None).unwrap(),
+            "Bearer"
+        );
         assert_eq!(
             AuthError::Unauthenticated.challenge(Some("api")).unwrap(),
             r#"Bearer realm="api""#
@@ -423,7 +432,9 @@ mod tests {
 
     #[test]
     fn description_characters_outside_rfc6750_are_replaced() {
-        let error = AuthError::InvalidIssuer { expected: "a\"b\\c\u{e9}".into() };
+        let error = AuthError::InvalidIssuer {
+            expected: "a\"b\\c\u{e9}".into(),
+        };
         assert_eq!(
             error.challenge(None).unwrap(),
             r#"Bearer error="invalid_token", error_description="jwt issuer invalid. expected: a?b?c?""#

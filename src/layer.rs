@@ -64,7 +64,9 @@ struct Shared<C> {
 
 impl<C> Clone for JwtLayer<C> {
     fn clone(&self) -> Self {
-        Self { shared: self.shared.clone() }
+        Self {
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -97,7 +99,10 @@ impl<S, C> Layer<S> for JwtLayer<C> {
     type Service = JwtService<S, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        JwtService { inner, shared: self.shared.clone() }
+        JwtService {
+            inner,
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -109,13 +114,18 @@ pub struct JwtService<S, C = JsonClaims> {
 
 impl<S: Clone, C> Clone for JwtService<S, C> {
     fn clone(&self) -> Self {
-        Self { inner: self.inner.clone(), shared: self.shared.clone() }
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
     }
 }
 
 impl<S: fmt::Debug, C> fmt::Debug for JwtService<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtService").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("JwtService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -182,11 +192,17 @@ pin_project! {
 
 impl<F> ResponseFuture<F> {
     fn inner(future: F) -> Self {
-        Self { kind: Kind::Inner { future } }
+        Self {
+            kind: Kind::Inner { future },
+        }
     }
 
     fn rejected(response: AxumResponse) -> Self {
-        Self { kind: Kind::Rejected { response: Some(response) } }
+        Self {
+            kind: Kind::Rejected {
+                response: Some(response),
+            },
+        }
     }
 }
 
@@ -205,9 +221,9 @@ where
             KindProj::Rejected { response } => {
                 // Polling again after `Ready` is a contract violation; answer an empty 500
                 // rather than panic.
-                let response = response.take().unwrap_or_else(|| {
-                    AuthError::KeyUnavailable.to_response(None)
-                });
+                let response = response
+                    .take()
+                    .unwrap_or_else(|| AuthError::KeyUnavailable.to_response(None));
                 Poll::Ready(Ok(response.map(ResponseBody::rejection)))
             }
         }
@@ -233,11 +249,15 @@ pin_project! {
 
 impl<B> ResponseBody<B> {
     fn inner(body: B) -> Self {
-        Self { kind: BodyKind::Inner { body } }
+        Self {
+            kind: BodyKind::Inner { body },
+        }
     }
 
     fn rejection(body: Body) -> Self {
-        Self { kind: BodyKind::Rejection { body } }
+        Self {
+            kind: BodyKind::Rejection { body },
+        }
     }
 }
 
@@ -482,7 +502,9 @@ impl<C> JwtLayerBuilder<C> {
         }
         if let Some(name) = self.source.cookie_name() {
             let valid = !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
             if !valid {
                 return Err(ConfigError::InvalidCookieName);
             }
@@ -502,12 +524,19 @@ impl<C> JwtLayerBuilder<C> {
             typ: expectation("typ", self.typ.into_iter().collect(), "")?,
             clock: self.clock,
         };
-        let error_handler = self
-            .error_handler
-            .unwrap_or_else(|| Box::new(DefaultErrorHandler { realm: self.realm.map(Into::into) }));
+        let error_handler = self.error_handler.unwrap_or_else(|| {
+            Box::new(DefaultErrorHandler {
+                realm: self.realm.map(Into::into),
+            })
+        });
         let verifier = Verifier::new(keys, rules, provider, self.max_token_len);
         Ok(JwtLayer {
-            shared: Arc::new(Shared { verifier, source: self.source, mode: self.mode, error_handler }),
+            shared: Arc::new(Shared {
+                verifier,
+                source: self.source,
+                mode: self.mode,
+                error_handler,
+            }),
         })
     }
 }

@@ -69,6 +69,11 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod claims;
 mod error;
 mod extract;
@@ -85,4 +90,4 @@ pub use layer::{
     ResponseBody, ResponseFuture,
 };
 pub use source::{BearerToken, DEFAULT_COOKIE_NAME, TokenSource};
-pub use verify::{Clock, Key, Verifier, VerifiedJws};
+pub use verify::{Clock, Key, VerifiedJws, Verifier};

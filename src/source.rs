@@ -18,10 +18,11 @@ use crate::error::AuthError;
 pub const DEFAULT_COOKIE_NAME: &str = "auth";
 
 /// Where the layer looks for the token.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TokenSource {
     /// `Authorization: Bearer <token>` (the default).
+    #[default]
     Header,
     /// The cookie `name` (FoalTS `cookie: true`; the default name is `auth`).
     Cookie {
@@ -38,12 +39,16 @@ pub enum TokenSource {
 impl TokenSource {
     /// The cookie `auth`.
     pub fn cookie() -> Self {
-        Self::Cookie { name: DEFAULT_COOKIE_NAME.to_owned() }
+        Self::Cookie {
+            name: DEFAULT_COOKIE_NAME.to_owned(),
+        }
     }
 
     /// The `Authorization` header or the cookie `auth`.
     pub fn header_or_cookie() -> Self {
-        Self::HeaderOrCookie { name: DEFAULT_COOKIE_NAME.to_owned() }
+        Self::HeaderOrCookie {
+            name: DEFAULT_COOKIE_NAME.to_owned(),
+        }
     }
 
     pub(crate) fn cookie_name(&self) -> Option<&str> {
@@ -84,12 +89,6 @@ impl TokenSource {
     }
 }
 
-impl Default for TokenSource {
-    fn default() -> Self {
-        Self::Header
-    }
-}
-
 /// The raw token of an authenticated request, as it arrived.
 ///
 /// The layer puts it into the request extensions next to the claims; handlers read it with the
@@ -122,13 +121,18 @@ impl BearerToken {
     fn within(header: &HeaderValue, text: &str, token: &str) -> Option<Self> {
         let start = (token.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
         let end = start.checked_add(token.len())?;
-        (end <= text.len()).then(|| Self { header: header.clone(), range: start..end })
+        (end <= text.len()).then(|| Self {
+            header: header.clone(),
+            range: start..end,
+        })
     }
 }
 
 impl fmt::Debug for BearerToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BearerToken").field("len", &self.len()).finish_non_exhaustive()
+        f.debug_struct("BearerToken")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -142,7 +146,9 @@ fn from_authorization(headers: &HeaderMap) -> Result<Option<BearerToken>, AuthEr
     }
     let text = value.to_str().map_err(|_| AuthError::InvalidScheme)?;
     let token = parse_bearer(text).ok_or(AuthError::InvalidScheme)?;
-    BearerToken::within(value, text, token).map(Some).ok_or(AuthError::InvalidScheme)
+    BearerToken::within(value, text, token)
+        .map(Some)
+        .ok_or(AuthError::InvalidScheme)
 }
 
 /// `Bearer 1*SP b64token`, surrounding whitespace ignored; returns the token.
@@ -160,9 +166,9 @@ fn parse_bearer(text: &str) -> Option<&str> {
 fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
     !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 fn from_cookie(headers: &HeaderMap, name: &str) -> Result<Option<BearerToken>, AuthError> {
@@ -234,7 +240,10 @@ mod tests {
     fn token_range_points_into_the_header() {
         let mut headers = HeaderMap::new();
         headers.insert(COOKIE, HeaderValue::from_static("x=1; auth=\"a.b.c\"; y=2"));
-        let token = TokenSource::cookie().extract(&headers, 100).unwrap().unwrap();
+        let token = TokenSource::cookie()
+            .extract(&headers, 100)
+            .unwrap()
+            .unwrap();
         assert_eq!(token.as_str(), "a.b.c");
         assert_eq!(format!("{token:?}"), "BearerToken { len: 5, .. }");
     }

@@ -63,17 +63,23 @@ impl Key {
 
     /// An RSA public key in PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`), or a certificate.
     pub fn rsa_pem(pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
-        DecodingKey::from_rsa_pem(pem.as_ref()).map(Self::new).map_err(invalid_key)
+        DecodingKey::from_rsa_pem(pem.as_ref())
+            .map(Self::new)
+            .map_err(invalid_key)
     }
 
     /// An EC public key (P-256 or P-384) in PEM.
     pub fn ec_pem(pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
-        DecodingKey::from_ec_pem(pem.as_ref()).map(Self::new).map_err(invalid_key)
+        DecodingKey::from_ec_pem(pem.as_ref())
+            .map(Self::new)
+            .map_err(invalid_key)
     }
 
     /// An Ed25519 public key in PEM.
     pub fn ed_pem(pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
-        DecodingKey::from_ed_pem(pem.as_ref()).map(Self::new).map_err(invalid_key)
+        DecodingKey::from_ed_pem(pem.as_ref())
+            .map(Self::new)
+            .map_err(invalid_key)
     }
 
     /// An RSA public key in DER: SubjectPublicKeyInfo (what `openssl pkey -pubout -outform DER`
@@ -108,17 +114,23 @@ impl Key {
         let common = &jwk.common;
         if let Some(key_use) = &common.public_key_use {
             if *key_use != PublicKeyUse::Signature {
-                return Err(ConfigError::InvalidKey("the JWK's use is not \"sig\"".into()));
+                return Err(ConfigError::InvalidKey(
+                    "the JWK's use is not \"sig\"".into(),
+                ));
             }
         }
         if let Some(ops) = &common.key_operations {
             if !ops.contains(&KeyOperations::Verify) {
-                return Err(ConfigError::InvalidKey("the JWK's key_ops lack \"verify\"".into()));
+                return Err(ConfigError::InvalidKey(
+                    "the JWK's key_ops lack \"verify\"".into(),
+                ));
             }
         }
         let decoding = DecodingKey::from_jwk(jwk).map_err(invalid_key)?;
         if decoding.family() == AlgorithmFamily::Hmac {
-            return Err(ConfigError::InvalidKey("symmetric (oct) JWKs are not accepted".into()));
+            return Err(ConfigError::InvalidKey(
+                "symmetric (oct) JWKs are not accepted".into(),
+            ));
         }
         let mut key = Self::new(decoding);
         if let Some(alg) = common.key_algorithm {
@@ -152,7 +164,11 @@ impl Key {
     }
 
     fn new(decoding: DecodingKey) -> Self {
-        Self { decoding, kid: None, algorithm: None }
+        Self {
+            decoding,
+            kid: None,
+            algorithm: None,
+        }
     }
 
     /// The algorithm a key of this family and size is used with when nothing else is said.
@@ -333,7 +349,13 @@ impl<C: DeserializeOwned> Verifier<C> {
         provider: &'static CryptoProvider,
         max_token_len: usize,
     ) -> Self {
-        Self { keys, rules, provider, max_token_len, _claims: PhantomData }
+        Self {
+            keys,
+            rules,
+            provider,
+            max_token_len,
+            _claims: PhantomData,
+        }
     }
 
     /// The longest token accepted, in bytes.
@@ -360,35 +382,54 @@ impl<C: DeserializeOwned> Verifier<C> {
         if signature_b64.is_empty() {
             return Err(AuthError::MissingSignature);
         }
-        let algorithm: Algorithm =
-            header.alg.parse().map_err(|_| AuthError::InvalidAlgorithm)?;
+        let algorithm: Algorithm = header
+            .alg
+            .parse()
+            .map_err(|_| AuthError::InvalidAlgorithm)?;
         if header.crit {
             return Err(AuthError::UnsupportedCritical);
         }
         if let Some(expected) = &self.rules.typ {
-            if !header.typ.as_deref().is_some_and(|typ| typ_matches(typ, &expected.values[0])) {
-                return Err(AuthError::InvalidType { expected: expected.shown.clone() });
+            if !header
+                .typ
+                .as_deref()
+                .is_some_and(|typ| typ_matches(typ, &expected.values[0]))
+            {
+                return Err(AuthError::InvalidType {
+                    expected: expected.shown.clone(),
+                });
             }
         }
         let key = self.keys.select(header.kid.as_deref())?;
         if !key.algorithms.contains(&algorithm) {
             return Err(AuthError::InvalidAlgorithm);
         }
-        let signature = URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| AuthError::Malformed)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature_b64)
+            .map_err(|_| AuthError::Malformed)?;
         let verifier = (self.provider.verifier_factory)(&algorithm, &key.decoding)
             .map_err(|_| AuthError::KeyUnavailable)?;
         let message = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
-        verifier.verify(message, &signature).map_err(|_| AuthError::InvalidSignature)?;
+        verifier
+            .verify(message, &signature)
+            .map_err(|_| AuthError::InvalidSignature)?;
         let payload = decode_segment(payload_b64)?;
         // `header` borrows from `header_json`, which dies here; keep the kid owned.
         let kid = header.kid.map(|kid| Cow::Owned(kid.into_owned()));
-        Ok(VerifiedJws { algorithm, kid, payload })
+        Ok(VerifiedJws {
+            algorithm,
+            kid,
+            payload,
+        })
     }
 
     fn check_claims(&self, payload: &[u8]) -> Result<(), AuthError> {
         let claims: Registered<'_> = parse_object(payload)?;
         let rules = &self.rules;
-        let now = rules.clock.as_ref().map_or_else(system_now, |clock| clock()) as f64;
+        let now = rules
+            .clock
+            .as_ref()
+            .map_or_else(system_now, |clock| clock()) as f64;
         let leeway = rules.leeway as f64;
 
         let exp = numeric_date(claims.exp, "exp")?.ok_or(AuthError::MissingExpiration)?;
@@ -405,17 +446,23 @@ impl<C: DeserializeOwned> Verifier<C> {
         }
         if let Some(expected) = &rules.audiences {
             if !audience_matches(claims.aud, expected) {
-                return Err(AuthError::InvalidAudience { expected: expected.shown.clone() });
+                return Err(AuthError::InvalidAudience {
+                    expected: expected.shown.clone(),
+                });
             }
         }
         if let Some(expected) = &rules.issuers {
             if !string_claim(claims.iss).is_some_and(|iss| expected.accepts(&iss)) {
-                return Err(AuthError::InvalidIssuer { expected: expected.shown.clone() });
+                return Err(AuthError::InvalidIssuer {
+                    expected: expected.shown.clone(),
+                });
             }
         }
         if let Some(expected) = &rules.subject {
             if !string_claim(claims.sub).is_some_and(|sub| expected.accepts(&sub)) {
-                return Err(AuthError::InvalidSubject { expected: expected.shown.clone() });
+                return Err(AuthError::InvalidSubject {
+                    expected: expected.shown.clone(),
+                });
             }
         }
         if let Some(max_age) = rules.max_age {
@@ -438,7 +485,9 @@ fn parse_object<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, AuthError> 
 }
 
 fn system_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// Splits `header.payload.signature`, refusing anything that is not exactly three segments of
@@ -450,7 +499,10 @@ fn split(token: &str) -> Result<(&str, &str, &str), AuthError> {
     else {
         return Err(AuthError::Malformed);
     };
-    let base64url = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let base64url = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
     if header.is_empty() || !base64url(header) || !base64url(payload) || !base64url(signature) {
         return Err(AuthError::Malformed);
     }
@@ -458,7 +510,9 @@ fn split(token: &str) -> Result<(&str, &str, &str), AuthError> {
 }
 
 fn decode_segment(segment: &str) -> Result<Vec<u8>, AuthError> {
-    URL_SAFE_NO_PAD.decode(segment).map_err(|_| AuthError::Malformed)
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| AuthError::Malformed)
 }
 
 /// RFC 7515 §4.1.9: `typ` is a media type, compared case-insensitively, and the
@@ -466,7 +520,11 @@ fn decode_segment(segment: &str) -> Result<Vec<u8>, AuthError> {
 fn typ_matches(typ: &str, expected: &str) -> bool {
     let short = |t: &str| {
         let lower = t.len() > 12 && t[..12].eq_ignore_ascii_case("application/");
-        if lower { t[12..].to_owned() } else { t.to_owned() }
+        if lower {
+            t[12..].to_owned()
+        } else {
+            t.to_owned()
+        }
     };
     short(typ).eq_ignore_ascii_case(&short(expected))
 }
@@ -531,7 +589,10 @@ pub(crate) fn prepare_keys(
     if keys.len() > 1 {
         for (i, key) in keys.iter().enumerate() {
             let kid = key.kid.as_deref().ok_or(ConfigError::AmbiguousKid(None))?;
-            if keys[..i].iter().any(|other| other.kid.as_deref() == Some(kid)) {
+            if keys[..i]
+                .iter()
+                .any(|other| other.kid.as_deref() == Some(kid))
+            {
                 return Err(ConfigError::AmbiguousKid(Some(kid.to_owned())));
             }
         }
@@ -539,11 +600,17 @@ pub(crate) fn prepare_keys(
     let mut prepared = Vec::with_capacity(keys.len());
     for key in keys {
         let algorithms: Vec<Algorithm> = match (key.algorithm, allowed) {
-            (Some(bound), Some(allowed)) => {
-                allowed.iter().copied().filter(|alg| *alg == bound).collect()
-            }
+            (Some(bound), Some(allowed)) => allowed
+                .iter()
+                .copied()
+                .filter(|alg| *alg == bound)
+                .collect(),
             (Some(bound), None) => vec![bound],
-            (None, Some(allowed)) => allowed.iter().copied().filter(|alg| key.fits(*alg)).collect(),
+            (None, Some(allowed)) => allowed
+                .iter()
+                .copied()
+                .filter(|alg| key.fits(*alg))
+                .collect(),
             (None, None) => vec![key.default_algorithm()],
         };
         if algorithms.is_empty() || !algorithms.iter().all(|alg| key.fits(*alg)) {
@@ -585,7 +652,11 @@ fn check_key_strength(
                     _ => 32,
                 };
                 if actual < minimum {
-                    return Err(ConfigError::SecretTooShort { algorithm, minimum, actual });
+                    return Err(ConfigError::SecretTooShort {
+                        algorithm,
+                        minimum,
+                        actual,
+                    });
                 }
             }
         }
@@ -600,13 +671,17 @@ fn check_key_strength(
             };
             let significant = modulus.iter().skip_while(|b| **b == 0).count();
             if significant * 8 < 2048 {
-                return Err(ConfigError::RsaKeyTooShort { bits: significant * 8 });
+                return Err(ConfigError::RsaKeyTooShort {
+                    bits: significant * 8,
+                });
             }
         }
         AlgorithmFamily::Ec => {
             let point = key.try_get_as_bytes().map_err(invalid_key)?;
             if !matches!(point.len(), 65 | 97) || point[0] != 0x04 {
-                return Err(ConfigError::InvalidKey("not an uncompressed P-256/P-384 point".into()));
+                return Err(ConfigError::InvalidKey(
+                    "not an uncompressed P-256/P-384 point".into(),
+                ));
             }
         }
         AlgorithmFamily::Ed => {

@@ -25,7 +25,11 @@ const ALL: [Algorithm; 12] = [
 ];
 
 fn layer_for(alg: Algorithm) -> JwtLayer {
-    JwtLayer::builder().key(decoding_key(alg)).algorithms([alg]).build().unwrap()
+    JwtLayer::builder()
+        .key(decoding_key(alg))
+        .algorithms([alg])
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -43,7 +47,11 @@ async fn a_signature_by_another_key_of_the_same_algorithm_is_refused() {
     for alg in [Algorithm::RS256, Algorithm::PS256] {
         let header = json!({ "alg": alg }).to_string();
         let token = sign_raw(&header, &claims().to_string(), alg, &other_rsa);
-        try_token(layer_for(alg), &token).await.assert_rejected(401, "invalid_token", "invalid signature");
+        try_token(layer_for(alg), &token).await.assert_rejected(
+            401,
+            "invalid_token",
+            "invalid signature",
+        );
     }
 }
 
@@ -57,7 +65,12 @@ async fn default_algorithm_follows_the_key_family_and_curve() {
         (Algorithm::EdDSA, Algorithm::HS256),
     ];
     for (accepted, refused) in defaults {
-        let layer = || JwtLayer::builder().key(decoding_key(accepted)).build().unwrap();
+        let layer = || {
+            JwtLayer::builder()
+                .key(decoding_key(accepted))
+                .build()
+                .unwrap()
+        };
         let answer = try_token(layer(), &token_with(accepted, &claims())).await;
         assert_eq!(answer.status, 200, "{accepted:?}");
         let answer = try_token(layer(), &token_with(refused, &claims())).await;
@@ -79,17 +92,36 @@ async fn algorithm_of_another_family_than_the_key_is_invalid_algorithm() {
     };
     let es_on_rsa = {
         let header = json!({ "alg": "ES256", "kid": "rsa" }).to_string();
-        sign_raw(&header, &claims().to_string(), Algorithm::ES256, &encoding_key(Algorithm::ES256))
+        sign_raw(
+            &header,
+            &claims().to_string(),
+            Algorithm::ES256,
+            &encoding_key(Algorithm::ES256),
+        )
     };
-    try_token(layer(), &es_on_rsa).await.assert_rejected(401, "invalid_token", "invalid algorithm");
+    try_token(layer(), &es_on_rsa)
+        .await
+        .assert_rejected(401, "invalid_token", "invalid algorithm");
     let rs_on_ec = {
         let header = json!({ "alg": "RS256", "kid": "ec" }).to_string();
-        sign_raw(&header, &claims().to_string(), Algorithm::RS256, &encoding_key(Algorithm::RS256))
+        sign_raw(
+            &header,
+            &claims().to_string(),
+            Algorithm::RS256,
+            &encoding_key(Algorithm::RS256),
+        )
     };
-    try_token(layer(), &rs_on_ec).await.assert_rejected(401, "invalid_token", "invalid algorithm");
+    try_token(layer(), &rs_on_ec)
+        .await
+        .assert_rejected(401, "invalid_token", "invalid algorithm");
     let good = {
         let header = json!({ "alg": "RS256", "kid": "rsa" }).to_string();
-        sign_raw(&header, &claims().to_string(), Algorithm::RS256, &encoding_key(Algorithm::RS256))
+        sign_raw(
+            &header,
+            &claims().to_string(),
+            Algorithm::RS256,
+            &encoding_key(Algorithm::RS256),
+        )
     };
     assert_eq!(try_token(layer(), &good).await.status, 200);
 }
@@ -103,20 +135,41 @@ async fn key_bound_to_an_algorithm_refuses_the_others_of_its_family() {
     try_token(layer.clone(), &token_with(Algorithm::RS256, &claims()))
         .await
         .assert_rejected(401, "invalid_token", "invalid algorithm");
-    assert_eq!(try_token(layer, &token_with(Algorithm::PS256, &claims())).await.status, 200);
+    assert_eq!(
+        try_token(layer, &token_with(Algorithm::PS256, &claims()))
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn public_keys_load_from_der_too() {
     let keys = [
-        (Algorithm::RS256, Key::rsa_der(key_file("rsa.pub.der")).unwrap()),
-        (Algorithm::ES256, Key::ec_der(key_file("ec256.pub.der")).unwrap()),
-        (Algorithm::ES384, Key::ec_der(key_file("ec384.pub.der")).unwrap()),
-        (Algorithm::EdDSA, Key::ed_der(key_file("ed25519.pub.der")).unwrap()),
+        (
+            Algorithm::RS256,
+            Key::rsa_der(key_file("rsa.pub.der")).unwrap(),
+        ),
+        (
+            Algorithm::ES256,
+            Key::ec_der(key_file("ec256.pub.der")).unwrap(),
+        ),
+        (
+            Algorithm::ES384,
+            Key::ec_der(key_file("ec384.pub.der")).unwrap(),
+        ),
+        (
+            Algorithm::EdDSA,
+            Key::ed_der(key_file("ed25519.pub.der")).unwrap(),
+        ),
     ];
     for (alg, key) in keys {
         let layer = JwtLayer::builder().key(key).build().unwrap();
-        assert_eq!(try_token(layer, &token_with(alg, &claims())).await.status, 200, "{alg:?}");
+        assert_eq!(
+            try_token(layer, &token_with(alg, &claims())).await.status,
+            200,
+            "{alg:?}"
+        );
     }
 }
 
@@ -124,9 +177,15 @@ async fn public_keys_load_from_der_too() {
 async fn hmac_secret_can_be_given_in_base64() {
     use base64::Engine;
     let encoded = base64::engine::general_purpose::STANDARD.encode(SECRET);
-    let layer = JwtLayer::builder().key(Key::hmac_base64(&encoded).unwrap()).build().unwrap();
+    let layer = JwtLayer::builder()
+        .key(Key::hmac_base64(&encoded).unwrap())
+        .build()
+        .unwrap();
     assert_eq!(try_token(layer, &hs256(&claims())).await.status, 200);
-    assert!(matches!(Key::hmac_base64("not base64!"), Err(ConfigError::InvalidKey(_))));
+    assert!(matches!(
+        Key::hmac_base64("not base64!"),
+        Err(ConfigError::InvalidKey(_))
+    ));
 }
 
 #[tokio::test]
@@ -142,8 +201,18 @@ async fn key_rotation_selects_the_key_by_kid() {
             .build()
             .unwrap()
     };
-    assert_eq!(try_token(layer(), &hs256_kid("2025", old, &claims())).await.status, 200);
-    assert_eq!(try_token(layer(), &hs256_kid("2026", new, &claims())).await.status, 200);
+    assert_eq!(
+        try_token(layer(), &hs256_kid("2025", old, &claims()))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        try_token(layer(), &hs256_kid("2026", new, &claims()))
+            .await
+            .status,
+        200
+    );
     try_token(layer(), &hs256_kid("2026", old, &claims()))
         .await
         .assert_rejected(401, "invalid_token", "invalid signature");
@@ -155,15 +224,27 @@ async fn key_rotation_selects_the_key_by_kid() {
 
 #[tokio::test]
 async fn single_key_with_kid_refuses_a_different_kid() {
-    let layer = || JwtLayer::builder().key(Key::hmac(SECRET).with_kid("a")).build().unwrap();
-    assert_eq!(try_token(layer(), &hs256_kid("a", SECRET, &claims())).await.status, 200);
+    let layer = || {
+        JwtLayer::builder()
+            .key(Key::hmac(SECRET).with_kid("a"))
+            .build()
+            .unwrap()
+    };
+    assert_eq!(
+        try_token(layer(), &hs256_kid("a", SECRET, &claims()))
+            .await
+            .status,
+        200
+    );
     assert_eq!(try_token(layer(), &hs256(&claims())).await.status, 200);
     try_token(layer(), &hs256_kid("b", SECRET, &claims()))
         .await
         .assert_rejected(401, "invalid_token", "invalid kid");
 }
 
-fn build_error(builder: tower_jwt_auth::JwtLayerBuilder<tower_jwt_auth::JsonClaims>) -> ConfigError {
+fn build_error(
+    builder: tower_jwt_auth::JwtLayerBuilder<tower_jwt_auth::JsonClaims>,
+) -> ConfigError {
     builder.build().unwrap_err()
 }
 
@@ -171,40 +252,80 @@ fn build_error(builder: tower_jwt_auth::JwtLayerBuilder<tower_jwt_auth::JsonClai
 fn configuration_errors_are_reported_at_build() {
     let b = JwtLayer::builder;
     assert_eq!(build_error(b()), ConfigError::NoKey);
-    assert_eq!(build_error(b().key(Key::hmac(SECRET)).algorithms([])), ConfigError::NoAlgorithms);
+    assert_eq!(
+        build_error(b().key(Key::hmac(SECRET)).algorithms([])),
+        ConfigError::NoAlgorithms
+    );
     assert_eq!(
         build_error(b().key(Key::hmac(SECRET)).leeway(Duration::from_secs(301))),
         ConfigError::LeewayTooLarge
     );
-    assert!(b().key(Key::hmac(SECRET)).leeway(Duration::from_secs(300)).build().is_ok());
-    assert_eq!(build_error(b().key(Key::hmac(SECRET)).issuer("")), ConfigError::EmptyExpectation("issuer"));
-    assert_eq!(build_error(b().key(Key::hmac(SECRET)).audience("")), ConfigError::EmptyExpectation("audience"));
-    assert_eq!(build_error(b().key(Key::hmac(SECRET)).max_token_len(0)), ConfigError::ZeroSizeCap);
-    assert_eq!(build_error(b().key(Key::hmac(SECRET)).realm("a\"b")), ConfigError::InvalidRealm);
+    assert!(
+        b().key(Key::hmac(SECRET))
+            .leeway(Duration::from_secs(300))
+            .build()
+            .is_ok()
+    );
+    assert_eq!(
+        build_error(b().key(Key::hmac(SECRET)).issuer("")),
+        ConfigError::EmptyExpectation("issuer")
+    );
+    assert_eq!(
+        build_error(b().key(Key::hmac(SECRET)).audience("")),
+        ConfigError::EmptyExpectation("audience")
+    );
+    assert_eq!(
+        build_error(b().key(Key::hmac(SECRET)).max_token_len(0)),
+        ConfigError::ZeroSizeCap
+    );
+    assert_eq!(
+        build_error(b().key(Key::hmac(SECRET)).realm("a\"b")),
+        ConfigError::InvalidRealm
+    );
     assert_eq!(
         build_error(b().key(Key::hmac(SECRET)).algorithms([Algorithm::RS256])),
         ConfigError::NoAlgorithmForKey { kid: None }
     );
     assert_eq!(
-        build_error(b().key(decoding_key(Algorithm::RS256)).algorithms([Algorithm::RS256, Algorithm::HS256])),
+        build_error(
+            b().key(decoding_key(Algorithm::RS256))
+                .algorithms([Algorithm::RS256, Algorithm::HS256])
+        ),
         ConfigError::NoKeyForAlgorithm(Algorithm::HS256)
     );
     assert_eq!(
-        build_error(b().key(decoding_key(Algorithm::ES256)).algorithms([Algorithm::ES384])),
+        build_error(
+            b().key(decoding_key(Algorithm::ES256))
+                .algorithms([Algorithm::ES384])
+        ),
         ConfigError::NoAlgorithmForKey { kid: None }
     );
 }
 
 #[test]
 fn hmac_secrets_must_be_as_long_as_the_hash() {
-    for (alg, minimum) in [(Algorithm::HS256, 32), (Algorithm::HS384, 48), (Algorithm::HS512, 64)] {
+    for (alg, minimum) in [
+        (Algorithm::HS256, 32),
+        (Algorithm::HS384, 48),
+        (Algorithm::HS512, 64),
+    ] {
         let short = vec![7u8; minimum - 1];
         assert_eq!(
             build_error(JwtLayer::builder().key(Key::hmac(&short)).algorithms([alg])),
-            ConfigError::SecretTooShort { algorithm: alg, minimum, actual: minimum - 1 }
+            ConfigError::SecretTooShort {
+                algorithm: alg,
+                minimum,
+                actual: minimum - 1
+            }
         );
         let long_enough = vec![7u8; minimum];
-        assert!(JwtLayer::builder().key(Key::hmac(&long_enough)).algorithms([alg]).build().is_ok());
+        assert!(
+            JwtLayer::builder()
+                .key(Key::hmac(&long_enough))
+                .algorithms([alg])
+                .build()
+                .is_ok()
+        );
     }
     assert!(matches!(
         build_error(JwtLayer::builder().key(Key::hmac(b""))),
@@ -215,24 +336,42 @@ fn hmac_secrets_must_be_as_long_as_the_hash() {
 #[test]
 fn rsa_keys_under_2048_bits_are_refused() {
     let key = Key::rsa_pem(key_file("rsa1024.pub.pem")).unwrap();
-    assert_eq!(build_error(JwtLayer::builder().key(key)), ConfigError::RsaKeyTooShort { bits: 1024 });
+    assert_eq!(
+        build_error(JwtLayer::builder().key(key)),
+        ConfigError::RsaKeyTooShort { bits: 1024 }
+    );
 }
 
 #[test]
 fn several_keys_need_distinct_kids() {
     let two = |a: Key, b: Key| build_error(JwtLayer::builder().key(a).key(b));
-    assert_eq!(two(Key::hmac(SECRET), Key::hmac(SECRET).with_kid("x")), ConfigError::AmbiguousKid(None));
     assert_eq!(
-        two(Key::hmac(SECRET).with_kid("x"), Key::hmac(SECRET).with_kid("x")),
+        two(Key::hmac(SECRET), Key::hmac(SECRET).with_kid("x")),
+        ConfigError::AmbiguousKid(None)
+    );
+    assert_eq!(
+        two(
+            Key::hmac(SECRET).with_kid("x"),
+            Key::hmac(SECRET).with_kid("x")
+        ),
         ConfigError::AmbiguousKid(Some("x".into()))
     );
 }
 
 #[test]
 fn unparsable_keys_are_refused() {
-    assert!(matches!(Key::rsa_pem(b"garbage"), Err(ConfigError::InvalidKey(_))));
-    assert!(matches!(Key::ec_der(b"garbage"), Err(ConfigError::InvalidKey(_))));
-    assert!(matches!(Key::ed_pem(key_file("rsa.pub.pem")), Err(ConfigError::InvalidKey(_))));
+    assert!(matches!(
+        Key::rsa_pem(b"garbage"),
+        Err(ConfigError::InvalidKey(_))
+    ));
+    assert!(matches!(
+        Key::ec_der(b"garbage"),
+        Err(ConfigError::InvalidKey(_))
+    ));
+    assert!(matches!(
+        Key::ed_pem(key_file("rsa.pub.pem")),
+        Err(ConfigError::InvalidKey(_))
+    ));
 }
 
 #[test]
@@ -240,8 +379,15 @@ fn debug_output_never_shows_key_material() {
     let secret = "super-secret-value-that-must-not-leak-0123456789";
     let key = Key::hmac(secret);
     let layer = JwtLayer::builder().key(key.clone()).build().unwrap();
-    for text in [format!("{key:?}"), format!("{layer:?}"), format!("{:?}", JwtLayer::builder().key(key))] {
+    for text in [
+        format!("{key:?}"),
+        format!("{layer:?}"),
+        format!("{:?}", JwtLayer::builder().key(key)),
+    ] {
         assert!(!text.contains("super-secret"), "{text}");
-        assert!(!text.contains(&format!("{:?}", secret.as_bytes())[..20]), "{text}");
+        assert!(
+            !text.contains(&format!("{:?}", secret.as_bytes())[..20]),
+            "{text}"
+        );
     }
 }

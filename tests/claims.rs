@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
-use tower_jwt_auth::{JwtLayer, JwtLayerBuilder, JsonClaims, Key};
+use tower_jwt_auth::{JsonClaims, JwtLayer, JwtLayerBuilder, Key};
 
 const NOW: u64 = 1_700_000_000;
 
@@ -20,14 +20,20 @@ async fn verdict(layer: JwtLayer, claims: Value) -> Result<(), String> {
     if answer.status == 200 {
         Ok(())
     } else {
-        Err(answer.body["description"].as_str().unwrap_or_default().to_owned())
+        Err(answer.body["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
     }
 }
 
 #[tokio::test]
 async fn exp_boundary_without_leeway_follows_node() {
     // node jsonwebtoken: expired when now >= exp.
-    assert_eq!(verdict(at_now().build().unwrap(), json!({ "exp": NOW + 1 })).await, Ok(()));
+    assert_eq!(
+        verdict(at_now().build().unwrap(), json!({ "exp": NOW + 1 })).await,
+        Ok(())
+    );
     assert_eq!(
         verdict(at_now().build().unwrap(), json!({ "exp": NOW })).await,
         Err("jwt expired".into())
@@ -38,25 +44,37 @@ async fn exp_boundary_without_leeway_follows_node() {
 async fn exp_boundary_with_leeway() {
     let layer = || at_now().leeway(Duration::from_secs(30)).build().unwrap();
     assert_eq!(verdict(layer(), json!({ "exp": NOW - 29 })).await, Ok(()));
-    assert_eq!(verdict(layer(), json!({ "exp": NOW - 30 })).await, Err("jwt expired".into()));
+    assert_eq!(
+        verdict(layer(), json!({ "exp": NOW - 30 })).await,
+        Err("jwt expired".into())
+    );
 }
 
 #[tokio::test]
 async fn nbf_boundary_with_leeway() {
     let layer = || at_now().leeway(Duration::from_secs(30)).build().unwrap();
-    assert_eq!(verdict(layer(), json!({ "exp": NOW + 60, "nbf": NOW + 30 })).await, Ok(()));
+    assert_eq!(
+        verdict(layer(), json!({ "exp": NOW + 60, "nbf": NOW + 30 })).await,
+        Ok(())
+    );
     assert_eq!(
         verdict(layer(), json!({ "exp": NOW + 60, "nbf": NOW + 31 })).await,
         Err("jwt not active".into())
     );
     let unchecked = at_now().validate_nbf(false).build().unwrap();
-    assert_eq!(verdict(unchecked, json!({ "exp": NOW + 60, "nbf": NOW + 31 })).await, Ok(()));
+    assert_eq!(
+        verdict(unchecked, json!({ "exp": NOW + 60, "nbf": NOW + 31 })).await,
+        Ok(())
+    );
 }
 
 #[tokio::test]
 async fn iat_in_the_future_is_refused_beyond_leeway() {
     let layer = || at_now().leeway(Duration::from_secs(5)).build().unwrap();
-    assert_eq!(verdict(layer(), json!({ "exp": NOW + 60, "iat": NOW + 5 })).await, Ok(()));
+    assert_eq!(
+        verdict(layer(), json!({ "exp": NOW + 60, "iat": NOW + 5 })).await,
+        Ok(())
+    );
     assert_eq!(
         verdict(layer(), json!({ "exp": NOW + 60, "iat": NOW + 6 })).await,
         Err("jwt issued in the future".into())
@@ -65,7 +83,14 @@ async fn iat_in_the_future_is_refused_beyond_leeway() {
 
 #[tokio::test]
 async fn fractional_numeric_dates_are_accepted() {
-    assert_eq!(verdict(at_now().build().unwrap(), json!({ "exp": NOW as f64 + 0.5 })).await, Ok(()));
+    assert_eq!(
+        verdict(
+            at_now().build().unwrap(),
+            json!({ "exp": NOW as f64 + 0.5 })
+        )
+        .await,
+        Ok(())
+    );
 }
 
 #[tokio::test]
@@ -88,21 +113,36 @@ async fn time_claims_of_the_wrong_type_are_refused() {
         (json!({ "exp": NOW + 60, "iat": {} }), "invalid iat value"),
     ];
     for (claims, expected) in cases {
-        assert_eq!(verdict(at_now().build().unwrap(), claims).await, Err(expected.into()));
+        assert_eq!(
+            verdict(at_now().build().unwrap(), claims).await,
+            Err(expected.into())
+        );
     }
 }
 
 #[tokio::test]
 async fn negative_and_huge_time_claims_are_handled() {
-    assert_eq!(verdict(at_now().build().unwrap(), json!({ "exp": -1 })).await, Err("jwt expired".into()));
-    assert_eq!(verdict(at_now().build().unwrap(), json!({ "exp": u64::MAX })).await, Ok(()));
-    assert_eq!(verdict(at_now().build().unwrap(), json!({ "exp": 1e300 })).await, Ok(()));
+    assert_eq!(
+        verdict(at_now().build().unwrap(), json!({ "exp": -1 })).await,
+        Err("jwt expired".into())
+    );
+    assert_eq!(
+        verdict(at_now().build().unwrap(), json!({ "exp": u64::MAX })).await,
+        Ok(())
+    );
+    assert_eq!(
+        verdict(at_now().build().unwrap(), json!({ "exp": 1e300 })).await,
+        Ok(())
+    );
 }
 
 #[tokio::test]
 async fn max_age_requires_iat_and_bounds_the_age() {
     let layer = || at_now().max_age(Duration::from_secs(60)).build().unwrap();
-    assert_eq!(verdict(layer(), json!({ "exp": NOW + 600, "iat": NOW - 59 })).await, Ok(()));
+    assert_eq!(
+        verdict(layer(), json!({ "exp": NOW + 600, "iat": NOW - 59 })).await,
+        Ok(())
+    );
     assert_eq!(
         verdict(layer(), json!({ "exp": NOW + 600, "iat": NOW - 60 })).await,
         Err("maxAge exceeded".into())
@@ -116,7 +156,13 @@ async fn max_age_requires_iat_and_bounds_the_age() {
 #[tokio::test]
 async fn matching_audience_issuer_and_subject_are_accepted() {
     let layer = || {
-        at_now().audience("api").audience("web").issuer("https://idp").subject("alice").build().unwrap()
+        at_now()
+            .audience("api")
+            .audience("web")
+            .issuer("https://idp")
+            .subject("alice")
+            .build()
+            .unwrap()
     };
     let base = json!({ "exp": NOW + 60, "iss": "https://idp", "sub": "alice" });
     for aud in [json!("web"), json!(["other", "api"])] {
@@ -136,22 +182,33 @@ async fn non_string_issuer_is_refused_when_an_issuer_is_expected() {
 }
 
 fn with_header(header: &str, claims: &Value) -> String {
-    sign_raw(header, &claims.to_string(), Algorithm::HS256, &EncodingKey::from_secret(SECRET))
+    sign_raw(
+        header,
+        &claims.to_string(),
+        Algorithm::HS256,
+        &EncodingKey::from_secret(SECRET),
+    )
 }
 
 #[tokio::test]
 async fn typ_expectation_refuses_other_token_types() {
     let layer = || at_now().typ("at+jwt").build().unwrap();
     let claims = json!({ "exp": NOW + 60 });
-    for header in [r#"{"alg":"HS256","typ":"at+jwt"}"#, r#"{"alg":"HS256","typ":"application/AT+JWT"}"#] {
-        assert_eq!(try_token(layer(), &with_header(header, &claims)).await.status, 200);
+    for header in [
+        r#"{"alg":"HS256","typ":"at+jwt"}"#,
+        r#"{"alg":"HS256","typ":"application/AT+JWT"}"#,
+    ] {
+        assert_eq!(
+            try_token(layer(), &with_header(header, &claims))
+                .await
+                .status,
+            200
+        );
     }
     for header in [r#"{"alg":"HS256","typ":"JWT"}"#, r#"{"alg":"HS256"}"#] {
-        try_token(layer(), &with_header(header, &claims)).await.assert_rejected(
-            401,
-            "invalid_token",
-            "jwt typ invalid. expected: at+jwt",
-        );
+        try_token(layer(), &with_header(header, &claims))
+            .await
+            .assert_rejected(401, "invalid_token", "jwt typ invalid. expected: at+jwt");
     }
 }
 
@@ -160,11 +217,9 @@ async fn any_crit_header_is_refused() {
     let claims = json!({ "exp": NOW + 60 });
     for crit in [r#"["exp"]"#, "[]", "null", r#""b64""#] {
         let header = format!(r#"{{"alg":"HS256","crit":{crit},"exp":1}}"#);
-        try_token(at_now().build().unwrap(), &with_header(&header, &claims)).await.assert_rejected(
-            401,
-            "invalid_token",
-            "jwt crit header not supported",
-        );
+        try_token(at_now().build().unwrap(), &with_header(&header, &claims))
+            .await
+            .assert_rejected(401, "invalid_token", "jwt crit header not supported");
     }
 }
 
@@ -176,7 +231,9 @@ async fn duplicate_registered_claims_are_refused() {
         Algorithm::HS256,
         &EncodingKey::from_secret(SECRET),
     );
-    try_token(at_now().build().unwrap(), &token).await.assert_rejected(401, "invalid_token", "invalid token");
+    try_token(at_now().build().unwrap(), &token)
+        .await
+        .assert_rejected(401, "invalid_token", "invalid token");
 }
 
 #[derive(Clone, Debug, serde::Deserialize)]

@@ -11,8 +11,18 @@ async fn the_selected_backend_verifies_every_family() {
     use common::*;
     use jsonwebtoken::Algorithm;
 
-    for alg in [Algorithm::HS256, Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA] {
-        let layer = JwtLayer::builder().key(decoding_key(alg)).algorithms([alg]).build().unwrap();
+    for alg in [
+        Algorithm::HS256,
+        Algorithm::RS256,
+        Algorithm::PS256,
+        Algorithm::ES256,
+        Algorithm::EdDSA,
+    ] {
+        let layer = JwtLayer::builder()
+            .key(decoding_key(alg))
+            .algorithms([alg])
+            .build()
+            .unwrap();
         let answer = try_token(layer, &token_with(alg, &claims())).await;
         assert_eq!(answer.status, 200, "{alg:?}");
     }

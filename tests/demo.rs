@@ -32,13 +32,23 @@ impl Drop for Demo {
 fn example_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    profile_dir.join("examples").join(format!("server{}", std::env::consts::EXE_SUFFIX))
+    profile_dir
+        .join("examples")
+        .join(format!("server{}", std::env::consts::EXE_SUFFIX))
 }
 
 async fn start_demo() -> Demo {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let binary = example_binary();
-    assert!(binary.exists(), "{} missing: run through `cargo test`", binary.display());
+    assert!(
+        binary.exists(),
+        "{} missing: run through `cargo test`",
+        binary.display()
+    );
     let child = Command::new(binary)
         .env("BIND", format!("127.0.0.1:{port}"))
         .env("JWT_SECRET", "demo-test-secret-demo-test-secret-0123456789")
@@ -47,9 +57,15 @@ async fn start_demo() -> Demo {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let demo = Demo { child, base: format!("http://127.0.0.1:{port}") };
+    let demo = Demo {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return demo;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -57,7 +73,12 @@ async fn start_demo() -> Demo {
     panic!("the demo server did not start listening");
 }
 
-async fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<Value>) -> (StatusCode, Value) {
+async fn call(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut request = Request::builder().method(method).uri(url);
     for (name, value) in headers {
@@ -73,12 +94,21 @@ async fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<Va
     let response = client.request(request.body(body).unwrap()).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 async fn login(demo: &Demo, username: &str, password: &str) -> (StatusCode, Value) {
     let body = json!({ "username": username, "password": password });
-    call("POST", &format!("{}/auth/login", demo.base), &[], Some(body)).await
+    call(
+        "POST",
+        &format!("{}/auth/login", demo.base),
+        &[],
+        Some(body),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -92,14 +122,23 @@ async fn demo_server_logs_in_and_serves_every_route() {
     let token = body["access_token"].as_str().unwrap().to_owned();
     let bearer = format!("Bearer {token}");
 
-    let (status, me) = call("GET", &format!("{}/auth/me", demo.base), &[("authorization", &bearer)], None).await;
+    let (status, me) = call(
+        "GET",
+        &format!("{}/auth/me", demo.base),
+        &[("authorization", &bearer)],
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["sub"], "alice");
     assert_eq!(me["username"], "alice");
     assert_eq!(me["roles"], json!(["user"]));
     assert_eq!(me["iss"], "tower-jwt-auth-demo");
     assert_eq!(me["aud"], "demo-api");
-    assert_eq!(me["exp"].as_u64().unwrap() - me["iat"].as_u64().unwrap(), 900);
+    assert_eq!(
+        me["exp"].as_u64().unwrap() - me["iat"].as_u64().unwrap(),
+        900
+    );
     assert_eq!(me["jti"].as_str().unwrap().len(), 32);
 
     let (status, body) = call("GET", &format!("{}/auth/me", demo.base), &[], None).await;
@@ -108,30 +147,56 @@ async fn demo_server_logs_in_and_serves_every_route() {
 
     let (_, hello) = call("GET", &format!("{}/public/hello", demo.base), &[], None).await;
     assert_eq!(hello, json!({ "user": null }));
-    let (_, hello) =
-        call("GET", &format!("{}/public/hello", demo.base), &[("authorization", &bearer)], None).await;
+    let (_, hello) = call(
+        "GET",
+        &format!("{}/public/hello", demo.base),
+        &[("authorization", &bearer)],
+        None,
+    )
+    .await;
     assert_eq!(hello, json!({ "user": "alice" }));
 
     let cookie = format!("auth={token}");
-    let (status, me) = call("GET", &format!("{}/web/me", demo.base), &[("cookie", &cookie)], None).await;
+    let (status, me) = call(
+        "GET",
+        &format!("{}/web/me", demo.base),
+        &[("cookie", &cookie)],
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["sub"], "alice");
-    let (status, body) =
-        call("GET", &format!("{}/web/me", demo.base), &[("authorization", &bearer)], None).await;
+    let (status, body) = call(
+        "GET",
+        &format!("{}/web/me", demo.base),
+        &[("authorization", &bearer)],
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["description"], "Auth cookie not found.");
 
     let (status, body) = login(&demo, "admin", "admin-password").await;
     assert_eq!(status, StatusCode::OK);
     let admin = format!("Bearer {}", body["access_token"].as_str().unwrap());
-    let (_, me) = call("GET", &format!("{}/auth/me", demo.base), &[("authorization", &admin)], None).await;
+    let (_, me) = call(
+        "GET",
+        &format!("{}/auth/me", demo.base),
+        &[("authorization", &admin)],
+        None,
+    )
+    .await;
     assert_eq!(me["roles"], json!(["admin"]));
 }
 
 #[tokio::test]
 async fn demo_login_refuses_bad_credentials_and_missing_fields() {
     let demo = start_demo().await;
-    for (username, password) in [("alice", "wrong"), ("nobody", "alice-password"), ("alice", "alice-password ")] {
+    for (username, password) in [
+        ("alice", "wrong"),
+        ("nobody", "alice-password"),
+        ("alice", "alice-password "),
+    ] {
         let (status, body) = login(&demo, username, password).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body["description"], "Invalid credentials");
@@ -139,6 +204,12 @@ async fn demo_login_refuses_bad_credentials_and_missing_fields() {
     let url = format!("{}/auth/login", demo.base);
     let (status, _) = call("POST", &url, &[], Some(json!({ "username": "alice" }))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = call("POST", &url, &[], Some(json!({ "password": "alice-password" }))).await;
+    let (status, _) = call(
+        "POST",
+        &url,
+        &[],
+        Some(json!({ "password": "alice-password" })),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }

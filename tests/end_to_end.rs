@@ -21,7 +21,10 @@ async fn get(addr: std::net::SocketAddr, headers: &[(&str, &str)]) -> (StatusCod
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = client.request(request.body(Empty::new()).unwrap()).await.unwrap();
+    let response = client
+        .request(request.body(Empty::new()).unwrap())
+        .await
+        .unwrap();
     let status = response.status();
     let challenge = response
         .headers()
@@ -40,11 +43,17 @@ async fn axum_server_authenticates_over_http() {
 
     let token = hs256(&claims());
     let (status, _, body) = get(addr, &[("authorization", &format!("Bearer {token}"))]).await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"user":"alice"}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"user":"alice"}"#)
+    );
 
     let (status, challenge, body) = get(addr, &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body, r#"{"code":"invalid_request","description":"Authorization header not found."}"#);
+    assert_eq!(
+        body,
+        r#"{"code":"invalid_request","description":"Authorization header not found."}"#
+    );
     assert_eq!(
         challenge,
         r#"Bearer error="invalid_request", error_description="Authorization header not found.""#
@@ -53,14 +62,18 @@ async fn axum_server_authenticates_over_http() {
 
 #[tokio::test]
 async fn bare_hyper_service_works_without_axum() {
-    let service = ServiceBuilder::new().layer(hs256_layer()).service_fn(|request: Request<Incoming>| async move {
-        let sub = request
-            .extensions()
-            .get::<tower_jwt_auth::Claims>()
-            .and_then(|claims| claims.subject().map(str::to_owned))
-            .unwrap_or_default();
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!("hello {sub}")))))
-    });
+    let service = ServiceBuilder::new().layer(hs256_layer()).service_fn(
+        |request: Request<Incoming>| async move {
+            let sub = request
+                .extensions()
+                .get::<tower_jwt_auth::Claims>()
+                .and_then(|claims| claims.subject().map(str::to_owned))
+                .unwrap_or_default();
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!(
+                "hello {sub}"
+            )))))
+        },
+    );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -80,8 +93,15 @@ async fn bare_hyper_service_works_without_axum() {
     assert_eq!((status, body.as_str()), (StatusCode::OK, "hello alice"));
 
     let expired = hs256(&serde_json::json!({ "exp": now() - 1 }));
-    let (status, challenge, body) = get(addr, &[("authorization", &format!("Bearer {expired}"))]).await;
+    let (status, challenge, body) =
+        get(addr, &[("authorization", &format!("Bearer {expired}"))]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body, r#"{"code":"invalid_token","description":"jwt expired"}"#);
-    assert_eq!(challenge, r#"Bearer error="invalid_token", error_description="jwt expired""#);
+    assert_eq!(
+        body,
+        r#"{"code":"invalid_token","description":"jwt expired"}"#
+    );
+    assert_eq!(
+        challenge,
+        r#"Bearer error="invalid_token", error_description="jwt expired""#
+    );
 }

@@ -15,7 +15,10 @@ async fn missing_authorization_header_is_invalid_request() {
 
 #[tokio::test]
 async fn missing_auth_cookie_is_invalid_request() {
-    let layer = JwtLayer::builder().key(Key::hmac(SECRET)).source(TokenSource::cookie()).build();
+    let layer = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .source(TokenSource::cookie())
+        .build();
     let answer = send(app(layer.unwrap()), get_with(&[("cookie", "other=1")])).await;
     answer.assert_rejected(400, "invalid_request", "Auth cookie not found.");
 }
@@ -23,7 +26,12 @@ async fn missing_auth_cookie_is_invalid_request() {
 #[tokio::test]
 async fn non_bearer_scheme_is_invalid_request() {
     let token = hs256(&claims());
-    for value in [format!("Basic {token}"), "Bearer".into(), String::new(), format!("Token {token}")] {
+    for value in [
+        format!("Basic {token}"),
+        "Bearer".into(),
+        String::new(),
+        format!("Token {token}"),
+    ] {
         let answer = send(app(hs256_layer()), get_with(&[("authorization", &value)])).await;
         answer.assert_rejected(
             400,
@@ -37,15 +45,19 @@ async fn non_bearer_scheme_is_invalid_request() {
 async fn two_authorization_headers_are_multiple_tokens() {
     let token = hs256(&claims());
     let bearer = format!("Bearer {token}");
-    let answer =
-        send(app(hs256_layer()), get_with(&[("authorization", &bearer), ("authorization", &bearer)]))
-            .await;
+    let answer = send(
+        app(hs256_layer()),
+        get_with(&[("authorization", &bearer), ("authorization", &bearer)]),
+    )
+    .await;
     answer.assert_rejected(400, "invalid_request", "Multiple tokens in request.");
 }
 
 #[tokio::test]
 async fn not_three_segments_is_jwt_malformed() {
-    for token in ["abc", "a.b", "a.b.c.d", "a.b.c+d", "....", "a.b.c/d", "a.b.c=="] {
+    for token in [
+        "abc", "a.b", "a.b.c.d", "a.b.c+d", "....", "a.b.c/d", "a.b.c==",
+    ] {
         let answer = try_token(hs256_layer(), token).await;
         answer.assert_rejected(401, "invalid_token", "jwt malformed");
     }
@@ -54,11 +66,17 @@ async fn not_three_segments_is_jwt_malformed() {
 #[tokio::test]
 async fn token_over_the_size_cap_is_jwt_malformed() {
     let token = hs256(&json!({ "exp": now() + 60, "pad": "x".repeat(300) }));
-    let layer = JwtLayer::builder().key(Key::hmac(SECRET)).max_token_len(token.len() - 1).build();
+    let layer = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .max_token_len(token.len() - 1)
+        .build();
     let answer = try_token(layer.unwrap(), &token).await;
     answer.assert_rejected(401, "invalid_token", "jwt malformed");
 
-    let layer = JwtLayer::builder().key(Key::hmac(SECRET)).max_token_len(token.len()).build();
+    let layer = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .max_token_len(token.len())
+        .build();
     try_token(layer.unwrap(), &token).await.assert_user(None);
 }
 
@@ -66,7 +84,9 @@ async fn token_over_the_size_cap_is_jwt_malformed() {
 async fn default_size_cap_is_eight_kib() {
     let token = hs256(&json!({ "exp": now() + 60, "pad": "x".repeat(9000) }));
     assert!(token.len() > 8 * 1024);
-    try_token(hs256_layer(), &token).await.assert_rejected(401, "invalid_token", "jwt malformed");
+    try_token(hs256_layer(), &token)
+        .await
+        .assert_rejected(401, "invalid_token", "jwt malformed");
 }
 
 #[tokio::test]
@@ -78,11 +98,25 @@ async fn undecodable_header_or_payload_is_invalid_token() {
         sign_raw(r#"{"alg":"HS256"}"#, "not json", Algorithm::HS256, &key),
         sign_raw(r#"{"alg":"HS256"}"#, "[1,2,3]", Algorithm::HS256, &key),
         sign_raw(r#"{"alg":"HS256"}"#, "42", Algorithm::HS256, &key),
-        sign_raw(r#"{"alg":"HS256","alg":"HS256"}"#, &claims().to_string(), Algorithm::HS256, &key),
-        sign_raw(r#"{"alg":"HS256","kid":7}"#, &claims().to_string(), Algorithm::HS256, &key),
+        sign_raw(
+            r#"{"alg":"HS256","alg":"HS256"}"#,
+            &claims().to_string(),
+            Algorithm::HS256,
+            &key,
+        ),
+        sign_raw(
+            r#"{"alg":"HS256","kid":7}"#,
+            &claims().to_string(),
+            Algorithm::HS256,
+            &key,
+        ),
     ];
     for token in cases {
-        try_token(hs256_layer(), &token).await.assert_rejected(401, "invalid_token", "invalid token");
+        try_token(hs256_layer(), &token).await.assert_rejected(
+            401,
+            "invalid_token",
+            "invalid token",
+        );
     }
 }
 
@@ -95,11 +129,25 @@ async fn disallowed_or_none_algorithm_is_invalid_algorithm() {
     let rs256 = token_with(Algorithm::RS256, &claims());
     let mut cases = vec![hs512, rs256];
     for none in ["none", "None", "NONE", "nOnE"] {
-        cases.push(format!("{}.{}.{}", b64(format!(r#"{{"alg":"{none}"}}"#)), b64(&payload), b64("x")));
+        cases.push(format!(
+            "{}.{}.{}",
+            b64(format!(r#"{{"alg":"{none}"}}"#)),
+            b64(&payload),
+            b64("x")
+        ));
     }
-    cases.push(format!("{}.{}.{}", b64(r#"{"alg":"hs256"}"#), b64(&payload), b64("x")));
+    cases.push(format!(
+        "{}.{}.{}",
+        b64(r#"{"alg":"hs256"}"#),
+        b64(&payload),
+        b64("x")
+    ));
     for token in cases {
-        try_token(hs256_layer(), &token).await.assert_rejected(401, "invalid_token", "invalid algorithm");
+        try_token(hs256_layer(), &token).await.assert_rejected(
+            401,
+            "invalid_token",
+            "invalid algorithm",
+        );
     }
 }
 
@@ -107,7 +155,11 @@ async fn disallowed_or_none_algorithm_is_invalid_algorithm() {
 async fn empty_signature_is_jwt_signature_is_required() {
     let payload = claims().to_string();
     for alg in ["HS256", "none"] {
-        let token = format!("{}.{}.", b64(format!(r#"{{"alg":"{alg}"}}"#)), b64(&payload));
+        let token = format!(
+            "{}.{}.",
+            b64(format!(r#"{{"alg":"{alg}"}}"#)),
+            b64(&payload)
+        );
         try_token(hs256_layer(), &token).await.assert_rejected(
             401,
             "invalid_token",
@@ -118,54 +170,102 @@ async fn empty_signature_is_jwt_signature_is_required() {
 
 #[tokio::test]
 async fn bad_signature_is_invalid_signature() {
-    let token = hs256_kid("x", b"another-secret-another-secret-another-secret", &claims());
-    try_token(hs256_layer(), &token).await.assert_rejected(401, "invalid_token", "invalid signature");
+    let token = hs256_kid(
+        "x",
+        b"another-secret-another-secret-another-secret",
+        &claims(),
+    );
+    try_token(hs256_layer(), &token).await.assert_rejected(
+        401,
+        "invalid_token",
+        "invalid signature",
+    );
 
     // One flipped character in the signature.
     let good = hs256(&claims());
     let (rest, signature) = good.rsplit_once('.').unwrap();
     let flipped = if signature.starts_with('A') { "B" } else { "A" };
     let token = format!("{rest}.{flipped}{}", &signature[1..]);
-    try_token(hs256_layer(), &token).await.assert_rejected(401, "invalid_token", "invalid signature");
+    try_token(hs256_layer(), &token).await.assert_rejected(
+        401,
+        "invalid_token",
+        "invalid signature",
+    );
 }
 
 #[tokio::test]
 async fn expired_token_is_rejected_with_jwt_expired() {
     let token = hs256(&json!({ "sub": "alice", "exp": now() - 10 }));
-    try_token(hs256_layer(), &token).await.assert_rejected(401, "invalid_token", "jwt expired");
+    try_token(hs256_layer(), &token)
+        .await
+        .assert_rejected(401, "invalid_token", "jwt expired");
 }
 
 #[tokio::test]
 async fn future_nbf_is_jwt_not_active() {
     let token = hs256(&json!({ "exp": now() + 600, "nbf": now() + 300 }));
-    try_token(hs256_layer(), &token).await.assert_rejected(401, "invalid_token", "jwt not active");
+    try_token(hs256_layer(), &token)
+        .await
+        .assert_rejected(401, "invalid_token", "jwt not active");
 }
 
 #[tokio::test]
 async fn wrong_audience_lists_expected_audiences_joined_with_or() {
-    let layer = || JwtLayer::builder().key(Key::hmac(SECRET)).audience("a").audience("b").build().unwrap();
+    let layer = || {
+        JwtLayer::builder()
+            .key(Key::hmac(SECRET))
+            .audience("a")
+            .audience("b")
+            .build()
+            .unwrap()
+    };
     let expected = "jwt audience invalid. expected: a or b";
     for aud in [json!("c"), json!(["c", "d"]), json!(null), json!(5)] {
         let token = hs256(&json!({ "exp": now() + 60, "aud": aud }));
-        try_token(layer(), &token).await.assert_rejected(401, "invalid_token", expected);
+        try_token(layer(), &token)
+            .await
+            .assert_rejected(401, "invalid_token", expected);
     }
     let token = hs256(&json!({ "exp": now() + 60 }));
-    try_token(layer(), &token).await.assert_rejected(401, "invalid_token", expected);
+    try_token(layer(), &token)
+        .await
+        .assert_rejected(401, "invalid_token", expected);
 }
 
 #[tokio::test]
 async fn wrong_issuer_lists_expected_issuers_joined_with_comma() {
-    let layer = || JwtLayer::builder().key(Key::hmac(SECRET)).issuer("a").issuer("b").build().unwrap();
+    let layer = || {
+        JwtLayer::builder()
+            .key(Key::hmac(SECRET))
+            .issuer("a")
+            .issuer("b")
+            .build()
+            .unwrap()
+    };
     let expected = "jwt issuer invalid. expected: a,b";
-    for claims in [json!({ "exp": now() + 60, "iss": "c" }), json!({ "exp": now() + 60 })] {
-        try_token(layer(), &hs256(&claims)).await.assert_rejected(401, "invalid_token", expected);
+    for claims in [
+        json!({ "exp": now() + 60, "iss": "c" }),
+        json!({ "exp": now() + 60 }),
+    ] {
+        try_token(layer(), &hs256(&claims))
+            .await
+            .assert_rejected(401, "invalid_token", expected);
     }
 }
 
 #[tokio::test]
 async fn wrong_subject_is_jwt_subject_invalid() {
-    let layer = || JwtLayer::builder().key(Key::hmac(SECRET)).subject("x").build().unwrap();
-    for claims in [json!({ "exp": now() + 60, "sub": "y" }), json!({ "exp": now() + 60 })] {
+    let layer = || {
+        JwtLayer::builder()
+            .key(Key::hmac(SECRET))
+            .subject("x")
+            .build()
+            .unwrap()
+    };
+    for claims in [
+        json!({ "exp": now() + 60, "sub": "y" }),
+        json!({ "exp": now() + 60 }),
+    ] {
         try_token(layer(), &hs256(&claims)).await.assert_rejected(
             401,
             "invalid_token",
@@ -185,22 +285,34 @@ fn two_key_layer() -> JwtLayer {
 #[tokio::test]
 async fn key_set_without_kid_in_token_is_missing_kid() {
     let token = hs256(&claims());
-    try_token(two_key_layer(), &token).await.assert_rejected(401, "invalid_token", "missing kid");
+    try_token(two_key_layer(), &token)
+        .await
+        .assert_rejected(401, "invalid_token", "missing kid");
 }
 
 #[tokio::test]
 async fn unknown_kid_is_invalid_kid() {
     let token = hs256_kid("k3", SECRET, &claims());
-    try_token(two_key_layer(), &token).await.assert_rejected(401, "invalid_token", "invalid kid");
+    try_token(two_key_layer(), &token)
+        .await
+        .assert_rejected(401, "invalid_token", "invalid kid");
 }
 
 #[tokio::test]
 async fn descriptions_never_echo_the_token_kid_or_claims() {
     let sneaky = "k\"zebra<b>";
-    let token = hs256_kid(sneaky, SECRET, &json!({ "exp": now() - 5, "sub": "secret-sub" }));
+    let token = hs256_kid(
+        sneaky,
+        SECRET,
+        &json!({ "exp": now() - 5, "sub": "secret-sub" }),
+    );
     for layer in [two_key_layer(), hs256_layer()] {
         let answer = try_token(layer, &token).await;
-        let everything = format!("{:?}{}", answer.headers, String::from_utf8_lossy(&answer.raw));
+        let everything = format!(
+            "{:?}{}",
+            answer.headers,
+            String::from_utf8_lossy(&answer.raw)
+        );
         assert!(!everything.contains(&token[..20]));
         assert!(!everything.contains("secret-sub"));
         assert!(!everything.contains("zebra"));
@@ -209,7 +321,11 @@ async fn descriptions_never_echo_the_token_kid_or_claims() {
 
 #[tokio::test]
 async fn realm_is_sent_first_in_the_challenge() {
-    let layer = JwtLayer::builder().key(Key::hmac(SECRET)).realm("api").build().unwrap();
+    let layer = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .realm("api")
+        .build()
+        .unwrap();
     let answer = send(app(layer), get_with(&[])).await;
     assert_eq!(
         answer.challenge(),

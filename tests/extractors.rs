@@ -18,7 +18,10 @@ async fn claims_without_the_layer_is_401_unauthorized() {
     let app = Router::new().route("/", get(|Claims(c): Claims| async move { Json(c) }));
     let answer = send(app, get_with(&[])).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(answer.body, json!({ "code": "unauthorized", "description": "Authentication required." }));
+    assert_eq!(
+        answer.body,
+        json!({ "code": "unauthorized", "description": "Authentication required." })
+    );
     assert_eq!(answer.challenge(), "Bearer");
     assert_eq!(answer.headers["content-type"], "application/json");
 }
@@ -32,13 +35,18 @@ async fn optional_claims_are_none_without_the_layer_and_some_behind_it() {
     send(bare, get_with(&[])).await.assert_user(None);
 
     let behind = Router::new().route("/", get(handler)).layer(hs256_layer());
-    send(behind, bearer(&hs256(&claims()))).await.assert_user(Some("alice"));
+    send(behind, bearer(&hs256(&claims())))
+        .await
+        .assert_user(Some("alice"));
 }
 
 #[tokio::test]
 async fn bearer_token_extractor_returns_the_raw_token() {
     let app = Router::new()
-        .route("/", get(|token: BearerToken| async move { token.as_str().to_owned() }))
+        .route(
+            "/",
+            get(|token: BearerToken| async move { token.as_str().to_owned() }),
+        )
         .layer(hs256_layer());
     let token = hs256(&claims());
     let answer = send(app, bearer(&token)).await;
@@ -54,10 +62,17 @@ async fn bearer_token_from_a_cookie_is_the_cookie_value() {
         .build()
         .unwrap();
     let app = Router::new()
-        .route("/", get(|token: Option<BearerToken>| async move { token.unwrap().as_str().to_owned() }))
+        .route(
+            "/",
+            get(|token: Option<BearerToken>| async move { token.unwrap().as_str().to_owned() }),
+        )
         .layer(layer);
     let token = hs256(&claims());
-    let answer = send(app, get_with(&[("cookie", &format!("a=b; auth={token}; c=d"))])).await;
+    let answer = send(
+        app,
+        get_with(&[("cookie", &format!("a=b; auth={token}; c=d"))]),
+    )
+    .await;
     assert_eq!(answer.raw, token.as_bytes());
 }
 
@@ -85,7 +100,10 @@ async fn custom_error_handler_replaces_the_rendering_but_keeps_the_status() {
     );
     let answer = send(app(layer), get_with(&[])).await;
     assert_eq!(answer.status, 400);
-    assert_eq!(answer.body, json!({ "error": "missing_authorization_header" }));
+    assert_eq!(
+        answer.body,
+        json!({ "error": "missing_authorization_header" })
+    );
 }
 
 #[tokio::test]
@@ -94,7 +112,10 @@ async fn route_layer_does_not_turn_404_into_400() {
         .route("/private", get(|| async { "secret" }))
         .route_layer(hs256_layer());
     let request = Request::get("/nowhere").body(Body::empty()).unwrap();
-    assert_eq!(send(app.clone(), request).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        send(app.clone(), request).await.status,
+        StatusCode::NOT_FOUND
+    );
     let request = Request::get("/private").body(Body::empty()).unwrap();
     assert_eq!(send(app, request).await.status, StatusCode::BAD_REQUEST);
 }
@@ -149,9 +170,15 @@ async fn each_rejection_emits_one_debug_event_without_the_token() {
     send(app(hs256_layer()), bearer(&hs256(&claims()))).await;
 
     let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let events: Vec<&str> = output.lines().filter(|l| l.contains("tower_jwt_auth")).collect();
+    let events: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains("tower_jwt_auth"))
+        .collect();
     assert_eq!(events.len(), 2, "{output}");
-    assert!(events[0].contains("DEBUG") && events[0].contains("kind=\"expired\""), "{output}");
+    assert!(
+        events[0].contains("DEBUG") && events[0].contains("kind=\"expired\""),
+        "{output}"
+    );
     assert!(events[1].contains("DEBUG") && events[1].contains("missing_authorization_header"));
     assert!(!output.contains(&expired[..30]));
 }

@@ -9,7 +9,13 @@ const BAD_SCHEME: &str = "Expected a bearer token. Scheme is Authorization: Bear
 
 fn layer(source: TokenSource, optional: bool) -> JwtLayer {
     let builder = JwtLayer::builder().key(Key::hmac(SECRET)).source(source);
-    if optional { builder.optional() } else { builder }.build().unwrap()
+    if optional {
+        builder.optional()
+    } else {
+        builder
+    }
+    .build()
+    .unwrap()
 }
 
 #[tokio::test]
@@ -53,21 +59,29 @@ async fn obs_text_in_the_header_is_refused_without_panic() {
         "authorization",
         http::HeaderValue::from_bytes(b"Bearer \xff\xfe.a.b").unwrap(),
     );
-    send(app(hs256_layer()), request).await.assert_rejected(400, "invalid_request", BAD_SCHEME);
+    send(app(hs256_layer()), request)
+        .await
+        .assert_rejected(400, "invalid_request", BAD_SCHEME);
 }
 
 #[tokio::test]
 async fn cookie_source_reads_the_auth_cookie() {
     let token = hs256(&claims());
     let cookie = format!("theme=dark; auth={token}; lang=en");
-    let answer = send(app(layer(TokenSource::cookie(), false)), get_with(&[("cookie", &cookie)])).await;
+    let answer = send(
+        app(layer(TokenSource::cookie(), false)),
+        get_with(&[("cookie", &cookie)]),
+    )
+    .await;
     answer.assert_user(Some("alice"));
 }
 
 #[tokio::test]
 async fn cookie_name_is_configurable() {
     let token = hs256(&claims());
-    let source = TokenSource::Cookie { name: "session".into() };
+    let source = TokenSource::Cookie {
+        name: "session".into(),
+    };
     let cookie = format!("auth=garbage; session={token}");
     let answer = send(app(layer(source, false)), get_with(&[("cookie", &cookie)])).await;
     answer.assert_user(Some("alice"));
@@ -88,8 +102,11 @@ async fn cookie_source_ignores_the_authorization_header() {
 async fn two_auth_cookies_are_multiple_tokens() {
     let token = hs256(&claims());
     let in_one_header = format!("auth={token}; auth={token}");
-    let answer =
-        send(app(layer(TokenSource::cookie(), false)), get_with(&[("cookie", &in_one_header)])).await;
+    let answer = send(
+        app(layer(TokenSource::cookie(), false)),
+        get_with(&[("cookie", &in_one_header)]),
+    )
+    .await;
     answer.assert_rejected(400, "invalid_request", "Multiple tokens in request.");
 
     let cookie = format!("auth={token}");
@@ -116,15 +133,22 @@ async fn cookie_split_across_headers_is_found() {
 async fn quoted_cookie_value_is_accepted() {
     let token = hs256(&claims());
     let cookie = format!("auth=\"{token}\"");
-    let answer = send(app(layer(TokenSource::cookie(), false)), get_with(&[("cookie", &cookie)])).await;
+    let answer = send(
+        app(layer(TokenSource::cookie(), false)),
+        get_with(&[("cookie", &cookie)]),
+    )
+    .await;
     answer.assert_user(Some("alice"));
 }
 
 #[tokio::test]
 async fn garbage_in_the_auth_cookie_is_jwt_malformed() {
     for cookie in ["auth=not-a-jwt", "auth=a.b.c.d", "auth=%7Ba%7D.b.c"] {
-        let answer =
-            send(app(layer(TokenSource::cookie(), false)), get_with(&[("cookie", cookie)])).await;
+        let answer = send(
+            app(layer(TokenSource::cookie(), false)),
+            get_with(&[("cookie", cookie)]),
+        )
+        .await;
         answer.assert_rejected(401, "invalid_token", "jwt malformed");
     }
 }
@@ -132,9 +156,10 @@ async fn garbage_in_the_auth_cookie_is_jwt_malformed() {
 #[tokio::test]
 async fn non_utf8_cookie_header_counts_as_no_cookie() {
     let mut request = get_with(&[]);
-    request
-        .headers_mut()
-        .insert("cookie", http::HeaderValue::from_bytes(b"auth=\xff\xfe").unwrap());
+    request.headers_mut().insert(
+        "cookie",
+        http::HeaderValue::from_bytes(b"auth=\xff\xfe").unwrap(),
+    );
     let answer = send(app(layer(TokenSource::cookie(), false)), request).await;
     answer.assert_rejected(400, "invalid_request", "Auth cookie not found.");
 }
@@ -144,12 +169,17 @@ async fn both_sources_accept_either_one() {
     let token = hs256(&claims());
     let header = format!("Bearer {token}");
     let cookie = format!("auth={token}");
-    let answer =
-        send(app(layer(TokenSource::header_or_cookie(), false)), get_with(&[("authorization", &header)]))
-            .await;
+    let answer = send(
+        app(layer(TokenSource::header_or_cookie(), false)),
+        get_with(&[("authorization", &header)]),
+    )
+    .await;
     answer.assert_user(Some("alice"));
-    let answer =
-        send(app(layer(TokenSource::header_or_cookie(), false)), get_with(&[("cookie", &cookie)])).await;
+    let answer = send(
+        app(layer(TokenSource::header_or_cookie(), false)),
+        get_with(&[("cookie", &cookie)]),
+    )
+    .await;
     answer.assert_user(Some("alice"));
 }
 
@@ -168,13 +198,21 @@ async fn both_sources_refuse_a_token_in_header_and_cookie() {
 
 #[tokio::test]
 async fn both_sources_without_any_token_report_the_missing_header() {
-    let answer = send(app(layer(TokenSource::header_or_cookie(), false)), get_with(&[])).await;
+    let answer = send(
+        app(layer(TokenSource::header_or_cookie(), false)),
+        get_with(&[]),
+    )
+    .await;
     answer.assert_rejected(400, "invalid_request", "Authorization header not found.");
 }
 
 #[tokio::test]
 async fn optional_mode_lets_a_request_without_token_through() {
-    for source in [TokenSource::Header, TokenSource::cookie(), TokenSource::header_or_cookie()] {
+    for source in [
+        TokenSource::Header,
+        TokenSource::cookie(),
+        TokenSource::header_or_cookie(),
+    ] {
         let answer = send(app(layer(source, true)), get_with(&[("cookie", "other=1")])).await;
         answer.assert_user(None);
     }
@@ -187,18 +225,27 @@ async fn optional_mode_still_refuses_a_bad_token() {
     answer.assert_rejected(401, "invalid_token", "jwt expired");
 
     let cookie = format!("auth={expired}");
-    let answer = send(app(layer(TokenSource::cookie(), true)), get_with(&[("cookie", &cookie)])).await;
+    let answer = send(
+        app(layer(TokenSource::cookie(), true)),
+        get_with(&[("cookie", &cookie)]),
+    )
+    .await;
     answer.assert_rejected(401, "invalid_token", "jwt expired");
 
-    let answer =
-        send(app(layer(TokenSource::Header, true)), get_with(&[("authorization", "Basic abc")])).await;
+    let answer = send(
+        app(layer(TokenSource::Header, true)),
+        get_with(&[("authorization", "Basic abc")]),
+    )
+    .await;
     answer.assert_rejected(400, "invalid_request", BAD_SCHEME);
 }
 
 #[tokio::test]
 async fn optional_mode_with_a_good_token_sets_claims() {
     let token = hs256(&claims());
-    send(app(layer(TokenSource::Header, true)), bearer(&token)).await.assert_user(Some("alice"));
+    send(app(layer(TokenSource::Header, true)), bearer(&token))
+        .await
+        .assert_user(Some("alice"));
 }
 
 #[test]
@@ -208,6 +255,10 @@ fn invalid_cookie_names_are_refused_at_build() {
             .key(Key::hmac(SECRET))
             .source(TokenSource::Cookie { name: name.into() })
             .build();
-        assert_eq!(result.unwrap_err(), tower_jwt_auth::ConfigError::InvalidCookieName, "{name:?}");
+        assert_eq!(
+            result.unwrap_err(),
+            tower_jwt_auth::ConfigError::InvalidCookieName,
+            "{name:?}"
+        );
     }
 }

@@ -23,7 +23,10 @@ pub fn key_file(name: &str) -> Vec<u8> {
 }
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// Claims valid for ten minutes.
@@ -78,7 +81,12 @@ pub fn hs256(claims: &Value) -> String {
 /// An HS256 token with a `kid`.
 pub fn hs256_kid(kid: &str, secret: &[u8], claims: &Value) -> String {
     let header = json!({ "alg": "HS256", "kid": kid }).to_string();
-    sign_raw(&header, &claims.to_string(), Algorithm::HS256, &EncodingKey::from_secret(secret))
+    sign_raw(
+        &header,
+        &claims.to_string(),
+        Algorithm::HS256,
+        &EncodingKey::from_secret(secret),
+    )
 }
 
 pub fn hs256_layer() -> JwtLayer {
@@ -95,7 +103,10 @@ async fn echo_claims(Claims(claims): Claims<JsonClaims>) -> Json<JsonClaims> {
 
 /// `/` answers `{"user": <sub or null>}`; `/claims` echoes the claims.
 pub fn app(layer: JwtLayer) -> Router {
-    Router::new().route("/", get(whoami)).route("/claims", get(echo_claims)).layer(layer)
+    Router::new()
+        .route("/", get(whoami))
+        .route("/claims", get(echo_claims))
+        .layer(layer)
 }
 
 pub struct Answer {
@@ -116,7 +127,10 @@ impl Answer {
     /// Asserts the whole rejection: status, JSON body, content type and challenge.
     pub fn assert_rejected(&self, status: u16, code: &str, description: &str) {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
-        assert_eq!(self.body, json!({ "code": code, "description": description }));
+        assert_eq!(
+            self.body,
+            json!({ "code": code, "description": description })
+        );
         assert_eq!(self.headers["content-type"], "application/json");
         assert_eq!(
             self.challenge(),
@@ -134,9 +148,20 @@ pub async fn send(app: Router, request: Request<Body>) -> Answer {
     let response = app.oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
-    let raw = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let raw = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
     let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-    Answer { status, headers, body, raw }
+    Answer {
+        status,
+        headers,
+        body,
+        raw,
+    }
 }
 
 pub fn get_with(headers: &[(&str, &str)]) -> Request<Body> {
