@@ -86,6 +86,15 @@ pub enum AuthError {
     UnknownKid,
     /// No key could be resolved at request time: a server-side misconfiguration.
     KeyUnavailable,
+    /// The token lacks a required scope (RFC 6750 §3.1 `insufficient_scope`).
+    InsufficientScope {
+        /// The scopes the route requires, space separated (the challenge's `scope`).
+        required: Arc<str>,
+    },
+    /// The token lacks a required role.
+    InsufficientRole,
+    /// A claims predicate refused the token.
+    InsufficientClaims,
     /// No verified claims where some were required (a route not behind the layer, or the optional
     /// layer and no token). Answered with a bare `WWW-Authenticate: Bearer` (RFC 6750 §3.1).
     Unauthenticated,
@@ -100,6 +109,9 @@ impl AuthError {
             | Self::InvalidScheme
             | Self::MultipleTokens => StatusCode::BAD_REQUEST,
             Self::KeyUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::InsufficientScope { .. } | Self::InsufficientRole | Self::InsufficientClaims => {
+                StatusCode::FORBIDDEN
+            }
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -111,6 +123,7 @@ impl AuthError {
             StatusCode::BAD_REQUEST => Some("invalid_request"),
             StatusCode::UNAUTHORIZED if *self == Self::Unauthenticated => None,
             StatusCode::UNAUTHORIZED => Some("invalid_token"),
+            StatusCode::FORBIDDEN => Some("insufficient_scope"),
             _ => None,
         }
     }
@@ -140,6 +153,9 @@ impl AuthError {
             Self::UnknownKid => "invalid kid",
             Self::KeyUnavailable => "Internal server error.",
             Self::Unauthenticated => "Authentication required.",
+            Self::InsufficientScope { .. } => "Insufficient scope.",
+            Self::InsufficientRole => "Insufficient role.",
+            Self::InsufficientClaims => "Insufficient claims.",
             Self::InvalidTimeClaim { claim } => return format!("invalid {claim} value").into(),
             Self::InvalidType { expected } => {
                 return format!("jwt typ invalid. expected: {expected}").into();
@@ -185,6 +201,9 @@ impl AuthError {
             Self::UnknownKid => "unknown_kid",
             Self::KeyUnavailable => "key_unavailable",
             Self::Unauthenticated => "unauthenticated",
+            Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::InsufficientRole => "insufficient_role",
+            Self::InsufficientClaims => "insufficient_claims",
         }
     }
 
@@ -204,6 +223,9 @@ impl AuthError {
         if let Some(code) = self.code() {
             push_param(&mut value, separator, "error", code);
             push_param(&mut value, ", ", "error_description", &self.description());
+        }
+        if let Self::InsufficientScope { required } = self {
+            push_param(&mut value, ", ", "scope", required);
         }
         // Every byte pushed above is visible ASCII or a space, so this cannot fail.
         HeaderValue::from_str(&value).ok()
@@ -364,6 +386,8 @@ pub enum ConfigError {
     InvalidCookieName,
     /// The realm contains characters a quoted auth-param cannot carry.
     InvalidRealm,
+    /// A guard was given no role or scope, or one that is empty or not a valid scope token.
+    InvalidRequirement(String),
     /// Neither the `aws-lc-rs` nor the `rust-crypto` feature is enabled.
     NoCryptoBackend,
 }
@@ -396,6 +420,7 @@ impl fmt::Display for ConfigError {
             Self::ZeroSizeCap => f.write_str("the token size cap is zero"),
             Self::InvalidCookieName => f.write_str("invalid cookie name"),
             Self::InvalidRealm => f.write_str("the realm contains characters not allowed"),
+            Self::InvalidRequirement(why) => write!(f, "invalid guard requirement: {why}"),
             Self::NoCryptoBackend => f.write_str(
                 "no crypto backend: enable the `aws-lc-rs` or `rust-crypto` feature of tower-jwt-auth",
             ),
@@ -438,6 +463,17 @@ mod tests {
         assert_eq!(
             error.challenge(None).unwrap(),
             r#"Bearer error="invalid_token", error_description="jwt issuer invalid. expected: a?b?c?""#
+        );
+    }
+
+    #[test]
+    fn insufficient_scope_challenge_names_the_required_scopes() {
+        let error = AuthError::InsufficientScope {
+            required: "users:read users:write".into(),
+        };
+        assert_eq!(
+            error.challenge(None).unwrap(),
+            r#"Bearer error="insufficient_scope", error_description="Insufficient scope.", scope="users:read users:write""#
         );
     }
 

@@ -191,13 +191,13 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    fn inner(future: F) -> Self {
+    pub(crate) fn inner(future: F) -> Self {
         Self {
             kind: Kind::Inner { future },
         }
     }
 
-    fn rejected(response: AxumResponse) -> Self {
+    pub(crate) fn rejected(response: AxumResponse) -> Self {
         Self {
             kind: Kind::Rejected {
                 response: Some(response),

@@ -77,6 +77,7 @@ struct ReadmeDoctests;
 mod claims;
 mod error;
 mod extract;
+mod guard;
 mod layer;
 mod source;
 mod verify;
@@ -84,6 +85,10 @@ mod verify;
 pub use claims::JsonClaims;
 pub use error::{AuthError, ConfigError, ErrorHandler};
 pub use extract::Claims;
+pub use guard::{
+    ClaimPath, Grants, Guard, GuardService, RequireClaims, RequireRoles, RequireScope,
+    scope_list_contains,
+};
 pub use jsonwebtoken::Algorithm;
 pub use layer::{
     BoxError, DEFAULT_MAX_TOKEN_LEN, JwtLayer, JwtLayerBuilder, JwtService, MAX_LEEWAY, Mode,

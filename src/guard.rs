@@ -1,0 +1,563 @@
+//! Per-route authorization: [`RequireRoles`], [`RequireScope`] and [`RequireClaims`].
+//!
+//! A guard sits behind [`JwtLayer`](crate::JwtLayer) and reads the claims the layer verified; it
+//! never parses the token again. Put guards on routes with axum's `route_layer` (or on a single
+//! method router) so that a 404 or 405 stays a 404 or 405 instead of becoming a 401 or 403.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use tower_jwt_auth::{JwtLayer, Key, RequireRoles, RequireScope};
+//!
+//! # fn main() -> Result<(), tower_jwt_auth::ConfigError> {
+//! let auth = JwtLayer::builder().key(Key::hmac([7u8; 32])).build()?;
+//! let app: Router = Router::new()
+//!     .route("/admin", get(|| async { "hi admin" }).route_layer(RequireRoles::any(["admin"])?))
+//!     .route("/users", get(|| async { "users" }).route_layer(RequireScope::any(["users:read"])?))
+//!     .layer(auth);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Guards are generic over the claims type through [`Grants`], implemented for
+//! [`JsonClaims`]; implement it for your own claims type to guard routes behind a layer built
+//! with [`claims::<T>()`](crate::JwtLayerBuilder::claims).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Method, Request, Response, header};
+use serde_json::Value;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::claims::JsonClaims;
+use crate::error::{AuthError, ConfigError};
+use crate::extract::Claims;
+use crate::layer::{ResponseBody, ResponseFuture};
+
+/// Where roles live in the claims: `roles` by default, or a nested path such as
+/// `realm_access.roles` (Keycloak) or `resource_access.<client>.roles`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimPath {
+    segments: Vec<String>,
+}
+
+impl ClaimPath {
+    /// A path split on dots: `realm_access.roles`.
+    pub fn dotted(path: &str) -> Result<Self, ConfigError> {
+        Self::new(path.split('.'))
+    }
+
+    /// A path from explicit segments, for claim names that contain dots themselves
+    /// (`["resource_access", "my.client", "roles"]`, `["https://example.com/roles"]`).
+    pub fn new<I, S>(segments: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let segments: Vec<String> = segments.into_iter().map(Into::into).collect();
+        if segments.is_empty() || segments.iter().any(String::is_empty) {
+            return Err(ConfigError::InvalidRequirement(
+                "empty claim path segment".into(),
+            ));
+        }
+        Ok(Self { segments })
+    }
+
+    /// The path's segments.
+    pub fn segments(&self) -> &[String] {
+        &self.segments
+    }
+
+    /// The value at this path in a JSON object.
+    pub fn lookup<'a>(&self, claims: &'a serde_json::Map<String, Value>) -> Option<&'a Value> {
+        let (first, rest) = self.segments.split_first()?;
+        rest.iter()
+            .try_fold(claims.get(first)?, |value, segment| value.get(segment))
+    }
+}
+
+impl Default for ClaimPath {
+    fn default() -> Self {
+        Self {
+            segments: vec!["roles".to_owned()],
+        }
+    }
+}
+
+/// What a token grants: roles and OAuth scopes. Implemented for [`JsonClaims`]; implement it
+/// for your own claims type to use the guards with it.
+///
+/// ```
+/// use serde::Deserialize;
+/// use tower_jwt_auth::{ClaimPath, Grants};
+///
+/// #[derive(Clone, Deserialize)]
+/// struct MyClaims {
+///     roles: Vec<String>,
+///     #[serde(default)]
+///     scope: String,
+/// }
+///
+/// impl Grants for MyClaims {
+///     fn has_role(&self, _path: &ClaimPath, role: &str) -> bool {
+///         self.roles.iter().any(|r| r == role)
+///     }
+///     fn has_scope(&self, scope: &str) -> bool {
+///         tower_jwt_auth::scope_list_contains(&self.scope, scope)
+///     }
+/// }
+/// ```
+pub trait Grants {
+    /// Whether the roles at `path` contain `role`, exactly and case-sensitively.
+    fn has_role(&self, path: &ClaimPath, role: &str) -> bool;
+
+    /// Whether the token's scopes contain `scope`, exactly (`read` never matches `read:all`).
+    fn has_scope(&self, scope: &str) -> bool;
+}
+
+/// Whether a space-delimited scope list (RFC 6749 §3.3) contains `scope` as a whole token.
+pub fn scope_list_contains(list: &str, scope: &str) -> bool {
+    // Double spaces leave empty tokens, which must not match an empty scope.
+    !scope.is_empty() && list.split(' ').any(|granted| granted == scope)
+}
+
+impl Grants for JsonClaims {
+    /// Roles must be a JSON array of strings; a string claim is not split, so `"roles": "admin"`
+    /// grants nothing.
+    fn has_role(&self, path: &ClaimPath, role: &str) -> bool {
+        matches!(path.lookup(&self.0), Some(Value::Array(roles))
+            if roles.iter().any(|granted| granted.as_str() == Some(role)))
+    }
+
+    /// Scopes come from `scope` (a space-delimited string, RFC 8693 §4.2) or `scp` (an array of
+    /// strings, or a space-delimited string as Entra ID sends it).
+    fn has_scope(&self, scope: &str) -> bool {
+        let in_scope = self.get("scope").and_then(Value::as_str);
+        let in_scp = match self.get("scp") {
+            Some(Value::Array(scopes)) => scopes.iter().any(|s| s.as_str() == Some(scope)),
+            Some(Value::String(list)) => scope_list_contains(list, scope),
+            _ => false,
+        };
+        in_scp || in_scope.is_some_and(|list| scope_list_contains(list, scope))
+    }
+}
+
+/// Whether a guard wants one of its values or all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Match {
+    Any,
+    All,
+}
+
+impl Match {
+    fn check(self, required: &[String], granted: impl Fn(&str) -> bool) -> bool {
+        match self {
+            Self::Any => required.iter().any(|value| granted(value)),
+            Self::All => required.iter().all(|value| granted(value)),
+        }
+    }
+}
+
+/// The decision a guard makes for verified claims.
+trait Rule<C>: Send + Sync + 'static {
+    fn check(&self, claims: &C) -> Result<(), AuthError>;
+}
+
+struct RoleRule {
+    roles: Vec<String>,
+    path: ClaimPath,
+    matching: Match,
+}
+
+impl<C: Grants> Rule<C> for RoleRule {
+    fn check(&self, claims: &C) -> Result<(), AuthError> {
+        let granted = self
+            .matching
+            .check(&self.roles, |role| claims.has_role(&self.path, role));
+        if granted {
+            Ok(())
+        } else {
+            Err(AuthError::InsufficientRole)
+        }
+    }
+}
+
+struct ScopeRule {
+    scopes: Vec<String>,
+    shown: Arc<str>,
+    matching: Match,
+}
+
+impl<C: Grants> Rule<C> for ScopeRule {
+    fn check(&self, claims: &C) -> Result<(), AuthError> {
+        if self
+            .matching
+            .check(&self.scopes, |scope| claims.has_scope(scope))
+        {
+            Ok(())
+        } else {
+            Err(AuthError::InsufficientScope {
+                required: self.shown.clone(),
+            })
+        }
+    }
+}
+
+struct PredicateRule<F>(F);
+
+impl<C, F> Rule<C> for PredicateRule<F>
+where
+    F: Fn(&C) -> bool + Send + Sync + 'static,
+{
+    fn check(&self, claims: &C) -> Result<(), AuthError> {
+        if (self.0)(claims) {
+            Ok(())
+        } else {
+            Err(AuthError::InsufficientClaims)
+        }
+    }
+}
+
+/// A guard layer; [`RequireRoles`], [`RequireScope`] and [`RequireClaims`] build it. Cheap to
+/// clone.
+pub struct Guard<C = JsonClaims> {
+    rule: Arc<dyn Rule<C>>,
+    allow_preflight: bool,
+}
+
+impl<C> Clone for Guard<C> {
+    fn clone(&self) -> Self {
+        Self {
+            rule: self.rule.clone(),
+            allow_preflight: self.allow_preflight,
+        }
+    }
+}
+
+impl<C> fmt::Debug for Guard<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("allow_preflight", &self.allow_preflight)
+            .finish()
+    }
+}
+
+impl<C> Guard<C> {
+    fn new(rule: impl Rule<C>) -> Self {
+        Self {
+            rule: Arc::new(rule),
+            allow_preflight: false,
+        }
+    }
+
+    /// Lets CORS preflight requests (`OPTIONS` with `Access-Control-Request-Method`) through
+    /// unchecked, for routes where a CORS layer sits inside the guard. Default: off, so a guard
+    /// never lets anything through that its owner did not ask for.
+    pub fn allow_preflight(mut self) -> Self {
+        self.allow_preflight = true;
+        self
+    }
+}
+
+impl<S, C> Layer<S> for Guard<C> {
+    type Service = GuardService<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GuardService {
+            inner,
+            guard: self.clone(),
+        }
+    }
+}
+
+/// Requires roles from the claims: [`any`](RequireRoles::any) of them (default) or
+/// [`all`](RequireRoles::all). Refusal: 403 `insufficient_scope`, `Insufficient role.`
+#[derive(Debug)]
+pub struct RequireRoles<C = JsonClaims>(PhantomData<fn() -> C>);
+
+impl RequireRoles<JsonClaims> {
+    /// One of `roles`, read from the `roles` claim of [`JsonClaims`].
+    pub fn any<I, S>(roles: I) -> Result<Guard<JsonClaims>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RequireRoles::<JsonClaims>::with(Match::Any, roles, ClaimPath::default())
+    }
+
+    /// Every one of `roles`, read from the `roles` claim of [`JsonClaims`].
+    pub fn all<I, S>(roles: I) -> Result<Guard<JsonClaims>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RequireRoles::<JsonClaims>::with(Match::All, roles, ClaimPath::default())
+    }
+}
+
+impl<C: Grants + Send + Sync + 'static> RequireRoles<C> {
+    /// One of `roles`, read at `path` (`ClaimPath::dotted("realm_access.roles")?`).
+    pub fn any_at<I, S>(path: ClaimPath, roles: I) -> Result<Guard<C>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::with(Match::Any, roles, path)
+    }
+
+    /// Every one of `roles`, read at `path`.
+    pub fn all_at<I, S>(path: ClaimPath, roles: I) -> Result<Guard<C>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::with(Match::All, roles, path)
+    }
+
+    fn with<I, S>(matching: Match, roles: I, path: ClaimPath) -> Result<Guard<C>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let roles = required_values("role", roles, |_| true)?;
+        Ok(Guard::new(RoleRule {
+            roles,
+            path,
+            matching,
+        }))
+    }
+}
+
+/// Requires OAuth scopes (RFC 6749 §3.3): [`any`](RequireScope::any) of them or
+/// [`all`](RequireScope::all). Refusal: 403 `insufficient_scope`, `Insufficient scope.`, and the
+/// required scopes in the challenge's `scope` attribute (RFC 6750 §3.1).
+#[derive(Debug)]
+pub struct RequireScope<C = JsonClaims>(PhantomData<fn() -> C>);
+
+impl RequireScope<JsonClaims> {
+    /// One of `scopes`, for [`JsonClaims`].
+    pub fn any<I, S>(scopes: I) -> Result<Guard<JsonClaims>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RequireScope::<JsonClaims>::with(Match::Any, scopes)
+    }
+
+    /// Every one of `scopes`, for [`JsonClaims`].
+    pub fn all<I, S>(scopes: I) -> Result<Guard<JsonClaims>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RequireScope::<JsonClaims>::with(Match::All, scopes)
+    }
+}
+
+impl<C: Grants + Send + Sync + 'static> RequireScope<C> {
+    /// One of `scopes`, for any claims type implementing [`Grants`].
+    pub fn any_of<I, S>(scopes: I) -> Result<Guard<C>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::with(Match::Any, scopes)
+    }
+
+    /// Every one of `scopes`, for any claims type implementing [`Grants`].
+    pub fn all_of<I, S>(scopes: I) -> Result<Guard<C>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::with(Match::All, scopes)
+    }
+
+    fn with<I, S>(matching: Match, scopes: I) -> Result<Guard<C>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+        let scopes = required_values("scope", scopes, |scope| {
+            scope
+                .bytes()
+                .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+        })?;
+        let shown = scopes.join(" ").into();
+        Ok(Guard::new(ScopeRule {
+            scopes,
+            shown,
+            matching,
+        }))
+    }
+}
+
+/// Requires a predicate over the claims, for what roles and scopes do not cover (a tenant,
+/// `email_verified`, …). Refusal: 403 `insufficient_scope`, `Insufficient claims.`
+///
+/// ```
+/// use tower_jwt_auth::{JsonClaims, RequireClaims};
+///
+/// let verified_email = RequireClaims::matching(|claims: &JsonClaims| {
+///     claims.get("email_verified") == Some(&serde_json::Value::Bool(true))
+/// });
+/// # let _ = verified_email;
+/// ```
+#[derive(Debug)]
+pub struct RequireClaims;
+
+impl RequireClaims {
+    /// A guard that lets a request through when `predicate` returns `true`.
+    pub fn matching<C, F>(predicate: F) -> Guard<C>
+    where
+        C: Send + Sync + 'static,
+        F: Fn(&C) -> bool + Send + Sync + 'static,
+    {
+        Guard::new(PredicateRule(predicate))
+    }
+}
+
+fn required_values<I, S>(
+    what: &str,
+    values: I,
+    valid: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, ConfigError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let values: Vec<String> = values.into_iter().map(Into::into).collect();
+    if values.is_empty() {
+        return Err(ConfigError::InvalidRequirement(format!("no {what} given")));
+    }
+    if let Some(bad) = values
+        .iter()
+        .find(|value| value.is_empty() || !valid(value))
+    {
+        return Err(ConfigError::InvalidRequirement(format!(
+            "invalid {what} {bad:?}"
+        )));
+    }
+    Ok(values)
+}
+
+/// The service a [`Guard`] wraps around an inner service.
+pub struct GuardService<S, C = JsonClaims> {
+    inner: S,
+    guard: Guard<C>,
+}
+
+impl<S: Clone, C> Clone for GuardService<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            guard: self.guard.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, C> fmt::Debug for GuardService<S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, C, ReqBody, ResBody> Service<Request<ReqBody>> for GuardService<S, C>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    C: Send + Sync + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        if self.guard.allow_preflight && is_preflight(&request) {
+            return ResponseFuture::inner(self.inner.call(request));
+        }
+        let verdict = match request.extensions().get::<Claims<C>>() {
+            Some(Claims(claims)) => self.guard.rule.check(claims),
+            None => Err(AuthError::Unauthenticated),
+        };
+        match verdict {
+            Ok(()) => ResponseFuture::inner(self.inner.call(request)),
+            Err(error) => {
+                error.trace();
+                ResponseFuture::rejected(error.to_response(None))
+            }
+        }
+    }
+}
+
+fn is_preflight<B>(request: &Request<B>) -> bool {
+    request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(value: Value) -> JsonClaims {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn roles_match_exact_elements_of_an_array_only() {
+        let path = ClaimPath::default();
+        let c = claims(json!({ "roles": ["admin", "Admin ", 7] }));
+        assert!(c.has_role(&path, "admin"));
+        for near_miss in ["Admin", "admin ", "adm", "7"] {
+            assert!(!c.has_role(&path, near_miss), "{near_miss:?}");
+        }
+        assert!(!claims(json!({ "roles": "admin" })).has_role(&path, "admin"));
+    }
+
+    #[test]
+    fn nested_role_paths_are_followed() {
+        let c = claims(json!({
+            "realm_access": { "roles": ["admin"] },
+            "resource_access": { "my.client": { "roles": ["editor"] } },
+        }));
+        assert!(c.has_role(&ClaimPath::dotted("realm_access.roles").unwrap(), "admin"));
+        let client = ClaimPath::new(["resource_access", "my.client", "roles"]).unwrap();
+        assert!(c.has_role(&client, "editor"));
+        assert!(!c.has_role(
+            &ClaimPath::dotted("resource_access.my.client.roles").unwrap(),
+            "editor"
+        ));
+    }
+
+    #[test]
+    fn scopes_match_whole_tokens() {
+        let c = claims(json!({ "scope": "read:all  readwrite write" }));
+        assert!(c.has_scope("write"));
+        assert!(!c.has_scope("read"));
+        assert!(!c.has_scope(""));
+        assert!(claims(json!({ "scp": ["read", "write"] })).has_scope("read"));
+        assert!(claims(json!({ "scp": "read write" })).has_scope("write"));
+        assert!(!claims(json!({ "scope": ["read"] })).has_scope("read"));
+    }
+
+    #[test]
+    fn requirements_are_validated_once() {
+        assert!(RequireScope::any(Vec::<String>::new()).is_err());
+        assert!(RequireScope::any(["a b"]).is_err());
+        assert!(RequireScope::any(["a\"b"]).is_err());
+        assert!(RequireRoles::any([""]).is_err());
+        assert!(ClaimPath::dotted("a..b").is_err());
+    }
+}
