@@ -9,10 +9,12 @@
 //! curl -s localhost:3000/auth/me -H "authorization: Bearer $TOKEN"
 //! curl -s localhost:3000/public/hello
 //! curl -s localhost:3000/web/me --cookie "auth=$TOKEN"
+//! curl -s localhost:3000/api/users -H "authorization: Bearer $TOKEN"   # scope users:read
+//! curl -s localhost:3000/admin -H "authorization: Bearer $TOKEN"       # role admin: 403 for alice
 //! ```
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
@@ -24,7 +26,10 @@ use jsonwebtoken::{EncodingKey, Header};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tower_jwt_auth::{Claims, JwtLayer, Key, TokenSource};
+use tower_jwt_auth::{
+    ClaimPath, Claims, Grants, JwtLayer, Key, RequireRoles, RequireScope, TokenSource,
+    scope_list_contains,
+};
 
 const ISSUER: &str = "tower-jwt-auth-demo";
 const AUDIENCE: &str = "demo-api";
@@ -36,6 +41,7 @@ struct AccessClaims {
     sub: String,
     username: String,
     roles: Vec<String>,
+    scope: String,
     iat: u64,
     exp: u64,
     jti: String,
@@ -43,10 +49,22 @@ struct AccessClaims {
     aud: String,
 }
 
+/// Lets the guards read roles and scopes straight from the typed claims.
+impl Grants for AccessClaims {
+    fn has_role(&self, _path: &ClaimPath, role: &str) -> bool {
+        self.roles.iter().any(|granted| granted == role)
+    }
+
+    fn has_scope(&self, scope: &str) -> bool {
+        scope_list_contains(&self.scope, scope)
+    }
+}
+
 struct User {
     username: &'static str,
     password: &'static str,
     roles: &'static [&'static str],
+    scope: &'static str,
 }
 
 const USERS: &[User] = &[
@@ -54,16 +72,20 @@ const USERS: &[User] = &[
         username: "alice",
         password: "alice-password",
         roles: &["user"],
+        scope: "users:read",
     },
     User {
         username: "admin",
         password: "admin-password",
         roles: &["admin"],
+        scope: "users:read users:write",
     },
 ];
 
 struct AppState {
     signing_key: EncodingKey,
+    /// The "users" resource of `/api/users`: names added by `POST`.
+    directory: Mutex<Vec<String>>,
 }
 
 #[tokio::main]
@@ -96,6 +118,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn app(secret: &[u8]) -> Result<Router, tower_jwt_auth::ConfigError> {
+    let admin_only = RequireRoles::<AccessClaims>::any_at(ClaimPath::default(), ["admin"])?;
+    let can_read = RequireScope::<AccessClaims>::any_of(["users:read"])?;
+    let can_write = RequireScope::<AccessClaims>::any_of(["users:write"])?;
+
     // One configuration, three ways to use it.
     let verification = || {
         JwtLayer::builder()
@@ -110,12 +136,28 @@ fn app(secret: &[u8]) -> Result<Router, tower_jwt_auth::ConfigError> {
 
     let state = Arc::new(AppState {
         signing_key: EncodingKey::from_secret(secret),
+        directory: Mutex::new(USERS.iter().map(|user| user.username.to_owned()).collect()),
     });
+    // Guards sit inside the JWT layer: `route_layer` wraps what was added before it, so the
+    // layer added last runs first and the guards see verified claims.
     Ok(Router::new()
         .route("/auth/login", post(login))
-        .route("/auth/me", get(me).route_layer(required))
+        .route("/auth/me", get(me).route_layer(required.clone()))
         .route("/public/hello", get(hello).route_layer(optional))
         .route("/web/me", get(me).route_layer(cookie))
+        .route(
+            "/admin",
+            get(admin)
+                .route_layer(admin_only)
+                .route_layer(required.clone()),
+        )
+        .route(
+            "/api/users",
+            get(list_users)
+                .route_layer(can_read)
+                .merge(post(add_user).route_layer(can_write))
+                .route_layer(required),
+        )
         .with_state(state))
 }
 
@@ -147,6 +189,7 @@ async fn login(State(state): State<Arc<AppState>>, Json(body): Json<Value>) -> R
         sub: user.username.to_owned(),
         username: user.username.to_owned(),
         roles: user.roles.iter().map(|role| role.to_string()).collect(),
+        scope: user.scope.to_owned(),
         iat,
         exp: iat + ACCESS_TOKEN_LIFETIME.as_secs(),
         jti: random_id(),
@@ -173,6 +216,36 @@ async fn me(Claims(claims): Claims<AccessClaims>) -> Json<AccessClaims> {
 
 async fn hello(claims: Option<Claims<AccessClaims>>) -> Json<Value> {
     Json(json!({ "user": claims.map(|Claims(claims)| claims.sub) }))
+}
+
+async fn admin(Claims(claims): Claims<AccessClaims>) -> Json<Value> {
+    Json(json!({ "message": format!("welcome, {}", claims.username) }))
+}
+
+async fn list_users(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let directory = state
+        .directory
+        .lock()
+        .map(|users| users.clone())
+        .unwrap_or_default();
+    Json(json!({ "users": directory }))
+}
+
+async fn add_user(State(state): State<Arc<AppState>>, Json(body): Json<Value>) -> Response {
+    let Some(username) = body["username"].as_str().filter(|name| !name.is_empty()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "username is required",
+        );
+    };
+    match state.directory.lock() {
+        Ok(mut users) => {
+            users.push(username.to_owned());
+            (StatusCode::CREATED, Json(json!({ "username": username }))).into_response()
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 fn error(status: StatusCode, code: &str, description: &str) -> Response {

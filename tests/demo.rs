@@ -213,3 +213,44 @@ async fn demo_login_refuses_bad_credentials_and_missing_fields() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn demo_guards_admin_and_users_routes() {
+    let demo = start_demo().await;
+    let token = |body: Value| format!("Bearer {}", body["access_token"].as_str().unwrap());
+    let alice = token(login(&demo, "alice", "alice-password").await.1);
+    let admin = token(login(&demo, "admin", "admin-password").await.1);
+    let admin_url = format!("{}/admin", demo.base);
+    let users_url = format!("{}/api/users", demo.base);
+
+    let (status, body) = call("GET", &admin_url, &[("authorization", &alice)], None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        body,
+        json!({ "code": "insufficient_scope", "description": "Insufficient role." })
+    );
+    let (status, _) = call("GET", &admin_url, &[("authorization", &admin)], None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call("GET", &admin_url, &[], None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, body) = call("GET", &users_url, &[("authorization", &alice)], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["users"], json!(["alice", "admin"]));
+    let new_user = Some(json!({ "username": "carol" }));
+    let (status, body) = call(
+        "POST",
+        &users_url,
+        &[("authorization", &alice)],
+        new_user.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["description"], "Insufficient scope.");
+    let (status, _) = call("POST", &users_url, &[("authorization", &admin)], new_user).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, body) = call("GET", &users_url, &[("authorization", &admin)], None).await;
+    assert_eq!(body["users"], json!(["alice", "admin", "carol"]));
+    let (status, _) = call("DELETE", &users_url, &[("authorization", &admin)], None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}

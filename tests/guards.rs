@@ -1,0 +1,298 @@
+//! Authorization guards behind the layer: roles, scopes, predicates, and how they compose.
+
+mod common;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use common::*;
+use http::{Request, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tower_jwt_auth::{
+    ClaimPath, Grants, Guard, JsonClaims, JwtLayer, Key, RequireClaims, RequireRoles, RequireScope,
+};
+
+fn guarded(guard: Guard) -> Router {
+    Router::new()
+        .route("/", get(|| async { "ok" }).route_layer(guard))
+        .layer(hs256_layer())
+}
+
+async fn status(guard: Guard, claims: Value) -> StatusCode {
+    let mut claims = claims;
+    claims["exp"] = json!(now() + 60);
+    send(guarded(guard), bearer(&hs256(&claims))).await.status
+}
+
+fn assert_forbidden(answer: &Answer, description: &str, scope: Option<&str>) {
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    assert_eq!(
+        answer.body,
+        json!({ "code": "insufficient_scope", "description": description })
+    );
+    let mut challenge =
+        format!(r#"Bearer error="insufficient_scope", error_description="{description}""#);
+    if let Some(scope) = scope {
+        challenge.push_str(&format!(r#", scope="{scope}""#));
+    }
+    assert_eq!(answer.challenge(), challenge);
+}
+
+#[tokio::test]
+async fn any_role_lets_one_matching_role_through() {
+    let guard = || RequireRoles::any(["admin", "ops"]).unwrap();
+    assert_eq!(
+        status(guard(), json!({ "roles": ["user", "ops"] })).await,
+        StatusCode::OK
+    );
+    let token = hs256(&json!({ "exp": now() + 60, "roles": ["user"] }));
+    let answer = send(guarded(guard()), bearer(&token)).await;
+    assert_forbidden(&answer, "Insufficient role.", None);
+}
+
+#[tokio::test]
+async fn all_roles_need_every_role() {
+    let guard = || RequireRoles::all(["admin", "ops"]).unwrap();
+    assert_eq!(
+        status(guard(), json!({ "roles": ["ops", "admin"] })).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(guard(), json!({ "roles": ["admin"] })).await,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn near_miss_roles_are_refused() {
+    for roles in [
+        json!(["Admin"]),
+        json!(["admin "]),
+        json!(["adm"]),
+        json!("admin"),
+        json!(null),
+        json!([["admin"]]),
+    ] {
+        let guard = RequireRoles::any(["admin"]).unwrap();
+        assert_eq!(
+            status(guard, json!({ "roles": roles })).await,
+            StatusCode::FORBIDDEN,
+            "{roles}"
+        );
+    }
+    let guard = RequireRoles::any(["admin"]).unwrap();
+    assert_eq!(status(guard, json!({})).await, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn nested_role_paths_keycloak_style() {
+    let realm = || {
+        RequireRoles::any_at(ClaimPath::dotted("realm_access.roles").unwrap(), ["admin"]).unwrap()
+    };
+    assert_eq!(
+        status(realm(), json!({ "realm_access": { "roles": ["admin"] } })).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(realm(), json!({ "roles": ["admin"] })).await,
+        StatusCode::FORBIDDEN
+    );
+
+    let client = ClaimPath::new(["resource_access", "web.app", "roles"]).unwrap();
+    let guard = RequireRoles::any_at(client, ["editor"]).unwrap();
+    let claims = json!({ "resource_access": { "web.app": { "roles": ["editor"] } } });
+    assert_eq!(status(guard, claims).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn scope_guard_reports_required_scopes_in_the_challenge() {
+    let guard = || RequireScope::any(["users:read", "users:admin"]).unwrap();
+    assert_eq!(
+        status(guard(), json!({ "scope": "openid users:read" })).await,
+        StatusCode::OK
+    );
+    let token = hs256(&json!({ "exp": now() + 60, "scope": "openid" }));
+    let answer = send(guarded(guard()), bearer(&token)).await;
+    assert_forbidden(
+        &answer,
+        "Insufficient scope.",
+        Some("users:read users:admin"),
+    );
+}
+
+#[tokio::test]
+async fn scopes_match_whole_tokens_only() {
+    for scope in ["read:all", "readwrite", "  ", "Read", "read:all  write"] {
+        let guard = RequireScope::any(["read"]).unwrap();
+        assert_eq!(
+            status(guard, json!({ "scope": scope })).await,
+            StatusCode::FORBIDDEN,
+            "{scope:?}"
+        );
+    }
+    let guard = RequireScope::all(["read", "write"]).unwrap();
+    assert_eq!(
+        status(guard, json!({ "scope": "write  read" })).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn scp_array_is_understood() {
+    let guard = || RequireScope::all(["read", "write"]).unwrap();
+    assert_eq!(
+        status(guard(), json!({ "scp": ["write", "read"] })).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(guard(), json!({ "scp": ["write"] })).await,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn predicate_guard_decides_on_any_claim() {
+    let guard = || {
+        RequireClaims::matching(|claims: &JsonClaims| claims.get("tenant") == Some(&json!("acme")))
+    };
+    assert_eq!(
+        status(guard(), json!({ "tenant": "acme" })).await,
+        StatusCode::OK
+    );
+    let token = hs256(&json!({ "exp": now() + 60, "tenant": "evil" }));
+    let answer = send(guarded(guard()), bearer(&token)).await;
+    assert_forbidden(&answer, "Insufficient claims.", None);
+}
+
+#[tokio::test]
+async fn guard_without_claims_answers_401_bearer_without_error() {
+    let app = Router::new().route(
+        "/",
+        get(|| async { "ok" }).route_layer(RequireRoles::any(["admin"]).unwrap()),
+    );
+    let answer = send(app, get_with(&[])).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        answer.body,
+        json!({ "code": "unauthorized", "description": "Authentication required." })
+    );
+    assert_eq!(answer.challenge(), "Bearer");
+
+    // Behind the optional layer with no token: no claims either.
+    let optional = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .optional()
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async { "ok" }).route_layer(RequireScope::any(["x"]).unwrap()),
+        )
+        .layer(optional);
+    let answer = send(app, get_with(&[])).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer.challenge(), "Bearer");
+}
+
+#[tokio::test]
+async fn guards_on_route_layer_keep_404_and_405() {
+    let app = guarded(RequireRoles::any(["admin"]).unwrap());
+    let token = hs256(&json!({ "exp": now() + 60, "roles": ["user"] }));
+    let mut request = bearer(&token);
+    *request.uri_mut() = "/missing".parse().unwrap();
+    assert_eq!(
+        send(app.clone(), request).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let mut request = bearer(&token);
+    *request.method_mut() = http::Method::POST;
+    assert_eq!(
+        send(app, request).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+}
+
+#[tokio::test]
+async fn preflight_passes_only_when_allowed() {
+    let preflight = || {
+        Request::options("/")
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "GET")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let app = |guard: Guard| {
+        Router::new().route(
+            "/",
+            get(|| async { "ok" })
+                .options(|| async { "preflight" })
+                .route_layer(guard),
+        )
+    };
+    let answer = send(
+        app(RequireRoles::any(["admin"]).unwrap().allow_preflight()),
+        preflight(),
+    )
+    .await;
+    assert_eq!(
+        (answer.status, answer.raw.as_slice()),
+        (StatusCode::OK, b"preflight".as_slice())
+    );
+    let answer = send(app(RequireRoles::any(["admin"]).unwrap()), preflight()).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+
+    // A plain OPTIONS request is not a preflight and is still guarded.
+    let plain = Request::options("/").body(Body::empty()).unwrap();
+    let answer = send(
+        app(RequireRoles::any(["admin"]).unwrap().allow_preflight()),
+        plain,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+}
+
+#[derive(Clone, Deserialize)]
+struct Typed {
+    roles: Vec<String>,
+    #[serde(default)]
+    scope: String,
+}
+
+impl Grants for Typed {
+    fn has_role(&self, _path: &ClaimPath, role: &str) -> bool {
+        self.roles.iter().any(|granted| granted == role)
+    }
+    fn has_scope(&self, scope: &str) -> bool {
+        tower_jwt_auth::scope_list_contains(&self.scope, scope)
+    }
+}
+
+#[tokio::test]
+async fn guards_work_with_a_typed_claims_struct() {
+    let layer = JwtLayer::builder()
+        .claims::<Typed>()
+        .key(Key::hmac(SECRET))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/admin",
+            get(|| async { "ok" }).route_layer(
+                RequireRoles::<Typed>::any_at(ClaimPath::default(), ["admin"]).unwrap(),
+            ),
+        )
+        .route(
+            "/read",
+            get(|| async { "ok" }).route_layer(RequireScope::<Typed>::any_of(["read"]).unwrap()),
+        )
+        .layer(layer);
+    let token = hs256(&json!({ "exp": now() + 60, "roles": ["admin"], "scope": "write" }));
+    let mut request = bearer(&token);
+    *request.uri_mut() = "/admin".parse().unwrap();
+    assert_eq!(send(app.clone(), request).await.status, StatusCode::OK);
+    let mut request = bearer(&token);
+    *request.uri_mut() = "/read".parse().unwrap();
+    assert_eq!(send(app, request).await.status, StatusCode::FORBIDDEN);
+}
