@@ -118,7 +118,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn app(secret: &[u8]) -> Result<Router, tower_jwt_auth::ConfigError> {
-    let admin_only = RequireRoles::<AccessClaims>::any_at(ClaimPath::default(), ["admin"])?;
+    let admin_only = RequireRoles::<AccessClaims>::any_of(["admin"])?;
     let can_read = RequireScope::<AccessClaims>::any_of(["users:read"])?;
     let can_write = RequireScope::<AccessClaims>::any_of(["users:write"])?;
 

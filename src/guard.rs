@@ -285,7 +285,7 @@ impl RequireRoles<JsonClaims> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        RequireRoles::<JsonClaims>::with(Match::Any, roles, ClaimPath::default())
+        Self::any_of(roles)
     }
 
     /// Every one of `roles`, read from the `roles` claim of [`JsonClaims`].
@@ -294,13 +294,50 @@ impl RequireRoles<JsonClaims> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        RequireRoles::<JsonClaims>::with(Match::All, roles, ClaimPath::default())
+        Self::all_of(roles)
+    }
+
+    /// One of `roles`, read at `path` (`ClaimPath::dotted("realm_access.roles")?`) of
+    /// [`JsonClaims`].
+    pub fn any_at<I, S>(path: ClaimPath, roles: I) -> Result<Guard<JsonClaims>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::any_of_at(path, roles)
+    }
+
+    /// Every one of `roles`, read at `path` of [`JsonClaims`].
+    pub fn all_at<I, S>(path: ClaimPath, roles: I) -> Result<Guard<JsonClaims>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::all_of_at(path, roles)
     }
 }
 
 impl<C: Grants + Send + Sync + 'static> RequireRoles<C> {
-    /// One of `roles`, read at `path` (`ClaimPath::dotted("realm_access.roles")?`).
-    pub fn any_at<I, S>(path: ClaimPath, roles: I) -> Result<Guard<C>, ConfigError>
+    /// One of `roles`, for any claims type implementing [`Grants`] (`RequireRoles::<T>::any_of`).
+    pub fn any_of<I, S>(roles: I) -> Result<Guard<C>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::with(Match::Any, roles, ClaimPath::default())
+    }
+
+    /// Every one of `roles`, for any claims type implementing [`Grants`].
+    pub fn all_of<I, S>(roles: I) -> Result<Guard<C>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::with(Match::All, roles, ClaimPath::default())
+    }
+
+    /// One of `roles` at `path`, for any claims type implementing [`Grants`].
+    pub fn any_of_at<I, S>(path: ClaimPath, roles: I) -> Result<Guard<C>, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -308,8 +345,8 @@ impl<C: Grants + Send + Sync + 'static> RequireRoles<C> {
         Self::with(Match::Any, roles, path)
     }
 
-    /// Every one of `roles`, read at `path`.
-    pub fn all_at<I, S>(path: ClaimPath, roles: I) -> Result<Guard<C>, ConfigError>
+    /// Every one of `roles` at `path`, for any claims type implementing [`Grants`].
+    pub fn all_of_at<I, S>(path: ClaimPath, roles: I) -> Result<Guard<C>, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -344,7 +381,7 @@ impl RequireScope<JsonClaims> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        RequireScope::<JsonClaims>::with(Match::Any, scopes)
+        Self::any_of(scopes)
     }
 
     /// Every one of `scopes`, for [`JsonClaims`].
@@ -353,7 +390,7 @@ impl RequireScope<JsonClaims> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        RequireScope::<JsonClaims>::with(Match::All, scopes)
+        Self::all_of(scopes)
     }
 }
 

@@ -279,9 +279,7 @@ async fn guards_work_with_a_typed_claims_struct() {
     let app = Router::new()
         .route(
             "/admin",
-            get(|| async { "ok" }).route_layer(
-                RequireRoles::<Typed>::any_at(ClaimPath::default(), ["admin"]).unwrap(),
-            ),
+            get(|| async { "ok" }).route_layer(RequireRoles::<Typed>::any_of(["admin"]).unwrap()),
         )
         .route(
             "/read",
