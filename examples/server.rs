@@ -118,6 +118,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn app(secret: &[u8]) -> Result<Router, tower_jwt_auth::ConfigError> {
+    // `login` signs with jsonwebtoken directly; make sure it has a backend whatever the features.
+    tower_jwt_auth::install_crypto_provider()?;
     let admin_only = RequireRoles::<AccessClaims>::any_of(["admin"])?;
     let can_read = RequireScope::<AccessClaims>::any_of(["users:read"])?;
     let can_write = RequireScope::<AccessClaims>::any_of(["users:write"])?;

@@ -95,4 +95,4 @@ pub use layer::{
     ResponseBody, ResponseFuture,
 };
 pub use source::{BearerToken, DEFAULT_COOKIE_NAME, TokenSource};
-pub use verify::{Clock, Key, VerifiedJws, Verifier};
+pub use verify::{Clock, Key, VerifiedJws, Verifier, install_crypto_provider};

@@ -556,6 +556,17 @@ fn audience_matches(raw: Option<&RawValue>, expected: &Expectation) -> bool {
         .is_ok_and(|many| many.iter().any(|aud| expected.accepts(aud)))
 }
 
+/// Installs the crypto backend our cargo features select as `jsonwebtoken`'s process-wide
+/// default, unless one is installed already.
+///
+/// Building a layer does this. Call it yourself when your program uses `jsonwebtoken::encode`
+/// or `decode` before building any layer: when both the `aws-lc-rs` and `rust-crypto` features
+/// end up enabled in a build, `jsonwebtoken` cannot choose on its own and panics at its first
+/// use.
+pub fn install_crypto_provider() -> Result<(), ConfigError> {
+    crypto_provider().map(|_| ())
+}
+
 /// The crypto provider our cargo features select. Installing it as the process default too
 /// means `jsonwebtoken::encode`/`decode` calls elsewhere in the program do not panic either.
 pub(crate) fn crypto_provider() -> Result<&'static CryptoProvider, ConfigError> {

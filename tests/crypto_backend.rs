@@ -42,3 +42,17 @@ fn with_a_backend_build_succeeds() {
     assert!(!matches!(result, Err(ConfigError::NoCryptoBackend)));
     assert!(result.is_ok());
 }
+
+#[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+#[test]
+fn install_crypto_provider_lets_jsonwebtoken_encode_whatever_the_features() {
+    // Under `--all-features` jsonwebtoken alone would panic here: it cannot pick between two
+    // backends. This test runs in its own process, before any layer is built.
+    tower_jwt_auth::install_crypto_provider().unwrap();
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &serde_json::json!({ "exp": 1 }),
+        &jsonwebtoken::EncodingKey::from_secret(&[1u8; 32]),
+    );
+    assert!(token.is_ok());
+}

@@ -62,6 +62,8 @@ pub fn b64(bytes: impl AsRef<[u8]>) -> String {
 
 /// Signs exactly the given header and payload texts, so tests control every byte.
 pub fn sign_raw(header: &str, payload: &str, alg: Algorithm, key: &EncodingKey) -> String {
+    // With both crypto features enabled, jsonwebtoken cannot pick a backend by itself.
+    tower_jwt_auth::install_crypto_provider().unwrap();
     let message = format!("{}.{}", b64(header), b64(payload));
     let signature = jsonwebtoken::crypto::sign(message.as_bytes(), key, alg).unwrap();
     format!("{message}.{signature}")
