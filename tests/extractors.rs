@@ -17,13 +17,7 @@ use tower_jwt_auth::{AuthError, BearerToken, Claims, JwtLayer, Key};
 async fn claims_without_the_layer_is_401_unauthorized() {
     let app = Router::new().route("/", get(|Claims(c): Claims| async move { Json(c) }));
     let answer = send(app, get_with(&[])).await;
-    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        answer.body,
-        json!({ "code": "unauthorized", "description": "Authentication required." })
-    );
-    assert_eq!(answer.challenge(), "Bearer");
-    assert_eq!(answer.headers["content-type"], "application/json");
+    answer.assert_unauthenticated();
 }
 
 #[tokio::test]

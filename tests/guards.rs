@@ -172,12 +172,7 @@ async fn guard_without_claims_answers_401_bearer_without_error() {
         get(|| async { "ok" }).route_layer(RequireRoles::any(["admin"]).unwrap()),
     );
     let answer = send(app, get_with(&[])).await;
-    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        answer.body,
-        json!({ "code": "unauthorized", "description": "Authentication required." })
-    );
-    assert_eq!(answer.challenge(), "Bearer");
+    answer.assert_unauthenticated();
 
     // Behind the optional layer with no token: no claims either.
     let optional = JwtLayer::builder()
@@ -191,9 +186,7 @@ async fn guard_without_claims_answers_401_bearer_without_error() {
             get(|| async { "ok" }).route_layer(RequireScope::any(["x"]).unwrap()),
         )
         .layer(optional);
-    let answer = send(app, get_with(&[])).await;
-    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(answer.challenge(), "Bearer");
+    send(app, get_with(&[])).await.assert_unauthenticated();
 }
 
 #[tokio::test]

@@ -140,6 +140,17 @@ impl Answer {
         );
     }
 
+    /// Asserts the 401 of a route that found no verified claims: bare `Bearer` challenge.
+    pub fn assert_unauthenticated(&self) {
+        assert_eq!(self.status, StatusCode::UNAUTHORIZED, "body: {}", self.body);
+        assert_eq!(
+            self.body,
+            json!({ "code": "unauthorized", "description": "Authentication required." })
+        );
+        assert_eq!(self.headers["content-type"], "application/json");
+        assert_eq!(self.challenge(), "Bearer");
+    }
+
     pub fn assert_user(&self, user: Option<&str>) {
         assert_eq!(self.status, StatusCode::OK, "body: {}", self.body);
         assert_eq!(self.body, json!({ "user": user }));
