@@ -12,8 +12,11 @@ use std::sync::Arc;
 
 use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
-use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
+
+/// The `Retry-After` of a 503 `temporarily_unavailable`, in seconds.
+pub const RETRY_AFTER_SECS: u32 = 5;
 
 /// Why a request was refused.
 ///
@@ -84,6 +87,15 @@ pub enum AuthError {
     MissingKid,
     /// The token's `kid` names no key of the key set.
     UnknownKid,
+    /// The revocation check says the token is revoked.
+    Revoked,
+    /// A user lookup is configured and the token has no string `sub`.
+    MissingSubject,
+    /// The user lookup found no user for the token's `sub`.
+    UnknownSubject,
+    /// The revocation store or the user lookup failed or timed out: the request fails closed.
+    /// Answered 503 `temporarily_unavailable` with `Retry-After`.
+    BackendUnavailable,
     /// No key could be resolved at request time: a server-side misconfiguration.
     KeyUnavailable,
     /// The token lacks a required scope (RFC 6750 §3.1 `insufficient_scope`).
@@ -109,6 +121,7 @@ impl AuthError {
             | Self::InvalidScheme
             | Self::MultipleTokens => StatusCode::BAD_REQUEST,
             Self::KeyUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BackendUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientScope { .. } | Self::InsufficientRole | Self::InsufficientClaims => {
                 StatusCode::FORBIDDEN
             }
@@ -124,6 +137,7 @@ impl AuthError {
             StatusCode::UNAUTHORIZED if *self == Self::Unauthenticated => None,
             StatusCode::UNAUTHORIZED => Some("invalid_token"),
             StatusCode::FORBIDDEN => Some("insufficient_scope"),
+            StatusCode::SERVICE_UNAVAILABLE => Some("temporarily_unavailable"),
             _ => None,
         }
     }
@@ -152,6 +166,10 @@ impl AuthError {
             Self::MissingKid => "missing kid",
             Self::UnknownKid => "invalid kid",
             Self::KeyUnavailable => "Internal server error.",
+            Self::Revoked => "jwt revoked",
+            Self::MissingSubject => "The token must include a subject which is the id of the user.",
+            Self::UnknownSubject => "The token subject does not match any user.",
+            Self::BackendUnavailable => "Authentication backend unavailable.",
             Self::Unauthenticated => "Authentication required.",
             Self::InsufficientScope { .. } => "Insufficient scope.",
             Self::InsufficientRole => "Insufficient role.",
@@ -200,6 +218,10 @@ impl AuthError {
             Self::MissingKid => "missing_kid",
             Self::UnknownKid => "unknown_kid",
             Self::KeyUnavailable => "key_unavailable",
+            Self::Revoked => "revoked",
+            Self::MissingSubject => "missing_subject",
+            Self::UnknownSubject => "unknown_subject",
+            Self::BackendUnavailable => "backend_unavailable",
             Self::Unauthenticated => "unauthenticated",
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::InsufficientRole => "insufficient_role",
@@ -235,7 +257,7 @@ impl AuthError {
     /// (none for server errors) and the challenge header.
     pub fn to_response(&self, realm: Option<&str>) -> Response {
         let status = self.status();
-        let mut response = if status.is_server_error() {
+        let mut response = if *self == Self::KeyUnavailable {
             Response::new(Body::empty())
         } else {
             let body = serde_json::json!({
@@ -249,6 +271,11 @@ impl AuthError {
             response
         };
         *response.status_mut() = status;
+        if *self == Self::BackendUnavailable {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
         if let Some(challenge) = self.challenge(realm) {
             response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
         }
@@ -256,7 +283,15 @@ impl AuthError {
     }
 
     pub(crate) fn trace(&self) {
-        if self.status().is_server_error() {
+        self.trace_with_cause(None);
+    }
+
+    /// The one event of a rejection; `cause` is the backend failure behind a 503.
+    pub(crate) fn trace_with_cause(&self, cause: Option<&dyn fmt::Display>) {
+        if let Some(cause) = cause {
+            let kind = self.kind_name();
+            tracing::error!(target: "tower_jwt_auth", kind, %cause, "request rejected");
+        } else if self.status().is_server_error() {
             tracing::error!(target: "tower_jwt_auth", kind = self.kind_name(), "request rejected");
         } else {
             tracing::debug!(target: "tower_jwt_auth", kind = self.kind_name(), "request rejected");
@@ -382,6 +417,8 @@ pub enum ConfigError {
     EmptyExpectation(&'static str),
     /// The token size cap is zero.
     ZeroSizeCap,
+    /// The backend timeout is zero.
+    ZeroBackendTimeout,
     /// The cookie name is not a valid cookie name.
     InvalidCookieName,
     /// The realm contains characters a quoted auth-param cannot carry.
@@ -418,6 +455,7 @@ impl fmt::Display for ConfigError {
             Self::LeewayTooLarge => f.write_str("leeway over 5 minutes"),
             Self::EmptyExpectation(what) => write!(f, "the expected {what} is empty"),
             Self::ZeroSizeCap => f.write_str("the token size cap is zero"),
+            Self::ZeroBackendTimeout => f.write_str("the backend timeout is zero"),
             Self::InvalidCookieName => f.write_str("invalid cookie name"),
             Self::InvalidRealm => f.write_str("the realm contains characters not allowed"),
             Self::InvalidRequirement(why) => write!(f, "invalid guard requirement: {why}"),

@@ -11,6 +11,7 @@ use http::request::Parts;
 
 use crate::claims::JsonClaims;
 use crate::error::AuthError;
+use crate::revocation::{Revoker, TokenFacts};
 use crate::source::BearerToken;
 
 /// The verified claims of the request's token.
@@ -75,30 +76,38 @@ where
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
-    type Rejection = AuthError;
+/// Extractors for the values the layer puts into the extensions as they are.
+macro_rules! extension_extractor {
+    ($($ty:ty),* $(,)?) => {$(
+        impl<S: Send + Sync> FromRequestParts<S> for $ty {
+            type Rejection = AuthError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Self>()
-            .cloned()
-            .ok_or_else(unauthenticated)
-    }
+            async fn from_request_parts(
+                parts: &mut Parts,
+                _state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                parts.extensions.get::<Self>().cloned().ok_or_else(unauthenticated)
+            }
+        }
+
+        impl<S: Send + Sync> OptionalFromRequestParts<S> for $ty {
+            type Rejection = std::convert::Infallible;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                _state: &S,
+            ) -> Result<Option<Self>, Self::Rejection> {
+                Ok(parts.extensions.get::<Self>().cloned())
+            }
+        }
+    )*};
 }
 
-impl<S: Send + Sync> OptionalFromRequestParts<S> for BearerToken {
-    type Rejection = std::convert::Infallible;
+// `TokenFacts` and `Revoker` are there only when the layer runs asynchronous checks (a
+// revocation store for `Revoker`); a handler asking for them elsewhere gets the 401.
+extension_extractor!(BearerToken, TokenFacts, Revoker);
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<Self>().cloned())
-    }
-}
-
-fn unauthenticated() -> AuthError {
+pub(crate) fn unauthenticated() -> AuthError {
     let error = AuthError::Unauthenticated;
     error.trace();
     error

@@ -10,6 +10,7 @@ use std::time::Duration;
 use axum_core::body::Body;
 use axum_core::response::Response as AxumResponse;
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use http::{HeaderMap, Request, Response};
 use http_body::{Frame, SizeHint};
 use jsonwebtoken::Algorithm;
@@ -18,10 +19,15 @@ use serde::de::DeserializeOwned;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::checks::{AsyncChecks, DEFAULT_BACKEND_TIMEOUT, checked_call};
 use crate::claims::JsonClaims;
 use crate::error::{AuthError, ConfigError, DefaultErrorHandler, ErrorHandler, is_rfc6750_char};
 use crate::extract::Claims;
+use crate::revocation::{
+    DEFAULT_SUBJECT_REVOCATION_TTL, Revocations, RevokedIf, Revoker, TokenFacts,
+};
 use crate::source::{BearerToken, TokenSource};
+use crate::user::{self, UserLookup};
 use crate::verify::{self, Clock, Expectation, Key, Rules, Verifier};
 
 /// The default cap on a token's length in bytes.
@@ -59,7 +65,15 @@ struct Shared<C> {
     verifier: Verifier<C>,
     source: TokenSource,
     mode: Mode,
-    error_handler: Box<dyn ErrorHandler>,
+    error_handler: Arc<dyn ErrorHandler>,
+    checks: Option<Arc<AsyncChecks>>,
+}
+
+/// A verified request's token, claims, and (when asynchronous checks are configured) facts.
+struct Authenticated<C> {
+    token: BearerToken,
+    claims: C,
+    facts: Option<TokenFacts>,
 }
 
 impl<C> Clone for JwtLayer<C> {
@@ -131,7 +145,7 @@ impl<S: fmt::Debug, C> fmt::Debug for JwtService<S, C> {
 
 impl<C: DeserializeOwned> Shared<C> {
     /// `Ok(None)`: optional mode and no token.
-    fn authenticate(&self, headers: &HeaderMap) -> Result<Option<(BearerToken, C)>, AuthError> {
+    fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Authenticated<C>>, AuthError> {
         let max_len = self.verifier.max_token_len();
         let Some(token) = self.source.extract(headers, max_len)? else {
             return match self.mode {
@@ -139,19 +153,33 @@ impl<C: DeserializeOwned> Shared<C> {
                 Mode::Required => Err(self.source.missing_error()),
             };
         };
-        let claims = self.verifier.verify(token.as_str())?;
-        Ok(Some((token, claims)))
+        let collect = self.checks.is_some();
+        let (claims, facts) = self.verifier.verify_collecting(token.as_str(), collect)?;
+        let facts = facts.map(|facts| TokenFacts {
+            token: token.clone(),
+            jti: facts.jti,
+            sub: facts.sub,
+            iat: facts.iat,
+            exp: facts.exp,
+        });
+        Ok(Some(Authenticated {
+            token,
+            claims,
+            facts,
+        }))
     }
 }
 
 impl<S, C, ReqBody, ResBody> Service<Request<ReqBody>> for JwtService<S, C>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
     C: DeserializeOwned + Clone + Send + Sync + 'static,
+    ReqBody: Send + 'static,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -159,11 +187,30 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         match self.shared.authenticate(request.headers()) {
-            Ok(Some((token, claims))) => {
+            Ok(Some(Authenticated {
+                token,
+                claims,
+                facts,
+            })) => {
                 let extensions = request.extensions_mut();
                 extensions.insert(Claims(claims));
                 extensions.insert(token);
-                ResponseFuture::inner(self.inner.call(request))
+                match (&self.shared.checks, facts) {
+                    (Some(checks), Some(facts)) => {
+                        // The instance that was polled ready serves this request.
+                        let ready = self.inner.clone();
+                        let inner = std::mem::replace(&mut self.inner, ready);
+                        let error_handler = self.shared.error_handler.clone();
+                        ResponseFuture::checking(checked_call(
+                            checks.clone(),
+                            error_handler,
+                            inner,
+                            request,
+                            facts,
+                        ))
+                    }
+                    _ => ResponseFuture::inner(self.inner.call(request)),
+                }
             }
             Ok(None) => ResponseFuture::inner(self.inner.call(request)),
             Err(error) => {
@@ -175,22 +222,25 @@ where
 }
 
 pin_project! {
-    /// The response future of [`JwtService`]: the inner service's future, or a rejection.
-    pub struct ResponseFuture<F> {
+    /// The response future of [`JwtService`] and [`GuardService`](crate::GuardService): the
+    /// inner service's future, a rejection, or the asynchronous checks followed by the inner
+    /// service.
+    pub struct ResponseFuture<F, B, E> {
         #[pin]
-        kind: Kind<F>,
+        kind: Kind<F, B, E>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<F> {
+    enum Kind<F, B, E> {
         Inner { #[pin] future: F },
         Rejected { response: Option<AxumResponse> },
+        Checking { future: BoxFuture<'static, Result<Response<ResponseBody<B>>, E>> },
     }
 }
 
-impl<F> ResponseFuture<F> {
+impl<F, B, E> ResponseFuture<F, B, E> {
     pub(crate) fn inner(future: F) -> Self {
         Self {
             kind: Kind::Inner { future },
@@ -204,9 +254,15 @@ impl<F> ResponseFuture<F> {
             },
         }
     }
+
+    fn checking(future: BoxFuture<'static, Result<Response<ResponseBody<B>>, E>>) -> Self {
+        Self {
+            kind: Kind::Checking { future },
+        }
+    }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+impl<F, B, E> Future for ResponseFuture<F, B, E>
 where
     F: Future<Output = Result<Response<B>, E>>,
 {
@@ -226,6 +282,7 @@ where
                     .unwrap_or_else(|| AuthError::KeyUnavailable.to_response(None));
                 Poll::Ready(Ok(response.map(ResponseBody::rejection)))
             }
+            KindProj::Checking { future } => future.as_mut().poll(cx),
         }
     }
 }
@@ -248,13 +305,13 @@ pin_project! {
 }
 
 impl<B> ResponseBody<B> {
-    fn inner(body: B) -> Self {
+    pub(crate) fn inner(body: B) -> Self {
         Self {
             kind: BodyKind::Inner { body },
         }
     }
 
-    fn rejection(body: Body) -> Self {
+    pub(crate) fn rejection(body: Body) -> Self {
         Self {
             kind: BodyKind::Rejection { body },
         }
@@ -312,8 +369,13 @@ pub struct JwtLayerBuilder<C> {
     typ: Option<String>,
     max_token_len: usize,
     realm: Option<String>,
-    error_handler: Option<Box<dyn ErrorHandler>>,
+    error_handler: Option<Arc<dyn ErrorHandler>>,
     clock: Option<Clock>,
+    revocations: Option<(Arc<dyn Revocations>, bool)>,
+    user_lookup: Option<UserLookup>,
+    backend_timeout: Duration,
+    revocation_fail_open: bool,
+    subject_revocation_ttl: Option<Duration>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -347,6 +409,11 @@ impl JwtLayerBuilder<JsonClaims> {
             realm: None,
             error_handler: None,
             clock: None,
+            revocations: None,
+            user_lookup: None,
+            backend_timeout: DEFAULT_BACKEND_TIMEOUT,
+            revocation_fail_open: false,
+            subject_revocation_ttl: None,
             _claims: PhantomData,
         }
     }
@@ -372,6 +439,11 @@ impl<C> JwtLayerBuilder<C> {
             realm: self.realm,
             error_handler: self.error_handler,
             clock: self.clock,
+            revocations: self.revocations,
+            user_lookup: self.user_lookup,
+            backend_timeout: self.backend_timeout,
+            revocation_fail_open: self.revocation_fail_open,
+            subject_revocation_ttl: self.subject_revocation_ttl,
             _claims: PhantomData,
         }
     }
@@ -477,13 +549,77 @@ impl<C> JwtLayerBuilder<C> {
 
     /// Replaces the JSON rendering of rejections. Default: [`AuthError::to_response`].
     pub fn error_handler(mut self, handler: impl ErrorHandler) -> Self {
-        self.error_handler = Some(Box::new(handler));
+        self.error_handler = Some(Arc::new(handler));
         self
     }
 
     /// Replaces the system clock (seconds since the Unix epoch), for tests and simulations.
     pub fn clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Checks every verified token against `store` (after the signature and claims, never
+    /// before) and puts a [`Revoker`] into the request extensions, so handlers can log out.
+    /// Revoked → 401 `jwt revoked`. Default: no revocation check.
+    pub fn revocations(mut self, store: impl Revocations) -> Self {
+        self.revocations = Some((Arc::new(store), true));
+        self
+    }
+
+    /// Checks every verified token with an async closure returning whether it is revoked
+    /// (FoalTS `blackList`). No [`Revoker`] is provided: the closure owns the list.
+    pub fn revoked_if<F, Fut, E>(mut self, is_revoked: F) -> Self
+    where
+        F: Fn(TokenFacts) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<bool, E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.revocations = Some((Arc::new(RevokedIf(is_revoked)), false));
+        self
+    }
+
+    /// Looks the user up by the token's `sub` (FoalTS `user`) and puts it into the request
+    /// extensions for the [`CurrentUser`](crate::CurrentUser) extractor.
+    ///
+    /// The closure decides how a `sub` maps to its id type: a `sub` it cannot parse is its
+    /// `Ok(None)`. No string `sub` → 401 `The token must include a subject which is the id of
+    /// the user.`; `Ok(None)` → 401 `The token subject does not match any user.`; `Err` or a
+    /// timeout → 503. Default: no lookup.
+    pub fn user_lookup<F, Fut, U, E>(mut self, lookup: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<U>, E>> + Send + 'static,
+        U: Clone + Send + Sync + 'static,
+        E: Into<BoxError>,
+    {
+        self.user_lookup = Some(user::erase(lookup));
+        self
+    }
+
+    /// The bound on each revocation check and user lookup; past it the request fails closed
+    /// with 503 `temporarily_unavailable`. Default: one second. The asynchronous checks need a
+    /// Tokio runtime with its timer (any axum or hyper-on-Tokio server has one).
+    pub fn backend_timeout(mut self, timeout: Duration) -> Self {
+        self.backend_timeout = timeout;
+        self
+    }
+
+    /// Lets requests through when the revocation store fails or times out, instead of 503.
+    ///
+    /// Off by default, and think twice: while the store is down, revoked tokens (stolen ones,
+    /// logged-out sessions) are accepted again until they expire. Every such request is logged
+    /// at warn level. The user lookup always fails closed.
+    pub fn revocation_fail_open(mut self) -> Self {
+        self.revocation_fail_open = true;
+        self
+    }
+
+    /// How long a "log out everywhere" ([`Revoker::revoke_subject`]) is remembered: the longest
+    /// lifetime a token of this layer can have. Default: `max_age` when set, otherwise
+    /// [`DEFAULT_SUBJECT_REVOCATION_TTL`] (24 hours).
+    pub fn subject_revocation_ttl(mut self, ttl: Duration) -> Self {
+        self.subject_revocation_ttl = Some(ttl);
         self
     }
 
@@ -509,10 +645,10 @@ impl<C> JwtLayerBuilder<C> {
                 return Err(ConfigError::InvalidCookieName);
             }
         }
-        if let Some(realm) = &self.realm {
-            if !realm.chars().all(is_rfc6750_char) {
-                return Err(ConfigError::InvalidRealm);
-            }
+        if let Some(realm) = &self.realm
+            && !realm.chars().all(is_rfc6750_char)
+        {
+            return Err(ConfigError::InvalidRealm);
         }
         let rules = Rules {
             leeway: self.leeway.as_secs(),
@@ -524,8 +660,27 @@ impl<C> JwtLayerBuilder<C> {
             typ: expectation("typ", self.typ.into_iter().collect(), "")?,
             clock: self.clock,
         };
+        if self.backend_timeout.is_zero() {
+            return Err(ConfigError::ZeroBackendTimeout);
+        }
+        let subject_ttl = self
+            .subject_revocation_ttl
+            .or(self.max_age)
+            .unwrap_or(DEFAULT_SUBJECT_REVOCATION_TTL);
+        let checks = (self.revocations.is_some() || self.user_lookup.is_some()).then(|| {
+            let revoker = self.revocations.as_ref().and_then(|(store, can_revoke)| {
+                can_revoke.then(|| Revoker::new(store.clone(), self.leeway, subject_ttl))
+            });
+            Arc::new(AsyncChecks {
+                revocations: self.revocations.map(|(store, _)| store),
+                revoker,
+                user_lookup: self.user_lookup,
+                timeout: self.backend_timeout,
+                revocation_fail_open: self.revocation_fail_open,
+            })
+        });
         let error_handler = self.error_handler.unwrap_or_else(|| {
-            Box::new(DefaultErrorHandler {
+            Arc::new(DefaultErrorHandler {
                 realm: self.realm.map(Into::into),
             })
         });
@@ -536,6 +691,7 @@ impl<C> JwtLayerBuilder<C> {
                 source: self.source,
                 mode: self.mode,
                 error_handler,
+                checks,
             }),
         })
     }

@@ -74,16 +74,20 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+mod checks;
 mod claims;
 mod error;
 mod extract;
 mod guard;
 mod layer;
+mod revocation;
 mod source;
+mod user;
 mod verify;
 
+pub use checks::DEFAULT_BACKEND_TIMEOUT;
 pub use claims::JsonClaims;
-pub use error::{AuthError, ConfigError, ErrorHandler};
+pub use error::{AuthError, ConfigError, ErrorHandler, RETRY_AFTER_SECS};
 pub use extract::Claims;
 pub use guard::{
     ClaimPath, Grants, Guard, GuardService, RequireClaims, RequireRoles, RequireScope,
@@ -94,5 +98,9 @@ pub use layer::{
     BoxError, DEFAULT_MAX_TOKEN_LEN, JwtLayer, JwtLayerBuilder, JwtService, MAX_LEEWAY, Mode,
     ResponseBody, ResponseFuture,
 };
+pub use revocation::{
+    DEFAULT_SUBJECT_REVOCATION_TTL, MemoryRevocations, Revocations, Revoker, TokenFacts,
+};
 pub use source::{BearerToken, DEFAULT_COOKIE_NAME, TokenSource};
+pub use user::CurrentUser;
 pub use verify::{Clock, Key, VerifiedJws, Verifier, install_crypto_provider};

@@ -117,6 +117,15 @@ impl BearerToken {
         self.range.is_empty()
     }
 
+    #[cfg(test)]
+    pub(crate) fn for_tests(token: &str) -> Self {
+        let header = HeaderValue::from_str(token).expect("test tokens are visible ASCII");
+        Self {
+            range: 0..header.len(),
+            header,
+        }
+    }
+
     /// `token` must be a sub-slice of `text`, which must be a view of `header`'s bytes.
     fn within(header: &HeaderValue, text: &str, token: &str) -> Option<Self> {
         let start = (token.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;

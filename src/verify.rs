@@ -112,19 +112,19 @@ impl Key {
     /// `kid` is kept and its `alg`, when present, binds the key to that algorithm.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, ConfigError> {
         let common = &jwk.common;
-        if let Some(key_use) = &common.public_key_use {
-            if *key_use != PublicKeyUse::Signature {
-                return Err(ConfigError::InvalidKey(
-                    "the JWK's use is not \"sig\"".into(),
-                ));
-            }
+        if let Some(key_use) = &common.public_key_use
+            && *key_use != PublicKeyUse::Signature
+        {
+            return Err(ConfigError::InvalidKey(
+                "the JWK's use is not \"sig\"".into(),
+            ));
         }
-        if let Some(ops) = &common.key_operations {
-            if !ops.contains(&KeyOperations::Verify) {
-                return Err(ConfigError::InvalidKey(
-                    "the JWK's key_ops lack \"verify\"".into(),
-                ));
-            }
+        if let Some(ops) = &common.key_operations
+            && !ops.contains(&KeyOperations::Verify)
+        {
+            return Err(ConfigError::InvalidKey(
+                "the JWK's key_ops lack \"verify\"".into(),
+            ));
         }
         let decoding = DecodingKey::from_jwk(jwk).map_err(invalid_key)?;
         if decoding.family() == AlgorithmFamily::Hmac {
@@ -340,6 +340,16 @@ struct Registered<'a> {
     sub: Option<&'a RawValue>,
     #[serde(default, borrow)]
     aud: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    jti: Option<&'a RawValue>,
+}
+
+/// The registered claims the revocation check and the user lookup need.
+pub(crate) struct ClaimFacts {
+    pub(crate) jti: Option<String>,
+    pub(crate) sub: Option<String>,
+    pub(crate) iat: Option<u64>,
+    pub(crate) exp: u64,
 }
 
 impl<C: DeserializeOwned> Verifier<C> {
@@ -365,9 +375,21 @@ impl<C: DeserializeOwned> Verifier<C> {
 
     /// Verifies `token` completely and returns its claims.
     pub fn verify(&self, token: &str) -> Result<C, AuthError> {
+        self.verify_collecting(token, false)
+            .map(|(claims, _)| claims)
+    }
+
+    /// Verifies `token`; with `collect`, also returns the registered claims the asynchronous
+    /// checks need (allocated only then).
+    pub(crate) fn verify_collecting(
+        &self,
+        token: &str,
+        collect: bool,
+    ) -> Result<(C, Option<ClaimFacts>), AuthError> {
         let jws = self.verify_signature(token)?;
-        self.check_claims(&jws.payload)?;
-        serde_json::from_slice(&jws.payload).map_err(|_| AuthError::InvalidToken)
+        let facts = self.check_claims(&jws.payload, collect)?;
+        let claims = serde_json::from_slice(&jws.payload).map_err(|_| AuthError::InvalidToken)?;
+        Ok((claims, facts))
     }
 
     /// Checks everything but the claims: the token's syntax, its header (`alg`, `crit`, `typ`,
@@ -389,16 +411,15 @@ impl<C: DeserializeOwned> Verifier<C> {
         if header.crit {
             return Err(AuthError::UnsupportedCritical);
         }
-        if let Some(expected) = &self.rules.typ {
-            if !header
+        if let Some(expected) = &self.rules.typ
+            && !header
                 .typ
                 .as_deref()
                 .is_some_and(|typ| typ_matches(typ, &expected.values[0]))
-            {
-                return Err(AuthError::InvalidType {
-                    expected: expected.shown.clone(),
-                });
-            }
+        {
+            return Err(AuthError::InvalidType {
+                expected: expected.shown.clone(),
+            });
         }
         let key = self.keys.select(header.kid.as_deref())?;
         if !key.algorithms.contains(&algorithm) {
@@ -423,7 +444,7 @@ impl<C: DeserializeOwned> Verifier<C> {
         })
     }
 
-    fn check_claims(&self, payload: &[u8]) -> Result<(), AuthError> {
+    fn check_claims(&self, payload: &[u8], collect: bool) -> Result<Option<ClaimFacts>, AuthError> {
         let claims: Registered<'_> = parse_object(payload)?;
         let rules = &self.rules;
         let now = rules
@@ -444,26 +465,26 @@ impl<C: DeserializeOwned> Verifier<C> {
         if iat.is_some_and(|iat| iat > now + leeway) {
             return Err(AuthError::IssuedInFuture);
         }
-        if let Some(expected) = &rules.audiences {
-            if !audience_matches(claims.aud, expected) {
-                return Err(AuthError::InvalidAudience {
-                    expected: expected.shown.clone(),
-                });
-            }
+        if let Some(expected) = &rules.audiences
+            && !audience_matches(claims.aud, expected)
+        {
+            return Err(AuthError::InvalidAudience {
+                expected: expected.shown.clone(),
+            });
         }
-        if let Some(expected) = &rules.issuers {
-            if !string_claim(claims.iss).is_some_and(|iss| expected.accepts(&iss)) {
-                return Err(AuthError::InvalidIssuer {
-                    expected: expected.shown.clone(),
-                });
-            }
+        if let Some(expected) = &rules.issuers
+            && !string_claim(claims.iss).is_some_and(|iss| expected.accepts(&iss))
+        {
+            return Err(AuthError::InvalidIssuer {
+                expected: expected.shown.clone(),
+            });
         }
-        if let Some(expected) = &rules.subject {
-            if !string_claim(claims.sub).is_some_and(|sub| expected.accepts(&sub)) {
-                return Err(AuthError::InvalidSubject {
-                    expected: expected.shown.clone(),
-                });
-            }
+        if let Some(expected) = &rules.subject
+            && !string_claim(claims.sub).is_some_and(|sub| expected.accepts(&sub))
+        {
+            return Err(AuthError::InvalidSubject {
+                expected: expected.shown.clone(),
+            });
         }
         if let Some(max_age) = rules.max_age {
             let iat = iat.ok_or(AuthError::MissingIssuedAt)?;
@@ -471,7 +492,13 @@ impl<C: DeserializeOwned> Verifier<C> {
                 return Err(AuthError::MaxAgeExceeded);
             }
         }
-        Ok(())
+        Ok(collect.then(|| ClaimFacts {
+            jti: string_claim(claims.jti).map(Cow::into_owned),
+            sub: string_claim(claims.sub).map(Cow::into_owned),
+            // Whole seconds: a fractional NumericDate is floored, as node does.
+            iat: iat.map(|iat| iat.max(0.0) as u64),
+            exp: exp.max(0.0) as u64,
+        }))
     }
 }
 

@@ -1,0 +1,390 @@
+//! Revoked tokens: the check the layer runs after verification, the stores that remember
+//! revocations, and the [`Revoker`] handlers use to log out.
+//!
+//! The check runs only after the signature and the claims are verified, so a forged or expired
+//! token never costs a store round trip. A token is revoked when its id is listed (its `jti`, or
+//! the SHA-256 of the whole token when it has no `jti`), or when its subject was revoked after
+//! the token was issued ("log out everywhere", compared with `iat`).
+//!
+//! Entries live only as long as they matter: a listed token until it would have expired anyway,
+//! a revoked subject for [`DEFAULT_SUBJECT_REVOCATION_TTL`] (or the configured maximum token
+//! lifetime).
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::future::BoxFuture;
+use moka::Expiry;
+use moka::notification::RemovalCause;
+use moka::sync::Cache;
+use sha2::{Digest, Sha256};
+
+use crate::error::AuthError;
+use crate::layer::BoxError;
+use crate::source::BearerToken;
+
+/// How long a "log out everywhere" is remembered when nothing else is configured: long enough
+/// for every access token issued before it to have expired.
+pub const DEFAULT_SUBJECT_REVOCATION_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// What the revocation check and the user lookup learn of a verified token.
+///
+/// The layer puts it into the request extensions when a revocation check or a user lookup is
+/// configured; handlers read it with the `TokenFacts` extractor. `Debug` does not show the token.
+#[derive(Clone)]
+pub struct TokenFacts {
+    pub(crate) token: BearerToken,
+    pub(crate) jti: Option<String>,
+    pub(crate) sub: Option<String>,
+    pub(crate) iat: Option<u64>,
+    pub(crate) exp: u64,
+}
+
+impl TokenFacts {
+    /// The raw token.
+    pub fn token(&self) -> &BearerToken {
+        &self.token
+    }
+
+    /// The `jti` claim, when it is a string.
+    pub fn jti(&self) -> Option<&str> {
+        self.jti.as_deref()
+    }
+
+    /// The `sub` claim, when it is a string.
+    pub fn sub(&self) -> Option<&str> {
+        self.sub.as_deref()
+    }
+
+    /// The `iat` claim in whole seconds, when present.
+    pub fn iat(&self) -> Option<u64> {
+        self.iat
+    }
+
+    /// The `exp` claim in whole seconds.
+    pub fn exp(&self) -> u64 {
+        self.exp
+    }
+
+    /// The identifier a store lists this token under: `jti:<jti>`, or `sha256:<digest>` of the
+    /// whole token when it has no `jti`, so the store never holds a usable token.
+    pub fn revocation_id(&self) -> String {
+        match &self.jti {
+            Some(jti) => format!("jti:{jti}"),
+            None => {
+                let digest = Sha256::digest(self.token.as_str().as_bytes());
+                format!("sha256:{}", URL_SAFE_NO_PAD.encode(digest))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for TokenFacts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenFacts")
+            .field("jti", &self.jti)
+            .field("sub", &self.sub)
+            .field("iat", &self.iat)
+            .field("exp", &self.exp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A source of revocations: answers whether a verified token is revoked, and, for stores,
+/// remembers new revocations.
+///
+/// Implemented by [`MemoryRevocations`] and, with the `redis` feature, `RedisRevocations`.
+/// A plain async closure works too, through
+/// [`JwtLayerBuilder::revoked_if`](crate::JwtLayerBuilder::revoked_if).
+pub trait Revocations: Send + Sync + 'static {
+    /// Whether `token` is revoked. An error fails the request closed (503) unless the layer is
+    /// configured to fail open.
+    fn is_revoked<'a>(&'a self, token: &'a TokenFacts) -> BoxFuture<'a, Result<bool, BoxError>>;
+
+    /// Lists `token` as revoked for `ttl`. The default refuses: a read-only source.
+    fn revoke_token<'a>(
+        &'a self,
+        token: &'a TokenFacts,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        let _ = (token, ttl);
+        Box::pin(async { Err("this revocation source cannot revoke".into()) })
+    }
+
+    /// Revokes every token of `subject` issued before `before` (Unix seconds), remembered for
+    /// `ttl`. The default refuses: a read-only source.
+    fn revoke_subject<'a>(
+        &'a self,
+        subject: &'a str,
+        before: u64,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        let _ = (subject, before, ttl);
+        Box::pin(async { Err("this revocation source cannot revoke".into()) })
+    }
+}
+
+/// A revocation check from an async closure (FoalTS `blackList`).
+pub(crate) struct RevokedIf<F>(pub(crate) F);
+
+impl<F, Fut, E> Revocations for RevokedIf<F>
+where
+    F: Fn(TokenFacts) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<bool, E>> + Send + 'static,
+    E: Into<BoxError>,
+{
+    fn is_revoked<'a>(&'a self, token: &'a TokenFacts) -> BoxFuture<'a, Result<bool, BoxError>> {
+        let check = (self.0)(token.clone());
+        Box::pin(async move { check.await.map_err(Into::into) })
+    }
+}
+
+#[derive(Clone)]
+enum Entry {
+    /// A listed token.
+    Token { ttl: Duration },
+    /// Tokens of a subject issued before this moment (Unix seconds) are revoked.
+    SubjectBefore { before: u64, ttl: Duration },
+}
+
+impl Entry {
+    fn ttl(&self) -> Duration {
+        match self {
+            Self::Token { ttl } | Self::SubjectBefore { ttl, .. } => *ttl,
+        }
+    }
+}
+
+struct EntryExpiry;
+
+impl Expiry<String, Entry> for EntryExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &Entry,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl())
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        value: &Entry,
+        _updated_at: std::time::Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.ttl())
+    }
+}
+
+/// Revocations kept in this process: for a single instance, tests and development.
+///
+/// Bounded: at most `capacity` entries, each expiring when the token it lists would have expired
+/// anyway. Evicting a live entry because the cache is full would make its token valid again, so
+/// size the capacity above the number of revocations you expect within one token lifetime;
+/// every such eviction is logged at warn level. Cheap to clone; clones share the entries.
+#[derive(Clone)]
+pub struct MemoryRevocations {
+    entries: Cache<String, Entry>,
+}
+
+impl fmt::Debug for MemoryRevocations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryRevocations")
+            .field("entries", &self.entries.entry_count())
+            .finish()
+    }
+}
+
+impl MemoryRevocations {
+    /// A store holding at most `capacity` revocations.
+    pub fn new(capacity: u64) -> Self {
+        let entries = Cache::builder()
+            .max_capacity(capacity)
+            .expire_after(EntryExpiry)
+            .eviction_listener(|_key, _value, cause| {
+                if cause == RemovalCause::Size {
+                    tracing::warn!(
+                        target: "tower_jwt_auth",
+                        "revocation store full: a live revocation was evicted"
+                    );
+                }
+            })
+            .build();
+        Self { entries }
+    }
+
+    fn check(&self, token: &TokenFacts) -> bool {
+        if self.entries.contains_key(&token.revocation_id()) {
+            return true;
+        }
+        let Some(sub) = &token.sub else {
+            return false;
+        };
+        match self.entries.get(&subject_key(sub)) {
+            Some(Entry::SubjectBefore { before, .. }) => issued_before(token, before),
+            _ => false,
+        }
+    }
+}
+
+impl Default for MemoryRevocations {
+    /// A store of 100,000 entries.
+    fn default() -> Self {
+        Self::new(100_000)
+    }
+}
+
+impl Revocations for MemoryRevocations {
+    fn is_revoked<'a>(&'a self, token: &'a TokenFacts) -> BoxFuture<'a, Result<bool, BoxError>> {
+        let revoked = self.check(token);
+        Box::pin(async move { Ok(revoked) })
+    }
+
+    fn revoke_token<'a>(
+        &'a self,
+        token: &'a TokenFacts,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        if !ttl.is_zero() {
+            self.entries
+                .insert(token.revocation_id(), Entry::Token { ttl });
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn revoke_subject<'a>(
+        &'a self,
+        subject: &'a str,
+        before: u64,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        self.entries
+            .insert(subject_key(subject), Entry::SubjectBefore { before, ttl });
+        Box::pin(async { Ok(()) })
+    }
+}
+
+pub(crate) fn subject_key(subject: &str) -> String {
+    format!("sub:{subject}")
+}
+
+/// Whether `token` was issued strictly before `before`. A token without `iat` cannot prove it
+/// was issued afterwards, so it counts as revoked.
+pub(crate) fn issued_before(token: &TokenFacts, before: u64) -> bool {
+    token.iat.is_none_or(|iat| iat < before)
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// Revokes tokens from a handler. The layer puts it into the request extensions when it was
+/// built with a revocation store; a logout route is three lines:
+///
+/// ```
+/// use axum::http::StatusCode;
+/// use tower_jwt_auth::{AuthError, Revoker, TokenFacts};
+///
+/// async fn logout(revoker: Revoker, token: TokenFacts) -> Result<StatusCode, AuthError> {
+///     revoker.revoke(&token).await?;
+///     Ok(StatusCode::NO_CONTENT)
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Revoker {
+    store: Arc<dyn Revocations>,
+    leeway: Duration,
+    subject_ttl: Duration,
+}
+
+impl fmt::Debug for Revoker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Revoker")
+            .field("subject_ttl", &self.subject_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Revoker {
+    pub(crate) fn new(
+        store: Arc<dyn Revocations>,
+        leeway: Duration,
+        subject_ttl: Duration,
+    ) -> Self {
+        Self {
+            store,
+            leeway,
+            subject_ttl,
+        }
+    }
+
+    /// Revokes one token until it would have expired anyway (its `exp` plus the layer's leeway).
+    pub async fn revoke(&self, token: &TokenFacts) -> Result<(), AuthError> {
+        let until = token.exp.saturating_add(self.leeway.as_secs());
+        let ttl = Duration::from_secs(until.saturating_sub(unix_now()));
+        self.store
+            .revoke_token(token, ttl)
+            .await
+            .map_err(backend_failure)
+    }
+
+    /// Revokes every token of `subject` issued before now ("log out everywhere").
+    pub async fn revoke_subject(&self, subject: &str) -> Result<(), AuthError> {
+        self.revoke_subject_before(subject, unix_now()).await
+    }
+
+    /// Revokes every token of `subject` issued before `before` (Unix seconds).
+    pub async fn revoke_subject_before(&self, subject: &str, before: u64) -> Result<(), AuthError> {
+        self.store
+            .revoke_subject(subject, before, self.subject_ttl)
+            .await
+            .map_err(backend_failure)
+    }
+}
+
+fn backend_failure(cause: BoxError) -> AuthError {
+    tracing::error!(target: "tower_jwt_auth", %cause, "revocation store failed");
+    AuthError::BackendUnavailable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_without_iat_counts_as_issued_before_a_subject_revocation() {
+        let facts = |iat| TokenFacts {
+            token: BearerToken::for_tests("a.b.c"),
+            jti: None,
+            sub: Some("alice".into()),
+            iat,
+            exp: 0,
+        };
+        assert!(issued_before(&facts(None), 100));
+        assert!(issued_before(&facts(Some(99)), 100));
+        assert!(!issued_before(&facts(Some(100)), 100));
+    }
+
+    #[test]
+    fn tokens_without_jti_are_listed_by_digest_not_by_value() {
+        let facts = TokenFacts {
+            token: BearerToken::for_tests("header.payload.signature"),
+            jti: None,
+            sub: None,
+            iat: None,
+            exp: 0,
+        };
+        let id = facts.revocation_id();
+        assert!(id.starts_with("sha256:"));
+        assert!(!id.contains("payload"));
+        assert_eq!(id.len(), "sha256:".len() + 43);
+    }
+}
