@@ -62,6 +62,8 @@
 //!
 //! - `aws-lc-rs` (default): verify signatures with aws-lc-rs.
 //! - `rust-crypto`: verify signatures with the pure-Rust RustCrypto crates.
+//! - `redis`: `RedisRevocations`, revocations shared by many
+//!   instances through Redis.
 //!
 //! With both enabled, `aws-lc-rs` is used; with neither, [`JwtLayerBuilder::build`] returns
 //! [`ConfigError::NoCryptoBackend`] instead of panicking at the first request.
@@ -80,6 +82,9 @@ mod error;
 mod extract;
 mod guard;
 mod layer;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+mod redis_store;
 mod revocation;
 mod source;
 mod user;
@@ -98,6 +103,9 @@ pub use layer::{
     BoxError, DEFAULT_MAX_TOKEN_LEN, JwtLayer, JwtLayerBuilder, JwtService, MAX_LEEWAY, Mode,
     ResponseBody, ResponseFuture,
 };
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis_store::{DEFAULT_REDIS_PREFIX, RedisRevocations};
 pub use revocation::{
     DEFAULT_SUBJECT_REVOCATION_TTL, MemoryRevocations, Revocations, Revoker, TokenFacts,
 };
