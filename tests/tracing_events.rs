@@ -40,17 +40,31 @@ async fn each_rejection_emits_one_debug_event_without_the_token() {
     send(app(hs256_layer()), bearer(&expired)).await;
     send(app(hs256_layer()), get_with(&[])).await;
     send(app(hs256_layer()), bearer(&hs256(&claims()))).await;
+    let failing_store = tower_jwt_auth::JwtLayer::builder()
+        .key(tower_jwt_auth::Key::hmac(SECRET))
+        .revoked_if(|_facts: tower_jwt_auth::TokenFacts| async {
+            Err::<bool, _>(std::io::Error::other("redis refused the connection"))
+        })
+        .build()
+        .unwrap();
+    send(app(failing_store), bearer(&hs256(&claims()))).await;
 
     let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let events: Vec<&str> = output
         .lines()
         .filter(|l| l.contains("tower_jwt_auth"))
         .collect();
-    assert_eq!(events.len(), 2, "{output}");
+    assert_eq!(events.len(), 3, "{output}");
     assert!(
         events[0].contains("DEBUG") && events[0].contains("kind=\"expired\""),
         "{output}"
     );
     assert!(events[1].contains("DEBUG") && events[1].contains("missing_authorization_header"));
+    // A backend failure is one error-level event that carries its cause.
+    assert!(events[2].contains("ERROR") && events[2].contains("backend_unavailable"));
+    assert!(
+        events[2].contains("redis refused the connection"),
+        "{output}"
+    );
     assert!(!output.contains(&expired[..30]));
 }

@@ -1,0 +1,431 @@
+//! Revocation and user lookup through the layer, with the in-memory store and with closures.
+//! (`tests/revocation_redis.rs` runs the same outcomes against a real Redis.)
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use common::*;
+use http::Request;
+use serde_json::json;
+use tower_jwt_auth::{
+    AuthError, Claims, CurrentUser, JsonClaims, JwtLayer, JwtLayerBuilder, Key, MemoryRevocations,
+    Revocations, Revoker, TokenFacts,
+};
+
+fn builder() -> JwtLayerBuilder<JsonClaims> {
+    JwtLayer::builder().key(Key::hmac(SECRET))
+}
+
+async fn logout(revoker: Revoker, token: TokenFacts) -> Result<StatusCode, AuthError> {
+    revoker.revoke(&token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn logout_all(revoker: Revoker, token: TokenFacts) -> Result<StatusCode, AuthError> {
+    revoker
+        .revoke_subject(token.sub().unwrap_or_default())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /` answers the subject; `POST /logout` and `POST /logout-all` revoke.
+fn revoking_app(layer: JwtLayer) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|Claims(c): Claims| async move { c.subject().unwrap_or("").to_owned() }),
+        )
+        .route("/logout", post(logout))
+        .route("/logout-all", post(logout_all))
+        .layer(layer)
+}
+
+fn post_bearer(path: &str, token: &str) -> Request<axum::body::Body> {
+    let mut request = bearer(token);
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = path.parse().unwrap();
+    request
+}
+
+fn user_token(sub: &str, jti: Option<&str>, iat: u64) -> String {
+    let mut claims = json!({ "sub": sub, "iat": iat, "exp": now() + 600 });
+    if let Some(jti) = jti {
+        claims["jti"] = json!(jti);
+    }
+    hs256(&claims)
+}
+
+#[tokio::test]
+async fn logout_revokes_the_presented_token_only() {
+    let app = revoking_app(
+        builder()
+            .revocations(MemoryRevocations::default())
+            .build()
+            .unwrap(),
+    );
+    for jti in [Some("jti-1"), None] {
+        let token = user_token("alice", jti, now() - 10);
+        let other = user_token("alice", jti.map(|_| "jti-2"), now() - 5);
+        assert_eq!(send(app.clone(), bearer(&token)).await.raw, b"alice");
+        let answer = send(app.clone(), post_bearer("/logout", &token)).await;
+        assert_eq!(answer.status, StatusCode::NO_CONTENT);
+        send(app.clone(), bearer(&token)).await.assert_rejected(
+            401,
+            "invalid_token",
+            "jwt revoked",
+        );
+        assert_eq!(
+            send(app.clone(), bearer(&other)).await.status,
+            StatusCode::OK,
+            "{jti:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn logout_everywhere_revokes_tokens_issued_before_it() {
+    let store = MemoryRevocations::default();
+    let layer = builder().revocations(store.clone()).build().unwrap();
+    let app = revoking_app(layer);
+    let old = user_token("bob", Some("old"), now() - 100);
+    let bystander = user_token("carol", Some("c"), now() - 100);
+    assert_eq!(
+        send(app.clone(), post_bearer("/logout-all", &old))
+            .await
+            .status,
+        204
+    );
+    send(app.clone(), bearer(&old))
+        .await
+        .assert_rejected(401, "invalid_token", "jwt revoked");
+    assert_eq!(send(app.clone(), bearer(&bystander)).await.status, 200);
+
+    // A token issued after the moment is not revoked; one issued exactly at it is not either
+    // (strictly before), nor one issued a second later.
+    let facts = facts_of(&user_token("dave", Some("d"), now() - 100)).await;
+    store
+        .revoke_subject("dave", now() - 50, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(store.is_revoked(&facts).await.unwrap());
+    for iat in [now() - 50, now() - 49] {
+        let facts = facts_of(&user_token("dave", Some("e"), iat)).await;
+        assert!(!store.is_revoked(&facts).await.unwrap(), "iat {iat}");
+    }
+}
+
+/// The `TokenFacts` the layer builds for `token`.
+async fn facts_of(token: &str) -> TokenFacts {
+    let seen = Arc::new(Mutex::new(None));
+    let slot = seen.clone();
+    let app = Router::new()
+        .route(
+            "/",
+            get(move |facts: TokenFacts| async move {
+                *slot.lock().unwrap() = Some(facts);
+            }),
+        )
+        .layer(
+            builder()
+                .revocations(MemoryRevocations::default())
+                .build()
+                .unwrap(),
+        );
+    assert_eq!(send(app, bearer(token)).await.status, 200);
+    let facts = seen.lock().unwrap().take();
+    facts.unwrap()
+}
+
+#[tokio::test]
+async fn clones_and_two_layers_share_one_memory_store() {
+    let store = MemoryRevocations::default();
+    let first = revoking_app(builder().revocations(store.clone()).build().unwrap());
+    let second = revoking_app(builder().revocations(store).build().unwrap());
+    let token = user_token("alice", Some("shared"), now() - 1);
+    assert_eq!(
+        send(first, post_bearer("/logout", &token)).await.status,
+        204
+    );
+    send(second, bearer(&token))
+        .await
+        .assert_rejected(401, "invalid_token", "jwt revoked");
+}
+
+#[tokio::test]
+async fn memory_entries_expire_with_the_token() {
+    let store = MemoryRevocations::default();
+    let app = revoking_app(builder().revocations(store.clone()).build().unwrap());
+    let token = hs256(&json!({ "sub": "alice", "jti": "short", "exp": now() + 2 }));
+    let facts = facts_of(&token).await;
+    assert_eq!(send(app, post_bearer("/logout", &token)).await.status, 204);
+    assert!(store.is_revoked(&facts).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert!(
+        !store.is_revoked(&facts).await.unwrap(),
+        "the entry outlived the token"
+    );
+}
+
+#[tokio::test]
+async fn closure_check_sees_the_verified_facts() {
+    let layer = builder()
+        .revoked_if(|facts: TokenFacts| async move {
+            Ok::<_, std::io::Error>(facts.jti() == Some("banned") && facts.sub() == Some("eve"))
+        })
+        .build()
+        .unwrap();
+    let app = app(layer);
+    let banned = user_token("eve", Some("banned"), now() - 1);
+    send(app.clone(), bearer(&banned))
+        .await
+        .assert_rejected(401, "invalid_token", "jwt revoked");
+    send(app, bearer(&user_token("eve", Some("fine"), now() - 1)))
+        .await
+        .assert_user(Some("eve"));
+}
+
+#[tokio::test]
+async fn store_is_never_consulted_before_verification_succeeds() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let layer = builder()
+        .revoked_if(move |_facts: TokenFacts| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, std::io::Error>(false) }
+        })
+        .build()
+        .unwrap();
+    let forged = hs256_kid(
+        "x",
+        b"not-the-secret-not-the-secret-not-the-secret",
+        &claims(),
+    );
+    let expired = hs256(&json!({ "sub": "a", "exp": now() - 1 }));
+    for token in [forged.as_str(), expired.as_str(), "garbage", "a.b.c"] {
+        let answer = send(app(layer.clone()), bearer(token)).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    send(app(layer), bearer(&hs256(&claims())))
+        .await
+        .assert_user(Some("alice"));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+fn assert_unavailable(answer: &Answer) {
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        answer.body,
+        json!({ "code": "temporarily_unavailable", "description": "Authentication backend unavailable." })
+    );
+    assert_eq!(answer.headers["retry-after"], "5");
+    assert!(answer.headers.get("www-authenticate").is_none());
+}
+
+#[tokio::test]
+async fn failing_store_fails_closed_with_503() {
+    let layer = builder()
+        .revoked_if(|_facts: TokenFacts| async { Err::<bool, _>(std::io::Error::other("down")) })
+        .build()
+        .unwrap();
+    assert_unavailable(&send(app(layer), bearer(&hs256(&claims()))).await);
+}
+
+#[tokio::test]
+async fn slow_store_times_out_with_503_within_the_bound() {
+    let layer = builder()
+        .revoked_if(|_facts: TokenFacts| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok::<_, std::io::Error>(false)
+        })
+        .backend_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    assert_unavailable(&send(app(layer), bearer(&hs256(&claims()))).await);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn fail_open_lets_requests_through_when_the_store_fails() {
+    let layer = builder()
+        .revoked_if(|_facts: TokenFacts| async { Err::<bool, _>(std::io::Error::other("down")) })
+        .revocation_fail_open()
+        .build()
+        .unwrap();
+    send(app(layer), bearer(&hs256(&claims())))
+        .await
+        .assert_user(Some("alice"));
+}
+
+#[tokio::test]
+async fn revoker_is_absent_when_a_closure_owns_the_list() {
+    let layer = builder()
+        .revoked_if(|_facts: TokenFacts| async { Ok::<_, std::io::Error>(false) })
+        .build()
+        .unwrap();
+    let answer = send(
+        revoking_app(layer),
+        post_bearer("/logout", &hs256(&claims())),
+    )
+    .await;
+    answer.assert_unauthenticated();
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct User {
+    id: u64,
+    name: &'static str,
+}
+
+/// Users 1 (ann) and 2 (ben); `sub` is the numeric id as a string.
+fn with_users(builder: JwtLayerBuilder<JsonClaims>) -> JwtLayer {
+    builder
+        .user_lookup(|sub: String| async move {
+            // A sub that is not a number names no user: the lookup's 401, not a 500.
+            let Ok(id) = sub.parse::<u64>() else {
+                return Ok::<_, std::io::Error>(None);
+            };
+            Ok([User { id: 1, name: "ann" }, User { id: 2, name: "ben" }]
+                .into_iter()
+                .find(|user| user.id == id))
+        })
+        .build()
+        .unwrap()
+}
+
+fn user_app(layer: JwtLayer) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|CurrentUser(user): CurrentUser<User>| async move { user.name }),
+        )
+        .route(
+            "/maybe",
+            get(|user: Option<CurrentUser<User>>| async move {
+                user.map_or("nobody", |CurrentUser(user)| user.name)
+            }),
+        )
+        .layer(layer)
+}
+
+#[tokio::test]
+async fn user_lookup_puts_the_user_into_the_request() {
+    let answer = send(
+        user_app(with_users(builder())),
+        bearer(&user_token("2", None, now())),
+    )
+    .await;
+    assert_eq!(
+        (answer.status, answer.raw.as_slice()),
+        (StatusCode::OK, b"ben".as_slice())
+    );
+}
+
+#[tokio::test]
+async fn subject_without_user_is_401_does_not_match() {
+    for sub in ["3", "not-a-number"] {
+        let answer = send(
+            user_app(with_users(builder())),
+            bearer(&user_token(sub, None, now())),
+        )
+        .await;
+        answer.assert_rejected(
+            401,
+            "invalid_token",
+            "The token subject does not match any user.",
+        );
+    }
+}
+
+#[tokio::test]
+async fn token_without_string_subject_is_401_must_include_subject() {
+    for claims in [
+        json!({ "exp": now() + 60 }),
+        json!({ "exp": now() + 60, "sub": 1 }),
+    ] {
+        let answer = send(user_app(with_users(builder())), bearer(&hs256(&claims))).await;
+        answer.assert_rejected(
+            401,
+            "invalid_token",
+            "The token must include a subject which is the id of the user.",
+        );
+    }
+}
+
+#[tokio::test]
+async fn failing_user_lookup_is_503() {
+    let layer = builder()
+        .user_lookup(|_sub: String| async {
+            Err::<Option<User>, _>(std::io::Error::other("db down"))
+        })
+        .build()
+        .unwrap();
+    assert_unavailable(&send(user_app(layer), bearer(&user_token("1", None, now()))).await);
+}
+
+#[tokio::test]
+async fn optional_layer_without_token_has_no_current_user() {
+    let app = user_app(with_users(builder().optional()));
+    let request = Request::get("/maybe")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let answer = send(app.clone(), request).await;
+    assert_eq!(answer.raw, b"nobody");
+    let mut request = bearer(&user_token("1", None, now()));
+    *request.uri_mut() = "/maybe".parse().unwrap();
+    assert_eq!(send(app, request).await.raw, b"ann");
+}
+
+#[tokio::test]
+async fn revocation_runs_before_the_user_lookup() {
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let counter = lookups.clone();
+    let store = MemoryRevocations::default();
+    let layer = builder()
+        .revocations(store.clone())
+        .user_lookup(move |_sub: String| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, std::io::Error>(Some(User { id: 1, name: "ann" })) }
+        })
+        .build()
+        .unwrap();
+    let token = user_token("1", Some("r"), now() - 1);
+    store
+        .revoke_token(&facts_of(&token).await, Duration::from_secs(60))
+        .await
+        .unwrap();
+    send(user_app(layer), bearer(&token)).await.assert_rejected(
+        401,
+        "invalid_token",
+        "jwt revoked",
+    );
+    assert_eq!(lookups.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn revoke_route_reports_store_failure_as_503() {
+    struct ReadOnly;
+    impl Revocations for ReadOnly {
+        fn is_revoked<'a>(
+            &'a self,
+            _token: &'a TokenFacts,
+        ) -> futures_util::future::BoxFuture<'a, Result<bool, tower_jwt_auth::BoxError>> {
+            Box::pin(async { Ok(false) })
+        }
+    }
+    // A read-only source: its default revoke refuses, which the route reports as a 503.
+    let app = revoking_app(builder().revocations(ReadOnly).build().unwrap());
+    let answer = send(app, post_bearer("/logout", &hs256(&claims()))).await;
+    assert_unavailable(&answer);
+}
