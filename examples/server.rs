@@ -11,24 +11,28 @@
 //! curl -s localhost:3000/web/me --cookie "auth=$TOKEN"
 //! curl -s localhost:3000/api/users -H "authorization: Bearer $TOKEN"   # scope users:read
 //! curl -s localhost:3000/admin -H "authorization: Bearer $TOKEN"       # role admin: 403 for alice
+//! curl -s -X POST localhost:3000/auth/logout -H "authorization: Bearer $TOKEN"
 //! ```
+//!
+//! Revocations live in memory, or in Redis when `REDIS_URL` is set and the example is built
+//! with the `redis` feature (`cargo run --example server --features redis`).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use jsonwebtoken::{EncodingKey, Header};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower_jwt_auth::{
-    ClaimPath, Claims, Grants, JwtLayer, Key, RequireRoles, RequireScope, TokenSource,
-    scope_list_contains,
+    AuthError, ClaimPath, Claims, CurrentUser, Grants, JwtLayer, Key, MemoryRevocations,
+    RequireRoles, RequireScope, Revocations, Revoker, TokenFacts, TokenSource, scope_list_contains,
 };
 
 const ISSUER: &str = "tower-jwt-auth-demo";
@@ -84,8 +88,17 @@ const USERS: &[User] = &[
 
 struct AppState {
     signing_key: EncodingKey,
-    /// The "users" resource of `/api/users`: names added by `POST`.
-    directory: Mutex<Vec<String>>,
+    directory: Directory,
+}
+
+/// The "users" resource of `/api/users`, and who the user lookup finds: a token whose user was
+/// deleted stops working.
+type Directory = Arc<Mutex<Vec<String>>>;
+
+/// What the user lookup puts into requests.
+#[derive(Clone, Debug, Serialize)]
+struct DirectoryUser {
+    username: String,
 }
 
 #[tokio::main]
@@ -110,27 +123,60 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|_| "127.0.0.1:3000".into())
         .parse()?;
 
-    let app = app(&secret)?;
+    let app = match std::env::var("REDIS_URL") {
+        #[cfg(feature = "redis")]
+        Ok(url) => {
+            tracing::info!("revocations in Redis");
+            app(
+                &secret,
+                tower_jwt_auth::RedisRevocations::connect_lazy(&url)?,
+            )?
+        }
+        #[cfg(not(feature = "redis"))]
+        Ok(_) => {
+            tracing::warn!(
+                "REDIS_URL is set but the `redis` feature is off: revocations in memory"
+            );
+            app(&secret, MemoryRevocations::default())?
+        }
+        Err(_) => app(&secret, MemoryRevocations::default())?,
+    };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("demo API listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())
 }
 
-fn app(secret: &[u8]) -> Result<Router, tower_jwt_auth::ConfigError> {
+fn app(
+    secret: &[u8],
+    revocations: impl Revocations + Clone,
+) -> Result<Router, tower_jwt_auth::ConfigError> {
     // `login` signs with jsonwebtoken directly; make sure it has a backend whatever the features.
     tower_jwt_auth::install_crypto_provider()?;
     let admin_only = RequireRoles::<AccessClaims>::any_of(["admin"])?;
     let can_read = RequireScope::<AccessClaims>::any_of(["users:read"])?;
     let can_write = RequireScope::<AccessClaims>::any_of(["users:write"])?;
 
+    let directory: Directory = Arc::new(Mutex::new(
+        USERS.iter().map(|user| user.username.to_owned()).collect(),
+    ));
+
     // One configuration, three ways to use it.
     let verification = || {
+        let directory = directory.clone();
         JwtLayer::builder()
             .claims::<AccessClaims>()
             .key(Key::hmac(secret))
             .issuer(ISSUER)
             .audience(AUDIENCE)
+            .revocations(revocations.clone())
+            .user_lookup(move |sub: String| {
+                let found = directory
+                    .lock()
+                    .map(|users| users.contains(&sub))
+                    .map_err(|_| "user directory lock poisoned");
+                async move { Ok::<_, &str>(found?.then_some(DirectoryUser { username: sub })) }
+            })
     };
     let required = verification().build()?;
     let optional = verification().optional().build()?;
@@ -138,13 +184,18 @@ fn app(secret: &[u8]) -> Result<Router, tower_jwt_auth::ConfigError> {
 
     let state = Arc::new(AppState {
         signing_key: EncodingKey::from_secret(secret),
-        directory: Mutex::new(USERS.iter().map(|user| user.username.to_owned()).collect()),
+        directory,
     });
     // Guards sit inside the JWT layer: `route_layer` wraps what was added before it, so the
     // layer added last runs first and the guards see verified claims.
     Ok(Router::new()
         .route("/auth/login", post(login))
         .route("/auth/me", get(me).route_layer(required.clone()))
+        .route("/auth/logout", post(logout).route_layer(required.clone()))
+        .route(
+            "/auth/logout-all",
+            post(logout_all).route_layer(required.clone()),
+        )
         .route("/public/hello", get(hello).route_layer(optional))
         .route("/web/me", get(me).route_layer(cookie))
         .route(
@@ -157,7 +208,13 @@ fn app(secret: &[u8]) -> Result<Router, tower_jwt_auth::ConfigError> {
             "/api/users",
             get(list_users)
                 .route_layer(can_read)
-                .merge(post(add_user).route_layer(can_write))
+                .merge(post(add_user).route_layer(can_write.clone()))
+                .route_layer(required.clone()),
+        )
+        .route(
+            "/api/users/{username}",
+            delete(delete_user)
+                .route_layer(can_write)
                 .route_layer(required),
         )
         .with_state(state))
@@ -212,6 +269,21 @@ async fn login(State(state): State<Arc<AppState>>, Json(body): Json<Value>) -> R
     }
 }
 
+/// Revokes the presented token: reusing it gets `jwt revoked`.
+async fn logout(revoker: Revoker, token: TokenFacts) -> Result<StatusCode, AuthError> {
+    revoker.revoke(&token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes every token of the caller issued so far.
+async fn logout_all(
+    revoker: Revoker,
+    CurrentUser(user): CurrentUser<DirectoryUser>,
+) -> Result<StatusCode, AuthError> {
+    revoker.revoke_subject(&user.username).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn me(Claims(claims): Claims<AccessClaims>) -> Json<AccessClaims> {
     Json(claims)
 }
@@ -247,6 +319,19 @@ async fn add_user(State(state): State<Arc<AppState>>, Json(body): Json<Value>) -
             (StatusCode::CREATED, Json(json!({ "username": username }))).into_response()
         }
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn delete_user(State(state): State<Arc<AppState>>, Path(username): Path<String>) -> Response {
+    let Ok(mut users) = state.directory.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let before = users.len();
+    users.retain(|user| *user != username);
+    if users.len() < before {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, "not_found", "No such user.")
     }
 }
 

@@ -254,3 +254,53 @@ async fn demo_guards_admin_and_users_routes() {
     let (status, _) = call("DELETE", &users_url, &[("authorization", &admin)], None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn demo_logout_revokes_and_deleted_users_lose_access() {
+    let demo = start_demo().await;
+    let token = |body: Value| format!("Bearer {}", body["access_token"].as_str().unwrap());
+    let me = format!("{}/auth/me", demo.base);
+
+    // Logout revokes the presented token only.
+    let first = token(login(&demo, "alice", "alice-password").await.1);
+    let second = token(login(&demo, "alice", "alice-password").await.1);
+    let logout = format!("{}/auth/logout", demo.base);
+    let (status, _) = call("POST", &logout, &[("authorization", &first)], None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = call("GET", &me, &[("authorization", &first)], None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body,
+        json!({ "code": "invalid_token", "description": "jwt revoked" })
+    );
+    let (status, _) = call("GET", &me, &[("authorization", &second)], None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Logout-all revokes every token issued before it, including ones issued a while ago.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _) = call(
+        "POST",
+        &format!("{}/auth/logout-all", demo.base),
+        &[("authorization", &second)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, body) = call("GET", &me, &[("authorization", &second)], None).await;
+    assert_eq!(body["description"], "jwt revoked");
+
+    // A deleted user's token no longer matches any user.
+    let admin = token(login(&demo, "admin", "admin-password").await.1);
+    let ann = token(login(&demo, "alice", "alice-password").await.1);
+    let (status, _) = call("GET", &me, &[("authorization", &ann)], None).await;
+    assert_eq!(status, StatusCode::OK);
+    let delete = format!("{}/api/users/alice", demo.base);
+    let (status, _) = call("DELETE", &delete, &[("authorization", &admin)], None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = call("GET", &me, &[("authorization", &ann)], None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body["description"],
+        "The token subject does not match any user."
+    );
+}
