@@ -1,21 +1,18 @@
 //! The asynchronous part of authentication: the revocation check and the user lookup, run
 //! after the token is verified and before the inner service is called.
 //!
-//! This path returns a boxed future. Written as a hand-made state machine it would have to own
-//! the inner service, the request and two store futures across three states; the box costs one
-//! allocation next to a store round trip, and requests without asynchronous checks never take
-//! this path.
+//! The layer runs them in a boxed future (`Shared::finish`). Written as a hand-made state
+//! machine it would have to own the inner service, the request, a key refresh and two store
+//! futures across four states; the box costs one allocation next to a store round trip, and
+//! requests without asynchronous work never take this path.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
-use http::{Request, Response};
-use tower_service::Service;
+use http::Extensions;
 
-use crate::error::{AuthError, ErrorHandler};
-use crate::layer::{BoxError, ResponseBody};
+use crate::error::AuthError;
+use crate::layer::BoxError;
 use crate::revocation::{Revocations, Revoker, TokenFacts};
 use crate::user::{InsertUser, UserLookup};
 
@@ -32,10 +29,26 @@ pub(crate) struct AsyncChecks {
 }
 
 /// A rejection of the asynchronous checks, with the backend failure behind a 503.
-type Rejection = (AuthError, Option<BoxError>);
+pub(crate) type Rejection = (AuthError, Option<BoxError>);
 
 impl AsyncChecks {
-    async fn run(&self, facts: &TokenFacts) -> Result<Option<InsertUser>, Rejection> {
+    /// Puts what the handlers may ask for into the request.
+    pub(crate) fn insert(
+        &self,
+        extensions: &mut Extensions,
+        insert_user: Option<InsertUser>,
+        facts: TokenFacts,
+    ) {
+        if let Some(insert_user) = insert_user {
+            insert_user(extensions);
+        }
+        if let Some(revoker) = &self.revoker {
+            extensions.insert(revoker.clone());
+        }
+        extensions.insert(facts);
+    }
+
+    pub(crate) async fn run(&self, facts: &TokenFacts) -> Result<Option<InsertUser>, Rejection> {
         if let Some(revocations) = &self.revocations {
             match tokio::time::timeout(self.timeout, revocations.is_revoked(facts)).await {
                 Ok(Ok(false)) => {}
@@ -71,39 +84,4 @@ impl AsyncChecks {
             Err((AuthError::BackendUnavailable, Some(cause)))
         }
     }
-}
-
-/// Runs the checks, then the inner service, or renders the rejection.
-pub(crate) fn checked_call<S, ReqBody, ResBody>(
-    checks: Arc<AsyncChecks>,
-    error_handler: Arc<dyn ErrorHandler>,
-    mut inner: S,
-    mut request: Request<ReqBody>,
-    facts: TokenFacts,
-) -> BoxFuture<'static, Result<Response<ResponseBody<ResBody>>, S::Error>>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Send + 'static,
-    S::Future: Send,
-    ReqBody: Send + 'static,
-{
-    Box::pin(async move {
-        match checks.run(&facts).await {
-            Ok(insert_user) => {
-                let extensions = request.extensions_mut();
-                if let Some(insert_user) = insert_user {
-                    insert_user(extensions);
-                }
-                if let Some(revoker) = &checks.revoker {
-                    extensions.insert(revoker.clone());
-                }
-                extensions.insert(facts);
-                let response = inner.call(request).await?;
-                Ok(response.map(ResponseBody::inner))
-            }
-            Err((error, cause)) => {
-                error.trace_with_cause(cause.as_ref().map(|cause| cause as &dyn fmt::Display));
-                Ok(error_handler.render(&error).map(ResponseBody::rejection))
-            }
-        }
-    })
 }

@@ -419,6 +419,8 @@ pub enum ConfigError {
     ZeroSizeCap,
     /// The backend timeout is zero.
     ZeroBackendTimeout,
+    /// Static keys and remote key sets are both configured.
+    MixedKeySources,
     /// A revocation backend could not be set up (an invalid URL, an unreachable server).
     Backend(String),
     /// The cookie name is not a valid cookie name.
@@ -458,6 +460,9 @@ impl fmt::Display for ConfigError {
             Self::EmptyExpectation(what) => write!(f, "the expected {what} is empty"),
             Self::ZeroSizeCap => f.write_str("the token size cap is zero"),
             Self::ZeroBackendTimeout => f.write_str("the backend timeout is zero"),
+            Self::MixedKeySources => {
+                f.write_str("static keys and remote key sets cannot be combined")
+            }
             Self::Backend(why) => write!(f, "revocation backend: {why}"),
             Self::InvalidCookieName => f.write_str("invalid cookie name"),
             Self::InvalidRealm => f.write_str("the realm contains characters not allowed"),

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::checks::{AsyncChecks, DEFAULT_BACKEND_TIMEOUT, checked_call};
+use crate::checks::{AsyncChecks, DEFAULT_BACKEND_TIMEOUT};
 use crate::claims::JsonClaims;
 use crate::error::{AuthError, ConfigError, DefaultErrorHandler, ErrorHandler, is_rfc6750_char};
 use crate::extract::Claims;
@@ -143,16 +143,42 @@ impl<S: fmt::Debug, C> fmt::Debug for JwtService<S, C> {
     }
 }
 
-impl<C: DeserializeOwned> Shared<C> {
-    /// `Ok(None)`: optional mode and no token.
-    fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Authenticated<C>>, AuthError> {
+/// What the synchronous part of authentication decided.
+enum Decision<C> {
+    /// Optional mode and no token: go on without claims.
+    Anonymous,
+    /// The token is verified; asynchronous checks may remain.
+    Verified(Authenticated<C>),
+    /// Fresher remote keys may help (an unknown `kid`, no keys yet): refetch, then verify again.
+    #[cfg(feature = "jwks")]
+    Refresh {
+        token: BearerToken,
+        refresh: BoxFuture<'static, ()>,
+    },
+}
+
+impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
+    fn decide(&self, headers: &HeaderMap) -> Result<Decision<C>, AuthError> {
         let max_len = self.verifier.max_token_len();
         let Some(token) = self.source.extract(headers, max_len)? else {
             return match self.mode {
-                Mode::Optional => Ok(None),
+                Mode::Optional => Ok(Decision::Anonymous),
                 Mode::Required => Err(self.source.missing_error()),
             };
         };
+        match self.verify(&token) {
+            Ok(authenticated) => Ok(Decision::Verified(authenticated)),
+            #[cfg(feature = "jwks")]
+            Err(error) => match self.verifier.refresh_for(&error, token.as_str()) {
+                Some(refresh) => Ok(Decision::Refresh { token, refresh }),
+                None => Err(error),
+            },
+            #[cfg(not(feature = "jwks"))]
+            Err(error) => Err(error),
+        }
+    }
+
+    fn verify(&self, token: &BearerToken) -> Result<Authenticated<C>, AuthError> {
         let collect = self.checks.is_some();
         let (claims, facts) = self.verifier.verify_collecting(token.as_str(), collect)?;
         let facts = facts.map(|facts| TokenFacts {
@@ -162,11 +188,61 @@ impl<C: DeserializeOwned> Shared<C> {
             iat: facts.iat,
             exp: facts.exp,
         });
-        Ok(Some(Authenticated {
+        Ok(Authenticated {
+            token: token.clone(),
+            claims,
+            facts,
+        })
+    }
+
+    /// The asynchronous rest: a key refresh and a second verification, then the revocation
+    /// check and user lookup, then the inner service; or the rejection.
+    async fn finish<S, ReqBody, ResBody>(
+        self: Arc<Self>,
+        mut inner: S,
+        mut request: Request<ReqBody>,
+        decision: Decision<C>,
+    ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
+        let authenticated = match decision {
+            Decision::Anonymous => None,
+            Decision::Verified(authenticated) => Some(authenticated),
+            #[cfg(feature = "jwks")]
+            Decision::Refresh { token, refresh } => {
+                refresh.await;
+                match self.verify(&token) {
+                    Ok(authenticated) => Some(authenticated),
+                    Err(error) => return Ok(self.reject(&error, None)),
+                }
+            }
+        };
+        if let Some(Authenticated {
             token,
             claims,
             facts,
-        }))
+        }) = authenticated
+        {
+            if let (Some(checks), Some(facts)) = (&self.checks, facts) {
+                match checks.run(&facts).await {
+                    Ok(insert_user) => checks.insert(request.extensions_mut(), insert_user, facts),
+                    Err((error, cause)) => return Ok(self.reject(&error, cause.as_ref())),
+                }
+            }
+            let extensions = request.extensions_mut();
+            extensions.insert(Claims(claims));
+            extensions.insert(token);
+        }
+        let response = inner.call(request).await?;
+        Ok(response.map(ResponseBody::inner))
+    }
+
+    fn reject<B>(&self, error: &AuthError, cause: Option<&BoxError>) -> Response<ResponseBody<B>> {
+        error.trace_with_cause(cause.map(|cause| cause as &dyn fmt::Display));
+        self.error_handler
+            .render(error)
+            .map(ResponseBody::rejection)
     }
 }
 
@@ -176,6 +252,7 @@ where
     S::Future: Send,
     C: DeserializeOwned + Clone + Send + Sync + 'static,
     ReqBody: Send + 'static,
+    ResBody: Send + 'static,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
@@ -186,33 +263,26 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        match self.shared.authenticate(request.headers()) {
-            Ok(Some(Authenticated {
+        match self.shared.decide(request.headers()) {
+            Ok(Decision::Anonymous) => ResponseFuture::inner(self.inner.call(request)),
+            // The fast path: nothing asynchronous left, no allocation, no box.
+            Ok(Decision::Verified(Authenticated {
                 token,
                 claims,
-                facts,
+                facts: None,
             })) => {
                 let extensions = request.extensions_mut();
                 extensions.insert(Claims(claims));
                 extensions.insert(token);
-                match (&self.shared.checks, facts) {
-                    (Some(checks), Some(facts)) => {
-                        // The instance that was polled ready serves this request.
-                        let ready = self.inner.clone();
-                        let inner = std::mem::replace(&mut self.inner, ready);
-                        let error_handler = self.shared.error_handler.clone();
-                        ResponseFuture::checking(checked_call(
-                            checks.clone(),
-                            error_handler,
-                            inner,
-                            request,
-                            facts,
-                        ))
-                    }
-                    _ => ResponseFuture::inner(self.inner.call(request)),
-                }
+                ResponseFuture::inner(self.inner.call(request))
             }
-            Ok(None) => ResponseFuture::inner(self.inner.call(request)),
+            Ok(decision) => {
+                // The instance that was polled ready serves this request.
+                let ready = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, ready);
+                let shared = self.shared.clone();
+                ResponseFuture::slow(Box::pin(shared.finish(inner, request, decision)))
+            }
             Err(error) => {
                 error.trace();
                 ResponseFuture::rejected(self.shared.error_handler.render(&error))
@@ -236,7 +306,7 @@ pin_project! {
     enum Kind<F, B, E> {
         Inner { #[pin] future: F },
         Rejected { response: Option<AxumResponse> },
-        Checking { future: BoxFuture<'static, Result<Response<ResponseBody<B>>, E>> },
+        Slow { future: BoxFuture<'static, Result<Response<ResponseBody<B>>, E>> },
     }
 }
 
@@ -255,9 +325,9 @@ impl<F, B, E> ResponseFuture<F, B, E> {
         }
     }
 
-    fn checking(future: BoxFuture<'static, Result<Response<ResponseBody<B>>, E>>) -> Self {
+    fn slow(future: BoxFuture<'static, Result<Response<ResponseBody<B>>, E>>) -> Self {
         Self {
-            kind: Kind::Checking { future },
+            kind: Kind::Slow { future },
         }
     }
 }
@@ -282,7 +352,7 @@ where
                     .unwrap_or_else(|| AuthError::KeyUnavailable.to_response(None));
                 Poll::Ready(Ok(response.map(ResponseBody::rejection)))
             }
-            KindProj::Checking { future } => future.as_mut().poll(cx),
+            KindProj::Slow { future } => future.as_mut().poll(cx),
         }
     }
 }
@@ -376,6 +446,10 @@ pub struct JwtLayerBuilder<C> {
     backend_timeout: Duration,
     revocation_fail_open: bool,
     subject_revocation_ttl: Option<Duration>,
+    #[cfg(feature = "jwks")]
+    remote_keys: Option<crate::jwks::RemoteKeySet>,
+    #[cfg(feature = "jwks")]
+    issuer_keys: Vec<(String, crate::jwks::RemoteKeySet)>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -414,6 +488,10 @@ impl JwtLayerBuilder<JsonClaims> {
             backend_timeout: DEFAULT_BACKEND_TIMEOUT,
             revocation_fail_open: false,
             subject_revocation_ttl: None,
+            #[cfg(feature = "jwks")]
+            remote_keys: None,
+            #[cfg(feature = "jwks")]
+            issuer_keys: Vec::new(),
             _claims: PhantomData,
         }
     }
@@ -444,6 +522,10 @@ impl<C> JwtLayerBuilder<C> {
             backend_timeout: self.backend_timeout,
             revocation_fail_open: self.revocation_fail_open,
             subject_revocation_ttl: self.subject_revocation_ttl,
+            #[cfg(feature = "jwks")]
+            remote_keys: self.remote_keys,
+            #[cfg(feature = "jwks")]
+            issuer_keys: self.issuer_keys,
             _claims: PhantomData,
         }
     }
@@ -452,6 +534,30 @@ impl<C> JwtLayerBuilder<C> {
     /// name theirs. Required: at least one key.
     pub fn key(mut self, key: Key) -> Self {
         self.keys.push(key);
+        self
+    }
+
+    /// Verifies with keys fetched from an identity provider (cargo feature `jwks`) instead of
+    /// static keys. The layer's [`algorithms`](Self::algorithms), when set, further restrict
+    /// what the fetched keys may verify.
+    #[cfg(feature = "jwks")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+    pub fn remote_keys(mut self, keys: crate::jwks::RemoteKeySet) -> Self {
+        self.remote_keys = Some(keys);
+        self
+    }
+
+    /// Trusts `issuer` with its own remote key set (multi-tenant; cargo feature `jwks`). The
+    /// token's `iss` picks the key set, only among the configured issuers, and is then verified
+    /// like any other claim: `issuer` is added to the accepted issuers.
+    #[cfg(feature = "jwks")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+    pub fn issuer_keys(
+        mut self,
+        issuer: impl Into<String>,
+        keys: crate::jwks::RemoteKeySet,
+    ) -> Self {
+        self.issuer_keys.push((issuer.into(), keys));
         self
     }
 
@@ -624,12 +730,41 @@ impl<C> JwtLayerBuilder<C> {
     }
 
     /// Validates the configuration and builds the layer.
-    pub fn build(self) -> Result<JwtLayer<C>, ConfigError>
+    #[cfg_attr(not(feature = "jwks"), allow(unused_mut))]
+    pub fn build(mut self) -> Result<JwtLayer<C>, ConfigError>
     where
         C: DeserializeOwned,
     {
         let provider = verify::crypto_provider()?;
-        let keys = verify::prepare_keys(self.keys, self.algorithms.as_deref(), provider)?;
+        let allowed = self.algorithms.clone();
+        #[cfg(feature = "jwks")]
+        let keys = if self.remote_keys.is_some() || !self.issuer_keys.is_empty() {
+            if !self.keys.is_empty() {
+                return Err(ConfigError::MixedKeySources);
+            }
+            if allowed.as_ref().is_some_and(Vec::is_empty) {
+                return Err(ConfigError::NoAlgorithms);
+            }
+            for (issuer, _) in &self.issuer_keys {
+                if !self.issuers.contains(issuer) {
+                    self.issuers.push(issuer.clone());
+                }
+            }
+            let remote = crate::jwks::RemoteKeys::new(self.remote_keys, self.issuer_keys);
+            verify::KeySource::Remote(remote)
+        } else {
+            verify::KeySource::Static(verify::prepare_keys(
+                self.keys,
+                allowed.as_deref(),
+                provider,
+            )?)
+        };
+        #[cfg(not(feature = "jwks"))]
+        let keys = verify::KeySource::Static(verify::prepare_keys(
+            self.keys,
+            allowed.as_deref(),
+            provider,
+        )?);
         if self.leeway > MAX_LEEWAY {
             return Err(ConfigError::LeewayTooLarge);
         }
@@ -684,7 +819,7 @@ impl<C> JwtLayerBuilder<C> {
                 realm: self.realm.map(Into::into),
             })
         });
-        let verifier = Verifier::new(keys, rules, provider, self.max_token_len);
+        let verifier = Verifier::new(keys, allowed, rules, provider, self.max_token_len);
         Ok(JwtLayer {
             shared: Arc::new(Shared {
                 verifier,

@@ -62,6 +62,7 @@
 //!
 //! - `aws-lc-rs` (default): verify signatures with aws-lc-rs.
 //! - `rust-crypto`: verify signatures with the pure-Rust RustCrypto crates.
+//! - `jwks`: `RemoteKeySet`, keys from an identity provider (JWKS, OIDC discovery).
 //! - `redis`: `RedisRevocations`, revocations shared by many
 //!   instances through Redis.
 //!
@@ -81,6 +82,9 @@ mod claims;
 mod error;
 mod extract;
 mod guard;
+#[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+mod jwks;
 mod layer;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -99,6 +103,12 @@ pub use guard::{
     scope_list_contains,
 };
 pub use jsonwebtoken::Algorithm;
+#[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+pub use jwks::{
+    DEFAULT_COOLDOWN, DEFAULT_HTTP_TIMEOUT, DEFAULT_REFRESH_INTERVAL, MAX_DOCUMENT_BYTES,
+    RemoteKeySet, RemoteKeySetBuilder,
+};
 pub use layer::{
     BoxError, DEFAULT_MAX_TOKEN_LEN, JwtLayer, JwtLayerBuilder, JwtService, MAX_LEEWAY, Mode,
     ResponseBody, ResponseFuture,

@@ -212,20 +212,39 @@ fn der_to_pem(label: &str, der: &[u8]) -> String {
 
 /// A key prepared for verification: its material and the algorithms it may verify.
 #[derive(Clone)]
-struct PreparedKey {
-    kid: Option<Box<str>>,
+pub(crate) struct PreparedKey {
+    pub(crate) kid: Option<Box<str>>,
     decoding: DecodingKey,
     algorithms: Vec<Algorithm>,
 }
 
 /// The keys of a verifier, selected by `kid` when there are several.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(crate) struct KeySet {
     keys: Vec<PreparedKey>,
 }
 
+/// Where a verifier's keys come from.
+pub(crate) enum KeySource {
+    /// Keys configured on the builder.
+    Static(KeySet),
+    /// Keys fetched from identity providers.
+    #[cfg(feature = "jwks")]
+    Remote(crate::jwks::RemoteKeys),
+}
+
 impl KeySet {
-    fn select(&self, kid: Option<&str>) -> Result<&PreparedKey, AuthError> {
+    #[cfg(feature = "jwks")]
+    pub(crate) fn new(keys: Vec<PreparedKey>) -> Self {
+        Self { keys }
+    }
+
+    #[cfg(feature = "jwks")]
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub(crate) fn select(&self, kid: Option<&str>) -> Result<&PreparedKey, AuthError> {
         match (self.keys.as_slice(), kid) {
             ([only], kid) => match (only.kid.as_deref(), kid) {
                 (Some(expected), Some(kid)) if expected != kid => Err(AuthError::UnknownKid),
@@ -291,7 +310,10 @@ pub struct VerifiedJws<'a> {
 /// reach it through [`JwtLayer::verifier`](crate::JwtLayer::verifier) to verify a token outside a
 /// request (a WebSocket handshake message, a background job).
 pub struct Verifier<C> {
-    keys: KeySet,
+    keys: KeySource,
+    /// The builder's allow-list, applied on top of each key's own algorithms (remote keys are
+    /// prepared without knowing it).
+    allowed: Option<Vec<Algorithm>>,
     rules: Rules,
     provider: &'static CryptoProvider,
     max_token_len: usize,
@@ -301,7 +323,7 @@ pub struct Verifier<C> {
 impl<C> fmt::Debug for Verifier<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
-            .field("keys", &self.keys.keys.len())
+            .field("allowed", &self.allowed)
             .field("max_token_len", &self.max_token_len)
             .finish_non_exhaustive()
     }
@@ -354,13 +376,15 @@ pub(crate) struct ClaimFacts {
 
 impl<C: DeserializeOwned> Verifier<C> {
     pub(crate) fn new(
-        keys: KeySet,
+        keys: KeySource,
+        allowed: Option<Vec<Algorithm>>,
         rules: Rules,
         provider: &'static CryptoProvider,
         max_token_len: usize,
     ) -> Self {
         Self {
             keys,
+            allowed,
             rules,
             provider,
             max_token_len,
@@ -421,19 +445,18 @@ impl<C: DeserializeOwned> Verifier<C> {
                 expected: expected.shown.clone(),
             });
         }
-        let key = self.keys.select(header.kid.as_deref())?;
-        if !key.algorithms.contains(&algorithm) {
-            return Err(AuthError::InvalidAlgorithm);
-        }
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature_b64)
-            .map_err(|_| AuthError::Malformed)?;
-        let verifier = (self.provider.verifier_factory)(&algorithm, &key.decoding)
-            .map_err(|_| AuthError::KeyUnavailable)?;
         let message = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
-        verifier
-            .verify(message, &signature)
-            .map_err(|_| AuthError::InvalidSignature)?;
+        let kid = header.kid.as_deref();
+        match &self.keys {
+            KeySource::Static(keys) => {
+                self.check_signature(keys.select(kid)?, algorithm, message, signature_b64)?;
+            }
+            #[cfg(feature = "jwks")]
+            KeySource::Remote(remote) => {
+                let keys = remote.snapshot_for(payload_b64)?;
+                self.check_signature(keys.select(kid)?, algorithm, message, signature_b64)?;
+            }
+        }
         let payload = decode_segment(payload_b64)?;
         // `header` borrows from `header_json`, which dies here; keep the kid owned.
         let kid = header.kid.map(|kid| Cow::Owned(kid.into_owned()));
@@ -442,6 +465,45 @@ impl<C: DeserializeOwned> Verifier<C> {
             kid,
             payload,
         })
+    }
+
+    fn check_signature(
+        &self,
+        key: &PreparedKey,
+        algorithm: Algorithm,
+        message: &[u8],
+        signature_b64: &str,
+    ) -> Result<(), AuthError> {
+        let allowed_here = self
+            .allowed
+            .as_ref()
+            .is_none_or(|allowed| allowed.contains(&algorithm));
+        if !key.algorithms.contains(&algorithm) || !allowed_here {
+            return Err(AuthError::InvalidAlgorithm);
+        }
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature_b64)
+            .map_err(|_| AuthError::Malformed)?;
+        let verifier = (self.provider.verifier_factory)(&algorithm, &key.decoding)
+            .map_err(|_| AuthError::KeyUnavailable)?;
+        verifier
+            .verify(message, &signature)
+            .map_err(|_| AuthError::InvalidSignature)
+    }
+
+    /// When `error` may go away with fresher remote keys (an unknown `kid`, no keys yet), a
+    /// refetch to await before verifying again; `None` when it cannot help or the cooldown
+    /// forbids it.
+    #[cfg(feature = "jwks")]
+    pub(crate) fn refresh_for(
+        &self,
+        error: &AuthError,
+        token: &str,
+    ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+        match &self.keys {
+            KeySource::Remote(remote) => remote.refresh_for(error, token),
+            KeySource::Static(_) => None,
+        }
     }
 
     fn check_claims(&self, payload: &[u8], collect: bool) -> Result<Option<ClaimFacts>, AuthError> {
@@ -635,35 +697,10 @@ pub(crate) fn prepare_keys(
             }
         }
     }
-    let mut prepared = Vec::with_capacity(keys.len());
-    for key in keys {
-        let algorithms: Vec<Algorithm> = match (key.algorithm, allowed) {
-            (Some(bound), Some(allowed)) => allowed
-                .iter()
-                .copied()
-                .filter(|alg| *alg == bound)
-                .collect(),
-            (Some(bound), None) => vec![bound],
-            (None, Some(allowed)) => allowed
-                .iter()
-                .copied()
-                .filter(|alg| key.fits(*alg))
-                .collect(),
-            (None, None) => vec![key.default_algorithm()],
-        };
-        if algorithms.is_empty() || !algorithms.iter().all(|alg| key.fits(*alg)) {
-            return Err(ConfigError::NoAlgorithmForKey { kid: key.kid });
-        }
-        check_key_strength(&key.decoding, &algorithms, provider)?;
-        for alg in &algorithms {
-            (provider.verifier_factory)(alg, &key.decoding).map_err(invalid_key)?;
-        }
-        prepared.push(PreparedKey {
-            kid: key.kid.map(String::into_boxed_str),
-            decoding: key.decoding,
-            algorithms,
-        });
-    }
+    let prepared = keys
+        .into_iter()
+        .map(|key| prepare_key(key, allowed, provider))
+        .collect::<Result<Vec<_>, _>>()?;
     if let Some(allowed) = allowed {
         for alg in allowed {
             if !prepared.iter().any(|key| key.algorithms.contains(alg)) {
@@ -672,6 +709,41 @@ pub(crate) fn prepare_keys(
         }
     }
     Ok(KeySet { keys: prepared })
+}
+
+/// Binds one key to the algorithms it may verify (its own `alg`, else the allow-list's
+/// algorithms of its family, else its family's usual one) and checks it with the provider.
+pub(crate) fn prepare_key(
+    key: Key,
+    allowed: Option<&[Algorithm]>,
+    provider: &'static CryptoProvider,
+) -> Result<PreparedKey, ConfigError> {
+    let algorithms: Vec<Algorithm> = match (key.algorithm, allowed) {
+        (Some(bound), Some(allowed)) => allowed
+            .iter()
+            .copied()
+            .filter(|alg| *alg == bound)
+            .collect(),
+        (Some(bound), None) => vec![bound],
+        (None, Some(allowed)) => allowed
+            .iter()
+            .copied()
+            .filter(|alg| key.fits(*alg))
+            .collect(),
+        (None, None) => vec![key.default_algorithm()],
+    };
+    if algorithms.is_empty() || !algorithms.iter().all(|alg| key.fits(*alg)) {
+        return Err(ConfigError::NoAlgorithmForKey { kid: key.kid });
+    }
+    check_key_strength(&key.decoding, &algorithms, provider)?;
+    for alg in &algorithms {
+        (provider.verifier_factory)(alg, &key.decoding).map_err(invalid_key)?;
+    }
+    Ok(PreparedKey {
+        kid: key.kid.map(String::into_boxed_str),
+        decoding: key.decoding,
+        algorithms,
+    })
 }
 
 fn check_key_strength(
@@ -723,17 +795,82 @@ fn check_key_strength(
             }
         }
         AlgorithmFamily::Ed => {
-            if key.try_get_as_bytes().map_err(invalid_key)?.len() != 32 {
+            let point = key.try_get_as_bytes().map_err(invalid_key)?;
+            if point.len() != 32 {
                 return Err(ConfigError::InvalidKey("not an Ed25519 public key".into()));
+            }
+            if is_small_order_ed25519(point) {
+                return Err(ConfigError::InvalidKey("a small-order Ed25519 key".into()));
             }
         }
     }
     Ok(())
 }
 
+/// The Ed25519 points of small order (1, 2, 4, 8), canonical and non-canonical encodings: a
+/// public key among them lets signatures verify for many messages.
+fn is_small_order_ed25519(point: &[u8]) -> bool {
+    const SMALL_ORDER: [[u8; 32]; 7] = [
+        // 0 (order 4), 1 (order 1), and the order-8 points.
+        [0; 32],
+        [
+            0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0,
+        ],
+        [
+            0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
+            0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
+            0x6d, 0x53, 0xfc, 0x05,
+        ],
+        [
+            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10,
+            0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77,
+            0x92, 0xac, 0x03, 0x7a,
+        ],
+        // p - 1 (order 2), p, p + 1: y = -1, and non-canonical encodings of 0 and 1.
+        [
+            0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0x7f,
+        ],
+        [
+            0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0x7f,
+        ],
+        [
+            0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0x7f,
+        ],
+    ];
+    // The sign bit (top bit of the last byte) selects x; both signs of these points are small.
+    let mut unsigned = [0u8; 32];
+    unsigned.copy_from_slice(point);
+    unsigned[31] &= 0x7f;
+    SMALL_ORDER.contains(&unsigned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_order_ed25519_points_are_recognised() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(is_small_order_ed25519(&identity));
+        identity[31] = 0x80;
+        assert!(is_small_order_ed25519(&identity));
+        assert!(is_small_order_ed25519(&[0u8; 32]));
+        // A real public key (RFC 8032 test 1).
+        let real = [
+            0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe, 0xd3, 0xc9, 0x64,
+            0x07, 0x3a, 0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6, 0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68,
+            0xf7, 0x07, 0x51, 0x1a,
+        ];
+        assert!(!is_small_order_ed25519(&real));
+    }
 
     #[test]
     fn split_wants_exactly_three_base64url_segments() {
