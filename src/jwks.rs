@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -83,6 +83,10 @@ struct Remote {
     fetching: tokio::sync::Mutex<()>,
     /// When the last fetch started, for the cooldown.
     last_attempt: Mutex<Option<Instant>>,
+    /// Counts finished fetches, so a caller that waited for another's fetch does not repeat it.
+    generation: AtomicU64,
+    /// The refresh interval the last good response asked for.
+    interval: Mutex<Duration>,
     /// Whether the background refresh task runs.
     refreshing: AtomicBool,
     /// Keys already reported as skipped, so each is logged once.
@@ -193,6 +197,8 @@ impl RemoteKeySetBuilder {
                 snapshot: ArcSwap::from_pointee(Snapshot::default()),
                 fetching: tokio::sync::Mutex::new(()),
                 last_attempt: Mutex::new(None),
+                generation: AtomicU64::new(0),
+                interval: Mutex::new(default_interval.clamp(min, max)),
                 refreshing: AtomicBool::new(false),
                 reported: Mutex::new(HashSet::new()),
                 discovered: Mutex::new(None),
@@ -275,7 +281,8 @@ impl RemoteKeys {
         }
         let payload_b64 = token.split('.').nth(1)?;
         let remote = self.set_for(payload_b64).ok()?.shared.clone();
-        remote.cooldown_allows().then(|| {
+        // Joining a fetch already under way costs nothing and may bring the key.
+        (remote.cooldown_allows() || remote.fetch_in_flight()).then(|| {
             Box::pin(async move { remote.refresh_single_flight().await }) as BoxFuture<'static, ()>
         })
     }
@@ -294,17 +301,21 @@ impl KeysGuard {
 }
 
 impl Remote {
+    fn fetch_in_flight(&self) -> bool {
+        self.fetching.try_lock().is_err()
+    }
+
     fn cooldown_allows(&self) -> bool {
         let last = self.last_attempt.lock().map(|last| *last).unwrap_or(None);
         last.is_none_or(|last| last.elapsed() >= self.cooldown)
     }
 
-    /// Fetches unless another fetch ran while this caller waited for its turn.
+    /// Fetches unless another fetch finished while this caller waited for its turn, or the
+    /// cooldown started meanwhile.
     async fn refresh_single_flight(self: Arc<Self>) {
-        let asked_at = Instant::now();
+        let seen = self.generation.load(Ordering::Acquire);
         let _turn = self.fetching.lock().await;
-        let last = self.last_attempt.lock().map(|last| *last).unwrap_or(None);
-        if last.is_some_and(|last| last >= asked_at || last.elapsed() < self.cooldown) {
+        if self.generation.load(Ordering::Acquire) != seen || !self.cooldown_allows() {
             return;
         }
         self.refresh().await;
@@ -315,11 +326,17 @@ impl Remote {
         if let Ok(mut last) = self.last_attempt.lock() {
             *last = Some(Instant::now());
         }
-        match self.fetch().await {
+        let outcome = self.fetch().await;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        match outcome {
             Ok((snapshot, max_age)) => {
                 self.snapshot.store(Arc::new(snapshot));
                 let (min, max) = self.interval_bounds;
-                max_age.map_or(self.default_interval, |age| age.clamp(min, max))
+                let interval = max_age.map_or(self.default_interval, |age| age.clamp(min, max));
+                if let Ok(mut current) = self.interval.lock() {
+                    *current = interval;
+                }
+                interval
             }
             Err(cause) => {
                 tracing::warn!(
@@ -346,18 +363,34 @@ impl Remote {
             return;
         }
         let weak: Weak<Self> = Arc::downgrade(self);
+        // The first fetch is the first request's (single-flight); the task keeps keys fresh
+        // from then on: it sleeps out the interval since the last fetch, whoever made it, and
+        // retries every cooldown while nothing could be loaded.
+        let mut next = self.cooldown.max(Duration::from_millis(100));
         runtime.spawn(async move {
             loop {
+                tokio::time::sleep(next).await;
                 // The task holds only a weak reference so dropping every layer stops it.
                 let Some(remote) = weak.upgrade() else {
                     return;
                 };
-                let next = {
-                    let _turn = remote.fetching.lock().await;
-                    remote.refresh().await
+                let _turn = remote.fetching.lock().await;
+                let interval = remote
+                    .interval
+                    .lock()
+                    .map_or(remote.default_interval, |i| *i);
+                let since = remote
+                    .last_attempt
+                    .lock()
+                    .ok()
+                    .and_then(|last| *last)
+                    .map(|l| l.elapsed());
+                next = match since {
+                    Some(since) if remote.snapshot.load().loaded && since < interval => {
+                        interval - since
+                    }
+                    _ => remote.refresh().await,
                 };
-                drop(remote);
-                tokio::time::sleep(next).await;
             }
         });
     }
