@@ -1,7 +1,15 @@
 //! The demo API: `cargo run --example server`.
 //!
-//! Listens on 127.0.0.1:3000 (`BIND` overrides) and signs HS256 tokens with `JWT_SECRET`, or with
-//! a random secret when it is unset (tokens then die with the process).
+//! Listens on 127.0.0.1:3000 (`BIND` overrides). The layer is configured from the `JWT_*`
+//! variables through [`EnvConfig::from_env`] (`JWT_SECRET`, `JWT_PUBLIC_KEY`, `JWT_JWKS_URL`,
+//! `JWT_OIDC_ISSUER`, `JWT_ALGORITHMS`, `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_LEEWAY`,
+//! `JWT_COOKIE_NAME`, …). With none of the four key variables set, it uses a random secret
+//! (tokens then die with the process). The issuer and audience default to
+//! `tower-jwt-auth-demo` and `demo-api`.
+//!
+//! `POST /auth/login` signs HS256 tokens (or the first HMAC algorithm of `JWT_ALGORITHMS`) with
+//! the secret. With a public key or a JWKS the demo holds no signing key: login then answers
+//! 501 `login_unavailable`, and tokens must come from the key's owner (your identity provider).
 //!
 //! ```text
 //! curl -s localhost:3000/auth/login -H 'content-type: application/json' \
@@ -31,8 +39,9 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower_jwt_auth::{
-    AuthError, ClaimPath, Claims, CurrentUser, Grants, JwtLayer, Key, MemoryRevocations,
-    RequireRoles, RequireScope, Revocations, Revoker, TokenFacts, TokenSource, scope_list_contains,
+    Algorithm, AuthError, ClaimPath, Claims, CurrentUser, EnvConfig, EnvError, Grants,
+    MemoryRevocations, RequireRoles, RequireScope, Revocations, Revoker, TokenFacts, TokenSource,
+    scope_list_contains,
 };
 
 const ISSUER: &str = "tower-jwt-auth-demo";
@@ -87,8 +96,17 @@ const USERS: &[User] = &[
 ];
 
 struct AppState {
-    signing_key: EncodingKey,
+    /// `None` when the key source is a public key or a JWKS: the demo cannot sign then.
+    signer: Option<Signer>,
     directory: Directory,
+}
+
+/// What `login` needs to issue tokens the layer accepts.
+struct Signer {
+    key: EncodingKey,
+    algorithm: Algorithm,
+    issuer: String,
+    audience: String,
 }
 
 /// The "users" resource of `/api/users`, and who the user lookup finds: a token whose user was
@@ -110,14 +128,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
 
-    let secret = match std::env::var("JWT_SECRET") {
-        Ok(secret) => secret.into_bytes(),
-        Err(_) => {
-            tracing::warn!("JWT_SECRET is not set: using a random secret for this run only");
-            let mut secret = vec![0u8; 32];
-            rand::rng().fill_bytes(&mut secret);
-            secret
+    let config = match EnvConfig::from_env() {
+        Ok(config) => config,
+        Err(EnvError::NoKeySource { .. }) => {
+            tracing::warn!(
+                "none of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL, JWT_OIDC_ISSUER is set: \
+                 using a random secret for this run only"
+            );
+            // The other JWT_* variables still apply.
+            let random = random_id() + &random_id();
+            EnvConfig::from_vars("", |name| match name {
+                "JWT_SECRET" => Some(random.clone()),
+                _ => std::env::var(name).ok(),
+            })
+            .map_err(|error| error.to_string())?
         }
+        // `main`'s error is shown with `Debug`: show the message instead.
+        Err(error) => return Err(error.to_string().into()),
     };
     let addr: SocketAddr = std::env::var("BIND")
         .unwrap_or_else(|_| "127.0.0.1:3000".into())
@@ -128,7 +155,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(url) => {
             tracing::info!("revocations in Redis");
             app(
-                &secret,
+                &config,
                 tower_jwt_auth::RedisRevocations::connect_lazy(&url)?,
             )?
         }
@@ -137,9 +164,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tracing::warn!(
                 "REDIS_URL is set but the `redis` feature is off: revocations in memory"
             );
-            app(&secret, MemoryRevocations::default())?
+            app(&config, MemoryRevocations::default())?
         }
-        Err(_) => app(&secret, MemoryRevocations::default())?,
+        Err(_) => app(&config, MemoryRevocations::default())?,
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("demo API listening on http://{}", listener.local_addr()?);
@@ -148,7 +175,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn app(
-    secret: &[u8],
+    config: &EnvConfig,
     revocations: impl Revocations + Clone,
 ) -> Result<Router, tower_jwt_auth::ConfigError> {
     // `login` signs with jsonwebtoken directly; make sure it has a backend whatever the features.
@@ -161,14 +188,21 @@ fn app(
         USERS.iter().map(|user| user.username.to_owned()).collect(),
     ));
 
+    // The demo's issuer and audience unless the environment names its own.
+    let issuer = config.issuers().first().map_or(ISSUER, String::as_str);
+    let audience = config.audiences().first().map_or(AUDIENCE, String::as_str);
+
     // One configuration, three ways to use it.
     let verification = || {
         let directory = directory.clone();
-        JwtLayer::builder()
-            .claims::<AccessClaims>()
-            .key(Key::hmac(secret))
-            .issuer(ISSUER)
-            .audience(AUDIENCE)
+        let mut builder = config.layer_builder().claims::<AccessClaims>();
+        if config.issuers().is_empty() {
+            builder = builder.issuer(ISSUER);
+        }
+        if config.audiences().is_empty() {
+            builder = builder.audience(AUDIENCE);
+        }
+        builder
             .revocations(revocations.clone())
             .user_lookup(move |sub: String| {
                 let found = directory
@@ -182,10 +216,26 @@ fn app(
     let optional = verification().optional().build()?;
     let cookie = verification().source(TokenSource::cookie()).build()?;
 
-    let state = Arc::new(AppState {
-        signing_key: EncodingKey::from_secret(secret),
-        directory,
+    let signer = config.hmac_secret().map(|secret| Signer {
+        key: EncodingKey::from_secret(secret),
+        algorithm: config
+            .algorithms()
+            .and_then(|algorithms| {
+                algorithms.iter().copied().find(|alg| {
+                    matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+                })
+            })
+            .unwrap_or(Algorithm::HS256),
+        issuer: issuer.to_owned(),
+        audience: audience.to_owned(),
     });
+    if signer.is_none() {
+        tracing::warn!(
+            key = config.key_variable(),
+            "no HMAC secret: POST /auth/login answers 501, tokens must come from the key's owner"
+        );
+    }
+    let state = Arc::new(AppState { signer, directory });
     // Guards sit inside the JWT layer: `route_layer` wraps what was added before it, so the
     // layer added last runs first and the guards see verified claims.
     Ok(Router::new()
@@ -221,6 +271,14 @@ fn app(
 }
 
 async fn login(State(state): State<Arc<AppState>>, Json(body): Json<Value>) -> Response {
+    let Some(signer) = &state.signer else {
+        return error(
+            StatusCode::NOT_IMPLEMENTED,
+            "login_unavailable",
+            "This demo signs tokens only with JWT_SECRET; with JWT_PUBLIC_KEY, JWT_JWKS_URL or \
+             JWT_OIDC_ISSUER, get tokens from the key's owner.",
+        );
+    };
     let (Some(username), Some(password)) = (body["username"].as_str(), body["password"].as_str())
     else {
         return error(
@@ -252,10 +310,10 @@ async fn login(State(state): State<Arc<AppState>>, Json(body): Json<Value>) -> R
         iat,
         exp: iat + ACCESS_TOKEN_LIFETIME.as_secs(),
         jti: random_id(),
-        iss: ISSUER.to_owned(),
-        aud: AUDIENCE.to_owned(),
+        iss: signer.issuer.clone(),
+        aud: signer.audience.clone(),
     };
-    match jsonwebtoken::encode(&Header::default(), &claims, &state.signing_key) {
+    match jsonwebtoken::encode(&Header::new(signer.algorithm), &claims, &signer.key) {
         Ok(token) => Json(json!({
             "access_token": token,
             "token_type": "bearer",

@@ -421,7 +421,8 @@ pub enum ConfigError {
     ZeroBackendTimeout,
     /// Static keys and remote key sets are both configured.
     MixedKeySources,
-    /// A revocation backend could not be set up (an invalid URL, an unreachable server).
+    /// A backend (a revocation store, a key set endpoint) could not be set up: an invalid URL,
+    /// an unreachable server.
     Backend(String),
     /// The cookie name is not a valid cookie name.
     InvalidCookieName,
@@ -463,7 +464,7 @@ impl fmt::Display for ConfigError {
             Self::MixedKeySources => {
                 f.write_str("static keys and remote key sets cannot be combined")
             }
-            Self::Backend(why) => write!(f, "revocation backend: {why}"),
+            Self::Backend(why) => write!(f, "backend: {why}"),
             Self::InvalidCookieName => f.write_str("invalid cookie name"),
             Self::InvalidRealm => f.write_str("the realm contains characters not allowed"),
             Self::InvalidRequirement(why) => write!(f, "invalid guard requirement: {why}"),

@@ -26,7 +26,7 @@ use crate::extract::Claims;
 use crate::revocation::{
     DEFAULT_SUBJECT_REVOCATION_TTL, Revocations, RevokedIf, Revoker, TokenFacts,
 };
-use crate::source::{BearerToken, TokenSource};
+use crate::source::{BearerToken, TokenSource, is_valid_cookie_name};
 use crate::user::{self, UserLookup};
 use crate::verify::{self, Clock, Expectation, Key, Rules, Verifier};
 
@@ -771,14 +771,12 @@ impl<C> JwtLayerBuilder<C> {
         if self.max_token_len == 0 {
             return Err(ConfigError::ZeroSizeCap);
         }
-        if let Some(name) = self.source.cookie_name() {
-            let valid = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
-            if !valid {
-                return Err(ConfigError::InvalidCookieName);
-            }
+        if self
+            .source
+            .cookie_name()
+            .is_some_and(|name| !is_valid_cookie_name(name))
+        {
+            return Err(ConfigError::InvalidCookieName);
         }
         if let Some(realm) = &self.realm
             && !realm.chars().all(is_rfc6750_char)

@@ -79,6 +79,7 @@ struct ReadmeDoctests;
 
 mod checks;
 mod claims;
+mod env;
 mod error;
 mod extract;
 mod guard;
@@ -96,6 +97,7 @@ mod verify;
 
 pub use checks::DEFAULT_BACKEND_TIMEOUT;
 pub use claims::JsonClaims;
+pub use env::{EnvConfig, EnvError, from_env, from_env_with_prefix};
 pub use error::{AuthError, ConfigError, ErrorHandler, RETRY_AFTER_SECS};
 pub use extract::Claims;
 pub use guard::{

@@ -89,6 +89,15 @@ impl TokenSource {
     }
 }
 
+/// Whether `name` is a cookie name per RFC 6265: a non-empty token, visible ASCII without
+/// separators.
+pub(crate) fn is_valid_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+}
+
 /// The raw token of an authenticated request, as it arrived.
 ///
 /// The layer puts it into the request extensions next to the claims; handlers read it with the

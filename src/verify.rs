@@ -49,23 +49,20 @@ impl Key {
     /// An HMAC secret encoded in base64 (FoalTS `secretEncoding: 'base64'`). Standard and URL-safe
     /// alphabets are accepted, padded or not.
     pub fn hmac_base64(secret: &str) -> Result<Self, ConfigError> {
-        const INDIFFERENT: GeneralPurposeConfig =
-            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
-        let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, INDIFFERENT);
-        let url_safe = GeneralPurpose::new(&base64::alphabet::URL_SAFE, INDIFFERENT);
-        let secret = secret.trim();
-        let bytes = standard
-            .decode(secret)
-            .or_else(|_| url_safe.decode(secret))
-            .map_err(|_| ConfigError::InvalidKey("the HMAC secret is not valid base64".into()))?;
-        Ok(Self::hmac(bytes))
+        decode_base64_secret(secret)
+            .map(Self::hmac)
+            .ok_or_else(|| ConfigError::InvalidKey("the HMAC secret is not valid base64".into()))
     }
 
     /// An RSA public key in PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`), or a certificate.
     pub fn rsa_pem(pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
-        DecodingKey::from_rsa_pem(pem.as_ref())
-            .map(Self::new)
-            .map_err(invalid_key)
+        let key = DecodingKey::from_rsa_pem(pem.as_ref()).map_err(invalid_key)?;
+        // jsonwebtoken takes the body of an `RSA PUBLIC KEY` block as it is: parse it now, so
+        // anything else (an EC key, a text file) is refused here and not at build time.
+        if let (Ok(provider), Ok(der)) = (crypto_provider(), key.try_get_as_bytes()) {
+            (provider.key_utils.rsa_pub_components_from_public_key)(der).map_err(invalid_key)?;
+        }
+        Ok(Self::new(key))
     }
 
     /// An EC public key (P-256 or P-384) in PEM.
@@ -199,6 +196,20 @@ impl fmt::Debug for Key {
             .field("algorithm", &self.algorithm)
             .finish_non_exhaustive()
     }
+}
+
+/// Decodes a base64 secret as node's `Buffer.from(s, 'base64')` would: either alphabet, padded
+/// or not, surrounding whitespace ignored.
+pub(crate) fn decode_base64_secret(secret: &str) -> Option<Vec<u8>> {
+    const INDIFFERENT: GeneralPurposeConfig =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, INDIFFERENT);
+    let url_safe = GeneralPurpose::new(&base64::alphabet::URL_SAFE, INDIFFERENT);
+    let secret = secret.trim();
+    standard
+        .decode(secret)
+        .or_else(|_| url_safe.decode(secret))
+        .ok()
 }
 
 fn invalid_key(error: jsonwebtoken::errors::Error) -> ConfigError {

@@ -372,6 +372,22 @@ fn unparsable_keys_are_refused() {
         Key::ed_pem(key_file("rsa.pub.pem")),
         Err(ConfigError::InvalidKey(_))
     ));
+    // jsonwebtoken does not look inside an `RSA PUBLIC KEY` block; we do.
+    for not_rsa in [
+        key_file("ec256.pub.der"),
+        key_file("ed25519.pub.der"),
+        b"hello".to_vec(),
+    ] {
+        assert!(matches!(
+            Key::rsa_der(&not_rsa),
+            Err(ConfigError::InvalidKey(_))
+        ));
+    }
+    let fake = "-----BEGIN RSA PUBLIC KEY-----\naGVsbG8gd29ybGQ=\n-----END RSA PUBLIC KEY-----\n";
+    assert!(matches!(
+        Key::rsa_pem(fake),
+        Err(ConfigError::InvalidKey(_))
+    ));
 }
 
 #[test]
