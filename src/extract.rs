@@ -13,6 +13,7 @@ use crate::claims::JsonClaims;
 use crate::error::AuthError;
 use crate::revocation::{Revoker, TokenFacts};
 use crate::source::BearerToken;
+use crate::user::CurrentUser;
 
 /// The verified claims of the request's token.
 ///
@@ -44,42 +45,15 @@ impl<C> Deref for Claims<C> {
     }
 }
 
-impl<C, S> FromRequestParts<S> for Claims<C>
-where
-    C: Clone + Send + Sync + 'static,
-    S: Send + Sync,
-{
-    type Rejection = AuthError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Self>()
-            .cloned()
-            .ok_or_else(unauthenticated)
-    }
-}
-
-/// `Option<Claims<C>>`: `None` behind the optional layer when the request had no token.
-impl<C, S> OptionalFromRequestParts<S> for Claims<C>
-where
-    C: Clone + Send + Sync + 'static,
-    S: Send + Sync,
-{
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<Self>().cloned())
-    }
-}
-
-/// Extractors for the values the layer puts into the extensions as they are.
+/// Extractors for the values the layer puts into the extensions: `T` is required (401 when
+/// absent), `Option<T>` is `None` when absent (behind the optional layer without a token).
 macro_rules! extension_extractor {
-    ($($ty:ty),* $(,)?) => {$(
-        impl<S: Send + Sync> FromRequestParts<S> for $ty {
+    ($($ty:ty $(where $param:ident)?),* $(,)?) => {$(
+        impl<S $(, $param)?> FromRequestParts<S> for $ty
+        where
+            S: Send + Sync,
+            $($param: Clone + Send + Sync + 'static,)?
+        {
             type Rejection = AuthError;
 
             async fn from_request_parts(
@@ -90,7 +64,11 @@ macro_rules! extension_extractor {
             }
         }
 
-        impl<S: Send + Sync> OptionalFromRequestParts<S> for $ty {
+        impl<S $(, $param)?> OptionalFromRequestParts<S> for $ty
+        where
+            S: Send + Sync,
+            $($param: Clone + Send + Sync + 'static,)?
+        {
             type Rejection = std::convert::Infallible;
 
             async fn from_request_parts(
@@ -102,6 +80,8 @@ macro_rules! extension_extractor {
         }
     )*};
 }
+
+extension_extractor!(Claims<C> where C, CurrentUser<U> where U);
 
 // `TokenFacts` and `Revoker` are there only when the layer runs asynchronous checks (a
 // revocation store for `Revoker`); a handler asking for them elsewhere gets the 401.

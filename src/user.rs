@@ -1,16 +1,13 @@
 //! The user behind a token: an async lookup by `sub` (FoalTS `user` option) and the
-//! [`CurrentUser`] extractor.
+//! [`CurrentUser`] extractor (its `FromRequestParts` lives with the other extractors).
 
 use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use futures_util::future::BoxFuture;
 use http::Extensions;
-use http::request::Parts;
 
-use crate::error::AuthError;
 use crate::layer::BoxError;
 
 /// The user the lookup found for the request's token.
@@ -33,38 +30,6 @@ impl<U> Deref for CurrentUser<U> {
 
     fn deref(&self) -> &U {
         &self.0
-    }
-}
-
-impl<U, S> FromRequestParts<S> for CurrentUser<U>
-where
-    U: Clone + Send + Sync + 'static,
-    S: Send + Sync,
-{
-    type Rejection = AuthError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Self>()
-            .cloned()
-            .ok_or_else(crate::extract::unauthenticated)
-    }
-}
-
-/// `Option<CurrentUser<U>>`: `None` behind the optional layer when the request had no token.
-impl<U, S> OptionalFromRequestParts<S> for CurrentUser<U>
-where
-    U: Clone + Send + Sync + 'static,
-    S: Send + Sync,
-{
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<Self>().cloned())
     }
 }
 
