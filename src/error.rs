@@ -68,6 +68,8 @@ pub enum AuthError {
     MissingIssuedAt,
     /// `max_age` is configured and the token is older than it.
     MaxAgeExceeded,
+    /// `max_lifetime` is configured and `exp` lies further away than it.
+    LifetimeTooLong,
     /// The audience does not match.
     InvalidAudience {
         /// The configured audiences, rendered for the description.
@@ -163,6 +165,7 @@ impl AuthError {
             Self::IssuedInFuture => "jwt issued in the future",
             Self::MissingIssuedAt => "iat required when maxAge is specified",
             Self::MaxAgeExceeded => "maxAge exceeded",
+            Self::LifetimeTooLong => "jwt lifetime exceeds the maximum",
             Self::MissingKid => "missing kid",
             Self::UnknownKid => "invalid kid",
             Self::KeyUnavailable => "Internal server error.",
@@ -212,6 +215,7 @@ impl AuthError {
             Self::IssuedInFuture => "issued_in_future",
             Self::MissingIssuedAt => "missing_issued_at",
             Self::MaxAgeExceeded => "max_age_exceeded",
+            Self::LifetimeTooLong => "lifetime_too_long",
             Self::InvalidAudience { .. } => "invalid_audience",
             Self::InvalidIssuer { .. } => "invalid_issuer",
             Self::InvalidSubject { .. } => "invalid_subject",

@@ -433,6 +433,7 @@ pub struct JwtLayerBuilder<C> {
     leeway: Duration,
     validate_nbf: bool,
     max_age: Option<Duration>,
+    max_lifetime: Option<Duration>,
     audiences: Vec<String>,
     issuers: Vec<String>,
     subject: Option<String>,
@@ -475,6 +476,7 @@ impl JwtLayerBuilder<JsonClaims> {
             leeway: Duration::ZERO,
             validate_nbf: true,
             max_age: None,
+            max_lifetime: None,
             audiences: Vec::new(),
             issuers: Vec::new(),
             subject: None,
@@ -509,6 +511,7 @@ impl<C> JwtLayerBuilder<C> {
             leeway: self.leeway,
             validate_nbf: self.validate_nbf,
             max_age: self.max_age,
+            max_lifetime: self.max_lifetime,
             audiences: self.audiences,
             issuers: self.issuers,
             subject: self.subject,
@@ -610,6 +613,14 @@ impl<C> JwtLayerBuilder<C> {
     /// `iat` required. Default: off.
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = Some(max_age);
+        self
+    }
+
+    /// Refuses tokens whose `exp` lies more than `max_lifetime` after their `iat` (or after now,
+    /// without `iat`), so a token minted "forever" (`exp` = 2^64 − 1) by a careless or
+    /// compromised issuer is not accepted. Default: off; set it to your longest token lifetime.
+    pub fn max_lifetime(mut self, max_lifetime: Duration) -> Self {
+        self.max_lifetime = Some(max_lifetime);
         self
     }
 
@@ -787,6 +798,7 @@ impl<C> JwtLayerBuilder<C> {
             leeway: self.leeway.as_secs(),
             validate_nbf: self.validate_nbf,
             max_age: self.max_age.map(|age| age.as_secs()),
+            max_lifetime: self.max_lifetime.map(|lifetime| lifetime.as_secs()),
             audiences: expectation("audience", self.audiences, " or ")?,
             issuers: expectation("issuer", self.issuers, ",")?,
             subject: expectation("subject", self.subject.into_iter().collect(), "")?,

@@ -279,6 +279,7 @@ pub(crate) struct Rules {
     pub(crate) leeway: u64,
     pub(crate) validate_nbf: bool,
     pub(crate) max_age: Option<u64>,
+    pub(crate) max_lifetime: Option<u64>,
     pub(crate) audiences: Option<Expectation>,
     pub(crate) issuers: Option<Expectation>,
     pub(crate) subject: Option<Expectation>,
@@ -361,20 +362,28 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error>
 /// instead of failing the whole payload.
 #[derive(Deserialize)]
 struct Registered<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "present_raw")]
     exp: Option<&'a RawValue>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "present_raw")]
     nbf: Option<&'a RawValue>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "present_raw")]
     iat: Option<&'a RawValue>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "present_raw")]
     iss: Option<&'a RawValue>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "present_raw")]
     sub: Option<&'a RawValue>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "present_raw")]
     aud: Option<&'a RawValue>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "present_raw")]
     jti: Option<&'a RawValue>,
+}
+
+/// A claim that is present, even as `null`: plain `Option` would read `"exp": null` as an
+/// absent `exp` and an `"nbf": null` as no `nbf` at all.
+fn present_raw<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
+    <&'de RawValue>::deserialize(deserializer).map(Some)
 }
 
 /// The registered claims the revocation check and the user lookup need.
@@ -434,7 +443,7 @@ impl<C: DeserializeOwned> Verifier<C> {
             return Err(AuthError::Malformed);
         }
         let (header_b64, payload_b64, signature_b64) = split(token)?;
-        let header_json = decode_segment(header_b64)?;
+        let header_json = decode_json_segment(header_b64)?;
         let header: Header<'_> = parse_object(&header_json)?;
         if signature_b64.is_empty() {
             return Err(AuthError::MissingSignature);
@@ -468,6 +477,7 @@ impl<C: DeserializeOwned> Verifier<C> {
                 self.check_signature(keys.select(kid)?, algorithm, message, signature_b64)?;
             }
         }
+        // A JWS payload may be any octets; the claims set's UTF-8 is checked with the claims.
         let payload = decode_segment(payload_b64)?;
         // `header` borrows from `header_json`, which dies here; keep the kid owned.
         let kid = header.kid.map(|kid| Cow::Owned(kid.into_owned()));
@@ -518,6 +528,7 @@ impl<C: DeserializeOwned> Verifier<C> {
     }
 
     fn check_claims(&self, payload: &[u8], collect: bool) -> Result<Option<ClaimFacts>, AuthError> {
+        require_utf8(payload)?;
         let claims: Registered<'_> = parse_object(payload)?;
         let rules = &self.rules;
         let now = rules
@@ -558,6 +569,13 @@ impl<C: DeserializeOwned> Verifier<C> {
             return Err(AuthError::InvalidSubject {
                 expected: expected.shown.clone(),
             });
+        }
+        if let Some(max_lifetime) = rules.max_lifetime {
+            // From `iat` when the token states it, else from now: either way a token cannot be
+            // valid for longer than this, whatever `exp` says.
+            if exp - iat.unwrap_or(now).min(now) > max_lifetime as f64 {
+                return Err(AuthError::LifetimeTooLong);
+            }
         }
         if let Some(max_age) = rules.max_age {
             let iat = iat.ok_or(AuthError::MissingIssuedAt)?;
@@ -615,15 +633,31 @@ fn decode_segment(segment: &str) -> Result<Vec<u8>, AuthError> {
         .map_err(|_| AuthError::Malformed)
 }
 
+/// A JOSE header: base64url of UTF-8 JSON (RFC 7515 §4).
+fn decode_json_segment(segment: &str) -> Result<Vec<u8>, AuthError> {
+    let bytes = decode_segment(segment)?;
+    require_utf8(&bytes)?;
+    Ok(bytes)
+}
+
+/// JSON must be UTF-8 (RFC 8259 §8.1), and serde_json does not check the UTF-8 of values it
+/// skips, so it is checked here, once.
+fn require_utf8(json: &[u8]) -> Result<(), AuthError> {
+    std::str::from_utf8(json)
+        .map(|_| ())
+        .map_err(|_| AuthError::InvalidToken)
+}
+
 /// RFC 7515 §4.1.9: `typ` is a media type, compared case-insensitively, and the
 /// `application/` prefix may be omitted.
 fn typ_matches(typ: &str, expected: &str) -> bool {
+    // `typ` is attacker-controlled and checked before the signature: no byte-index slicing,
+    // which would panic inside a multi-byte character.
     let short = |t: &str| {
-        let lower = t.len() > 12 && t[..12].eq_ignore_ascii_case("application/");
-        if lower {
-            t[12..].to_owned()
-        } else {
-            t.to_owned()
+        let prefix = "application/";
+        match (t.get(..prefix.len()), t.get(prefix.len()..)) {
+            (Some(head), Some(rest)) if head.eq_ignore_ascii_case(prefix) => rest.to_owned(),
+            _ => t.to_owned(),
         }
     };
     short(typ).eq_ignore_ascii_case(&short(expected))
@@ -890,6 +924,16 @@ mod tests {
         for token in ["a.b", "a.b.c.d", ".b.c", "a.b+.c", "a.b.c=", "a..b.c", ""] {
             assert_eq!(split(token), Err(AuthError::Malformed), "{token:?}");
         }
+    }
+
+    #[test]
+    fn typ_with_multibyte_characters_never_panics() {
+        assert!(!typ_matches("applicatioi\u{6be}T+JWT", "at+jwt"));
+        assert!(!typ_matches(
+            "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}",
+            "at+jwt"
+        ));
+        assert!(typ_matches("application/at+jwt", "at+jwt"));
     }
 
     #[test]

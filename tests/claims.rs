@@ -95,12 +95,15 @@ async fn fractional_numeric_dates_are_accepted() {
 
 #[tokio::test]
 async fn exp_is_required() {
-    for claims in [json!({ "sub": "a" }), json!({ "exp": null })] {
-        assert_eq!(
-            verdict(at_now().build().unwrap(), claims).await,
-            Err("jwt expiration required".into())
-        );
-    }
+    assert_eq!(
+        verdict(at_now().build().unwrap(), json!({ "sub": "a" })).await,
+        Err("jwt expiration required".into())
+    );
+    // Present but null is a claim of the wrong type, not an absent one.
+    assert_eq!(
+        verdict(at_now().build().unwrap(), json!({ "exp": null })).await,
+        Err("invalid exp value".into())
+    );
 }
 
 #[tokio::test]
@@ -150,6 +153,35 @@ async fn max_age_requires_iat_and_bounds_the_age() {
     assert_eq!(
         verdict(layer(), json!({ "exp": NOW + 600 })).await,
         Err("iat required when maxAge is specified".into())
+    );
+}
+
+#[tokio::test]
+async fn max_lifetime_bounds_exp_from_iat_or_from_now() {
+    let layer = || {
+        at_now()
+            .max_lifetime(Duration::from_secs(600))
+            .build()
+            .unwrap()
+    };
+    assert_eq!(
+        verdict(layer(), json!({ "exp": NOW + 600, "iat": NOW })).await,
+        Ok(())
+    );
+    assert_eq!(verdict(layer(), json!({ "exp": NOW + 600 })).await, Ok(()));
+    for claims in [
+        json!({ "exp": NOW + 601, "iat": NOW }),
+        json!({ "exp": NOW + 601 }),
+    ] {
+        assert_eq!(
+            verdict(layer(), claims).await,
+            Err("jwt lifetime exceeds the maximum".into())
+        );
+    }
+    // Measured from iat: an old token with a long exp is refused even if little remains.
+    assert_eq!(
+        verdict(layer(), json!({ "exp": NOW + 60, "iat": NOW - 1000 })).await,
+        Err("jwt lifetime exceeds the maximum".into())
     );
 }
 

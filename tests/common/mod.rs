@@ -193,3 +193,138 @@ pub fn bearer(token: &str) -> Request<Body> {
 pub async fn try_token(layer: JwtLayer, token: &str) -> Answer {
     send(app(layer), bearer(token)).await
 }
+
+/// The descriptions of the error table that a refusal of a bad token or a bad request can carry
+/// (400 `invalid_request` and 401 `invalid_token`), besides those that quote configuration.
+pub const REFUSAL_DESCRIPTIONS: &[&str] = &[
+    "Authorization header not found.",
+    "Auth cookie not found.",
+    "Expected a bearer token. Scheme is Authorization: Bearer <token>.",
+    "Multiple tokens in request.",
+    "jwt malformed",
+    "invalid token",
+    "invalid algorithm",
+    "jwt signature is required",
+    "invalid signature",
+    "jwt crit header not supported",
+    "jwt expiration required",
+    "invalid exp value",
+    "invalid nbf value",
+    "invalid iat value",
+    "jwt expired",
+    "jwt not active",
+    "jwt issued in the future",
+    "iat required when maxAge is specified",
+    "maxAge exceeded",
+    "missing kid",
+    "invalid kid",
+    "jwt revoked",
+];
+
+/// The descriptions that quote the layer's configuration (never the token).
+pub const CONFIGURED_DESCRIPTION_PREFIXES: &[&str] = &[
+    "jwt typ invalid. expected: ",
+    "jwt audience invalid. expected: ",
+    "jwt issuer invalid. expected: ",
+    "jwt subject invalid. expected: ",
+];
+
+/// `%x20-21 / %x23-5B / %x5D-7E` (RFC 6750 §3).
+pub fn is_rfc6750_text(text: &str) -> bool {
+    text.bytes()
+        .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+/// The longest run of the token's bytes a response may repeat without counting as an echo.
+pub const ECHO_LIMIT: usize = 10;
+
+/// Panics when the response (any header value or the body) repeats more than [`ECHO_LIMIT`]
+/// consecutive bytes of `secret`.
+pub fn assert_no_echo(answer: &Answer, secret: &[u8]) {
+    let window = ECHO_LIMIT + 1;
+    let mut parts: Vec<&[u8]> = answer.headers.values().map(|v| v.as_bytes()).collect();
+    parts.push(&answer.raw);
+    // The responses are short and the secrets may be megabytes (and the tests run unoptimized):
+    // hash every window of the response, then roll one hash over the secret (Rabin-Karp).
+    let mut wanted: Vec<(u64, &[u8])> = parts
+        .iter()
+        .flat_map(|part| part.windows(window))
+        .map(|piece| (window_hash(piece), piece))
+        .collect();
+    wanted.sort_unstable();
+    if wanted.is_empty() || secret.len() < window {
+        return;
+    }
+    let high = (1..window).fold(1u64, |pow, _| pow.wrapping_mul(HASH_BASE));
+    let mut hash = window_hash(&secret[..window]);
+    for start in 0..=secret.len() - window {
+        if start > 0 {
+            let gone = u64::from(secret[start - 1]).wrapping_mul(high);
+            let new = u64::from(secret[start + window - 1]);
+            hash = hash
+                .wrapping_sub(gone)
+                .wrapping_mul(HASH_BASE)
+                .wrapping_add(new);
+        }
+        let candidates = wanted.partition_point(|(h, _)| *h < hash);
+        for (h, piece) in &wanted[candidates..] {
+            if *h != hash {
+                break;
+            }
+            let here = &secret[start..start + window];
+            assert!(
+                here != *piece,
+                "the response repeats {:?} from the token",
+                String::from_utf8_lossy(piece)
+            );
+        }
+    }
+}
+
+const HASH_BASE: u64 = 257;
+
+fn window_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0u64, |hash, byte| {
+        hash.wrapping_mul(HASH_BASE).wrapping_add(u64::from(*byte))
+    })
+}
+
+/// Asserts a refusal from the error table for a bad token or a bad request: 400
+/// `invalid_request` or 401 `invalid_token` (never 2xx, never 5xx), the JSON body, the content
+/// type and the exact challenge, and no piece of `token` longer than [`ECHO_LIMIT`] in the
+/// response. Returns the description.
+pub fn assert_refused(answer: &Answer, token: &str) -> String {
+    let status = answer.status.as_u16();
+    let code = match status {
+        400 => "invalid_request",
+        401 => "invalid_token",
+        _ => panic!(
+            "expected a 400 or 401 refusal, got {status}: {}",
+            String::from_utf8_lossy(&answer.raw)
+        ),
+    };
+    let description = answer.body["description"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no description in {}", String::from_utf8_lossy(&answer.raw)))
+        .to_owned();
+    assert_eq!(
+        answer.body,
+        serde_json::json!({ "code": code, "description": description }),
+        "the body is exactly {{code, description}}"
+    );
+    assert!(
+        REFUSAL_DESCRIPTIONS.contains(&description.as_str())
+            || CONFIGURED_DESCRIPTION_PREFIXES
+                .iter()
+                .any(|prefix| description.starts_with(prefix)),
+        "{description:?} is not in the error table"
+    );
+    assert!(is_rfc6750_text(&description), "{description:?}");
+    assert_eq!(answer.headers["content-type"], "application/json");
+    assert_eq!(
+        answer.challenge(),
+        format!(r#"Bearer error="{code}", error_description="{description}""#)
+    );
+    assert_no_echo(answer, token.as_bytes());
+    description
+}
