@@ -24,7 +24,7 @@ use crate::claims::JsonClaims;
 use crate::error::{AuthError, ConfigError, DefaultErrorHandler, ErrorHandler, is_rfc6750_char};
 use crate::extract::Claims;
 use crate::revocation::{
-    DEFAULT_SUBJECT_REVOCATION_TTL, Revocations, RevokedIf, Revoker, TokenFacts,
+    DEFAULT_SUBJECT_REVOCATION_TTL, Revocations, RevokedIf, Revoker, RevokerPolicy, TokenFacts,
 };
 use crate::source::{BearerToken, TokenSource, is_valid_cookie_name};
 use crate::user::{self, UserLookup};
@@ -803,7 +803,7 @@ impl<C> JwtLayerBuilder<C> {
             issuers: expectation("issuer", self.issuers, ",")?,
             subject: expectation("subject", self.subject.into_iter().collect(), "")?,
             typ: expectation("typ", self.typ.into_iter().collect(), "")?,
-            clock: self.clock,
+            clock: self.clock.clone(),
         };
         if self.backend_timeout.is_zero() {
             return Err(ConfigError::ZeroBackendTimeout);
@@ -814,7 +814,15 @@ impl<C> JwtLayerBuilder<C> {
             .unwrap_or(DEFAULT_SUBJECT_REVOCATION_TTL);
         let checks = (self.revocations.is_some() || self.user_lookup.is_some()).then(|| {
             let revoker = self.revocations.as_ref().and_then(|(store, can_revoke)| {
-                can_revoke.then(|| Revoker::new(store.clone(), self.leeway, subject_ttl))
+                can_revoke.then(|| {
+                    let policy = RevokerPolicy {
+                        leeway: self.leeway,
+                        subject_ttl,
+                        timeout: self.backend_timeout,
+                        clock: self.clock.clone(),
+                    };
+                    Revoker::new(store.clone(), policy)
+                })
             });
             Arc::new(AsyncChecks {
                 revocations: self.revocations.map(|(store, _)| store),

@@ -12,6 +12,15 @@ use crate::error::ConfigError;
 use crate::layer::BoxError;
 use crate::revocation::{Revocations, TokenFacts, issued_before, subject_key};
 
+/// Sets KEYS[1] to ARGV[1] with a TTL of ARGV[2] seconds unless it already holds a later moment.
+const KEEP_LATER_SCRIPT: &str = r"
+local current = tonumber(redis.call('GET', KEYS[1]))
+if current == nil or current < tonumber(ARGV[1]) then
+    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+return nil
+";
+
 /// The key prefix used when none is configured.
 pub const DEFAULT_REDIS_PREFIX: &str = "tower-jwt-auth:revoked:";
 
@@ -83,6 +92,8 @@ impl RedisRevocations {
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(1)))
             .set_max_delay(Duration::from_secs(1))
+            // Each request retries the connection anyway; a long retry loop only delays the 503.
+            .set_number_of_retries(2)
     }
 
     fn key(&self, id: &str) -> String {
@@ -139,8 +150,14 @@ impl Revocations for RedisRevocations {
         Box::pin(async move {
             let mut connection = self.connection.clone();
             let seconds = ttl.as_secs().max(1);
-            let () = connection
-                .set_ex(self.key(&subject_key(subject)), before, seconds)
+            // Atomically keep the later moment: an older `before` must not un-revoke tokens.
+            let () = ::redis::cmd("EVAL")
+                .arg(KEEP_LATER_SCRIPT)
+                .arg(1)
+                .arg(self.key(&subject_key(subject)))
+                .arg(before)
+                .arg(seconds)
+                .query_async(&mut connection)
                 .await?;
             Ok(())
         })

@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::error::AuthError;
 use crate::layer::BoxError;
 use crate::source::BearerToken;
+use crate::verify::Clock;
 
 /// How long a "log out everywhere" is remembered when nothing else is configured: long enough
 /// for every access token issued before it to have expired.
@@ -116,7 +117,8 @@ pub trait Revocations: Send + Sync + 'static {
     }
 
     /// Revokes every token of `subject` issued before `before` (Unix seconds), remembered for
-    /// `ttl`. The default refuses: a read-only source.
+    /// `ttl`; a store keeps the later of `before` and what it holds. The default refuses: a
+    /// read-only source.
     fn revoke_subject<'a>(
         &'a self,
         subject: &'a str,
@@ -264,8 +266,20 @@ impl Revocations for MemoryRevocations {
         before: u64,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
+        // Keep the later moment: an older `before` must not un-revoke tokens.
         self.entries
-            .insert(subject_key(subject), Entry::SubjectBefore { before, ttl });
+            .entry(subject_key(subject))
+            .and_compute_with(|current| {
+                let stored = match current.map(|entry| entry.into_value()) {
+                    Some(Entry::SubjectBefore { before, .. }) => Some(before),
+                    _ => None,
+                };
+                if stored.is_some_and(|stored| stored >= before) {
+                    moka::ops::compute::Op::Nop
+                } else {
+                    moka::ops::compute::Op::Put(Entry::SubjectBefore { before, ttl })
+                }
+            });
         Box::pin(async { Ok(()) })
     }
 }
@@ -301,52 +315,69 @@ pub(crate) fn unix_now() -> u64 {
 #[derive(Clone)]
 pub struct Revoker {
     store: Arc<dyn Revocations>,
-    leeway: Duration,
-    subject_ttl: Duration,
+    policy: Arc<RevokerPolicy>,
+}
+
+/// How a layer's [`Revoker`] writes: the layer's leeway, clock and backend timeout.
+pub(crate) struct RevokerPolicy {
+    pub(crate) leeway: Duration,
+    pub(crate) subject_ttl: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) clock: Option<Clock>,
 }
 
 impl fmt::Debug for Revoker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Revoker")
-            .field("subject_ttl", &self.subject_ttl)
+            .field("subject_ttl", &self.policy.subject_ttl)
+            .field("timeout", &self.policy.timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl Revoker {
-    pub(crate) fn new(
-        store: Arc<dyn Revocations>,
-        leeway: Duration,
-        subject_ttl: Duration,
-    ) -> Self {
+    pub(crate) fn new(store: Arc<dyn Revocations>, policy: RevokerPolicy) -> Self {
         Self {
             store,
-            leeway,
-            subject_ttl,
+            policy: Arc::new(policy),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.policy
+            .clock
+            .as_ref()
+            .map_or_else(unix_now, |clock| clock())
+    }
+
+    /// Bounds a store write like the layer bounds its checks, so a logout route answers 503 in
+    /// time when the store is down instead of hanging on reconnects.
+    async fn bounded(&self, write: BoxFuture<'_, Result<(), BoxError>>) -> Result<(), AuthError> {
+        match tokio::time::timeout(self.policy.timeout, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(cause)) => Err(backend_failure(cause)),
+            Err(_) => Err(backend_failure("revocation store write timed out".into())),
         }
     }
 
     /// Revokes one token until it would have expired anyway (its `exp` plus the layer's leeway).
     pub async fn revoke(&self, token: &TokenFacts) -> Result<(), AuthError> {
-        let until = token.exp.saturating_add(self.leeway.as_secs());
-        let ttl = Duration::from_secs(until.saturating_sub(unix_now()));
-        self.store
-            .revoke_token(token, ttl)
-            .await
-            .map_err(backend_failure)
+        let until = token.exp.saturating_add(self.policy.leeway.as_secs());
+        let ttl = Duration::from_secs(until.saturating_sub(self.now()));
+        self.bounded(self.store.revoke_token(token, ttl)).await
     }
 
     /// Revokes every token of `subject` issued before now ("log out everywhere").
     pub async fn revoke_subject(&self, subject: &str) -> Result<(), AuthError> {
-        self.revoke_subject_before(subject, unix_now()).await
+        self.revoke_subject_before(subject, self.now()).await
     }
 
-    /// Revokes every token of `subject` issued before `before` (Unix seconds).
+    /// Revokes every token of `subject` issued before `before` (Unix seconds). An earlier
+    /// `before` than one already stored never shortens the revocation.
     pub async fn revoke_subject_before(&self, subject: &str, before: u64) -> Result<(), AuthError> {
-        self.store
-            .revoke_subject(subject, before, self.subject_ttl)
+        let ttl = self.policy.subject_ttl;
+        self.bounded(self.store.revoke_subject(subject, before, ttl))
             .await
-            .map_err(backend_failure)
     }
 }
 

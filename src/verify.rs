@@ -588,7 +588,9 @@ impl<C: DeserializeOwned> Verifier<C> {
             sub: string_claim(claims.sub).map(Cow::into_owned),
             // Whole seconds: a fractional NumericDate is floored, as node does.
             iat: iat.map(|iat| iat.max(0.0) as u64),
-            exp: exp.max(0.0) as u64,
+            // Rounded up: the token is accepted until its fractional `exp`, so a revocation
+            // must last at least that long.
+            exp: exp.max(0.0).ceil() as u64,
         }))
     }
 }

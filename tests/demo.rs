@@ -53,6 +53,9 @@ async fn start_demo() -> Demo {
         .env("BIND", format!("127.0.0.1:{port}"))
         .env("JWT_SECRET", "demo-test-secret-demo-test-secret-0123456789")
         .env("RUST_LOG", "warn")
+        // Each demo keeps its revocations in memory: a Redis exported for other tests would be
+        // shared by demos running in parallel (and outlive them).
+        .env_remove("REDIS_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

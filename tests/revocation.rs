@@ -143,6 +143,69 @@ async fn facts_of(token: &str) -> TokenFacts {
 }
 
 #[tokio::test]
+async fn an_earlier_subject_revocation_never_shortens_a_later_one() {
+    let store = MemoryRevocations::default();
+    let ttl = Duration::from_secs(60);
+    store.revoke_subject("erin", now() - 10, ttl).await.unwrap();
+    store
+        .revoke_subject("erin", now() - 100, ttl)
+        .await
+        .unwrap();
+    let facts = facts_of(&user_token("erin", Some("e1"), now() - 50)).await;
+    assert!(
+        store.is_revoked(&facts).await.unwrap(),
+        "the later moment still applies"
+    );
+}
+
+#[tokio::test]
+async fn fractional_exp_is_rounded_up_for_revocation() {
+    let token = hs256(&json!({ "sub": "a", "exp": now() as f64 + 100.25 }));
+    assert_eq!(facts_of(&token).await.exp(), now() + 101);
+}
+
+#[tokio::test]
+async fn logout_answers_503_in_time_when_the_store_hangs() {
+    #[derive(Clone)]
+    struct Hanging;
+    impl Revocations for Hanging {
+        fn is_revoked<'a>(
+            &'a self,
+            _token: &'a TokenFacts,
+        ) -> futures_util::future::BoxFuture<'a, Result<bool, tower_jwt_auth::BoxError>> {
+            Box::pin(async { Ok(false) })
+        }
+        fn revoke_token<'a>(
+            &'a self,
+            _token: &'a TokenFacts,
+            _ttl: Duration,
+        ) -> futures_util::future::BoxFuture<'a, Result<(), tower_jwt_auth::BoxError>> {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(())
+            })
+        }
+    }
+    let layer = builder()
+        .revocations(Hanging)
+        .backend_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let answer = send(
+        revoking_app(layer),
+        post_bearer("/logout", &hs256(&claims())),
+    )
+    .await;
+    assert_unavailable(&answer);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn clones_and_two_layers_share_one_memory_store() {
     let store = MemoryRevocations::default();
     let first = revoking_app(builder().revocations(store.clone()).build().unwrap());

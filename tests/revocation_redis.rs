@@ -1,0 +1,853 @@
+//! `RedisRevocations` against a real redis-server, never a mock: the outcomes of
+//! `tests/revocation.rs` shared through Redis, the keys and their lifetimes, and what requests get
+//! while Redis is down, comes back, or was never there.
+//!
+//! The shared-Redis tests use `REDIS_URL`, each under its own random key prefix, so they run in
+//! parallel; their keys expire with their tokens, and those that would live a day are deleted.
+//! The fault tests start and stop their own `redis-server` on a free port. Without `REDIS_URL`
+//! or `redis-server` the tests say how to run them and pass, except under `CI=true`, where they
+//! fail.
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::{get, post};
+use common::*;
+use http::{Method, Request, StatusCode};
+use redis::aio::MultiplexedConnection;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower_jwt_auth::{
+    AuthError, Claims, ConfigError, DEFAULT_REDIS_PREFIX, DEFAULT_SUBJECT_REVOCATION_TTL,
+    JsonClaims, JwtLayer, JwtLayerBuilder, Key, RedisRevocations, Revocations, Revoker, TokenFacts,
+};
+
+const HOW_TO_RUN: &str = "set REDIS_URL=redis://127.0.0.1:6379 (a Redis the tests may write to), \
+     or run `scripts/redis-for-tests.sh cargo test --all-features --test revocation_redis`, \
+     which starts a throwaway redis-server";
+
+/// The backend timeout of the fault tests: every 503 must come within it (plus a margin).
+const TIMEOUT: Duration = Duration::from_millis(500);
+
+// ---------------------------------------------------------------------------------------------
+// Where Redis comes from
+
+fn in_ci() -> bool {
+    matches!(std::env::var("CI").as_deref(), Ok("true" | "1"))
+}
+
+/// Fails under CI; otherwise says why `test` did not run (and, once, how to run it). Written to
+/// stderr directly, so it shows without `--nocapture`.
+fn cannot_run(test: &str, why: &str, how: &str) {
+    assert!(
+        !in_ci(),
+        "{test}: {why}; under CI=true this test must run: {how}"
+    );
+    static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut stderr = std::io::stderr().lock();
+    if !said.iter().any(|told| told == how) {
+        said.push(how.to_owned());
+        let _ = writeln!(stderr, "revocation_redis: to run the tests below, {how}.");
+    }
+    let _ = writeln!(stderr, "revocation_redis::{test} did not run: {why}.");
+}
+
+fn random_id(label: &str) -> String {
+    format!("{label}-{:016x}", rand::random::<u64>())
+}
+
+/// The Redis of `REDIS_URL`, seen by one test under its own key prefix.
+struct SharedRedis {
+    url: String,
+    prefix: String,
+    raw: MultiplexedConnection,
+}
+
+impl SharedRedis {
+    /// `None`, after saying how to run `test`, when `REDIS_URL` is unset (outside CI).
+    async fn get(test: &str) -> Option<Self> {
+        let url = match std::env::var("REDIS_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                cannot_run(test, "REDIS_URL is not set", HOW_TO_RUN);
+                return None;
+            }
+        };
+        let raw = raw_connection(&url).await;
+        let prefix = format!("tower-jwt-auth-test:{}:", random_id(test));
+        Some(Self { url, prefix, raw })
+    }
+
+    /// A store with its own connection, under this test's prefix.
+    async fn store(&self) -> RedisRevocations {
+        RedisRevocations::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to REDIS_URL {}: {e}", self.url))
+            .with_prefix(&self.prefix)
+    }
+
+    /// Every key under this test's prefix, without the prefix, sorted.
+    async fn keys(&mut self) -> Vec<String> {
+        let mut keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query_async(&mut self.raw)
+            .await
+            .unwrap();
+        keys.sort();
+        keys.iter()
+            .map(|key| key[self.prefix.len()..].to_owned())
+            .collect()
+    }
+
+    /// Deletes every key under this test's prefix: the day-long subject keys are not left behind
+    /// in a developer's Redis.
+    async fn clear(&mut self) {
+        let keys = self.keys().await;
+        if keys.is_empty() {
+            return;
+        }
+        let keys: Vec<String> = keys
+            .iter()
+            .map(|id| format!("{}{id}", self.prefix))
+            .collect();
+        let removed: usize = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut self.raw)
+            .await
+            .unwrap();
+        assert_eq!(removed, keys.len());
+    }
+
+    /// The remaining lifetime of a key under this test's prefix (-2: no such key).
+    async fn ttl(&mut self, id: &str) -> i64 {
+        ttl(&mut self.raw, &format!("{}{id}", self.prefix)).await
+    }
+}
+
+async fn raw_connection(url: &str) -> MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| panic!("connecting to REDIS_URL {url}: {e}"))
+}
+
+async fn ttl(raw: &mut MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("TTL").arg(key).query_async(raw).await.unwrap()
+}
+
+/// A port nothing listens on (as of now).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether a Redis answers `PING` on `port` (within half a second).
+async fn answers_ping(port: u16) -> bool {
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.write_all(b"PING\r\n").await?;
+        let mut reply = [0; 7];
+        stream.read_exact(&mut reply).await?;
+        Ok::<_, std::io::Error>(reply == *b"+PONG\r\n")
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_millis(500), exchange).await,
+        Ok(Ok(true))
+    )
+}
+
+fn redis_server_binary() -> String {
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+/// A redis-server owned by one test: loopback only, no persistence, killed on drop.
+struct RedisServer {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts one on a free port; `None`, after saying how to run `test`, when there is no
+    /// redis-server binary (outside CI).
+    async fn start(test: &str) -> Option<Self> {
+        if let Err(error) = Command::new(redis_server_binary())
+            .arg("--version")
+            .output()
+        {
+            cannot_run(
+                test,
+                &format!("`{}` cannot be run ({error})", redis_server_binary()),
+                "install redis-server (Debian/Ubuntu: apt-get install redis-server) \
+                 or point REDIS_SERVER at the binary",
+            );
+            return None;
+        }
+        let dir = std::env::temp_dir().join(random_id("tower-jwt-auth-redis"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut server = Self {
+            port: 0,
+            dir,
+            child: None,
+        };
+        // A free port can be taken between the probe and redis-server's bind: try another one.
+        for _ in 0..5 {
+            server.port = free_port();
+            if server.spawn_and_wait(Duration::from_secs(10)).await {
+                return Some(server);
+            }
+        }
+        panic!("redis-server did not start; log:\n{}", server.log());
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Spawns redis-server on `self.port` and waits until it answers; false if it exited.
+    async fn spawn_and_wait(&mut self, within: Duration) -> bool {
+        let child = Command::new(redis_server_binary())
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(self.dir.join("redis.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning redis-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if answers_ping(self.port).await {
+                return true;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                eprintln!("redis-server on port {} exited: {status}", self.port);
+                self.child = None;
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.stop();
+        false
+    }
+
+    /// Kills the server (no goodbye to its clients) and waits until the port is closed.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port.
+    async fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart of a running redis-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.spawn_and_wait(Duration::from_secs(5)).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!(
+            "redis-server did not start again on port {}; log:\n{}",
+            self.port,
+            self.log()
+        );
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The app
+
+fn builder() -> JwtLayerBuilder<JsonClaims> {
+    JwtLayer::builder().key(Key::hmac(SECRET))
+}
+
+fn layer(store: RedisRevocations) -> JwtLayer {
+    builder().revocations(store).build().unwrap()
+}
+
+async fn logout(revoker: Revoker, token: TokenFacts) -> Result<StatusCode, AuthError> {
+    revoker.revoke(&token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn logout_all(revoker: Revoker, token: TokenFacts) -> Result<StatusCode, AuthError> {
+    revoker
+        .revoke_subject(token.sub().unwrap_or_default())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /` answers the subject; `GET /id` the token's revocation id; `POST /logout` and
+/// `POST /logout-all` revoke.
+fn revoking_app(layer: JwtLayer) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|Claims(c): Claims| async move { c.subject().unwrap_or("").to_owned() }),
+        )
+        .route(
+            "/id",
+            get(|facts: TokenFacts| async move { facts.revocation_id() }),
+        )
+        .route("/logout", post(logout))
+        .route("/logout-all", post(logout_all))
+        .layer(layer)
+}
+
+fn request(method: Method, path: &str, token: &str) -> Request<axum::body::Body> {
+    let mut request = bearer(token);
+    *request.method_mut() = method;
+    *request.uri_mut() = path.parse().unwrap();
+    request
+}
+
+/// A token of `sub` issued at `iat`, valid for ten minutes, with `jti` when given.
+fn user_token(sub: &str, jti: Option<&str>, iat: u64) -> String {
+    let mut claims = json!({ "sub": sub, "iat": iat, "exp": now() + 600 });
+    if let Some(jti) = jti {
+        claims["jti"] = json!(jti);
+    }
+    hs256(&claims)
+}
+
+/// Asserts that `token` passes: 200 with its subject.
+async fn assert_passes(app: &Router, token: &str, sub: &str) {
+    let answer = send(app.clone(), bearer(token)).await;
+    assert_eq!(
+        (answer.status, String::from_utf8_lossy(&answer.raw).as_ref()),
+        (StatusCode::OK, sub),
+        "the token should pass"
+    );
+}
+
+async fn assert_revoked(app: &Router, token: &str) {
+    send(app.clone(), bearer(token))
+        .await
+        .assert_rejected(401, "invalid_token", "jwt revoked");
+}
+
+async fn post_status(app: &Router, path: &str, token: &str) -> StatusCode {
+    send(app.clone(), request(Method::POST, path, token))
+        .await
+        .status
+}
+
+/// The id the store lists `token` under (`jti:…` or `sha256:…`), as the layer sees it.
+async fn revocation_id(app: &Router, token: &str) -> String {
+    let answer = send(app.clone(), request(Method::GET, "/id", token)).await;
+    assert_eq!(answer.status, StatusCode::OK, "body: {}", answer.body);
+    String::from_utf8(answer.raw).unwrap()
+}
+
+/// Asserts the fail-closed answer: 503 `temporarily_unavailable` with `Retry-After: 5`.
+fn assert_unavailable(answer: &Answer) {
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "body: {}",
+        answer.body
+    );
+    assert_eq!(
+        answer.body,
+        json!({ "code": "temporarily_unavailable", "description": "Authentication backend unavailable." })
+    );
+    assert_eq!(answer.headers["retry-after"], "5");
+    assert!(answer.headers.get("www-authenticate").is_none());
+}
+
+/// Sends `token` and asserts the 503 came within the backend timeout (plus a margin).
+async fn assert_unavailable_in_time(app: &Router, token: &str) {
+    let started = Instant::now();
+    let answer = send(app.clone(), bearer(token)).await;
+    let elapsed = started.elapsed();
+    assert_unavailable(&answer);
+    assert!(
+        elapsed < TIMEOUT + Duration::from_millis(1500),
+        "the 503 took {elapsed:?} with a backend timeout of {TIMEOUT:?}"
+    );
+}
+
+/// Sends `token` until it passes, for at most `within`; every answer until then is the 503.
+async fn poll_until_ok(app: &Router, token: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let answer = send(app.clone(), bearer(token)).await;
+        if answer.status == StatusCode::OK {
+            return;
+        }
+        assert_unavailable(&answer);
+        assert!(
+            Instant::now() < deadline,
+            "still 503 after {within:?} ({attempts} attempts)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against the shared Redis (REDIS_URL)
+
+#[tokio::test]
+async fn logout_revokes_the_presented_token_in_redis_and_only_it() {
+    let Some(mut redis) =
+        SharedRedis::get("logout_revokes_the_presented_token_in_redis_and_only_it").await
+    else {
+        return;
+    };
+    let app = revoking_app(layer(redis.store().await));
+    let sub = random_id("alice");
+    let (jti_1, jti_2) = (random_id("jti"), random_id("jti"));
+    for jti in [Some(jti_1.as_str()), None] {
+        let token = user_token(&sub, jti, now() - 10);
+        let other = user_token(&sub, jti.map(|_| jti_2.as_str()), now() - 5);
+        assert_passes(&app, &token, &sub).await;
+        let id = revocation_id(&app, &token).await;
+        assert_eq!(post_status(&app, "/logout", &token).await, 204);
+        assert_revoked(&app, &token).await;
+        assert_passes(&app, &other, &sub).await;
+        assert!(redis.keys().await.contains(&id), "{id} not in Redis");
+        match jti {
+            Some(jti) => assert_eq!(id, format!("jti:{jti}")),
+            // Listed by digest: Redis never holds a usable token.
+            None => {
+                assert!(id.starts_with("sha256:"), "{id}");
+                assert!(token.split('.').all(|part| !id.contains(part)), "{id}");
+            }
+        }
+    }
+    // One key per logout, nothing else.
+    assert_eq!(redis.keys().await.len(), 2, "{:?}", redis.keys().await);
+}
+
+#[tokio::test]
+async fn logout_everywhere_revokes_the_subjects_tokens_issued_before_it() {
+    let Some(mut redis) =
+        SharedRedis::get("logout_everywhere_revokes_the_subjects_tokens_issued_before_it").await
+    else {
+        return;
+    };
+    let app = revoking_app(layer(redis.store().await));
+    let (bob, carol) = (random_id("bob"), random_id("carol"));
+    let old = user_token(&bob, Some("old"), now() - 100);
+    let other_old = user_token(&bob, None, now() - 90);
+    let bystander = user_token(&carol, Some("c"), now() - 100);
+    assert_eq!(post_status(&app, "/logout-all", &old).await, 204);
+    assert_revoked(&app, &old).await;
+    assert_revoked(&app, &other_old).await;
+    assert_passes(&app, &bystander, &carol).await;
+    assert_eq!(redis.keys().await, [format!("sub:{bob}")]);
+
+    // The boundary, with an explicit moment: strictly before it is revoked, at it and after
+    // it is not.
+    let store = redis.store().await;
+    let dave = random_id("dave");
+    let t = now();
+    store
+        .revoke_subject(&dave, t - 50, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_revoked(&app, &user_token(&dave, Some("d1"), t - 100)).await;
+    assert_revoked(&app, &user_token(&dave, Some("d2"), t - 51)).await;
+    assert_passes(&app, &user_token(&dave, Some("d3"), t - 50), &dave).await;
+    assert_passes(&app, &user_token(&dave, Some("d4"), t - 49), &dave).await;
+    // A token without `iat` cannot prove it came after: revoked.
+    let no_iat = hs256(&json!({ "sub": dave, "exp": now() + 600 }));
+    assert_revoked(&app, &no_iat).await;
+    // An earlier moment never shortens the revocation, nor its lifetime.
+    store
+        .revoke_subject(&dave, t - 500, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_revoked(&app, &user_token(&dave, Some("d5"), t - 51)).await;
+    assert!(redis.ttl(&format!("sub:{dave}")).await > 50);
+    redis.clear().await;
+}
+
+#[tokio::test]
+async fn two_app_instances_with_their_own_connections_share_revocations() {
+    let Some(mut redis) =
+        SharedRedis::get("two_app_instances_with_their_own_connections_share_revocations").await
+    else {
+        return;
+    };
+    let first = revoking_app(layer(redis.store().await));
+    let second = revoking_app(layer(redis.store().await));
+    let (alice, bob) = (random_id("alice"), random_id("bob"));
+
+    let token = user_token(&alice, Some("shared"), now() - 1);
+    let hashed = user_token(&alice, None, now() - 1);
+    assert_passes(&second, &token, &alice).await;
+    assert_eq!(post_status(&first, "/logout", &token).await, 204);
+    assert_eq!(post_status(&first, "/logout", &hashed).await, 204);
+    assert_revoked(&second, &token).await;
+    assert_revoked(&second, &hashed).await;
+
+    // And the other way round, for log-out-everywhere.
+    let bobs = [
+        user_token(&bob, Some("b1"), now() - 10),
+        user_token(&bob, Some("b2"), now() - 10),
+    ];
+    assert_passes(&first, &bobs[1], &bob).await;
+    assert_eq!(post_status(&second, "/logout-all", &bobs[0]).await, 204);
+    assert_revoked(&first, &bobs[1]).await;
+    assert_passes(
+        &first,
+        &user_token(&alice, Some("still-fine"), now()),
+        &alice,
+    )
+    .await;
+    redis.clear().await;
+}
+
+#[tokio::test]
+async fn revocation_entry_lives_as_long_as_the_token_could() {
+    let Some(mut redis) =
+        SharedRedis::get("revocation_entry_lives_as_long_as_the_token_could").await
+    else {
+        return;
+    };
+    let store = redis.store().await;
+    let plain = revoking_app(layer(store.clone()));
+    let lenient = revoking_app(
+        builder()
+            .revocations(store)
+            .leeway(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+    );
+    for (app, leeway, lifetime) in [(&plain, 0, 600), (&plain, 0, 45), (&lenient, 30, 600)] {
+        let exp = now() + lifetime;
+        let token = hs256(&json!({ "sub": "alice", "jti": random_id("jti"), "exp": exp }));
+        let id = revocation_id(app, &token).await;
+        assert_eq!(post_status(app, "/logout", &token).await, 204);
+        let expected = (exp + leeway - now()) as i64;
+        let ttl = redis.ttl(&id).await;
+        assert!(
+            (expected - 2..=expected + 2).contains(&ttl),
+            "TTL {ttl} s, expected about {expected} s (exp - now + leeway {leeway})"
+        );
+    }
+}
+
+#[tokio::test]
+async fn revocation_entry_disappears_when_the_token_expires() {
+    let Some(mut redis) =
+        SharedRedis::get("revocation_entry_disappears_when_the_token_expires").await
+    else {
+        return;
+    };
+    let app = revoking_app(layer(redis.store().await));
+    let token = hs256(&json!({ "sub": "alice", "jti": random_id("jti"), "exp": now() + 2 }));
+    let id = revocation_id(&app, &token).await;
+    assert_eq!(post_status(&app, "/logout", &token).await, 204);
+    let revoked_at = Instant::now();
+    let ttl = redis.ttl(&id).await;
+    assert!((1..=2).contains(&ttl), "TTL {ttl}");
+    assert_revoked(&app, &token).await;
+    // Redis drops the key by itself once the token is expired anyway.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ttl = redis.ttl(&id).await;
+    assert_eq!(
+        ttl,
+        -2,
+        "the key outlived the token: still there {:?} after the revocation",
+        revoked_at.elapsed()
+    );
+    assert_eq!(redis.keys().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn subject_revocation_is_kept_for_the_configured_ttl() {
+    let Some(mut redis) =
+        SharedRedis::get("subject_revocation_is_kept_for_the_configured_ttl").await
+    else {
+        return;
+    };
+    let store = redis.store().await;
+    let configured = revoking_app(
+        builder()
+            .revocations(store.clone())
+            .subject_revocation_ttl(Duration::from_secs(120))
+            .build()
+            .unwrap(),
+    );
+    let default = revoking_app(layer(store));
+    let default_ttl = DEFAULT_SUBJECT_REVOCATION_TTL.as_secs() as i64;
+    for (app, expected) in [(&configured, 120), (&default, default_ttl)] {
+        let sub = random_id("erin");
+        let before = now();
+        let token = user_token(&sub, None, before - 10);
+        assert_eq!(post_status(app, "/logout-all", &token).await, 204);
+        let ttl = redis.ttl(&format!("sub:{sub}")).await;
+        assert!(
+            (expected - 2..=expected).contains(&ttl),
+            "TTL {ttl}, expected {expected}"
+        );
+        let key = format!("{}sub:{sub}", redis.prefix);
+        let stored: u64 = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut redis.raw)
+            .await
+            .unwrap();
+        assert!(
+            (before..=now()).contains(&stored),
+            "{key} = {stored}, the moment of the logout was {before}"
+        );
+    }
+    redis.clear().await;
+}
+
+#[tokio::test]
+async fn keys_live_under_the_default_or_the_configured_prefix() {
+    let Some(mut redis) =
+        SharedRedis::get("keys_live_under_the_default_or_the_configured_prefix").await
+    else {
+        return;
+    };
+    // The default prefix is shared with every other user of this Redis (the demo server too):
+    // a subject and a jti of this test's own.
+    let (sub, jti) = (random_id("alice"), random_id("jti"));
+    let token = hs256(&json!({ "sub": sub, "jti": jti, "iat": now() - 1, "exp": now() + 60 }));
+    // Presented to log out everywhere once `token` is revoked.
+    let other = user_token(&sub, Some(&random_id("jti")), now() - 1);
+    let default_jti_key = format!("{DEFAULT_REDIS_PREFIX}jti:{jti}");
+    let default_sub_key = format!("{DEFAULT_REDIS_PREFIX}sub:{sub}");
+    assert_eq!(DEFAULT_REDIS_PREFIX, "tower-jwt-auth:revoked:");
+
+    // A custom prefix: the keys are under it, and not under the default one.
+    let custom = revoking_app(layer(redis.store().await));
+    assert_eq!(post_status(&custom, "/logout", &token).await, 204);
+    assert_eq!(post_status(&custom, "/logout-all", &other).await, 204);
+    assert_eq!(
+        redis.keys().await,
+        [format!("jti:{jti}"), format!("sub:{sub}")]
+    );
+    assert_eq!(ttl(&mut redis.raw, &default_jti_key).await, -2);
+    assert_eq!(ttl(&mut redis.raw, &default_sub_key).await, -2);
+    assert_revoked(&custom, &token).await;
+
+    // The default prefix: an app under it shares the Redis but not the revocations.
+    let unprefixed = RedisRevocations::connect(&redis.url).await.unwrap();
+    let default = revoking_app(layer(unprefixed));
+    assert_passes(&default, &token, &sub).await;
+    assert_eq!(post_status(&default, "/logout", &token).await, 204);
+    let jti_ttl = ttl(&mut redis.raw, &default_jti_key).await;
+    assert!(
+        (58..=60).contains(&jti_ttl),
+        "{default_jti_key}: TTL {jti_ttl}"
+    );
+    assert_revoked(&default, &token).await;
+    assert_eq!(post_status(&default, "/logout-all", &other).await, 204);
+    let sub_ttl = ttl(&mut redis.raw, &default_sub_key).await;
+    assert!(sub_ttl > 0, "{default_sub_key}: TTL {sub_ttl}");
+
+    // Day-long subject keys are not left behind in a developer's Redis.
+    let removed: u32 = redis::cmd("DEL")
+        .arg(&default_jti_key)
+        .arg(&default_sub_key)
+        .query_async(&mut redis.raw)
+        .await
+        .unwrap();
+    assert_eq!(removed, 2);
+    redis.clear().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults, against a redis-server each test owns
+
+#[tokio::test]
+async fn stopped_redis_fails_closed_with_503_within_the_backend_timeout() {
+    let test = "stopped_redis_fails_closed_with_503_within_the_backend_timeout";
+    let Some(mut server) = RedisServer::start(test).await else {
+        return;
+    };
+    let store = RedisRevocations::connect(&server.url()).await.unwrap();
+    let app = revoking_app(
+        builder()
+            .revocations(store)
+            .backend_timeout(TIMEOUT)
+            .build()
+            .unwrap(),
+    );
+    let token = user_token("alice", Some("a"), now());
+    assert_passes(&app, &token, "alice").await;
+
+    server.stop();
+    // Every request while it is down, not only the first one that finds the connection gone.
+    for _ in 0..3 {
+        assert_unavailable_in_time(&app, &token).await;
+    }
+    // Logging out is refused as well: the layer fails closed before the handler runs.
+    let answer = send(app.clone(), request(Method::POST, "/logout", &token)).await;
+    assert_unavailable(&answer);
+}
+
+#[tokio::test]
+async fn restarted_redis_serves_again_without_rebuilding_the_app() {
+    let test = "restarted_redis_serves_again_without_rebuilding_the_app";
+    let Some(mut server) = RedisServer::start(test).await else {
+        return;
+    };
+    let store = RedisRevocations::connect(&server.url()).await.unwrap();
+    let app = revoking_app(
+        builder()
+            .revocations(store)
+            .backend_timeout(TIMEOUT)
+            .build()
+            .unwrap(),
+    );
+    let token = user_token("alice", Some("a"), now());
+    assert_passes(&app, &token, "alice").await;
+
+    server.stop();
+    assert_unavailable_in_time(&app, &token).await;
+    server.restart().await;
+    poll_until_ok(&app, &token, Duration::from_secs(10)).await;
+
+    // The same app writes and reads revocations through the new connection.
+    assert_eq!(post_status(&app, "/logout", &token).await, 204);
+    assert_revoked(&app, &token).await;
+    assert_passes(&app, &user_token("alice", Some("b"), now()), "alice").await;
+}
+
+#[tokio::test]
+async fn fail_open_lets_requests_through_while_redis_is_down() {
+    let test = "fail_open_lets_requests_through_while_redis_is_down";
+    let Some(mut server) = RedisServer::start(test).await else {
+        return;
+    };
+    let store = RedisRevocations::connect(&server.url()).await.unwrap();
+    let app = revoking_app(
+        builder()
+            .revocations(store)
+            .backend_timeout(TIMEOUT)
+            .revocation_fail_open()
+            .build()
+            .unwrap(),
+    );
+    let token = user_token("alice", Some("a"), now());
+    let revoked = user_token("alice", Some("r"), now());
+    assert_eq!(post_status(&app, "/logout", &revoked).await, 204);
+    assert_revoked(&app, &revoked).await;
+
+    server.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_passes(&app, &token, "alice").await;
+        assert!(started.elapsed() < TIMEOUT + Duration::from_millis(1500));
+    }
+    // Failing open means the revocation list is not consulted: the price of the option.
+    assert_passes(&app, &revoked, "alice").await;
+    let started = Instant::now();
+    let answer = send(app.clone(), request(Method::POST, "/logout", &token)).await;
+    eprintln!(
+        "EXPERIMENT logout while down: {} after {:?}",
+        answer.status,
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn connect_to_a_closed_port_is_an_error_not_a_panic() {
+    let port = free_port();
+    let started = Instant::now();
+    let error = RedisRevocations::connect(&format!("redis://:hunter2@127.0.0.1:{port}"))
+        .await
+        .unwrap_err();
+    let ConfigError::Backend(why) = &error else {
+        panic!("{error:?}")
+    };
+    assert!(
+        why.contains("refused"),
+        "{why} (after {:?})",
+        started.elapsed()
+    );
+    for shown in [error.to_string(), format!("{error:?}")] {
+        assert!(!shown.contains("hunter2"), "the password leaked: {shown}");
+    }
+
+    // A URL that is not one is refused by both, before any connection attempt.
+    let eager = RedisRevocations::connect("not a url").await.unwrap_err();
+    let lazy = RedisRevocations::connect_lazy("not a url").unwrap_err();
+    for error in [eager, lazy] {
+        assert!(
+            matches!(&error, ConfigError::Backend(why) if why.starts_with("invalid Redis URL")),
+            "{error:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn lazy_store_builds_without_redis_and_fails_closed() {
+    let port = free_port();
+    let store = RedisRevocations::connect_lazy(&format!("redis://127.0.0.1:{port}")).unwrap();
+    let app = revoking_app(
+        builder()
+            .revocations(store)
+            .backend_timeout(TIMEOUT)
+            .build()
+            .unwrap(),
+    );
+    let token = user_token("alice", Some("a"), now());
+    for _ in 0..3 {
+        assert_unavailable_in_time(&app, &token).await;
+    }
+}
+
+#[tokio::test]
+async fn lazy_store_serves_once_redis_comes_up() {
+    let test = "lazy_store_serves_once_redis_comes_up";
+    let Some(mut server) = RedisServer::start(test).await else {
+        return;
+    };
+    // The app starts while Redis is down…
+    server.stop();
+    let store = RedisRevocations::connect_lazy(&server.url()).unwrap();
+    let app = revoking_app(
+        builder()
+            .revocations(store)
+            .backend_timeout(TIMEOUT)
+            .build()
+            .unwrap(),
+    );
+    let token = user_token("alice", Some("a"), now());
+    assert_unavailable_in_time(&app, &token).await;
+    // …and serves once it is up, without being rebuilt.
+    server.restart().await;
+    poll_until_ok(&app, &token, Duration::from_secs(10)).await;
+    assert_eq!(post_status(&app, "/logout", &token).await, 204);
+    assert_revoked(&app, &token).await;
+}
