@@ -173,17 +173,28 @@ fn redis_server_binary() -> String {
     std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
 }
 
-/// A redis-server owned by one test: loopback only, no persistence, killed on drop.
+/// A redis-server owned by one test: loopback only, killed on drop; no persistence unless
+/// `persistent` (an append-only file synced on every write, so a kill loses nothing).
 struct RedisServer {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    persistent: bool,
 }
 
 impl RedisServer {
     /// Starts one on a free port; `None`, after saying how to run `test`, when there is no
     /// redis-server binary (outside CI).
     async fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, false).await
+    }
+
+    /// As [`start`](Self::start), keeping its data across a kill and a restart.
+    async fn start_persistent(test: &str) -> Option<Self> {
+        Self::start_with(test, true).await
+    }
+
+    async fn start_with(test: &str, persistent: bool) -> Option<Self> {
         if let Err(error) = Command::new(redis_server_binary())
             .arg("--version")
             .output()
@@ -202,6 +213,7 @@ impl RedisServer {
             port: 0,
             dir,
             child: None,
+            persistent,
         };
         // A free port can be taken between the probe and redis-server's bind: try another one.
         for _ in 0..5 {
@@ -221,7 +233,12 @@ impl RedisServer {
     async fn spawn_and_wait(&mut self, within: Duration) -> bool {
         let child = Command::new(redis_server_binary())
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--save", "", "--daemonize", "no"])
+            .args(if self.persistent {
+                ["--appendonly", "yes", "--appendfsync", "always"]
+            } else {
+                ["--appendonly", "no", "--appendfsync", "everysec"]
+            })
             .arg("--dir")
             .arg(&self.dir)
             .arg("--logfile")
@@ -850,4 +867,98 @@ async fn lazy_store_serves_once_redis_comes_up() {
     poll_until_ok(&app, &token, Duration::from_secs(10)).await;
     assert_eq!(post_status(&app, "/logout", &token).await, 204);
     assert_revoked(&app, &token).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_clients_through_a_redis_restart_get_only_2xx_or_503_and_lose_no_revocation() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let test =
+        "concurrent_clients_through_a_redis_restart_get_only_2xx_or_503_and_lose_no_revocation";
+    let Some(mut server) = RedisServer::start_persistent(test).await else {
+        return;
+    };
+    let store = RedisRevocations::connect(&server.url()).await.unwrap();
+    let app = revoking_app(
+        builder()
+            .revocations(store)
+            .backend_timeout(TIMEOUT)
+            .build()
+            .unwrap(),
+    );
+    let revoked: Vec<String> = (0..5)
+        .map(|i| user_token("mallory", Some(&format!("stolen-{i}")), now()))
+        .collect();
+    for token in &revoked {
+        assert_eq!(
+            post_status(&app, "/logout", token).await,
+            StatusCode::NO_CONTENT
+        );
+    }
+    let good = user_token("alice", Some("good"), now());
+
+    // 16 clients, each alternating a good and a revoked token, until told to stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..16)
+        .map(|client| {
+            let (app, stop, good) = (app.clone(), stop.clone(), good.clone());
+            let bad = revoked[client % revoked.len()].clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    for (token, is_revoked) in [(&good, false), (&bad, true)] {
+                        let started = Instant::now();
+                        let answer = send(app.clone(), bearer(token)).await;
+                        seen.push((is_revoked, answer.status, started.elapsed()));
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    server.stop();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.restart().await;
+    poll_until_ok(&app, &good, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, Ordering::Relaxed);
+
+    let mut outcomes: Vec<(bool, StatusCode, Duration)> = Vec::new();
+    for client in clients {
+        outcomes.extend(client.await.unwrap());
+    }
+    let bound = TIMEOUT + Duration::from_millis(1500);
+    for (is_revoked, status, elapsed) in &outcomes {
+        let allowed: &[StatusCode] = if *is_revoked {
+            // A revoked token is never let through, during the outage either.
+            &[StatusCode::UNAUTHORIZED, StatusCode::SERVICE_UNAVAILABLE]
+        } else {
+            &[StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE]
+        };
+        assert!(allowed.contains(status), "revoked={is_revoked}: {status}");
+        assert!(
+            *elapsed < bound,
+            "a request took {elapsed:?} (bound {bound:?})"
+        );
+    }
+    let count = |status| outcomes.iter().filter(|(_, s, _)| *s == status).count();
+    assert!(
+        count(StatusCode::SERVICE_UNAVAILABLE) > 0,
+        "the outage was not observed"
+    );
+    assert!(count(StatusCode::OK) > 0 && count(StatusCode::UNAUTHORIZED) > 0);
+    eprintln!(
+        "{test}: {} requests: {} ok, {} revoked, {} unavailable",
+        outcomes.len(),
+        count(StatusCode::OK),
+        count(StatusCode::UNAUTHORIZED),
+        count(StatusCode::SERVICE_UNAVAILABLE)
+    );
+    // No revocation was lost across the kill and the restart.
+    for token in &revoked {
+        assert_revoked(&app, token).await;
+    }
 }
