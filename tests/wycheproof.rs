@@ -3,9 +3,8 @@
 //! and its signature. The claim checks are left out: the vectors' payloads are not JWT claim
 //! sets.
 //!
-//! The vectors live in the shared test data next to the crate
-//! (`../shared/testdata/wycheproof/wycheproof_json_web_signature_test.json`). Without that file
-//! every test here fails: a conformance suite that quietly does not run proves nothing.
+//! The vectors are vendored in `tests/testdata/wycheproof/` (Apache-2.0, unchanged). Without that
+//! file every test here fails: a conformance suite that quietly does not run proves nothing.
 //!
 //! Each group's key is built the way an application builds it, and the layer allows exactly the
 //! JWK's `alg`:
@@ -61,7 +60,7 @@ use tower_jwt_auth::{Algorithm, AuthError, JwtLayer, Key};
 
 const VECTORS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/testdata/wycheproof/wycheproof_json_web_signature_test.json"
+    "/tests/testdata/wycheproof/wycheproof_json_web_signature_test.json"
 );
 
 /// Why a vector is not held to its label. See the module documentation.
