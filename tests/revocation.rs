@@ -9,41 +9,17 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use common::*;
 use http::Request;
 use serde_json::json;
 use tower_jwt_auth::{
-    AuthError, Claims, CurrentUser, JsonClaims, JwtLayer, JwtLayerBuilder, Key, MemoryRevocations,
-    Revocations, Revoker, TokenFacts,
+    CurrentUser, JsonClaims, JwtLayer, JwtLayerBuilder, Key, MemoryRevocations, Revocations,
+    TokenFacts,
 };
 
 fn builder() -> JwtLayerBuilder<JsonClaims> {
     JwtLayer::builder().key(Key::hmac(SECRET))
-}
-
-async fn logout(revoker: Revoker, token: TokenFacts) -> Result<StatusCode, AuthError> {
-    revoker.revoke(&token).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn logout_all(revoker: Revoker, token: TokenFacts) -> Result<StatusCode, AuthError> {
-    revoker
-        .revoke_subject(token.sub().unwrap_or_default())
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `GET /` answers the subject; `POST /logout` and `POST /logout-all` revoke.
-fn revoking_app(layer: JwtLayer) -> Router {
-    Router::new()
-        .route(
-            "/",
-            get(|Claims(c): Claims| async move { c.subject().unwrap_or("").to_owned() }),
-        )
-        .route("/logout", post(logout))
-        .route("/logout-all", post(logout_all))
-        .layer(layer)
 }
 
 fn post_bearer(path: &str, token: &str) -> Request<axum::body::Body> {

@@ -19,15 +19,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::routing::{get, post};
 use common::*;
 use http::{Method, Request, StatusCode};
 use redis::aio::MultiplexedConnection;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower_jwt_auth::{
-    AuthError, Claims, ConfigError, DEFAULT_REDIS_PREFIX, DEFAULT_SUBJECT_REVOCATION_TTL,
-    JsonClaims, JwtLayer, JwtLayerBuilder, Key, RedisRevocations, Revocations, Revoker, TokenFacts,
+    ConfigError, DEFAULT_REDIS_PREFIX, DEFAULT_SUBJECT_REVOCATION_TTL, JsonClaims, JwtLayer,
+    JwtLayerBuilder, Key, RedisRevocations, Revocations,
 };
 
 const HOW_TO_RUN: &str = "set REDIS_URL=redis://127.0.0.1:6379 (a Redis the tests may write to), \
@@ -311,35 +310,6 @@ fn builder() -> JwtLayerBuilder<JsonClaims> {
 
 fn layer(store: RedisRevocations) -> JwtLayer {
     builder().revocations(store).build().unwrap()
-}
-
-async fn logout(revoker: Revoker, token: TokenFacts) -> Result<StatusCode, AuthError> {
-    revoker.revoke(&token).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn logout_all(revoker: Revoker, token: TokenFacts) -> Result<StatusCode, AuthError> {
-    revoker
-        .revoke_subject(token.sub().unwrap_or_default())
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `GET /` answers the subject; `GET /id` the token's revocation id; `POST /logout` and
-/// `POST /logout-all` revoke.
-fn revoking_app(layer: JwtLayer) -> Router {
-    Router::new()
-        .route(
-            "/",
-            get(|Claims(c): Claims| async move { c.subject().unwrap_or("").to_owned() }),
-        )
-        .route(
-            "/id",
-            get(|facts: TokenFacts| async move { facts.revocation_id() }),
-        )
-        .route("/logout", post(logout))
-        .route("/logout-all", post(logout_all))
-        .layer(layer)
 }
 
 fn request(method: Method, path: &str, token: &str) -> Request<axum::body::Body> {

@@ -328,3 +328,41 @@ pub fn assert_refused(answer: &Answer, token: &str) -> String {
     assert_no_echo(answer, token.as_bytes());
     description
 }
+
+/// Logs the presented token out.
+pub async fn logout(
+    revoker: tower_jwt_auth::Revoker,
+    token: tower_jwt_auth::TokenFacts,
+) -> Result<StatusCode, tower_jwt_auth::AuthError> {
+    revoker.revoke(&token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Logs the presented token's subject out everywhere.
+pub async fn logout_all(
+    revoker: tower_jwt_auth::Revoker,
+    token: tower_jwt_auth::TokenFacts,
+) -> Result<StatusCode, tower_jwt_auth::AuthError> {
+    revoker
+        .revoke_subject(token.sub().unwrap_or_default())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /` answers the subject; `GET /id` the token's revocation id; `POST /logout` and
+/// `POST /logout-all` revoke.
+pub fn revoking_app(layer: JwtLayer) -> Router {
+    use axum::routing::post;
+    Router::new()
+        .route(
+            "/",
+            get(|Claims(c): Claims| async move { c.subject().unwrap_or("").to_owned() }),
+        )
+        .route(
+            "/id",
+            get(|facts: tower_jwt_auth::TokenFacts| async move { facts.revocation_id() }),
+        )
+        .route("/logout", post(logout))
+        .route("/logout-all", post(logout_all))
+        .layer(layer)
+}
