@@ -655,14 +655,15 @@ fn require_utf8(json: &[u8]) -> Result<(), AuthError> {
 fn typ_matches(typ: &str, expected: &str) -> bool {
     // `typ` is attacker-controlled and checked before the signature: no byte-index slicing,
     // which would panic inside a multi-byte character.
-    let short = |t: &str| {
+    // Borrowed, not copied: this runs on every request.
+    fn short(t: &str) -> &str {
         let prefix = "application/";
         match (t.get(..prefix.len()), t.get(prefix.len()..)) {
-            (Some(head), Some(rest)) if head.eq_ignore_ascii_case(prefix) => rest.to_owned(),
-            _ => t.to_owned(),
+            (Some(head), Some(rest)) if head.eq_ignore_ascii_case(prefix) => rest,
+            _ => t,
         }
-    };
-    short(typ).eq_ignore_ascii_case(&short(expected))
+    }
+    short(typ).eq_ignore_ascii_case(short(expected))
 }
 
 /// A NumericDate (RFC 7519 §2): a JSON number, possibly fractional.
