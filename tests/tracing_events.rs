@@ -67,4 +67,82 @@ async fn each_rejection_emits_one_debug_event_without_the_token() {
         "{output}"
     );
     assert!(!output.contains(&expired[..30]));
+
+    #[cfg(feature = "jwks")]
+    skipped_jwks_keys_are_logged_once(&captured).await;
+}
+
+/// A JWKS key the policy skips is reported once, at warn, however often the set is refetched.
+#[cfg(feature = "jwks")]
+async fn skipped_jwks_keys_are_logged_once(captured: &Captured) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use jsonwebtoken::Algorithm;
+    use jsonwebtoken::jwk::Jwk;
+    use tower_jwt_auth::{JwtLayer, RemoteKeySet};
+
+    tower_jwt_auth::install_crypto_provider().unwrap();
+    let mut good = serde_json::to_value(
+        Jwk::from_encoding_key(&encoding_key(Algorithm::RS256), Algorithm::RS256).unwrap(),
+    )
+    .unwrap();
+    good["kid"] = json!("good");
+    let jwks =
+        json!({ "keys": [{ "kty": "oct", "k": b64(SECRET), "kid": "shared-secret" }, good] });
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let idp = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let body = jwks.to_string();
+            async move { body }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, idp).into_future());
+
+    let keys = RemoteKeySet::builder()
+        .jwks_url(url)
+        .cooldown(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let layer = JwtLayer::builder().remote_keys(keys).build().unwrap();
+    let signed = |kid: &str| {
+        let header = json!({ "alg": "RS256", "kid": kid }).to_string();
+        sign_raw(
+            &header,
+            &claims().to_string(),
+            Algorithm::RS256,
+            &encoding_key(Algorithm::RS256),
+        )
+    };
+    assert_eq!(try_token(layer.clone(), &signed("good")).await.status, 200);
+    for attempt in 0..2 {
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let answer = try_token(layer.clone(), &signed(&format!("unknown-{attempt}"))).await;
+        assert_eq!(answer.status, 401);
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        3,
+        "three fetches of the same key set"
+    );
+
+    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let skipped: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains("JWKS key skipped"))
+        .collect();
+    assert_eq!(skipped.len(), 1, "{output}");
+    assert!(
+        skipped[0].contains("WARN") && skipped[0].contains("shared-secret"),
+        "{output}"
+    );
+    assert!(
+        !output.contains(&b64(SECRET)),
+        "the skipped key's material is never logged"
+    );
 }
