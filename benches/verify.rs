@@ -1,55 +1,66 @@
-//! What `JwtLayer` costs on top of verifying the token yourself with `jsonwebtoken::decode`.
+//! What `JwtLayer` costs, against `jsonwebtoken::decode`, against the floor of the work any
+//! verification must do, and with its verified-token cache.
 //!
-//! Each algorithm (HS256, RS256, ES256, EdDSA) gets one criterion group, named after it, with
-//! these benchmarks, all on the same token (`{"sub","exp","iat"}`, valid for an hour):
+//! Each algorithm (HS256, RS256, ES256, EdDSA) gets one criterion group named after it. Every
+//! benchmark uses the same token, a realistic access token (`sub`, `iss`, `aud`, `iat`, `exp`,
+//! `jti`, `scope`, `roles`, valid for an hour), read into two claims types: `typed` (a
+//! `#[derive(Deserialize)]` struct of those claims) and `map` (`serde_json`'s map, the layer's
+//! default `JsonClaims`).
 //!
-//! - `jsonwebtoken_decode`: `jsonwebtoken::decode::<serde_json::Value>` with a `DecodingKey`
-//!   and a `Validation` (that one algorithm, `exp` required and checked) prepared once. This is
-//!   the reference: the cheapest way to verify the token and get its claims.
-//! - `layer_oneshot_service_fn`: a fresh `http::Request` carrying `Authorization: Bearer <token>`
-//!   sent with `ServiceExt::oneshot` to a clone of a `tower::service_fn` wrapped by the layer
-//!   (built once), on a current-thread tokio runtime. The layer reads the header, verifies the
-//!   token and puts the claims into the request extensions; the inner service answers 200.
-//! - `no_auth_oneshot`: the same request (same header) to the same inner service without the
-//!   layer: what building, cloning, sending and awaiting the request costs by itself.
-//! - `axum_router_with_layer` / `axum_router_no_auth`: the same pair with an axum `Router` of one
-//!   route (the layer added with `route_layer`) instead of the bare `service_fn`.
+//! - `decode_{typed,map}`: `jsonwebtoken::decode` with a `DecodingKey` and a `Validation` (that
+//!   one algorithm, `exp` required and checked) prepared once.
+//! - `floor_{typed,map}`: the least any verification can do: split the token, decode and parse
+//!   the header (borrowed `alg`), decode the signature, check it with a key parsed once
+//!   (aws-lc-rs `hmac::Key` / `ParsedPublicKey`), decode the payload, parse it once into the
+//!   claims type, compare `exp` with the clock.
+//! - `verifier_{typed,map}`: the layer's own verifier, `JwtLayer::verifier().verify(token)`.
+//! - `no_auth`: a fresh `http::Request` with `Authorization: Bearer <token>`, sent with
+//!   `ServiceExt::oneshot` to a clone of a `tower::service_fn` answering 200, on a current-thread
+//!   runtime: the plumbing every request pays.
+//! - `layer_{typed,map}`: the same request to the same service wrapped by the layer.
+//! - `layer_cached_{typed,map}`: the same, the layer built with `.cache(10_000)` (every
+//!   iteration after the first is a hit).
+//! - `axum_no_auth` / `axum_layer_typed`: an axum `Router` of one route, without and with the
+//!   layer (`route_layer`).
 //!
-//! Every service is checked to answer 200 before it is measured (and the layered ones to refuse
-//! a request without a token), so a rejection path cannot be benchmarked by accident.
+//! Every service is checked to answer 200 before it is measured, and the layered ones to refuse
+//! a request without a token, so a rejection path cannot be benchmarked by accident.
 //!
-//! # Reading the results
+//! After the groups, the binary prints the ratios the performance targets are stated in,
+//! computed from the medians of this very run (criterion's `estimates.json` files written by
+//! it; a benchmark that did not run in this process, say because of a filter, is left out):
 //!
-//! - `layer_oneshot_service_fn / jsonwebtoken_decode` is the whole request through the layer
-//!   against a bare decode; it includes the request plumbing that any service pays anyway.
-//! - `(layer_oneshot_service_fn - no_auth_oneshot) / jsonwebtoken_decode` is the layer's own cost
-//!   (header extraction, verification, extensions, response wrapping) against a bare decode. About
-//!   1 means the layer costs what `decode` does; below 1 it is cheaper. Do the same with the axum
-//!   pair for a router.
-//!
-//! For RS256, ES256 and EdDSA the signature check dominates both sides, so their ratios say little
-//! about the layer's own work; HS256, whose check is cheap, shows it best. Compare medians from one
-//! run (criterion's `estimates.json` under `target/criterion/<alg>/<bench>/new/`), and rerun before
-//! trusting a difference of a few percent on a busy machine.
+//! - `layer - no_auth - decode`: what the layer adds over a bare `decode`, in µs (target <= 1).
+//! - `(layer - no_auth) / decode` and `/ floor`: the layer's own work against those two.
+//! - `axum_layer / (axum_no_auth + floor)`: an axum request through the layer against the same
+//!   request without auth plus the floor (target for HS256: <= 1.5).
+//! - `layer / layer_cached`: what the cache saves end to end (targets: HS256 >= 4, RS256 >= 15).
 //!
 //! Run with `cargo bench --bench verify`; criterion options follow `--`, for example
-//! `cargo bench --bench verify -- --warm-up-time 1 --measurement-time 3 HS256`.
+//! `cargo bench --bench verify -- --warm-up-time 1 --measurement-time 3 HS256`. The machine is
+//! shared and noisy: compare ratios from one run, never times from different runs.
 
 use std::convert::Infallible;
 use std::hint::black_box;
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::{hmac, signature};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use criterion::{Bencher, Criterion, criterion_group, criterion_main};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use criterion::{Bencher, Criterion};
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response, StatusCode};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
 use tokio::runtime::Runtime;
 use tower::{Layer, Service, ServiceExt, service_fn};
-use tower_jwt_auth::{JwtLayer, Key};
+use tower_jwt_auth::{JsonClaims, JwtLayer, Key};
 
 const SECRET: &[u8] = b"bench-secret-that-is-at-least-32-bytes-long";
 
@@ -60,36 +71,128 @@ const EC256_PUB: &[u8] = include_bytes!("../tests/keys/ec256.pub.pem");
 const ED25519_KEY: &[u8] = include_bytes!("../tests/keys/ed25519.key");
 const ED25519_PUB: &[u8] = include_bytes!("../tests/keys/ed25519.pub.pem");
 
-/// One algorithm: the layer's key, and the `jsonwebtoken` keys to sign and to decode with.
+const ALGORITHMS: [Algorithm; 4] = [
+    Algorithm::HS256,
+    Algorithm::RS256,
+    Algorithm::ES256,
+    Algorithm::EdDSA,
+];
+
+/// The typed claims: what an application would declare for this token.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+struct TypedClaims {
+    sub: String,
+    iss: String,
+    aud: String,
+    iat: u64,
+    exp: u64,
+    jti: String,
+    scope: String,
+    roles: Vec<String>,
+}
+
+/// A claims type the floor can read `exp` from.
+trait Expiring: DeserializeOwned {
+    fn exp(&self) -> Option<u64>;
+}
+
+impl Expiring for TypedClaims {
+    fn exp(&self) -> Option<u64> {
+        Some(self.exp)
+    }
+}
+
+impl Expiring for Map<String, Value> {
+    fn exp(&self) -> Option<u64> {
+        self.get("exp").and_then(Value::as_u64)
+    }
+}
+
+/// The floor's key: parsed once.
+enum FloorKey {
+    Hmac(hmac::Key),
+    Public(signature::ParsedPublicKey),
+}
+
+impl FloorKey {
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Self::Hmac(key) => hmac::verify(key, message, signature).is_ok(),
+            Self::Public(key) => key.verify_sig(message, signature).is_ok(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct FloorHeader<'a> {
+    alg: &'a str,
+}
+
+/// The floor pipeline; `None` on any failure.
+fn floor<C: Expiring>(token: &str, key: &FloorKey, alg: &str, now: u64) -> Option<C> {
+    let (signed, signature) = token.rsplit_once('.')?;
+    let (header, payload) = signed.split_once('.')?;
+    let header = URL_SAFE_NO_PAD.decode(header).ok()?;
+    let header: FloorHeader<'_> = serde_json::from_slice(&header).ok()?;
+    if header.alg != alg {
+        return None;
+    }
+    let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    if !key.verify(signed.as_bytes(), &signature) {
+        return None;
+    }
+    let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: C = serde_json::from_slice(&payload).ok()?;
+    (claims.exp()? > now).then_some(claims)
+}
+
+/// The DER inside a PEM file.
+fn pem_der(pem: &[u8]) -> Vec<u8> {
+    let text = std::str::from_utf8(pem).expect("PEM is text");
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    STANDARD.decode(body).expect("PEM body is base64")
+}
+
+/// One algorithm: the layer's key, `jsonwebtoken`'s keys and the floor's key.
 struct Case {
     algorithm: Algorithm,
     layer_key: Key,
     encoding: EncodingKey,
     decoding: DecodingKey,
+    floor_key: FloorKey,
 }
 
 impl Case {
     fn new(algorithm: Algorithm) -> Self {
-        let (layer_key, encoding, decoding) = match algorithm {
+        let public = |alg: &'static dyn signature::VerificationAlgorithm, pem: &[u8]| {
+            FloorKey::Public(
+                signature::ParsedPublicKey::new(alg, pem_der(pem)).expect("floor public key"),
+            )
+        };
+        let (layer_key, encoding, decoding, floor_key) = match algorithm {
             Algorithm::HS256 => (
                 Key::hmac(SECRET),
                 EncodingKey::from_secret(SECRET),
                 DecodingKey::from_secret(SECRET),
+                FloorKey::Hmac(hmac::Key::new(hmac::HMAC_SHA256, SECRET)),
             ),
             Algorithm::RS256 => (
                 Key::rsa_pem(RSA_PUB).expect("RSA public key"),
                 EncodingKey::from_rsa_pem(RSA_KEY).expect("RSA private key"),
                 DecodingKey::from_rsa_pem(RSA_PUB).expect("RSA public key"),
+                public(&signature::RSA_PKCS1_2048_8192_SHA256, RSA_PUB),
             ),
             Algorithm::ES256 => (
                 Key::ec_pem(EC256_PUB).expect("P-256 public key"),
                 EncodingKey::from_ec_pem(EC256_KEY).expect("P-256 private key"),
                 DecodingKey::from_ec_pem(EC256_PUB).expect("P-256 public key"),
+                public(&signature::ECDSA_P256_SHA256_FIXED, EC256_PUB),
             ),
             Algorithm::EdDSA => (
                 Key::ed_pem(ED25519_PUB).expect("Ed25519 public key"),
                 EncodingKey::from_ed_pem(ED25519_KEY).expect("Ed25519 private key"),
                 DecodingKey::from_ed_pem(ED25519_PUB).expect("Ed25519 public key"),
+                public(&signature::ED25519, ED25519_PUB),
             ),
             other => unreachable!("no bench key for {other:?}"),
         };
@@ -98,6 +201,7 @@ impl Case {
             layer_key,
             encoding,
             decoding,
+            floor_key,
         }
     }
 }
@@ -138,28 +242,19 @@ where
         .status()
 }
 
-/// Checks that `service` lets the token through, so the benchmark measures the success path.
-fn check_accepts<S, B>(name: &str, rt: &Runtime, service: &S, authorization: &HeaderValue)
+/// Checks that `service` lets the token through (and, when `guarded`, refuses a request
+/// without one), so the benchmark measures the success path of a layer that is really there.
+fn check<S, B>(name: &str, rt: &Runtime, service: &S, authorization: &HeaderValue, guarded: bool)
 where
     S: Service<Request<Body>, Response = Response<B>> + Clone,
     S::Error: std::fmt::Debug,
 {
-    let status = status(rt, service, Some(authorization));
-    assert_eq!(status, StatusCode::OK, "{name}: the token was not accepted");
-}
-
-/// Checks that a layered `service` refuses a request without a token: the layer is really there.
-fn check_guarded<S, B>(name: &str, rt: &Runtime, service: &S)
-where
-    S: Service<Request<Body>, Response = Response<B>> + Clone,
-    S::Error: std::fmt::Debug,
-{
-    let status = status(rt, service, None);
-    assert_ne!(
-        status,
-        StatusCode::OK,
-        "{name}: the layer let a request without a token through"
-    );
+    let status_with = status(rt, service, Some(authorization));
+    assert_eq!(status_with, StatusCode::OK, "{name}: the token was refused");
+    if guarded {
+        let status_without = status(rt, service, None);
+        assert_ne!(status_without, StatusCode::OK, "{name}: no layer");
+    }
 }
 
 /// One iteration: clone the service, build a fresh request and await `oneshot`.
@@ -176,75 +271,209 @@ where
     });
 }
 
+fn layer<C: DeserializeOwned + Send + Sync + 'static>(
+    key: &Key,
+    cache: Option<u64>,
+) -> JwtLayer<C> {
+    let builder = JwtLayer::builder().key(key.clone()).claims::<C>();
+    let builder = match cache {
+        Some(capacity) => builder.cache(capacity),
+        None => builder,
+    };
+    builder.build().expect("building the layer")
+}
+
 fn bench_algorithm(c: &mut Criterion, rt: &Runtime, algorithm: Algorithm) {
     let case = Case::new(algorithm);
-    let name = format!("{:?}", case.algorithm);
+    let alg = format!("{:?}", case.algorithm);
 
-    // Building the layer also installs the crypto provider as jsonwebtoken's process default,
+    // Building a layer also installs the crypto provider as jsonwebtoken's process default,
     // which `encode` and `decode` below need when both crypto features are enabled.
-    let layer = JwtLayer::builder()
-        .key(case.layer_key.clone())
-        .build()
-        .expect("building the layer");
+    let typed = layer::<TypedClaims>(&case.layer_key, None);
+    let map = layer::<JsonClaims>(&case.layer_key, None);
+    let typed_cached = layer::<TypedClaims>(&case.layer_key, Some(10_000));
+    let map_cached = layer::<JsonClaims>(&case.layer_key, Some(10_000));
 
     let iat = now();
-    let claims = json!({ "sub": "bench", "exp": iat + 3600, "iat": iat });
+    let claims = json!({
+        "sub": "248289761001",
+        "iss": "https://auth.example.com/",
+        "aud": "https://api.example.com/",
+        "iat": iat,
+        "exp": iat + 3600,
+        "jti": "5f2b7c9a0d8e4f61a3b2c1d0e9f8a7b6",
+        "scope": "openid profile email read:users",
+        "roles": ["user", "editor"],
+    });
     let token = jsonwebtoken::encode(&Header::new(case.algorithm), &claims, &case.encoding)
         .expect("signing the token");
     let auth = HeaderValue::try_from(format!("Bearer {token}")).expect("header value");
+    let expected_typed: TypedClaims = serde_json::from_value(claims.clone()).expect("typed");
 
     let mut validation = Validation::new(case.algorithm);
     validation.validate_exp = true;
+    validation.validate_aud = false;
     validation.set_required_spec_claims(&["exp"]);
-    let decoded = jsonwebtoken::decode::<Value>(&token, &case.decoding, &validation)
+    let decoded = jsonwebtoken::decode::<TypedClaims>(&token, &case.decoding, &validation)
         .expect("jsonwebtoken::decode refused the token");
-    assert_eq!(decoded.claims, claims);
+    assert_eq!(decoded.claims, expected_typed);
+    let floored: TypedClaims =
+        floor(&token, &case.floor_key, &alg, now()).expect("the floor refused the token");
+    assert_eq!(floored, expected_typed);
+    assert_eq!(typed.verifier().verify(&token).expect("verifier"), expected_typed);
+    assert_eq!(
+        Value::Object(map.verifier().verify(&token).expect("verifier").0),
+        claims
+    );
 
     let plain = service_fn(ok);
-    let layered = layer.layer(plain);
+    let typed_service = typed.layer(plain);
+    let map_service = map.layer(plain);
+    let typed_cached_service = typed_cached.layer(plain);
+    let map_cached_service = map_cached.layer(plain);
     let router = Router::new().route("/", get(handler));
-    let router_layered = router.clone().route_layer(layer.clone());
+    let router_layered = router.clone().route_layer(typed.clone());
 
-    check_accepts("layer_oneshot_service_fn", rt, &layered, &auth);
-    check_guarded("layer_oneshot_service_fn", rt, &layered);
-    check_accepts("no_auth_oneshot", rt, &plain, &auth);
-    check_accepts("axum_router_with_layer", rt, &router_layered, &auth);
-    check_guarded("axum_router_with_layer", rt, &router_layered);
-    check_accepts("axum_router_no_auth", rt, &router, &auth);
+    check("no_auth", rt, &plain, &auth, false);
+    check("layer_typed", rt, &typed_service, &auth, true);
+    check("layer_map", rt, &map_service, &auth, true);
+    check("layer_cached_typed", rt, &typed_cached_service, &auth, true);
+    check("layer_cached_map", rt, &map_cached_service, &auth, true);
+    check("axum_no_auth", rt, &router, &auth, false);
+    check("axum_layer_typed", rt, &router_layered, &auth, true);
 
-    let mut group = c.benchmark_group(name);
-    group.bench_function("jsonwebtoken_decode", |b| {
+    let mut group = c.benchmark_group(&alg);
+    group.bench_function("decode_typed", |b| {
         b.iter(|| {
-            jsonwebtoken::decode::<Value>(black_box(&token), &case.decoding, &validation)
-                .expect("jsonwebtoken::decode refused the token")
+            jsonwebtoken::decode::<TypedClaims>(black_box(&token), &case.decoding, &validation)
+                .expect("decode")
         });
     });
-    group.bench_function("layer_oneshot_service_fn", |b| {
-        bench_oneshot(b, rt, &layered, &auth);
+    group.bench_function("decode_map", |b| {
+        b.iter(|| {
+            jsonwebtoken::decode::<Map<String, Value>>(
+                black_box(&token),
+                &case.decoding,
+                &validation,
+            )
+            .expect("decode")
+        });
     });
-    group.bench_function("no_auth_oneshot", |b| bench_oneshot(b, rt, &plain, &auth));
-    group.bench_function("axum_router_with_layer", |b| {
+    group.bench_function("floor_typed", |b| {
+        b.iter(|| {
+            floor::<TypedClaims>(black_box(&token), &case.floor_key, &alg, now()).expect("floor")
+        });
+    });
+    group.bench_function("floor_map", |b| {
+        b.iter(|| {
+            floor::<Map<String, Value>>(black_box(&token), &case.floor_key, &alg, now())
+                .expect("floor")
+        });
+    });
+    group.bench_function("verifier_typed", |b| {
+        b.iter(|| typed.verifier().verify(black_box(&token)).expect("verify"));
+    });
+    group.bench_function("verifier_map", |b| {
+        b.iter(|| map.verifier().verify(black_box(&token)).expect("verify"));
+    });
+    group.bench_function("no_auth", |b| bench_oneshot(b, rt, &plain, &auth));
+    group.bench_function("layer_typed", |b| {
+        bench_oneshot(b, rt, &typed_service, &auth);
+    });
+    group.bench_function("layer_map", |b| bench_oneshot(b, rt, &map_service, &auth));
+    group.bench_function("layer_cached_typed", |b| {
+        bench_oneshot(b, rt, &typed_cached_service, &auth);
+    });
+    group.bench_function("layer_cached_map", |b| {
+        bench_oneshot(b, rt, &map_cached_service, &auth);
+    });
+    group.bench_function("axum_no_auth", |b| bench_oneshot(b, rt, &router, &auth));
+    group.bench_function("axum_layer_typed", |b| {
         bench_oneshot(b, rt, &router_layered, &auth);
-    });
-    group.bench_function("axum_router_no_auth", |b| {
-        bench_oneshot(b, rt, &router, &auth);
     });
     group.finish();
 }
 
-fn benches(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("tokio runtime");
-    for algorithm in [
-        Algorithm::HS256,
-        Algorithm::RS256,
-        Algorithm::ES256,
-        Algorithm::EdDSA,
-    ] {
-        bench_algorithm(c, &rt, algorithm);
+/// Where criterion writes its results, found as criterion finds it.
+fn criterion_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("criterion")
+}
+
+/// The median of a benchmark, in nanoseconds, if it ran in this process (after `since`).
+fn median(group: &str, bench: &str, since: SystemTime) -> Option<f64> {
+    let path = criterion_home()
+        .join(group)
+        .join(bench)
+        .join("new")
+        .join("estimates.json");
+    let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
+    if modified < since {
+        return None;
+    }
+    let estimates: Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+    estimates["median"]["point_estimate"].as_f64()
+}
+
+/// Prints the ratios of the targets, from this run's medians.
+fn report(since: SystemTime) {
+    let mut lines = Vec::new();
+    for algorithm in ALGORITHMS {
+        let group = format!("{algorithm:?}");
+        let m = |bench: &str| median(&group, bench, since);
+        let mut row = Vec::new();
+        for kind in ["typed", "map"] {
+            let (Some(layer), Some(no_auth), Some(decode), Some(floor)) = (
+                m(&format!("layer_{kind}")),
+                m("no_auth"),
+                m(&format!("decode_{kind}")),
+                m(&format!("floor_{kind}")),
+            ) else {
+                continue;
+            };
+            let own = layer - no_auth;
+            row.push(format!(
+                "{kind}: layer-no_auth-decode {:+.2} µs, (layer-no_auth)/decode {:.2}, \
+                 (layer-no_auth)/floor {:.2}",
+                (own - decode) / 1_000.0,
+                own / decode,
+                own / floor,
+            ));
+            if let Some(cached) = m(&format!("layer_cached_{kind}")) {
+                row.push(format!("{kind}: layer/layer_cached {:.1}", layer / cached));
+            }
+        }
+        if let (Some(axum_layer), Some(axum_plain), Some(floor)) =
+            (m("axum_layer_typed"), m("axum_no_auth"), m("floor_typed"))
+        {
+            row.push(format!(
+                "axum_layer_typed/(axum_no_auth+floor_typed) {:.2}",
+                axum_layer / (axum_plain + floor)
+            ));
+        }
+        if !row.is_empty() {
+            lines.push(format!("{group}:\n  {}", row.join("\n  ")));
+        }
+    }
+    if !lines.is_empty() {
+        println!("\nRatios from this run's medians:\n{}", lines.join("\n"));
     }
 }
 
-criterion_group!(verify, benches);
-criterion_main!(verify);
+fn main() {
+    let since = SystemTime::now();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("tokio runtime");
+    let mut criterion = Criterion::default().configure_from_args();
+    for algorithm in ALGORITHMS {
+        bench_algorithm(&mut criterion, &rt, algorithm);
+    }
+    criterion.final_summary();
+    report(since);
+}

@@ -423,6 +423,8 @@ pub enum ConfigError {
     ZeroSizeCap,
     /// The backend timeout is zero.
     ZeroBackendTimeout,
+    /// The verified-token cache was given a zero capacity or a zero TTL.
+    EmptyCache,
     /// Static keys and remote key sets are both configured.
     MixedKeySources,
     /// A backend (a revocation store, a key set endpoint) could not be set up: an invalid URL,
@@ -465,6 +467,7 @@ impl fmt::Display for ConfigError {
             Self::EmptyExpectation(what) => write!(f, "the expected {what} is empty"),
             Self::ZeroSizeCap => f.write_str("the token size cap is zero"),
             Self::ZeroBackendTimeout => f.write_str("the backend timeout is zero"),
+            Self::EmptyCache => f.write_str("the token cache has a zero capacity or TTL"),
             Self::MixedKeySources => {
                 f.write_str("static keys and remote key sets cannot be combined")
             }

@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::cache::{DEFAULT_CACHE_TTL, VerifiedTokens};
 use crate::checks::{AsyncChecks, DEFAULT_BACKEND_TIMEOUT};
 use crate::claims::JsonClaims;
 use crate::error::{AuthError, ConfigError, DefaultErrorHandler, ErrorHandler, is_rfc6750_char};
@@ -67,6 +68,7 @@ struct Shared<C> {
     mode: Mode,
     error_handler: Arc<dyn ErrorHandler>,
     checks: Option<Arc<AsyncChecks>>,
+    cache: Option<VerifiedTokens<C>>,
 }
 
 /// A verified request's token, claims, and (when asynchronous checks are configured) facts.
@@ -180,7 +182,33 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
 
     fn verify(&self, token: &BearerToken) -> Result<Authenticated<C>, AuthError> {
         let collect = self.checks.is_some();
-        let (claims, facts) = self.verifier.verify_collecting(token.as_str(), collect)?;
+        let (claims, facts) = match &self.cache {
+            None => {
+                let (claims, checked) = self.verifier.verify_collecting(token.as_str(), collect)?;
+                (claims, checked.facts)
+            }
+            Some(cache) => match cache.get(token.as_str()) {
+                Some(hit) => {
+                    self.verifier.recheck_times(&hit.times)?;
+                    (hit.claims.clone(), hit.facts.clone())
+                }
+                None => {
+                    let (claims, checked) =
+                        self.verifier.verify_collecting(token.as_str(), collect)?;
+                    // Read after verifying, so the entry cannot outlive the token.
+                    let now = self.verifier.now_secs();
+                    let facts = checked.facts;
+                    cache.insert(
+                        token.as_str(),
+                        claims.clone(),
+                        facts.clone(),
+                        checked.times,
+                        now,
+                    );
+                    (claims, facts)
+                }
+            },
+        };
         let facts = facts.map(|facts| TokenFacts {
             token: token.clone(),
             jti: facts.jti,
@@ -447,6 +475,8 @@ pub struct JwtLayerBuilder<C> {
     backend_timeout: Duration,
     revocation_fail_open: bool,
     subject_revocation_ttl: Option<Duration>,
+    cache_capacity: Option<u64>,
+    cache_ttl: Duration,
     #[cfg(feature = "jwks")]
     remote_keys: Option<crate::jwks::RemoteKeySet>,
     #[cfg(feature = "jwks")]
@@ -490,6 +520,8 @@ impl JwtLayerBuilder<JsonClaims> {
             backend_timeout: DEFAULT_BACKEND_TIMEOUT,
             revocation_fail_open: false,
             subject_revocation_ttl: None,
+            cache_capacity: None,
+            cache_ttl: DEFAULT_CACHE_TTL,
             #[cfg(feature = "jwks")]
             remote_keys: None,
             #[cfg(feature = "jwks")]
@@ -525,6 +557,8 @@ impl<C> JwtLayerBuilder<C> {
             backend_timeout: self.backend_timeout,
             revocation_fail_open: self.revocation_fail_open,
             subject_revocation_ttl: self.subject_revocation_ttl,
+            cache_capacity: self.cache_capacity,
+            cache_ttl: self.cache_ttl,
             #[cfg(feature = "jwks")]
             remote_keys: self.remote_keys,
             #[cfg(feature = "jwks")]
@@ -740,11 +774,44 @@ impl<C> JwtLayerBuilder<C> {
         self
     }
 
+    /// Keeps up to `capacity` verified tokens, so a token seen again skips the signature check
+    /// and the parse. Off by default.
+    ///
+    /// A hit is a token whose exact bytes were verified before (the whole token is the key, not
+    /// a hash of it). It still has its `exp`, `nbf`, `iat` and `max_age` checked against the
+    /// clock, and still goes through the revocation check and the user lookup; every other rule
+    /// depends only on the token and the configuration, which do not change. An entry lives
+    /// until its token expires, and never longer than [`cache_ttl`](Self::cache_ttl).
+    ///
+    /// Memory: up to `capacity` entries of the token plus its claims (about the token's length
+    /// twice, plus your claims type).
+    ///
+    /// When not to enable it:
+    /// - Clients rarely send the same token twice (a token per request, short-lived one-shot
+    ///   tokens): every request is a miss and pays for the insertion on top.
+    /// - A key removed from the identity provider's JWKS must stop working at once: cached
+    ///   tokens signed with it keep passing until their entry expires (bounded by
+    ///   [`cache_ttl`](Self::cache_ttl)). Revoke the tokens, or keep the TTL short.
+    /// - Memory is tight and tokens are large.
+    ///
+    /// A zero capacity is refused by [`build`](Self::build).
+    pub fn cache(mut self, capacity: u64) -> Self {
+        self.cache_capacity = Some(capacity);
+        self
+    }
+
+    /// The longest a verified token stays in the [`cache`](Self::cache), however long it is
+    /// valid. Default: five minutes. Zero is refused by [`build`](Self::build).
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
     /// Validates the configuration and builds the layer.
     #[cfg_attr(not(feature = "jwks"), allow(unused_mut))]
     pub fn build(mut self) -> Result<JwtLayer<C>, ConfigError>
     where
-        C: DeserializeOwned,
+        C: DeserializeOwned + Send + Sync + 'static,
     {
         let provider = verify::crypto_provider()?;
         let allowed = self.algorithms.clone();
@@ -808,6 +875,12 @@ impl<C> JwtLayerBuilder<C> {
         if self.backend_timeout.is_zero() {
             return Err(ConfigError::ZeroBackendTimeout);
         }
+        if self.cache_capacity == Some(0) || self.cache_ttl.is_zero() {
+            return Err(ConfigError::EmptyCache);
+        }
+        let cache = self
+            .cache_capacity
+            .map(|capacity| VerifiedTokens::new(capacity, self.cache_ttl));
         let subject_ttl = self
             .subject_revocation_ttl
             .or(self.max_age)
@@ -845,6 +918,7 @@ impl<C> JwtLayerBuilder<C> {
                 mode: self.mode,
                 error_handler,
                 checks,
+                cache,
             }),
         })
     }

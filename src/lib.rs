@@ -77,6 +77,7 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+mod cache;
 mod checks;
 mod claims;
 mod env;
@@ -93,6 +94,7 @@ mod redis_store;
 mod revocation;
 mod source;
 mod user;
+mod verifiers;
 mod verify;
 
 pub use checks::DEFAULT_BACKEND_TIMEOUT;

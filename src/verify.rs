@@ -28,6 +28,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::error::{AuthError, ConfigError};
+use crate::verifiers;
 
 /// A verification key: an HMAC secret or a public key, with an optional `kid` and an optional
 /// binding to one algorithm.
@@ -225,6 +226,8 @@ fn der_to_pem(label: &str, der: &[u8]) -> String {
 #[derive(Clone)]
 pub(crate) struct PreparedKey {
     pub(crate) kid: Option<Box<str>>,
+    /// Names this key material for the per-thread verifiers; clones share it.
+    id: u64,
     decoding: DecodingKey,
     algorithms: Vec<Algorithm>,
 }
@@ -386,7 +389,34 @@ fn present_raw<'de, D: Deserializer<'de>>(
     <&'de RawValue>::deserialize(deserializer).map(Some)
 }
 
+/// The time claims of a verified token, kept to check them again later.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TimeClaims {
+    pub(crate) exp: f64,
+    nbf: Option<f64>,
+    iat: Option<f64>,
+}
+
+#[cfg(test)]
+impl TimeClaims {
+    pub(crate) fn for_tests(exp: f64) -> Self {
+        Self {
+            exp,
+            nbf: None,
+            iat: None,
+        }
+    }
+}
+
+/// What checking a token's claims found out.
+pub(crate) struct Checked {
+    pub(crate) times: TimeClaims,
+    /// Only when asked for: they cost allocations.
+    pub(crate) facts: Option<ClaimFacts>,
+}
+
 /// The registered claims the revocation check and the user lookup need.
+#[derive(Clone)]
 pub(crate) struct ClaimFacts {
     pub(crate) jti: Option<String>,
     pub(crate) sub: Option<String>,
@@ -429,11 +459,11 @@ impl<C: DeserializeOwned> Verifier<C> {
         &self,
         token: &str,
         collect: bool,
-    ) -> Result<(C, Option<ClaimFacts>), AuthError> {
+    ) -> Result<(C, Checked), AuthError> {
         let jws = self.verify_signature(token)?;
-        let facts = self.check_claims(&jws.payload, collect)?;
+        let checked = self.check_claims(&jws.payload, collect)?;
         let claims = serde_json::from_slice(&jws.payload).map_err(|_| AuthError::InvalidToken)?;
-        Ok((claims, facts))
+        Ok((claims, checked))
     }
 
     /// Checks everything but the claims: the token's syntax, its header (`alg`, `crit`, `typ`,
@@ -502,14 +532,15 @@ impl<C: DeserializeOwned> Verifier<C> {
         if !key.algorithms.contains(&algorithm) || !allowed_here {
             return Err(AuthError::InvalidAlgorithm);
         }
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature_b64)
-            .map_err(|_| AuthError::Malformed)?;
-        let verifier = (self.provider.verifier_factory)(&algorithm, &key.decoding)
-            .map_err(|_| AuthError::KeyUnavailable)?;
-        verifier
-            .verify(message, &signature)
-            .map_err(|_| AuthError::InvalidSignature)
+        let provider = self.provider;
+        let build = || (provider.verifier_factory)(&algorithm, &key.decoding);
+        verifiers::verify(key.id, algorithm, build, message, signature_b64).map_err(
+            |failure| match failure {
+                verifiers::Failure::Build(_) => AuthError::KeyUnavailable,
+                verifiers::Failure::Encoding => AuthError::Malformed,
+                verifiers::Failure::Mismatch => AuthError::InvalidSignature,
+            },
+        )
     }
 
     /// When `error` may go away with fresher remote keys (an unknown `kid`, no keys yet), a
@@ -527,28 +558,18 @@ impl<C: DeserializeOwned> Verifier<C> {
         }
     }
 
-    fn check_claims(&self, payload: &[u8], collect: bool) -> Result<Option<ClaimFacts>, AuthError> {
+    fn check_claims(&self, payload: &[u8], collect: bool) -> Result<Checked, AuthError> {
         require_utf8(payload)?;
         let claims: Registered<'_> = parse_object(payload)?;
         let rules = &self.rules;
-        let now = rules
-            .clock
-            .as_ref()
-            .map_or_else(system_now, |clock| clock()) as f64;
-        let leeway = rules.leeway as f64;
+        let now = self.now();
 
-        let exp = numeric_date(claims.exp, "exp")?.ok_or(AuthError::MissingExpiration)?;
-        let nbf = numeric_date(claims.nbf, "nbf")?;
-        let iat = numeric_date(claims.iat, "iat")?;
-        if rules.validate_nbf && nbf.is_some_and(|nbf| nbf > now + leeway) {
-            return Err(AuthError::NotActive);
-        }
-        if now >= exp + leeway {
-            return Err(AuthError::Expired);
-        }
-        if iat.is_some_and(|iat| iat > now + leeway) {
-            return Err(AuthError::IssuedInFuture);
-        }
+        let times = TimeClaims {
+            exp: numeric_date(claims.exp, "exp")?.ok_or(AuthError::MissingExpiration)?,
+            nbf: numeric_date(claims.nbf, "nbf")?,
+            iat: numeric_date(claims.iat, "iat")?,
+        };
+        self.check_window(&times, now)?;
         if let Some(expected) = &rules.audiences
             && !audience_matches(claims.aud, expected)
         {
@@ -572,26 +593,69 @@ impl<C: DeserializeOwned> Verifier<C> {
         }
         if let Some(max_lifetime) = rules.max_lifetime {
             // From `iat` when the token states it, else from now: either way a token cannot be
-            // valid for longer than this, whatever `exp` says.
+            // valid for longer than this, whatever `exp` says. Once true, true for good: `iat`
+            // is never after now, and without it the lifetime left only shrinks.
+            let TimeClaims { exp, iat, .. } = times;
             if exp - iat.unwrap_or(now).min(now) > max_lifetime as f64 {
                 return Err(AuthError::LifetimeTooLong);
             }
         }
-        if let Some(max_age) = rules.max_age {
-            let iat = iat.ok_or(AuthError::MissingIssuedAt)?;
-            if now >= iat + max_age as f64 + leeway {
-                return Err(AuthError::MaxAgeExceeded);
-            }
-        }
-        Ok(collect.then(|| ClaimFacts {
+        self.check_max_age(&times, now)?;
+        let facts = collect.then(|| ClaimFacts {
             jti: string_claim(claims.jti).map(Cow::into_owned),
             sub: string_claim(claims.sub).map(Cow::into_owned),
             // Whole seconds: a fractional NumericDate is floored, as node does.
-            iat: iat.map(|iat| iat.max(0.0) as u64),
+            iat: times.iat.map(|iat| iat.max(0.0) as u64),
             // Rounded up: the token is accepted until its fractional `exp`, so a revocation
             // must last at least that long.
-            exp: exp.max(0.0).ceil() as u64,
-        }))
+            exp: times.exp.max(0.0).ceil() as u64,
+        });
+        Ok(Checked { times, facts })
+    }
+
+    /// Checks again, at the current time, the rules that depend on it: for a token verified
+    /// earlier (the verified-token cache), every other rule still holds.
+    pub(crate) fn recheck_times(&self, times: &TimeClaims) -> Result<(), AuthError> {
+        let now = self.now();
+        self.check_window(times, now)?;
+        self.check_max_age(times, now)
+    }
+
+    /// Seconds since the Unix epoch, from the configured clock.
+    pub(crate) fn now_secs(&self) -> u64 {
+        self.rules
+            .clock
+            .as_ref()
+            .map_or_else(system_now, |clock| clock())
+    }
+
+    fn now(&self) -> f64 {
+        self.now_secs() as f64
+    }
+
+    /// `nbf`, `exp` and an `iat` in the future.
+    fn check_window(&self, times: &TimeClaims, now: f64) -> Result<(), AuthError> {
+        let leeway = self.rules.leeway as f64;
+        if self.rules.validate_nbf && times.nbf.is_some_and(|nbf| nbf > now + leeway) {
+            return Err(AuthError::NotActive);
+        }
+        if now >= times.exp + leeway {
+            return Err(AuthError::Expired);
+        }
+        if times.iat.is_some_and(|iat| iat > now + leeway) {
+            return Err(AuthError::IssuedInFuture);
+        }
+        Ok(())
+    }
+
+    fn check_max_age(&self, times: &TimeClaims, now: f64) -> Result<(), AuthError> {
+        if let Some(max_age) = self.rules.max_age {
+            let iat = times.iat.ok_or(AuthError::MissingIssuedAt)?;
+            if now >= iat + max_age as f64 + self.rules.leeway as f64 {
+                return Err(AuthError::MaxAgeExceeded);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -789,6 +853,7 @@ pub(crate) fn prepare_key(
     }
     Ok(PreparedKey {
         kid: key.kid.map(String::into_boxed_str),
+        id: verifiers::next_key_id(),
         decoding: key.decoding,
         algorithms,
     })

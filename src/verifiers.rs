@@ -1,0 +1,126 @@
+//! Signature verifiers built once per key and thread instead of once per request.
+//!
+//! `jsonwebtoken`'s provider hands out a `Box<dyn JwtVerifier>` per call, and that trait object
+//! is neither `Send` nor `Sync`, so one verifier cannot be shared by a runtime's threads.
+//! Building one per request costs an allocation plus the key's set-up: the HMAC key schedule,
+//! or parsing an RSA modulus or an EC point. So each thread keeps the verifiers it built for the
+//! last few keys it used, next to a reusable buffer for the decoded signature (the verifier
+//! takes it as a `Vec`).
+//!
+//! A key is known by an id given when it is prepared and never reused, so a verifier can only
+//! ever be found again for the very key material it was built from.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::crypto::JwtVerifier;
+
+/// How many verifiers a thread keeps. Enough for every key of a usual configuration (a few
+/// static keys, an identity provider's current and next key); past it the oldest goes.
+const PER_THREAD: usize = 16;
+
+/// A fresh key id, for a key being prepared.
+pub(crate) fn next_key_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+struct Entry {
+    key_id: u64,
+    algorithm: Algorithm,
+    verifier: Box<dyn JwtVerifier>,
+}
+
+struct ThreadVerifiers {
+    entries: VecDeque<Entry>,
+    signature: Vec<u8>,
+}
+
+thread_local! {
+    static VERIFIERS: RefCell<ThreadVerifiers> = const {
+        RefCell::new(ThreadVerifiers {
+            entries: VecDeque::new(),
+            signature: Vec::new(),
+        })
+    };
+}
+
+/// Why a signature was not checked, or did not hold.
+pub(crate) enum Failure<E> {
+    /// The verifier could not be built.
+    Build(E),
+    /// The signature is not base64url.
+    Encoding,
+    /// The signature does not hold.
+    Mismatch,
+}
+
+/// Checks `signature_b64` over `message` with this thread's verifier for (`key_id`,
+/// `algorithm`), built with `build` when the thread has none.
+pub(crate) fn verify<E>(
+    key_id: u64,
+    algorithm: Algorithm,
+    build: impl FnOnce() -> Result<Box<dyn JwtVerifier>, E>,
+    message: &[u8],
+    signature_b64: &str,
+) -> Result<(), Failure<E>> {
+    let mut build = Some(build);
+    let cached = VERIFIERS.try_with(|cell| {
+        // Never borrowed across a call that could come back here, but a failed borrow must
+        // not panic: it falls back to a one-off verifier below.
+        let mut thread = cell.try_borrow_mut().ok()?;
+        let ThreadVerifiers { entries, signature } = &mut *thread;
+        let position = entries
+            .iter()
+            .position(|entry| entry.key_id == key_id && entry.algorithm == algorithm);
+        let entry = match position {
+            Some(position) => &entries[position],
+            None => {
+                let build = build.take()?;
+                let verifier = match build() {
+                    Ok(verifier) => verifier,
+                    Err(error) => return Some(Err(Failure::Build(error))),
+                };
+                if entries.len() == PER_THREAD {
+                    entries.pop_front();
+                }
+                entries.push_back(Entry {
+                    key_id,
+                    algorithm,
+                    verifier,
+                });
+                entries.back()?
+            }
+        };
+        Some(check(&*entry.verifier, message, signature_b64, signature))
+    });
+    match cached {
+        Ok(Some(result)) => result,
+        // The thread is shutting down or the cell is busy: build a verifier for this call only.
+        _ => {
+            let build = build.ok_or(Failure::Mismatch)?;
+            let verifier = build().map_err(Failure::Build)?;
+            check(&*verifier, message, signature_b64, &mut Vec::new())
+        }
+    }
+}
+
+fn check<E>(
+    verifier: &dyn JwtVerifier,
+    message: &[u8],
+    signature_b64: &str,
+    buffer: &mut Vec<u8>,
+) -> Result<(), Failure<E>> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    buffer.clear();
+    URL_SAFE_NO_PAD
+        .decode_vec(signature_b64, buffer)
+        .map_err(|_| Failure::Encoding)?;
+    verifier
+        .verify(message, &*buffer)
+        .map_err(|_| Failure::Mismatch)
+}
