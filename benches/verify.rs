@@ -320,7 +320,10 @@ fn bench_algorithm(c: &mut Criterion, rt: &Runtime, algorithm: Algorithm) {
     let floored: TypedClaims =
         floor(&token, &case.floor_key, &alg, now()).expect("the floor refused the token");
     assert_eq!(floored, expected_typed);
-    assert_eq!(typed.verifier().verify(&token).expect("verifier"), expected_typed);
+    assert_eq!(
+        typed.verifier().verify(&token).expect("verifier"),
+        expected_typed
+    );
     assert_eq!(
         Value::Object(map.verifier().verify(&token).expect("verifier").0),
         claims

@@ -78,6 +78,7 @@
 struct ReadmeDoctests;
 
 mod cache;
+mod charset;
 mod checks;
 mod claims;
 mod env;
@@ -88,6 +89,7 @@ mod guard;
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 mod jwks;
 mod layer;
+mod payload;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis_store;

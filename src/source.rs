@@ -12,6 +12,7 @@ use cookie::Cookie;
 use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, HeaderValue};
 
+use crate::charset::B64TOKEN;
 use crate::error::AuthError;
 
 /// The default name of the auth cookie, as in FoalTS.
@@ -162,7 +163,9 @@ fn from_authorization(headers: &HeaderMap) -> Result<Option<BearerToken>, AuthEr
     if values.next().is_some() {
         return Err(AuthError::MultipleTokens);
     }
-    let text = value.to_str().map_err(|_| AuthError::InvalidScheme)?;
+    // Not `to_str`, a second pass over every byte: `parse_bearer` accepts only visible ASCII
+    // (tabs around it aside), so UTF-8 is all it needs, and that is quick to check on ASCII.
+    let text = std::str::from_utf8(value.as_bytes()).map_err(|_| AuthError::InvalidScheme)?;
     let token = parse_bearer(text).ok_or(AuthError::InvalidScheme)?;
     BearerToken::within(value, text, token)
         .map(Some)
@@ -183,10 +186,7 @@ fn parse_bearer(text: &str) -> Option<&str> {
 /// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+    !body.is_empty() && B64TOKEN.contains_all(body.as_bytes())
 }
 
 fn from_cookie(headers: &HeaderMap, name: &str) -> Result<Option<BearerToken>, AuthError> {

@@ -27,7 +27,9 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
+use crate::charset::BASE64URL;
 use crate::error::{AuthError, ConfigError};
+use crate::payload::{self, Registered};
 use crate::verifiers;
 
 /// A verification key: an HMAC secret or a public key, with an optional `kid` and an optional
@@ -361,34 +363,6 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error>
     IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
-/// The registered claims we check, kept raw so a claim of the wrong type is reported as such
-/// instead of failing the whole payload.
-#[derive(Deserialize)]
-struct Registered<'a> {
-    #[serde(default, borrow, deserialize_with = "present_raw")]
-    exp: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present_raw")]
-    nbf: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present_raw")]
-    iat: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present_raw")]
-    iss: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present_raw")]
-    sub: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present_raw")]
-    aud: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present_raw")]
-    jti: Option<&'a RawValue>,
-}
-
-/// A claim that is present, even as `null`: plain `Option` would read `"exp": null` as an
-/// absent `exp` and an `"nbf": null` as no `nbf` at all.
-fn present_raw<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<&'de RawValue>, D::Error> {
-    <&'de RawValue>::deserialize(deserializer).map(Some)
-}
-
 /// The time claims of a verified token, kept to check them again later.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TimeClaims {
@@ -461,8 +435,17 @@ impl<C: DeserializeOwned> Verifier<C> {
         collect: bool,
     ) -> Result<(C, Checked), AuthError> {
         let jws = self.verify_signature(token)?;
-        let checked = self.check_claims(&jws.payload, collect)?;
-        let claims = serde_json::from_slice(&jws.payload).map_err(|_| AuthError::InvalidToken)?;
+        let json = object_text(&jws.payload)?;
+        // One pass fills both the claims and the registered claims; when it cannot (the
+        // claims type does not fit the payload, or does not read it as an object), the
+        // registered claims are read on their own, and their verdict comes first, as always.
+        let (claims, seen) = payload::parse::<C>(json);
+        let (claims, registered) = match (claims, seen.complete()) {
+            (Ok(claims), Some(registered)) => (Ok(claims), registered),
+            (claims, _) => (claims, parse_object(json)?),
+        };
+        let checked = self.check_claims(&registered, collect)?;
+        let claims = claims.map_err(|_| AuthError::InvalidToken)?;
         Ok((claims, checked))
     }
 
@@ -473,8 +456,8 @@ impl<C: DeserializeOwned> Verifier<C> {
             return Err(AuthError::Malformed);
         }
         let (header_b64, payload_b64, signature_b64) = split(token)?;
-        let header_json = decode_json_segment(header_b64)?;
-        let header: Header<'_> = parse_object(&header_json)?;
+        let header_json = decode_segment(header_b64)?;
+        let header: Header<'_> = parse_object(object_text(&header_json)?)?;
         if signature_b64.is_empty() {
             return Err(AuthError::MissingSignature);
         }
@@ -534,13 +517,13 @@ impl<C: DeserializeOwned> Verifier<C> {
         }
         let provider = self.provider;
         let build = || (provider.verifier_factory)(&algorithm, &key.decoding);
-        verifiers::verify(key.id, algorithm, build, message, signature_b64).map_err(
-            |failure| match failure {
+        verifiers::verify(key.id, algorithm, build, message, signature_b64).map_err(|failure| {
+            match failure {
                 verifiers::Failure::Build(_) => AuthError::KeyUnavailable,
                 verifiers::Failure::Encoding => AuthError::Malformed,
                 verifiers::Failure::Mismatch => AuthError::InvalidSignature,
-            },
-        )
+            }
+        })
     }
 
     /// When `error` may go away with fresher remote keys (an unknown `kid`, no keys yet), a
@@ -558,9 +541,7 @@ impl<C: DeserializeOwned> Verifier<C> {
         }
     }
 
-    fn check_claims(&self, payload: &[u8], collect: bool) -> Result<Checked, AuthError> {
-        require_utf8(payload)?;
-        let claims: Registered<'_> = parse_object(payload)?;
+    fn check_claims(&self, claims: &Registered<'_>, collect: bool) -> Result<Checked, AuthError> {
         let rules = &self.rules;
         let now = self.now();
 
@@ -659,13 +640,24 @@ impl<C: DeserializeOwned> Verifier<C> {
     }
 }
 
-/// Parses a JOSE header or a claims set, which must be a JSON object: a derived struct would
-/// also accept an array, positionally.
-fn parse_object<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, AuthError> {
-    if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(AuthError::InvalidToken);
+/// The text of a JOSE header or a claims set: UTF-8 (RFC 7515 §4, RFC 8259 §8.1; serde_json
+/// does not check the UTF-8 of values it skips, so it is checked here, once) and a JSON
+/// object (a derived struct would also accept an array, positionally).
+fn object_text(json: &[u8]) -> Result<&str, AuthError> {
+    let text = std::str::from_utf8(json).map_err(|_| AuthError::InvalidToken)?;
+    if text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        Ok(text)
+    } else {
+        Err(AuthError::InvalidToken)
     }
-    serde_json::from_slice(json).map_err(|_| AuthError::InvalidToken)
+}
+
+/// Parses an object checked by [`object_text`].
+fn parse_object<'a, T: Deserialize<'a>>(json: &'a str) -> Result<T, AuthError> {
+    serde_json::from_str(json).map_err(|_| AuthError::InvalidToken)
 }
 
 fn system_now() -> u64 {
@@ -683,10 +675,7 @@ fn split(token: &str) -> Result<(&str, &str, &str), AuthError> {
     else {
         return Err(AuthError::Malformed);
     };
-    let base64url = |s: &str| {
-        s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
+    let base64url = |s: &str| BASE64URL.contains_all(s.as_bytes());
     if header.is_empty() || !base64url(header) || !base64url(payload) || !base64url(signature) {
         return Err(AuthError::Malformed);
     }
@@ -697,21 +686,6 @@ fn decode_segment(segment: &str) -> Result<Vec<u8>, AuthError> {
     URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| AuthError::Malformed)
-}
-
-/// A JOSE header: base64url of UTF-8 JSON (RFC 7515 §4).
-fn decode_json_segment(segment: &str) -> Result<Vec<u8>, AuthError> {
-    let bytes = decode_segment(segment)?;
-    require_utf8(&bytes)?;
-    Ok(bytes)
-}
-
-/// JSON must be UTF-8 (RFC 8259 §8.1), and serde_json does not check the UTF-8 of values it
-/// skips, so it is checked here, once.
-fn require_utf8(json: &[u8]) -> Result<(), AuthError> {
-    std::str::from_utf8(json)
-        .map(|_| ())
-        .map_err(|_| AuthError::InvalidToken)
 }
 
 /// RFC 7515 §4.1.9: `typ` is a media type, compared case-insensitively, and the

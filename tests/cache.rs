@@ -144,7 +144,11 @@ async fn a_cached_token_still_expires_on_time() {
     time.store(start + 60, Ordering::SeqCst);
     let answer = send(app_for(layer.clone()), bearer(&token)).await;
     answer.assert_rejected(401, "invalid_token", "jwt expired");
-    assert_eq!(parses(2), 1, "refused from the cache entry, not by verifying again");
+    assert_eq!(
+        parses(2),
+        1,
+        "refused from the cache entry, not by verifying again"
+    );
 }
 
 #[tokio::test]
@@ -244,7 +248,8 @@ async fn the_facts_of_a_hit_are_those_of_the_token() {
         .layer(layer);
     let exp = now() + 600;
     let token = hs256(&json!({ "sub": "carol", "jti": "j-9", "iat": 1_000, "exp": exp }));
-    let expected = json!({ "jti": "j-9", "sub": "carol", "iat": 1_000, "exp": exp, "token": token });
+    let expected =
+        json!({ "jti": "j-9", "sub": "carol", "iat": 1_000, "exp": exp, "token": token });
     for _ in 0..2 {
         let mut request = bearer(&token);
         *request.method_mut() = http::Method::POST;

@@ -1,0 +1,374 @@
+//! One pass over the claims set: the payload is parsed into the user's claims type, and the
+//! registered claims we check are picked up on the way, instead of parsing the JSON twice.
+//!
+//! The parse goes through [`Tee`], a deserializer that hands the claims type the payload's
+//! object through a map access that watches the keys: the value of a registered claim (`exp`,
+//! `nbf`, `iat`, `iss`, `sub`, `aud`, `jti`) is taken raw, remembered, and then given to the
+//! claims type from that raw text; every other value goes straight through.
+//!
+//! A claims type may not read the object as a map or a struct at all (it might ignore the
+//! payload); the registered claims are then not [`complete`](Registered::complete) and the
+//! caller parses them on their own.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+/// The registered claims we check, kept raw so a claim of the wrong type is reported as such
+/// instead of failing the whole payload.
+#[derive(Default, Deserialize)]
+pub(crate) struct Registered<'a> {
+    #[serde(default, borrow, deserialize_with = "present_raw")]
+    pub(crate) exp: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present_raw")]
+    pub(crate) nbf: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present_raw")]
+    pub(crate) iat: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present_raw")]
+    pub(crate) iss: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present_raw")]
+    pub(crate) sub: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present_raw")]
+    pub(crate) aud: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present_raw")]
+    pub(crate) jti: Option<&'a RawValue>,
+}
+
+/// A claim that is present, even as `null`: plain `Option` would read `"exp": null` as an
+/// absent `exp` and an `"nbf": null` as no `nbf` at all.
+fn present_raw<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
+    <&'de RawValue>::deserialize(deserializer).map(Some)
+}
+
+impl<'a> Registered<'a> {
+    fn slot(&mut self, key: &str) -> Option<&mut Option<&'a RawValue>> {
+        Some(match key {
+            "exp" => &mut self.exp,
+            "nbf" => &mut self.nbf,
+            "iat" => &mut self.iat,
+            "iss" => &mut self.iss,
+            "sub" => &mut self.sub,
+            "aud" => &mut self.aud,
+            "jti" => &mut self.jti,
+            _ => return None,
+        })
+    }
+}
+
+/// What the one pass saw of the registered claims.
+#[derive(Default)]
+pub(crate) struct Seen<'a> {
+    registered: Registered<'a>,
+    /// The claims type read the whole object as a map or a struct.
+    complete: bool,
+    /// A registered claim appeared twice.
+    duplicate: bool,
+}
+
+impl<'a> Seen<'a> {
+    /// The registered claims, when the pass saw every key of the object exactly once each.
+    pub(crate) fn complete(self) -> Option<Registered<'a>> {
+        (self.complete && !self.duplicate).then_some(self.registered)
+    }
+}
+
+/// Parses `json` (a JSON object) into `C`, picking up the registered claims on the way.
+pub(crate) fn parse<C: DeserializeOwned>(json: &str) -> (Result<C, serde_json::Error>, Seen<'_>) {
+    let mut seen = Seen::default();
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let claims = C::deserialize(Tee {
+        inner: &mut deserializer,
+        seen: &mut seen,
+    })
+    .and_then(|claims| deserializer.end().map(|()| claims));
+    if claims.is_err() {
+        seen.complete = false;
+    }
+    (claims, seen)
+}
+
+/// The deserializer the claims type reads: serde_json's, with the top-level object watched.
+struct Tee<'s, 'a> {
+    inner: &'s mut serde_json::Deserializer<serde_json::de::StrRead<'a>>,
+    seen: &'s mut Seen<'a>,
+}
+
+/// Methods that do not read a map: straight to serde_json, unwatched.
+macro_rules! unwatched {
+    ($($method:ident)*) => {
+        $(
+            fn $method<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+                self.inner.$method(visitor)
+            }
+        )*
+    };
+}
+
+impl<'s, 'a> Deserializer<'a> for Tee<'s, 'a> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        let seen = self.seen;
+        self.inner.deserialize_any(Watch { visitor, seen })
+    }
+
+    fn deserialize_map<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        let seen = self.seen;
+        self.inner.deserialize_map(Watch { visitor, seen })
+    }
+
+    fn deserialize_struct<V: Visitor<'a>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        let seen = self.seen;
+        self.inner
+            .deserialize_struct(name, fields, Watch { visitor, seen })
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'a>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.inner.deserialize_newtype_struct(name, visitor)
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'a>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.inner.deserialize_unit_struct(name, visitor)
+    }
+
+    fn deserialize_tuple<V: Visitor<'a>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.inner.deserialize_tuple(len, visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'a>>(
+        self,
+        name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.inner.deserialize_tuple_struct(name, len, visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'a>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.inner.deserialize_enum(name, variants, visitor)
+    }
+
+    unwatched! {
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+        deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char deserialize_str
+        deserialize_string deserialize_bytes deserialize_byte_buf deserialize_option
+        deserialize_unit deserialize_seq deserialize_identifier deserialize_ignored_any
+    }
+}
+
+/// The claims type's visitor, given a watched map access when the object is read.
+struct Watch<'s, 'a, V> {
+    visitor: V,
+    seen: &'s mut Seen<'a>,
+}
+
+impl<'s, 'a, V: Visitor<'a>> Visitor<'a> for Watch<'s, 'a, V> {
+    type Value = V::Value;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.visitor.expecting(formatter)
+    }
+
+    fn visit_map<A: MapAccess<'a>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let value = self.visitor.visit_map(WatchedMap {
+            inner: map,
+            seen: &mut *self.seen,
+            pending: None,
+        })?;
+        self.seen.complete = true;
+        Ok(value)
+    }
+}
+
+/// The object's entries: registered claims taken raw on the way to the claims type.
+struct WatchedMap<'s, 'a, A> {
+    inner: A,
+    seen: &'s mut Seen<'a>,
+    /// The registered claim whose value comes next.
+    pending: Option<&'static str>,
+}
+
+impl<'s, 'a, A: MapAccess<'a>> MapAccess<'a> for WatchedMap<'s, 'a, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'a>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        let Some(key) = self.inner.next_key_seed(KeySeed)? else {
+            return Ok(None);
+        };
+        self.pending = registered_name(&key);
+        match key {
+            Cow::Borrowed(key) => seed
+                .deserialize(de::value::BorrowedStrDeserializer::new(key))
+                .map(Some),
+            Cow::Owned(key) => seed
+                .deserialize(de::value::StringDeserializer::new(key))
+                .map(Some),
+        }
+    }
+
+    fn next_value_seed<S: DeserializeSeed<'a>>(
+        &mut self,
+        seed: S,
+    ) -> Result<S::Value, Self::Error> {
+        let Some(name) = self.pending.take() else {
+            return self.inner.next_value_seed(seed);
+        };
+        let raw: &'a RawValue = self.inner.next_value()?;
+        if let Some(slot) = self.seen.registered.slot(name) {
+            self.seen.duplicate |= slot.replace(raw).is_some();
+        }
+        seed.deserialize(&mut serde_json::Deserializer::from_str(raw.get()))
+            .map_err(de::Error::custom)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+fn registered_name(key: &str) -> Option<&'static str> {
+    ["exp", "nbf", "iat", "iss", "sub", "aud", "jti"]
+        .into_iter()
+        .find(|name| *name == key)
+}
+
+/// A map key, borrowed from the payload unless it holds escapes.
+struct KeySeed;
+
+impl<'a> DeserializeSeed<'a> for KeySeed {
+    type Value = Cow<'a, str>;
+
+    fn deserialize<D: Deserializer<'a>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'a> Visitor<'a> for KeySeed {
+    type Value = Cow<'a, str>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a claim name")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, key: &'a str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(key))
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(key.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, key: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, Value};
+
+    use super::*;
+
+    fn raw(value: Option<&RawValue>) -> Option<&str> {
+        value.map(RawValue::get)
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Typed {
+        sub: String,
+        exp: u64,
+        role: String,
+    }
+
+    #[test]
+    fn one_pass_fills_the_claims_and_the_registered_claims() {
+        let json = r#"{"sub":"alice","exp":1700000000,"role":"admin","aud":["a","b"],"nbf":null}"#;
+        let (typed, seen) = parse::<Typed>(json);
+        assert_eq!(
+            typed.unwrap(),
+            Typed {
+                sub: "alice".into(),
+                exp: 1_700_000_000,
+                role: "admin".into()
+            }
+        );
+        let registered = seen.complete().expect("complete");
+        assert_eq!(raw(registered.exp), Some("1700000000"));
+        assert_eq!(raw(registered.sub), Some(r#""alice""#));
+        assert_eq!(raw(registered.aud), Some(r#"["a","b"]"#));
+        assert_eq!(raw(registered.nbf), Some("null"));
+        assert_eq!(raw(registered.iat), None);
+
+        let (map, seen) = parse::<Map<String, Value>>(json);
+        assert_eq!(
+            map.unwrap(),
+            serde_json::from_str::<Map<_, _>>(json).unwrap()
+        );
+        assert_eq!(raw(seen.complete().unwrap().exp), Some("1700000000"));
+    }
+
+    #[test]
+    fn escaped_names_are_the_same_claims() {
+        let json = r#"{"\u0065xp":5,"s\u0075b":"x","role":"r"}"#;
+        let (typed, seen) = parse::<Typed>(json);
+        assert_eq!(typed.unwrap().exp, 5);
+        let registered = seen.complete().unwrap();
+        assert_eq!(raw(registered.exp), Some("5"));
+        assert_eq!(raw(registered.sub), Some(r#""x""#));
+    }
+
+    #[test]
+    fn a_registered_claim_given_twice_is_not_complete() {
+        let json = r#"{"exp":5,"exp":6}"#;
+        let (map, seen) = parse::<Map<String, Value>>(json);
+        assert!(map.is_ok());
+        assert!(seen.complete().is_none());
+    }
+
+    #[test]
+    fn a_type_that_does_not_read_the_object_leaves_it_incomplete() {
+        let (ignored, seen) = parse::<de::IgnoredAny>(r#"{"exp":5}"#);
+        assert!(ignored.is_ok());
+        assert!(seen.complete().is_none());
+        let (failed, seen) = parse::<Typed>(r#"{"exp":5}"#);
+        assert!(failed.is_err());
+        assert!(seen.complete().is_none());
+    }
+
+    #[test]
+    fn trailing_text_fails_the_parse() {
+        let (map, _) = parse::<Map<String, Value>>(r#"{"exp":5} x"#);
+        assert!(map.is_err());
+    }
+}
