@@ -110,7 +110,7 @@ impl Expiring for Map<String, Value> {
 
 /// The floor's key: parsed once.
 enum FloorKey {
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
     Public(signature::ParsedPublicKey),
 }
 
@@ -174,7 +174,7 @@ impl Case {
                 Key::hmac(SECRET),
                 EncodingKey::from_secret(SECRET),
                 DecodingKey::from_secret(SECRET),
-                FloorKey::Hmac(hmac::Key::new(hmac::HMAC_SHA256, SECRET)),
+                FloorKey::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, SECRET))),
             ),
             Algorithm::RS256 => (
                 Key::rsa_pem(RSA_PUB).expect("RSA public key"),
