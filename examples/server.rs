@@ -16,6 +16,7 @@
 //!      -d '{"username":"alice","password":"alice-password"}'
 //! curl -s localhost:3000/auth/me -H "authorization: Bearer $TOKEN"
 //! curl -s localhost:3000/public/hello
+//! curl -s localhost:3000/load/auth -H "authorization: Bearer $TOKEN"   # signature and claims only
 //! curl -s localhost:3000/web/me --cookie "auth=$TOKEN"
 //! curl -s localhost:3000/api/users -H "authorization: Bearer $TOKEN"   # scope users:read
 //! curl -s localhost:3000/admin -H "authorization: Bearer $TOKEN"       # role admin: 403 for alice
@@ -192,9 +193,8 @@ fn app(
     let issuer = config.issuers().first().map_or(ISSUER, String::as_str);
     let audience = config.audiences().first().map_or(AUDIENCE, String::as_str);
 
-    // One configuration, three ways to use it.
-    let verification = || {
-        let directory = directory.clone();
+    // One configuration, several ways to use it.
+    let rules = || {
         let mut builder = config.layer_builder().claims::<AccessClaims>();
         if config.issuers().is_empty() {
             builder = builder.issuer(ISSUER);
@@ -203,6 +203,10 @@ fn app(
             builder = builder.audience(AUDIENCE);
         }
         builder
+    };
+    let verification = || {
+        let directory = directory.clone();
+        rules()
             .revocations(revocations.clone())
             .user_lookup(move |sub: String| {
                 let found = directory
@@ -215,6 +219,9 @@ fn app(
     let required = verification().build()?;
     let optional = verification().optional().build()?;
     let cookie = verification().source(TokenSource::cookie()).build()?;
+    // For scripts/load.sh: the signature and claims alone, without and with the token cache.
+    let verify_only = rules().build()?;
+    let verify_cached = rules().cache(10_000).build()?;
 
     let signer = config.hmac_secret().map(|secret| Signer {
         key: EncodingKey::from_secret(secret),
@@ -247,6 +254,10 @@ fn app(
             post(logout_all).route_layer(required.clone()),
         )
         .route("/public/hello", get(hello).route_layer(optional))
+        // The same handler without auth and behind the layer, for scripts/load.sh.
+        .route("/load/open", get(hello))
+        .route("/load/auth", get(hello).route_layer(verify_only))
+        .route("/load/auth-cached", get(hello).route_layer(verify_cached))
         .route("/web/me", get(me).route_layer(cookie))
         .route(
             "/admin",
