@@ -83,6 +83,7 @@ mod env;
 mod error;
 mod extract;
 mod guard;
+mod issuer;
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 mod jwks;
@@ -98,11 +99,14 @@ mod verify;
 pub use checks::DEFAULT_BACKEND_TIMEOUT;
 pub use claims::JsonClaims;
 pub use env::{EnvConfig, EnvError, from_env, from_env_with_prefix};
-pub use error::{AuthError, ConfigError, ErrorHandler, RETRY_AFTER_SECS};
+pub use error::{AuthError, ConfigError, ErrorHandler, IssueError, RETRY_AFTER_SECS, SessionError};
 pub use extract::Claims;
 pub use guard::{
     ClaimPath, Grants, Guard, GuardService, RequireClaims, RequireRoles, RequireScope,
     scope_list_contains,
+};
+pub use issuer::{
+    ACCESS_TOKEN_TYP, DEFAULT_ACCESS_LIFETIME, IssuedToken, JwtIssuer, JwtIssuerBuilder, SigningKey,
 };
 pub use jsonwebtoken::Algorithm;
 #[cfg(feature = "jwks")]
