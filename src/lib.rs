@@ -91,6 +91,7 @@ mod layer;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis_store;
+mod refresh;
 mod revocation;
 mod source;
 mod user;
@@ -122,6 +123,10 @@ pub use layer::{
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis_store::{DEFAULT_REDIS_PREFIX, RedisRevocations};
+pub use refresh::{
+    Consumed, DEFAULT_REFRESH_LIFETIME, MemoryRefreshStore, RefreshRecord, RefreshStore, Sessions,
+    SessionsBuilder, TokenPair,
+};
 pub use revocation::{
     DEFAULT_SUBJECT_REVOCATION_TTL, MemoryRevocations, Revocations, Revoker, TokenFacts,
 };
