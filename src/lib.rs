@@ -90,6 +90,9 @@ mod jwks;
 mod layer;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+mod redis_refresh;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis_store;
 mod refresh;
 mod revocation;
@@ -120,6 +123,9 @@ pub use layer::{
     BoxError, DEFAULT_MAX_TOKEN_LEN, JwtLayer, JwtLayerBuilder, JwtService, MAX_LEEWAY, Mode,
     ResponseBody, ResponseFuture,
 };
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis_refresh::{DEFAULT_REDIS_REFRESH_PREFIX, RedisRefreshStore};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis_store::{DEFAULT_REDIS_PREFIX, RedisRevocations};
