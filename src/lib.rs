@@ -63,8 +63,13 @@
 //! - `aws-lc-rs` (default): verify signatures with aws-lc-rs.
 //! - `rust-crypto`: verify signatures with the pure-Rust RustCrypto crates.
 //! - `jwks`: `RemoteKeySet`, keys from an identity provider (JWKS, OIDC discovery).
-//! - `redis`: `RedisRevocations`, revocations shared by many
-//!   instances through Redis.
+//! - `redis`: `RedisRevocations` and `RedisRefreshStore`, revocations and refresh tokens shared
+//!   by many instances through Redis.
+//!
+//! # Issuing tokens
+//!
+//! [`JwtIssuer`] signs access tokens this layer accepts, and [`Sessions`] adds refresh tokens
+//! with rotation and reuse detection, logout and "log out everywhere".
 //!
 //! With both enabled, `aws-lc-rs` is used; with neither, [`JwtLayerBuilder::build`] returns
 //! [`ConfigError::NoCryptoBackend`] instead of panicking at the first request.

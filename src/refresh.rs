@@ -663,8 +663,8 @@ impl Sessions {
     /// claims, and answers `Ok(Some(claims))` to issue them (updated roles, say: they are
     /// stored for the next rotation too), `Ok(None)` to refuse (the user was deactivated: the
     /// family is revoked and [`SessionError::Refused`] returned), or an error, which fails
-    /// closed as [`SessionError::Unavailable`] (the token is consumed by then: the client must
-    /// log in again).
+    /// closed as [`SessionError::Unavailable`], as does a callback slower than the backend
+    /// timeout (the token is consumed by then: the client must log in again).
     ///
     /// Registered claims (`iss`, `sub`, `aud`, `exp`, `nbf`, `iat`, `jti`) returned by `renew`
     /// are ignored: the subject of a family never changes.
