@@ -63,8 +63,13 @@
 //! - `aws-lc-rs` (default): verify signatures with aws-lc-rs.
 //! - `rust-crypto`: verify signatures with the pure-Rust RustCrypto crates.
 //! - `jwks`: `RemoteKeySet`, keys from an identity provider (JWKS, OIDC discovery).
-//! - `redis`: `RedisRevocations`, revocations shared by many
-//!   instances through Redis.
+//! - `redis`: `RedisRevocations` and `RedisRefreshStore`, revocations and refresh tokens shared
+//!   by many instances through Redis.
+//!
+//! # Issuing tokens
+//!
+//! [`JwtIssuer`] signs access tokens this layer accepts, and [`Sessions`] adds refresh tokens
+//! with rotation and reuse detection, logout and "log out everywhere".
 //!
 //! With both enabled, `aws-lc-rs` is used; with neither, [`JwtLayerBuilder::build`] returns
 //! [`ConfigError::NoCryptoBackend`] instead of panicking at the first request.
@@ -85,6 +90,7 @@ mod env;
 mod error;
 mod extract;
 mod guard;
+mod issuer;
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 mod jwks;
@@ -92,7 +98,11 @@ mod layer;
 mod payload;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+mod redis_refresh;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis_store;
+mod refresh;
 mod revocation;
 mod source;
 mod user;
@@ -102,11 +112,14 @@ mod verify;
 pub use checks::DEFAULT_BACKEND_TIMEOUT;
 pub use claims::JsonClaims;
 pub use env::{EnvConfig, EnvError, from_env, from_env_with_prefix};
-pub use error::{AuthError, ConfigError, ErrorHandler, RETRY_AFTER_SECS};
+pub use error::{AuthError, ConfigError, ErrorHandler, IssueError, RETRY_AFTER_SECS, SessionError};
 pub use extract::Claims;
 pub use guard::{
     ClaimPath, Grants, Guard, GuardService, RequireClaims, RequireRoles, RequireScope,
     scope_list_contains,
+};
+pub use issuer::{
+    ACCESS_TOKEN_TYP, DEFAULT_ACCESS_LIFETIME, IssuedToken, JwtIssuer, JwtIssuerBuilder, SigningKey,
 };
 pub use jsonwebtoken::Algorithm;
 #[cfg(feature = "jwks")]
@@ -121,7 +134,14 @@ pub use layer::{
 };
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis_refresh::{DEFAULT_REDIS_REFRESH_PREFIX, RedisRefreshStore};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis_store::{DEFAULT_REDIS_PREFIX, RedisRevocations};
+pub use refresh::{
+    Consumed, DEFAULT_REFRESH_LIFETIME, MemoryRefreshStore, RefreshRecord, RefreshStore, Sessions,
+    SessionsBuilder, TokenPair,
+};
 pub use revocation::{
     DEFAULT_SUBJECT_REVOCATION_TTL, MemoryRevocations, Revocations, Revoker, TokenFacts,
 };

@@ -13,7 +13,7 @@ use crate::layer::BoxError;
 use crate::revocation::{Revocations, TokenFacts, issued_before, subject_key};
 
 /// Sets KEYS[1] to ARGV[1] with a TTL of ARGV[2] seconds unless it already holds a later moment.
-const KEEP_LATER_SCRIPT: &str = r"
+pub(crate) const KEEP_LATER_SCRIPT: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]))
 if current == nil or current < tonumber(ARGV[1]) then
     redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
@@ -85,7 +85,7 @@ impl RedisRevocations {
         self
     }
 
-    fn config() -> ConnectionManagerConfig {
+    pub(crate) fn config() -> ConnectionManagerConfig {
         // Short bounds: the layer answers 503 after its own timeout anyway, and a reconnect
         // loop that backs off for minutes would keep the app failing long after Redis is back.
         ConnectionManagerConfig::new()
@@ -96,12 +96,17 @@ impl RedisRevocations {
             .set_number_of_retries(2)
     }
 
+    /// The shared connection, for a `RedisRefreshStore` on the same Redis.
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
     fn key(&self, id: &str) -> String {
         format!("{}{id}", self.prefix)
     }
 }
 
-fn invalid_url(error: RedisError) -> ConfigError {
+pub(crate) fn invalid_url(error: RedisError) -> ConfigError {
     ConfigError::Backend(format!("invalid Redis URL ({:?})", error.kind()))
 }
 

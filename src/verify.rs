@@ -219,7 +219,7 @@ fn invalid_key(error: jsonwebtoken::errors::Error) -> ConfigError {
     ConfigError::InvalidKey(error.to_string())
 }
 
-fn der_to_pem(label: &str, der: &[u8]) -> String {
+pub(crate) fn der_to_pem(label: &str, der: &[u8]) -> String {
     let body = base64::engine::general_purpose::STANDARD.encode(der);
     format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
 }
@@ -842,19 +842,7 @@ fn check_key_strength(
         AlgorithmFamily::Hmac => {
             let actual = key.try_get_as_bytes().map_err(invalid_key)?.len();
             for &algorithm in algorithms {
-                // RFC 7518 §3.2: a key of the same size as the hash output, or larger.
-                let minimum = match algorithm {
-                    Algorithm::HS384 => 48,
-                    Algorithm::HS512 => 64,
-                    _ => 32,
-                };
-                if actual < minimum {
-                    return Err(ConfigError::SecretTooShort {
-                        algorithm,
-                        minimum,
-                        actual,
-                    });
-                }
+                check_hmac_secret(algorithm, actual)?;
             }
         }
         AlgorithmFamily::Rsa => {
@@ -866,12 +854,7 @@ fn check_key_strength(
                         .0
                 }
             };
-            let significant = modulus.iter().skip_while(|b| **b == 0).count();
-            if significant * 8 < 2048 {
-                return Err(ConfigError::RsaKeyTooShort {
-                    bits: significant * 8,
-                });
-            }
+            check_rsa_modulus(&modulus)?;
         }
         AlgorithmFamily::Ec => {
             let point = key.try_get_as_bytes().map_err(invalid_key)?;
@@ -890,6 +873,35 @@ fn check_key_strength(
                 return Err(ConfigError::InvalidKey("a small-order Ed25519 key".into()));
             }
         }
+    }
+    Ok(())
+}
+
+/// RFC 7518 §3.2: an HMAC key of the same size as the hash output, or larger. Shared by the
+/// verifying and the signing side, so both refuse the same secrets.
+pub(crate) fn check_hmac_secret(algorithm: Algorithm, actual: usize) -> Result<(), ConfigError> {
+    let minimum = match algorithm {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 32,
+    };
+    if actual < minimum {
+        return Err(ConfigError::SecretTooShort {
+            algorithm,
+            minimum,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// RSA keys of fewer than 2048 bits are refused, for verifying and for signing alike.
+pub(crate) fn check_rsa_modulus(modulus: &[u8]) -> Result<(), ConfigError> {
+    let significant = modulus.iter().skip_while(|b| **b == 0).count();
+    if significant * 8 < 2048 {
+        return Err(ConfigError::RsaKeyTooShort {
+            bits: significant * 8,
+        });
     }
     Ok(())
 }

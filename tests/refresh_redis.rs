@@ -1,0 +1,496 @@
+//! `RedisRefreshStore` against a real redis-server, never a mock: the behaviours of
+//! `tests/refresh.rs` through Redis (rotation, reuse detection, concurrent rotation, logout,
+//! logout everywhere), the keys, their lifetimes and prefixes, and failing closed.
+//!
+//! The tests use `REDIS_URL`, each under its own random key prefix, and delete their keys. As in
+//! `tests/revocation_redis.rs`, without `REDIS_URL` they say how to run them and pass, except
+//! under `CI=true`, where they fail (`scripts/test` starts a Redis and sets it).
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::*;
+use redis::aio::MultiplexedConnection;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tower_jwt_auth::{
+    Consumed, DEFAULT_REDIS_REFRESH_PREFIX, JwtIssuer, JwtLayer, Key, RedisRefreshStore,
+    RedisRevocations, RefreshStore, SessionError, Sessions, SigningKey,
+};
+
+const HOW_TO_RUN: &str = "set REDIS_URL=redis://127.0.0.1:6379 (a Redis the tests may write to), \
+     or run `scripts/redis-for-tests.sh cargo test --all-features --test refresh_redis`, \
+     which starts a throwaway redis-server";
+
+const DAY: u64 = 24 * 60 * 60;
+
+fn in_ci() -> bool {
+    matches!(std::env::var("CI").as_deref(), Ok("true" | "1"))
+}
+
+/// Fails under CI; otherwise says why `test` did not run (and, once, how to run it).
+fn cannot_run(test: &str, why: &str) {
+    assert!(
+        !in_ci(),
+        "{test}: {why}; under CI=true this test must run: {HOW_TO_RUN}"
+    );
+    static SAID: Mutex<bool> = Mutex::new(false);
+    let mut said = SAID.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut stderr = std::io::stderr().lock();
+    if !*said {
+        *said = true;
+        let _ = writeln!(
+            stderr,
+            "refresh_redis: to run the tests below, {HOW_TO_RUN}."
+        );
+    }
+    let _ = writeln!(stderr, "refresh_redis::{test} did not run: {why}.");
+}
+
+/// The Redis of `REDIS_URL`, seen by one test under its own key prefix.
+struct SharedRedis {
+    url: String,
+    prefix: String,
+    raw: MultiplexedConnection,
+}
+
+impl SharedRedis {
+    async fn get(test: &str) -> Option<Self> {
+        let url = match std::env::var("REDIS_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                cannot_run(test, "REDIS_URL is not set");
+                return None;
+            }
+        };
+        let raw = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap_or_else(|e| panic!("connecting to REDIS_URL {url}: {e}"));
+        let prefix = format!(
+            "tower-jwt-auth-test:refresh-{test}-{:016x}:",
+            rand::random::<u64>()
+        );
+        Some(Self { url, prefix, raw })
+    }
+
+    async fn store(&self) -> RedisRefreshStore {
+        RedisRefreshStore::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to REDIS_URL {}: {e}", self.url))
+            .with_prefix(&self.prefix)
+    }
+
+    /// Every key under this test's prefix, without the prefix, sorted.
+    async fn keys(&mut self) -> Vec<String> {
+        keys_under(&mut self.raw, &self.prefix).await
+    }
+
+    /// The remaining lifetime of a key under this test's prefix (-2: no such key).
+    async fn ttl(&mut self, id: &str) -> i64 {
+        ttl(&mut self.raw, &format!("{}{id}", self.prefix)).await
+    }
+
+    async fn clear(&mut self) {
+        clear(&mut self.raw, &self.prefix).await;
+    }
+}
+
+async fn keys_under(raw: &mut MultiplexedConnection, prefix: &str) -> Vec<String> {
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(raw)
+        .await
+        .unwrap();
+    keys.sort();
+    keys.iter()
+        .map(|key| key[prefix.len()..].to_owned())
+        .collect()
+}
+
+async fn clear(raw: &mut MultiplexedConnection, prefix: &str) {
+    let keys: Vec<String> = keys_under(raw, prefix)
+        .await
+        .iter()
+        .map(|id| format!("{prefix}{id}"))
+        .collect();
+    if !keys.is_empty() {
+        let () = redis::cmd("DEL").arg(&keys).query_async(raw).await.unwrap();
+    }
+}
+
+async fn ttl(raw: &mut MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("TTL").arg(key).query_async(raw).await.unwrap()
+}
+
+#[derive(Clone)]
+struct TestClock(Arc<AtomicU64>);
+
+impl TestClock {
+    fn at(now: u64) -> Self {
+        Self(Arc::new(AtomicU64::new(now)))
+    }
+
+    fn advance(&self, seconds: u64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+
+    fn reader(&self) -> impl Fn() -> u64 + Send + Sync + 'static {
+        let now = self.0.clone();
+        move || now.load(Ordering::SeqCst)
+    }
+}
+
+fn issuer(clock: &TestClock) -> JwtIssuer {
+    JwtIssuer::builder()
+        .key(SigningKey::hmac(SECRET))
+        .clock(clock.reader())
+        .build()
+        .unwrap()
+}
+
+fn sessions(clock: &TestClock, store: RedisRefreshStore) -> Sessions {
+    Sessions::builder(issuer(clock), store).build().unwrap()
+}
+
+fn alice() -> Value {
+    json!({ "sub": "alice", "roles": ["admin"] })
+}
+
+fn hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}
+
+fn payload(token: &str) -> Value {
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn rotation_and_reuse_detection_through_redis() {
+    let Some(mut redis) = SharedRedis::get("rotation_and_reuse_detection_through_redis").await
+    else {
+        return;
+    };
+    let clock = TestClock::at(now());
+    let sessions = sessions(&clock, redis.store().await);
+    let first = sessions.login(&alice()).await.unwrap();
+    clock.advance(60);
+    let second = sessions.rotate(first.refresh_token()).await.unwrap();
+    assert_eq!(second.family(), first.family());
+    assert_eq!(payload(second.access_token())["roles"], json!(["admin"]));
+    let third = sessions.rotate(second.refresh_token()).await.unwrap();
+
+    // The thief replays the second token: reuse, and the family is revoked.
+    let replay = sessions.rotate(second.refresh_token()).await.unwrap_err();
+    assert!(matches!(replay, SessionError::RefreshReused), "{replay:?}");
+    let error = sessions.rotate(third.refresh_token()).await.unwrap_err();
+    assert!(matches!(error, SessionError::InvalidGrant), "{error:?}");
+    let unknown = sessions.rotate("not-a-refresh-token").await.unwrap_err();
+    assert!(matches!(unknown, SessionError::InvalidGrant), "{unknown:?}");
+
+    // Three token records (two consumed, one revoked by its family) and the family marker.
+    let keys = redis.keys().await;
+    let mut expected = vec![
+        format!("family:{}", first.family()),
+        format!("token:{}", hash(first.refresh_token())),
+        format!("token:{}", hash(second.refresh_token())),
+        format!("token:{}", hash(third.refresh_token())),
+    ];
+    expected.sort();
+    assert_eq!(keys, expected);
+    redis.clear().await;
+}
+
+#[tokio::test]
+async fn keys_expire_with_the_family_and_never_hold_the_token() {
+    let Some(mut redis) =
+        SharedRedis::get("keys_expire_with_the_family_and_never_hold_the_token").await
+    else {
+        return;
+    };
+    let clock = TestClock::at(now());
+    let store = redis.store().await;
+    let sessions = Sessions::builder(issuer(&clock), store.clone())
+        .refresh_lifetime(Duration::from_secs(10 * DAY))
+        .build()
+        .unwrap();
+    let pair = sessions.login(&alice()).await.unwrap();
+    let token_key = format!("token:{}", hash(pair.refresh_token()));
+    let ttl = redis.ttl(&token_key).await;
+    assert!(
+        (10 * DAY as i64 - 5..=10 * DAY as i64).contains(&ttl),
+        "TTL {ttl}"
+    );
+    let stored: Vec<(String, String)> = redis::cmd("HGETALL")
+        .arg(format!("{}{token_key}", redis.prefix))
+        .query_async(&mut redis.raw)
+        .await
+        .unwrap();
+    assert!(
+        stored
+            .iter()
+            .all(|(name, value)| !name.contains(pair.refresh_token())
+                && !value.contains(pair.refresh_token())),
+        "{stored:?}"
+    );
+
+    // A rotation four days later: the new token lives as long as the family, six more days.
+    clock.advance(4 * DAY);
+    let next = sessions.rotate(pair.refresh_token()).await.unwrap();
+    let next_key = format!("token:{}", hash(next.refresh_token()));
+    let ttl = redis.ttl(&next_key).await;
+    assert!(
+        (6 * DAY as i64 - 5..=6 * DAY as i64).contains(&ttl),
+        "TTL {ttl}"
+    );
+    // The consumed record keeps its TTL, to recognise a replay until then.
+    assert!(redis.ttl(&token_key).await > 9 * DAY as i64);
+
+    // A reuse revokes the family for the rest of its life.
+    assert!(matches!(
+        sessions.rotate(pair.refresh_token()).await,
+        Err(SessionError::RefreshReused)
+    ));
+    let family_ttl = redis.ttl(&format!("family:{}", pair.family())).await;
+    assert!(
+        (6 * DAY as i64 - 5..=6 * DAY as i64).contains(&family_ttl),
+        "TTL {family_ttl}"
+    );
+
+    // Past the family's end, its tokens are unknown even before Redis drops them.
+    clock.advance(6 * DAY);
+    let later = clock.reader()();
+    assert_eq!(
+        store
+            .consume(&hash(next.refresh_token()), later)
+            .await
+            .unwrap(),
+        Consumed::Unknown
+    );
+    redis.clear().await;
+}
+
+#[test]
+fn concurrent_rotations_through_redis_have_exactly_one_winner() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let Some(mut redis) =
+            SharedRedis::get("concurrent_rotations_through_redis_have_exactly_one_winner").await
+        else {
+            return;
+        };
+        let clock = TestClock::at(now());
+        let sessions = sessions(&clock, redis.store().await);
+        for _ in 0..5 {
+            let pair = sessions.login(&alice()).await.unwrap();
+            let barrier = Arc::new(tokio::sync::Barrier::new(32));
+            let tasks: Vec<_> = (0..32)
+                .map(|_| {
+                    let sessions = sessions.clone();
+                    let token = pair.refresh_token().to_owned();
+                    let barrier = barrier.clone();
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        sessions.rotate(&token).await
+                    })
+                })
+                .collect();
+            let mut winners = Vec::new();
+            for task in tasks {
+                match task.await.unwrap() {
+                    Ok(pair) => winners.push(pair),
+                    Err(SessionError::RefreshReused) => {}
+                    Err(other) => panic!("unexpected {other:?}"),
+                }
+            }
+            assert_eq!(winners.len(), 1);
+            // The losers' reuse revoked the family: the winner's token is refused too.
+            assert!(matches!(
+                sessions.rotate(winners[0].refresh_token()).await,
+                Err(SessionError::InvalidGrant)
+            ));
+        }
+        redis.clear().await;
+    });
+}
+
+#[tokio::test]
+async fn logout_through_redis_revokes_the_access_token_and_the_family() {
+    let Some(mut redis) =
+        SharedRedis::get("logout_through_redis_revokes_the_access_token_and_the_family").await
+    else {
+        return;
+    };
+    let revocations = RedisRevocations::connect(&redis.url)
+        .await
+        .unwrap()
+        .with_prefix(format!("{}revoked:", redis.prefix));
+    // One connection for both stores.
+    let store = RedisRefreshStore::sharing(&revocations).with_prefix(&redis.prefix);
+    let clock = TestClock::at(now());
+    let sessions = Sessions::builder(issuer(&clock), store)
+        .revocations(revocations.clone())
+        .build()
+        .unwrap();
+    let layer = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .typ("at+jwt")
+        .revocations(revocations)
+        .build()
+        .unwrap();
+    let pair = sessions.login(&alice()).await.unwrap();
+    let other = sessions.login(&alice()).await.unwrap();
+
+    // The handler's view of the access token, from a real request through the layer.
+    let app = axum::Router::new()
+        .route(
+            "/logout",
+            axum::routing::post(
+                |facts: tower_jwt_auth::TokenFacts,
+                 axum::extract::State((sessions, refresh)): axum::extract::State<(
+                    Sessions,
+                    String,
+                )>| async move {
+                    sessions
+                        .logout(&facts, Some(&refresh))
+                        .await
+                        .map(|()| http::StatusCode::NO_CONTENT)
+                },
+            ),
+        )
+        .route("/", axum::routing::get(|| async { "ok" }))
+        .layer(layer.clone())
+        .with_state((sessions.clone(), pair.refresh_token().to_owned()));
+    let request = http::Request::post("/logout")
+        .header("authorization", format!("Bearer {}", pair.access_token()))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(send(app.clone(), request).await.status, 204);
+
+    send(app, bearer(pair.access_token()))
+        .await
+        .assert_rejected(401, "invalid_token", "jwt revoked");
+    assert!(matches!(
+        sessions.rotate(pair.refresh_token()).await,
+        Err(SessionError::InvalidGrant)
+    ));
+    sessions.rotate(other.refresh_token()).await.unwrap();
+    let jti_ttl = redis.ttl(&format!("revoked:jti:{}", pair.jti())).await;
+    assert!((900..=900 + 300).contains(&jti_ttl), "TTL {jti_ttl}");
+    redis.clear().await;
+}
+
+#[tokio::test]
+async fn logout_everywhere_through_redis_ends_every_family_of_the_subject() {
+    let Some(mut redis) =
+        SharedRedis::get("logout_everywhere_through_redis_ends_every_family_of_the_subject").await
+    else {
+        return;
+    };
+    let clock = TestClock::at(now());
+    let sessions = sessions(&clock, redis.store().await);
+    let a = sessions.login(&alice()).await.unwrap();
+    let b = sessions.login(&alice()).await.unwrap();
+    let bob = sessions.login(&json!({ "sub": "bob" })).await.unwrap();
+    sessions.logout_everywhere("alice").await.unwrap();
+    for pair in [&a, &b] {
+        assert!(matches!(
+            sessions.rotate(pair.refresh_token()).await,
+            Err(SessionError::InvalidGrant)
+        ));
+    }
+    sessions.rotate(bob.refresh_token()).await.unwrap();
+    let sub_ttl = redis.ttl("sub:alice").await;
+    assert!(
+        (30 * DAY as i64 - 5..=30 * DAY as i64).contains(&sub_ttl),
+        "TTL {sub_ttl}"
+    );
+    clock.advance(1);
+    let fresh = sessions.login(&alice()).await.unwrap();
+    sessions.rotate(fresh.refresh_token()).await.unwrap();
+    redis.clear().await;
+}
+
+#[tokio::test]
+async fn keys_live_under_the_configured_or_the_default_prefix() {
+    let Some(mut redis) =
+        SharedRedis::get("keys_live_under_the_configured_or_the_default_prefix").await
+    else {
+        return;
+    };
+    let clock = TestClock::at(now());
+    let prefixed = sessions(&clock, redis.store().await);
+    let pair = prefixed.login(&alice()).await.unwrap();
+    let token_key = format!("token:{}", hash(pair.refresh_token()));
+    assert_eq!(redis.keys().await, vec![token_key.clone()]);
+    let default_key = format!("{DEFAULT_REDIS_REFRESH_PREFIX}{token_key}");
+    assert_eq!(ttl(&mut redis.raw, &default_key).await, -2);
+
+    // Under the default prefix, the same Redis keeps another application's sessions apart.
+    assert_eq!(DEFAULT_REDIS_REFRESH_PREFIX, "tower-jwt-auth:refresh:");
+    let unprefixed = sessions(
+        &clock,
+        RedisRefreshStore::connect(&redis.url).await.unwrap(),
+    );
+    assert!(matches!(
+        unprefixed.rotate(pair.refresh_token()).await,
+        Err(SessionError::InvalidGrant)
+    ));
+    let other = unprefixed.login(&alice()).await.unwrap();
+    let other_key = format!(
+        "{DEFAULT_REDIS_REFRESH_PREFIX}token:{}",
+        hash(other.refresh_token())
+    );
+    assert!(ttl(&mut redis.raw, &other_key).await > 0);
+    let () = redis::cmd("DEL")
+        .arg(&other_key)
+        .query_async(&mut redis.raw)
+        .await
+        .unwrap();
+    redis.clear().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_fails_closed_within_the_timeout() {
+    // A port nothing listens on: no Redis needed, and none is touched.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = RedisRefreshStore::connect_lazy(&format!("redis://127.0.0.1:{port}")).unwrap();
+    let clock = TestClock::at(now());
+    let sessions = Sessions::builder(issuer(&clock), store)
+        .backend_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    for attempt in 0..2 {
+        let started = Instant::now();
+        let error = if attempt == 0 {
+            sessions.login(&alice()).await.unwrap_err()
+        } else {
+            sessions.rotate("some-refresh-token").await.unwrap_err()
+        };
+        assert!(matches!(error, SessionError::Unavailable(_)), "{error:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(error.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    }
+}
