@@ -109,6 +109,10 @@ pub enum AuthError {
     InsufficientRole,
     /// A claims predicate refused the token.
     InsufficientClaims,
+    /// An unsafe request authenticated by a cookie lacks the session's CSRF token in
+    /// `X-CSRF-Token` / `X-XSRF-Token`, or carries another one. Answered 403
+    /// `invalid_csrf_token`, without a challenge: the token itself is fine.
+    InvalidCsrfToken,
     /// No verified claims where some were required (a route not behind the layer, or the optional
     /// layer and no token). Answered with a bare `WWW-Authenticate: Bearer` (RFC 6750 §3.1).
     Unauthenticated,
@@ -124,9 +128,10 @@ impl AuthError {
             | Self::MultipleTokens => StatusCode::BAD_REQUEST,
             Self::KeyUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BackendUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::InsufficientScope { .. } | Self::InsufficientRole | Self::InsufficientClaims => {
-                StatusCode::FORBIDDEN
-            }
+            Self::InsufficientScope { .. }
+            | Self::InsufficientRole
+            | Self::InsufficientClaims
+            | Self::InvalidCsrfToken => StatusCode::FORBIDDEN,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -137,6 +142,7 @@ impl AuthError {
         match self.status() {
             StatusCode::BAD_REQUEST => Some("invalid_request"),
             StatusCode::UNAUTHORIZED if *self == Self::Unauthenticated => None,
+            StatusCode::FORBIDDEN if *self == Self::InvalidCsrfToken => Some("invalid_csrf_token"),
             StatusCode::UNAUTHORIZED => Some("invalid_token"),
             StatusCode::FORBIDDEN => Some("insufficient_scope"),
             StatusCode::SERVICE_UNAVAILABLE => Some("temporarily_unavailable"),
@@ -177,6 +183,7 @@ impl AuthError {
             Self::InsufficientScope { .. } => "Insufficient scope.",
             Self::InsufficientRole => "Insufficient role.",
             Self::InsufficientClaims => "Insufficient claims.",
+            Self::InvalidCsrfToken => "CSRF token missing or incorrect.",
             Self::InvalidTimeClaim { claim } => return format!("invalid {claim} value").into(),
             Self::InvalidType { expected } => {
                 return format!("jwt typ invalid. expected: {expected}").into();
@@ -230,6 +237,7 @@ impl AuthError {
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::InsufficientRole => "insufficient_role",
             Self::InsufficientClaims => "insufficient_claims",
+            Self::InvalidCsrfToken => "invalid_csrf_token",
         }
     }
 
@@ -237,7 +245,7 @@ impl AuthError {
     ///
     /// `realm`, when given, is sent first, as in `Bearer realm="api", error="invalid_token", …`.
     pub fn challenge(&self, realm: Option<&str>) -> Option<HeaderValue> {
-        if self.status().is_server_error() {
+        if self.status().is_server_error() || *self == Self::InvalidCsrfToken {
             return None;
         }
         let mut value = String::from("Bearer");
@@ -423,6 +431,9 @@ pub enum ConfigError {
     ZeroSizeCap,
     /// The backend timeout is zero.
     ZeroBackendTimeout,
+    /// A session cookie attribute is invalid: the path, the domain, the sliding share, or
+    /// `SameSite=None` without `Secure`.
+    InvalidSessionCookie(&'static str),
     /// The verified-token cache was given a zero capacity or a zero TTL.
     EmptyCache,
     /// Static keys and remote key sets are both configured.
@@ -471,6 +482,7 @@ impl fmt::Display for ConfigError {
             Self::EmptyExpectation(what) => write!(f, "the expected {what} is empty"),
             Self::ZeroSizeCap => f.write_str("the token size cap is zero"),
             Self::ZeroBackendTimeout => f.write_str("the backend timeout is zero"),
+            Self::InvalidSessionCookie(what) => write!(f, "invalid session cookie: {what}"),
             Self::EmptyCache => f.write_str("the token cache has a zero capacity or TTL"),
             Self::MixedKeySources => {
                 f.write_str("static keys and remote key sets cannot be combined")

@@ -520,14 +520,14 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         if self.guard.allow_preflight && is_preflight(&request) {
-            return ResponseFuture::inner(self.inner.call(request));
+            return ResponseFuture::inner(self.inner.call(request), None);
         }
         let verdict = match request.extensions().get::<Claims<C>>() {
             Some(Claims(claims)) => self.guard.rule.check(claims),
             None => Err(AuthError::Unauthenticated),
         };
         match verdict {
-            Ok(()) => ResponseFuture::inner(self.inner.call(request)),
+            Ok(()) => ResponseFuture::inner(self.inner.call(request), None),
             Err(error) => {
                 error.trace();
                 ResponseFuture::rejected(error.to_response(None))

@@ -315,6 +315,12 @@ impl JwtIssuer {
         self.shared.algorithm
     }
 
+    /// The signing key's bytes (an HMAC secret or a private key's DER), to derive other keys
+    /// from: never to be shown.
+    pub(crate) fn key_material(&self) -> &[u8] {
+        self.shared.key.as_bytes()
+    }
+
     /// The current time by the issuer's clock, in seconds since the Unix epoch.
     pub(crate) fn now(&self) -> u64 {
         self.shared

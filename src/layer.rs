@@ -11,7 +11,7 @@ use axum_core::body::Body;
 use axum_core::response::Response as AxumResponse;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, Method, Request, Response};
 use http_body::{Frame, SizeHint};
 use jsonwebtoken::Algorithm;
 use pin_project_lite::pin_project;
@@ -24,12 +24,14 @@ use crate::checks::{AsyncChecks, DEFAULT_BACKEND_TIMEOUT};
 use crate::claims::JsonClaims;
 use crate::error::{AuthError, ConfigError, DefaultErrorHandler, ErrorHandler, is_rfc6750_char};
 use crate::extract::Claims;
+use crate::issuer::JwtIssuer;
 use crate::revocation::{
     DEFAULT_SUBJECT_REVOCATION_TTL, Revocations, RevokedIf, Revoker, RevokerPolicy, TokenFacts,
 };
+use crate::session::{self, CsrfKey, SessionCookie, Sessions};
 use crate::source::{BearerToken, TokenSource, is_valid_cookie_name};
 use crate::user::{self, UserLookup};
-use crate::verify::{self, Clock, Expectation, Key, Rules, Verifier};
+use crate::verify::{self, ClaimFacts, Clock, Expectation, Key, Rules, Verifier};
 
 /// The default cap on a token's length in bytes.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -69,6 +71,9 @@ struct Shared<C> {
     error_handler: Arc<dyn ErrorHandler>,
     checks: Option<Arc<AsyncChecks>>,
     cache: Option<VerifiedTokens<C>>,
+    sessions: Option<Arc<Sessions>>,
+    /// Set when the source reads a cookie and CSRF protection is on.
+    csrf: Option<CsrfKey>,
 }
 
 /// A verified request's token, claims, and (when asynchronous checks are configured) facts.
@@ -76,6 +81,8 @@ struct Authenticated<C> {
     token: BearerToken,
     claims: C,
     facts: Option<TokenFacts>,
+    /// A cookie session due for renewal on the way out.
+    renew: bool,
 }
 
 impl<C> Clone for JwtLayer<C> {
@@ -160,7 +167,7 @@ enum Decision<C> {
 }
 
 impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
-    fn decide(&self, headers: &HeaderMap) -> Result<Decision<C>, AuthError> {
+    fn decide(&self, method: &Method, headers: &HeaderMap) -> Result<Decision<C>, AuthError> {
         let max_len = self.verifier.max_token_len();
         let Some(token) = self.source.extract(headers, max_len)? else {
             return match self.mode {
@@ -168,7 +175,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
                 Mode::Required => Err(self.source.missing_error()),
             };
         };
-        match self.verify(&token) {
+        match self.authenticate(&token, method, headers) {
             Ok(authenticated) => Ok(Decision::Verified(authenticated)),
             #[cfg(feature = "jwks")]
             Err(error) => match self.verifier.refresh_for(&error, token.as_str()) {
@@ -180,17 +187,54 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
         }
     }
 
-    fn verify(&self, token: &BearerToken) -> Result<Authenticated<C>, AuthError> {
-        let collect = self.checks.is_some();
-        let (claims, facts) = match &self.cache {
+    /// Verifies the token, then what depends on the request: CSRF for an unsafe request
+    /// authenticated by a cookie, and whether the session is due for renewal.
+    fn authenticate(
+        &self,
+        token: &BearerToken,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<Authenticated<C>, AuthError> {
+        let (claims, facts, exp) = self.verify(token)?;
+        if token.is_from_cookie()
+            && let Some(csrf) = &self.csrf
+            && session::is_unsafe(method)
+        {
+            let jti = facts.as_ref().and_then(|facts| facts.jti.as_deref());
+            csrf.check(headers, &session::binding(jti, token.as_str()))?;
+        }
+        let renew = token.is_from_cookie()
+            && self
+                .sessions
+                .as_ref()
+                .is_some_and(|sessions| sessions.due_for_renewal(exp, self.verifier.now_secs()));
+        let facts = self.checks.as_ref().and(facts).map(|facts| TokenFacts {
+            token: token.clone(),
+            jti: facts.jti,
+            sub: facts.sub,
+            iat: facts.iat,
+            exp: facts.exp,
+        });
+        Ok(Authenticated {
+            token: token.clone(),
+            claims,
+            facts,
+            renew,
+        })
+    }
+
+    /// The claims, the facts when anything needs them, and `exp`.
+    fn verify(&self, token: &BearerToken) -> Result<(C, Option<ClaimFacts>, f64), AuthError> {
+        let collect = self.checks.is_some() || self.csrf.is_some();
+        let (claims, facts, exp) = match &self.cache {
             None => {
                 let (claims, checked) = self.verifier.verify_collecting(token.as_str(), collect)?;
-                (claims, checked.facts)
+                (claims, checked.facts, checked.times.exp)
             }
             Some(cache) => match cache.get(token.as_str()) {
                 Some(hit) => {
                     self.verifier.recheck_times(&hit.times)?;
-                    (hit.claims.clone(), hit.facts.clone())
+                    (hit.claims.clone(), hit.facts.clone(), hit.times.exp)
                 }
                 None => {
                     let (claims, checked) =
@@ -205,21 +249,18 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
                         checked.times,
                         now,
                     );
-                    (claims, facts)
+                    (claims, facts, checked.times.exp)
                 }
             },
         };
-        let facts = facts.map(|facts| TokenFacts {
-            token: token.clone(),
-            jti: facts.jti,
-            sub: facts.sub,
-            iat: facts.iat,
-            exp: facts.exp,
-        });
-        Ok(Authenticated {
-            token: token.clone(),
-            claims,
-            facts,
+        Ok((claims, facts, exp))
+    }
+
+    /// What the response future needs to write, clear or renew the session cookies.
+    fn reply(&self, renew: Option<BearerToken>) -> Option<SessionReply> {
+        self.sessions.as_ref().map(|sessions| SessionReply {
+            sessions: sessions.clone(),
+            renew,
         })
     }
 
@@ -240,18 +281,21 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
             #[cfg(feature = "jwks")]
             Decision::Refresh { token, refresh } => {
                 refresh.await;
-                match self.verify(&token) {
+                match self.authenticate(&token, request.method(), request.headers()) {
                     Ok(authenticated) => Some(authenticated),
                     Err(error) => return Ok(self.reject(&error, None)),
                 }
             }
         };
+        let mut renew = None;
         if let Some(Authenticated {
             token,
             claims,
             facts,
+            renew: due,
         }) = authenticated
         {
+            renew = due.then(|| token.clone());
             if let (Some(checks), Some(facts)) = (&self.checks, facts) {
                 match checks.run(&facts).await {
                     Ok(insert_user) => checks.insert(request.extensions_mut(), insert_user, facts),
@@ -263,7 +307,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
             extensions.insert(token);
         }
         let response = inner.call(request).await?;
-        Ok(response.map(ResponseBody::inner))
+        Ok(finish_response(response, self.reply(renew)))
     }
 
     fn reject<B>(&self, error: &AuthError, cause: Option<&BoxError>) -> Response<ResponseBody<B>> {
@@ -291,18 +335,23 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        match self.shared.decide(request.headers()) {
-            Ok(Decision::Anonymous) => ResponseFuture::inner(self.inner.call(request)),
+        let shared = &self.shared;
+        match shared.decide(request.method(), request.headers()) {
+            Ok(Decision::Anonymous) => {
+                ResponseFuture::inner(self.inner.call(request), shared.reply(None))
+            }
             // The fast path: nothing asynchronous left, no allocation, no box.
             Ok(Decision::Verified(Authenticated {
                 token,
                 claims,
-                facts: None,
-            })) => {
+                renew,
+                ..
+            })) if shared.checks.is_none() => {
+                let reply = shared.reply(renew.then(|| token.clone()));
                 let extensions = request.extensions_mut();
                 extensions.insert(Claims(claims));
                 extensions.insert(token);
-                ResponseFuture::inner(self.inner.call(request))
+                ResponseFuture::inner(self.inner.call(request), reply)
             }
             Ok(decision) => {
                 // The instance that was polled ready serves this request.
@@ -319,6 +368,33 @@ where
     }
 }
 
+/// The session cookies a response gets on its way out.
+pub(crate) struct SessionReply {
+    sessions: Arc<Sessions>,
+    /// The cookie token to renew, when it is due.
+    renew: Option<BearerToken>,
+}
+
+/// The inner service's response, with the session cookies written when configured; a 500 when
+/// a session the handler asked for cannot be issued.
+fn finish_response<B>(
+    response: Response<B>,
+    reply: Option<SessionReply>,
+) -> Response<ResponseBody<B>> {
+    let mut response = response.map(ResponseBody::inner);
+    if let Some(reply) = reply
+        && reply
+            .sessions
+            .apply(&mut response, reply.renew.as_ref())
+            .is_err()
+    {
+        return AuthError::KeyUnavailable
+            .to_response(None)
+            .map(ResponseBody::rejection);
+    }
+    response
+}
+
 pin_project! {
     /// The response future of [`JwtService`] and [`GuardService`](crate::GuardService): the
     /// inner service's future, a rejection, or the asynchronous checks followed by the inner
@@ -332,16 +408,16 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<F, B, E> {
-        Inner { #[pin] future: F },
+        Inner { #[pin] future: F, session: Option<SessionReply> },
         Rejected { response: Option<AxumResponse> },
         Slow { future: BoxFuture<'static, Result<Response<ResponseBody<B>>, E>> },
     }
 }
 
 impl<F, B, E> ResponseFuture<F, B, E> {
-    pub(crate) fn inner(future: F) -> Self {
+    pub(crate) fn inner(future: F, session: Option<SessionReply>) -> Self {
         Self {
-            kind: Kind::Inner { future },
+            kind: Kind::Inner { future, session },
         }
     }
 
@@ -368,9 +444,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Inner { future } => {
+            KindProj::Inner { future, session } => {
                 let response = ready!(future.poll(cx))?;
-                Poll::Ready(Ok(response.map(ResponseBody::inner)))
+                Poll::Ready(Ok(finish_response(response, session.take())))
             }
             KindProj::Rejected { response } => {
                 // Polling again after `Ready` is a contract violation; answer an empty 500
@@ -477,6 +553,10 @@ pub struct JwtLayerBuilder<C> {
     subject_revocation_ttl: Option<Duration>,
     cache_capacity: Option<u64>,
     cache_ttl: Duration,
+    session: Option<JwtIssuer>,
+    session_cookie: SessionCookie,
+    csrf_protection: bool,
+    csrf_secret: Option<Vec<u8>>,
     #[cfg(feature = "jwks")]
     remote_keys: Option<crate::jwks::RemoteKeySet>,
     #[cfg(feature = "jwks")]
@@ -522,6 +602,10 @@ impl JwtLayerBuilder<JsonClaims> {
             subject_revocation_ttl: None,
             cache_capacity: None,
             cache_ttl: DEFAULT_CACHE_TTL,
+            session: None,
+            session_cookie: SessionCookie::default(),
+            csrf_protection: true,
+            csrf_secret: None,
             #[cfg(feature = "jwks")]
             remote_keys: None,
             #[cfg(feature = "jwks")]
@@ -559,6 +643,10 @@ impl<C> JwtLayerBuilder<C> {
             subject_revocation_ttl: self.subject_revocation_ttl,
             cache_capacity: self.cache_capacity,
             cache_ttl: self.cache_ttl,
+            session: self.session,
+            session_cookie: self.session_cookie,
+            csrf_protection: self.csrf_protection,
+            csrf_secret: self.csrf_secret,
             #[cfg(feature = "jwks")]
             remote_keys: self.remote_keys,
             #[cfg(feature = "jwks")]
@@ -807,6 +895,46 @@ impl<C> JwtLayerBuilder<C> {
         self
     }
 
+    /// Lets handlers start and end cookie sessions: a response carrying [`SetSession`](crate::SetSession) gets its
+    /// claims signed by `issuer` into the auth cookie (and the `XSRF-TOKEN` cookie beside it), one
+    /// carrying [`ClearSession`](crate::ClearSession) gets both cleared; other responses keep the cookies as they are,
+    /// unless sliding renewal is on ([`SessionCookie::sliding`]). The cookies' attributes come
+    /// from [`session_cookie`](Self::session_cookie).
+    ///
+    /// Put a layer with a session on the login route too (in [`optional`](Self::optional) mode):
+    /// that is where `SetSession` is answered.
+    pub fn session(mut self, issuer: JwtIssuer) -> Self {
+        self.session = Some(issuer);
+        self
+    }
+
+    /// The session cookies' name and attributes (see [`SessionCookie`]).
+    pub fn session_cookie(mut self, cookie: SessionCookie) -> Self {
+        self.session_cookie = cookie;
+        self
+    }
+
+    /// CSRF protection for cookie authentication, on by default: an unsafe request (anything
+    /// but `GET`, `HEAD`, `OPTIONS`, `TRACE`) whose token came from a cookie must carry the
+    /// session's CSRF token (the `XSRF-TOKEN` cookie's value) in `X-CSRF-Token` or
+    /// `X-XSRF-Token`, or gets 403 `invalid_csrf_token`. Requests authenticated by the
+    /// `Authorization` header are not concerned: a browser never adds it on its own.
+    ///
+    /// Turn it off only when the cookie is `SameSite=Strict` and every client is a browser
+    /// that honours it, or when another CSRF defence is in place.
+    pub fn csrf_protection(mut self, enabled: bool) -> Self {
+        self.csrf_protection = enabled;
+        self
+    }
+
+    /// The secret CSRF tokens are derived from. Default: derived from the
+    /// [`session`](Self::session) issuer's key, so instances sharing the issuer agree; without
+    /// a session, a random secret per process, which other instances do not share.
+    pub fn csrf_secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.csrf_secret = Some(secret.as_ref().to_vec());
+        self
+    }
+
     /// Validates the configuration and builds the layer.
     #[cfg_attr(not(feature = "jwks"), allow(unused_mut))]
     pub fn build(mut self) -> Result<JwtLayer<C>, ConfigError>
@@ -910,6 +1038,33 @@ impl<C> JwtLayerBuilder<C> {
                 realm: self.realm.map(Into::into),
             })
         });
+        let csrf_key = || match (&self.csrf_secret, &self.session) {
+            (Some(secret), _) => Ok(CsrfKey::from_secret(secret)),
+            (None, Some(issuer)) => Ok(CsrfKey::from_issuer(issuer)),
+            (None, None) => CsrfKey::process_wide(),
+        };
+        let csrf = match self.csrf_protection && self.source.cookie_name().is_some() {
+            true => Some(csrf_key()?),
+            false => None,
+        };
+        if self.session.is_some()
+            && self
+                .source
+                .cookie_name()
+                .is_some_and(|name| name != self.session_cookie.auth_cookie_name())
+        {
+            return Err(ConfigError::InvalidSessionCookie(
+                "name differs from the token source's cookie",
+            ));
+        }
+        let sessions = match &self.session {
+            Some(issuer) => Some(Arc::new(Sessions::new(
+                issuer.clone(),
+                self.session_cookie,
+                csrf_key()?,
+            )?)),
+            None => None,
+        };
         let verifier = Verifier::new(keys, allowed, rules, provider, self.max_token_len);
         Ok(JwtLayer {
             shared: Arc::new(Shared {
@@ -919,6 +1074,8 @@ impl<C> JwtLayerBuilder<C> {
                 error_handler,
                 checks,
                 cache,
+                sessions,
+                csrf,
             }),
         })
     }

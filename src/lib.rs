@@ -104,6 +104,7 @@ mod redis_refresh;
 mod redis_store;
 mod refresh;
 mod revocation;
+mod session;
 mod source;
 mod user;
 mod verifiers;
@@ -144,6 +145,9 @@ pub use refresh::{
 };
 pub use revocation::{
     DEFAULT_SUBJECT_REVOCATION_TTL, MemoryRevocations, Revocations, Revoker, TokenFacts,
+};
+pub use session::{
+    CSRF_HEADERS, ClearSession, DEFAULT_CSRF_COOKIE_NAME, SameSite, SessionCookie, SetSession,
 };
 pub use source::{BearerToken, DEFAULT_COOKIE_NAME, TokenSource};
 pub use user::CurrentUser;

@@ -108,6 +108,9 @@ pub(crate) fn is_valid_cookie_name(name: &str) -> bool {
 pub struct BearerToken {
     header: HeaderValue,
     range: Range<usize>,
+    /// Read from a cookie rather than the `Authorization` header: a request the browser may
+    /// have sent on its own (CSRF), and a session the layer may renew.
+    from_cookie: bool,
 }
 
 impl BearerToken {
@@ -131,18 +134,25 @@ impl BearerToken {
     pub(crate) fn for_tests(token: &str) -> Self {
         let header = HeaderValue::from_str(token).expect("test tokens are visible ASCII");
         Self {
+            from_cookie: false,
             range: 0..header.len(),
             header,
         }
     }
 
     /// `token` must be a sub-slice of `text`, which must be a view of `header`'s bytes.
-    fn within(header: &HeaderValue, text: &str, token: &str) -> Option<Self> {
+    /// Whether the token came from a cookie.
+    pub(crate) fn is_from_cookie(&self) -> bool {
+        self.from_cookie
+    }
+
+    fn within(header: &HeaderValue, text: &str, token: &str, from_cookie: bool) -> Option<Self> {
         let start = (token.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
         let end = start.checked_add(token.len())?;
         (end <= text.len()).then(|| Self {
             header: header.clone(),
             range: start..end,
+            from_cookie,
         })
     }
 }
@@ -167,7 +177,7 @@ fn from_authorization(headers: &HeaderMap) -> Result<Option<BearerToken>, AuthEr
     // (tabs around it aside), so UTF-8 is all it needs, and that is quick to check on ASCII.
     let text = std::str::from_utf8(value.as_bytes()).map_err(|_| AuthError::InvalidScheme)?;
     let token = parse_bearer(text).ok_or(AuthError::InvalidScheme)?;
-    BearerToken::within(value, text, token)
+    BearerToken::within(value, text, token, false)
         .map(Some)
         .ok_or(AuthError::InvalidScheme)
 }
@@ -211,7 +221,8 @@ fn from_cookie(headers: &HeaderMap, name: &str) -> Result<Option<BearerToken>, A
             if !is_b64token(value) {
                 return Err(AuthError::Malformed);
             }
-            found = Some(BearerToken::within(header, text, value).ok_or(AuthError::Malformed)?);
+            found =
+                Some(BearerToken::within(header, text, value, true).ok_or(AuthError::Malformed)?);
         }
     }
     Ok(found)
