@@ -14,7 +14,9 @@ use std::convert::Infallible;
 use std::fmt;
 use std::sync::OnceLock;
 
-use axum_core::response::{IntoResponseParts, ResponseParts};
+use axum_core::response::{
+    IntoResponse, IntoResponseParts, Response as AxumResponse, ResponseParts,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
@@ -261,9 +263,23 @@ impl IntoResponseParts for SetSession {
     }
 }
 
+/// On its own: an empty 200 that starts the session.
+impl IntoResponse for SetSession {
+    fn into_response(self) -> AxumResponse {
+        (self, ()).into_response()
+    }
+}
+
 /// Response part: clear the session cookies (`Max-Age=0`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ClearSession;
+
+/// On its own: an empty 200 that ends the session.
+impl IntoResponse for ClearSession {
+    fn into_response(self) -> AxumResponse {
+        (self, ()).into_response()
+    }
+}
 
 impl IntoResponseParts for ClearSession {
     type Error = Infallible;
