@@ -95,6 +95,8 @@ mod issuer;
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 mod jwks;
 mod layer;
+#[cfg(feature = "aws-lc-rs")]
+mod native;
 mod payload;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

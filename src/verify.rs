@@ -232,6 +232,9 @@ pub(crate) struct PreparedKey {
     id: u64,
     decoding: DecodingKey,
     algorithms: Vec<Algorithm>,
+    /// Verifiers prepared once, per algorithm, where aws-lc-rs can hold them.
+    #[cfg(feature = "aws-lc-rs")]
+    native: Arc<[crate::native::NativeVerifier]>,
 }
 
 /// The keys of a verifier, selected by `kid` when there are several.
@@ -514,6 +517,21 @@ impl<C: DeserializeOwned> Verifier<C> {
             .is_none_or(|allowed| allowed.contains(&algorithm));
         if !key.algorithms.contains(&algorithm) || !allowed_here {
             return Err(AuthError::InvalidAlgorithm);
+        }
+        #[cfg(feature = "aws-lc-rs")]
+        if let Some(native) = key.native.iter().find(|v| v.algorithm() == algorithm) {
+            let mut buffer = [0; crate::native::MAX_SIGNATURE_LEN];
+            match URL_SAFE_NO_PAD.decode_slice(signature_b64, &mut buffer) {
+                Ok(len) => {
+                    return match native.verify(message, &buffer[..len]) {
+                        true => Ok(()),
+                        false => Err(AuthError::InvalidSignature),
+                    };
+                }
+                Err(base64::DecodeSliceError::DecodeError(_)) => return Err(AuthError::Malformed),
+                // Too long for any key we prepare: the provider's path decides, as before.
+                Err(base64::DecodeSliceError::OutputSliceTooSmall) => {}
+            }
         }
         let provider = self.provider;
         let build = || (provider.verifier_factory)(&algorithm, &key.decoding);
@@ -825,9 +843,16 @@ pub(crate) fn prepare_key(
     for alg in &algorithms {
         (provider.verifier_factory)(alg, &key.decoding).map_err(invalid_key)?;
     }
+    #[cfg(feature = "aws-lc-rs")]
+    let native = algorithms
+        .iter()
+        .filter_map(|alg| crate::native::NativeVerifier::new(*alg, &key.decoding))
+        .collect();
     Ok(PreparedKey {
         kid: key.kid.map(String::into_boxed_str),
         id: verifiers::next_key_id(),
+        #[cfg(feature = "aws-lc-rs")]
+        native,
         decoding: key.decoding,
         algorithms,
     })
