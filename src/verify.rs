@@ -437,8 +437,12 @@ impl<C: DeserializeOwned> Verifier<C> {
         token: &str,
         collect: bool,
     ) -> Result<(C, Checked), AuthError> {
-        let jws = self.verify_signature(token)?;
-        let json = object_text(&jws.payload)?;
+        self.verify_signed(token, |_, _, payload| self.read_claims(payload, collect))
+    }
+
+    /// The claims of a payload whose signature holds.
+    fn read_claims(&self, payload: &[u8], collect: bool) -> Result<(C, Checked), AuthError> {
+        let json = object_text(payload)?;
         // One pass fills both the claims and the registered claims; when it cannot (the
         // claims type does not fit the payload, or does not read it as an object), the
         // registered claims are read on their own, and their verdict comes first, as always.
@@ -455,12 +459,29 @@ impl<C: DeserializeOwned> Verifier<C> {
     /// Checks everything but the claims: the token's syntax, its header (`alg`, `crit`, `typ`,
     /// `kid`) and its signature. The payload may be any bytes.
     pub fn verify_signature<'t>(&self, token: &'t str) -> Result<VerifiedJws<'t>, AuthError> {
+        self.verify_signed(token, |algorithm, kid, payload| {
+            Ok(VerifiedJws {
+                algorithm,
+                kid: kid.map(|kid| Cow::Owned(kid.to_owned())),
+                payload: payload.to_vec(),
+            })
+        })
+    }
+
+    /// [`verify_signature`](Self::verify_signature) without allocating: the header and the
+    /// payload are decoded into stack buffers when they fit, and handed to `then`.
+    fn verify_signed<R>(
+        &self,
+        token: &str,
+        then: impl FnOnce(Algorithm, Option<&str>, &[u8]) -> Result<R, AuthError>,
+    ) -> Result<R, AuthError> {
         if token.len() > self.max_token_len {
             return Err(AuthError::Malformed);
         }
         let (header_b64, payload_b64, signature_b64) = split(token)?;
-        let header_json = decode_segment(header_b64)?;
-        let header: Header<'_> = parse_object(object_text(&header_json)?)?;
+        let (mut stack, mut heap) = ([0; 512], Vec::new());
+        let header_json = decode_segment(header_b64, &mut stack, &mut heap)?;
+        let header: Header<'_> = parse_object(object_text(header_json)?)?;
         if signature_b64.is_empty() {
             return Err(AuthError::MissingSignature);
         }
@@ -494,14 +515,9 @@ impl<C: DeserializeOwned> Verifier<C> {
             }
         }
         // A JWS payload may be any octets; the claims set's UTF-8 is checked with the claims.
-        let payload = decode_segment(payload_b64)?;
-        // `header` borrows from `header_json`, which dies here; keep the kid owned.
-        let kid = header.kid.map(|kid| Cow::Owned(kid.into_owned()));
-        Ok(VerifiedJws {
-            algorithm,
-            kid,
-            payload,
-        })
+        let (mut stack, mut heap) = ([0; 2048], Vec::new());
+        let payload = decode_segment(payload_b64, &mut stack, &mut heap)?;
+        then(algorithm, kid, payload)
     }
 
     fn check_signature(
@@ -700,10 +716,22 @@ fn split(token: &str) -> Result<(&str, &str, &str), AuthError> {
     Ok((header, payload, signature))
 }
 
-fn decode_segment(segment: &str) -> Result<Vec<u8>, AuthError> {
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| AuthError::Malformed)
+/// Decodes a base64url segment into `stack` when it fits, else into `heap`.
+fn decode_segment<'b, const N: usize>(
+    segment: &str,
+    stack: &'b mut [u8; N],
+    heap: &'b mut Vec<u8>,
+) -> Result<&'b [u8], AuthError> {
+    match URL_SAFE_NO_PAD.decode_slice(segment, stack) {
+        Ok(len) => Ok(&stack[..len]),
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            URL_SAFE_NO_PAD
+                .decode_vec(segment, heap)
+                .map_err(|_| AuthError::Malformed)?;
+            Ok(heap)
+        }
+        Err(base64::DecodeSliceError::DecodeError(_)) => Err(AuthError::Malformed),
+    }
 }
 
 /// RFC 7515 §4.1.9: `typ` is a media type, compared case-insensitively, and the
@@ -994,6 +1022,31 @@ mod tests {
             0xf7, 0x07, 0x51, 0x1a,
         ];
         assert!(!is_small_order_ed25519(&real));
+    }
+
+    #[test]
+    fn segments_decode_on_the_stack_or_the_heap_alike() {
+        let short = URL_SAFE_NO_PAD.encode(b"{\"alg\":\"HS256\"}");
+        let long = URL_SAFE_NO_PAD.encode(vec![b'x'; 3000]);
+        let (mut stack, mut heap) = ([0; 64], Vec::new());
+        assert_eq!(
+            decode_segment(&short, &mut stack, &mut heap).unwrap(),
+            b"{\"alg\":\"HS256\"}"
+        );
+        assert!(heap.is_empty(), "a short segment stays on the stack");
+        let (mut stack, mut heap) = ([0; 64], Vec::new());
+        assert_eq!(
+            decode_segment(&long, &mut stack, &mut heap).unwrap(),
+            vec![b'x'; 3000]
+        );
+        for bad in ["a", "ab=", "a+b/", &format!("{long}!")] {
+            let (mut stack, mut heap) = ([0; 64], Vec::new());
+            assert_eq!(
+                decode_segment(bad, &mut stack, &mut heap),
+                Err(AuthError::Malformed),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
