@@ -120,7 +120,7 @@ async fn demo_server_logs_in_and_serves_every_route() {
 
     let (status, body) = login(&demo, "alice", "alice-password").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
     let token = body["access_token"].as_str().unwrap().to_owned();
     let bearer = format!("Bearer {token}");
@@ -142,7 +142,8 @@ async fn demo_server_logs_in_and_serves_every_route() {
         me["exp"].as_u64().unwrap() - me["iat"].as_u64().unwrap(),
         900
     );
-    assert_eq!(me["jti"].as_str().unwrap().len(), 32);
+    // 128 random bits, base64url.
+    assert_eq!(me["jti"].as_str().unwrap().len(), 22);
 
     let (status, body) = call("GET", &format!("{}/auth/me", demo.base), &[], None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -240,7 +241,8 @@ async fn demo_guards_admin_and_users_routes() {
     let (status, body) = call("GET", &users_url, &[("authorization", &alice)], None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["users"], json!(["alice", "admin"]));
-    let new_user = Some(json!({ "username": "carol" }));
+    // Not carol: she is a user of the demo, inactive, and not in the directory.
+    let new_user = Some(json!({ "username": "dave" }));
     let (status, body) = call(
         "POST",
         &users_url,
@@ -253,7 +255,7 @@ async fn demo_guards_admin_and_users_routes() {
     let (status, _) = call("POST", &users_url, &[("authorization", &admin)], new_user).await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, body) = call("GET", &users_url, &[("authorization", &admin)], None).await;
-    assert_eq!(body["users"], json!(["alice", "admin", "carol"]));
+    assert_eq!(body["users"], json!(["alice", "admin", "dave"]));
     let (status, _) = call("DELETE", &users_url, &[("authorization", &admin)], None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
@@ -295,8 +297,8 @@ async fn demo_logout_revokes_and_deleted_users_lose_access() {
     // A deleted user's token no longer matches any user.
     let admin = token(login(&demo, "admin", "admin-password").await.1);
     let ann = token(login(&demo, "alice", "alice-password").await.1);
-    let (status, _) = call("GET", &me, &[("authorization", &ann)], None).await;
-    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call("GET", &me, &[("authorization", &ann)], None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let delete = format!("{}/api/users/alice", demo.base);
     let (status, _) = call("DELETE", &delete, &[("authorization", &admin)], None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
