@@ -1,53 +1,74 @@
-//! The demo API: `cargo run --example server`.
+//! The demo API and a small browser page: `cargo run --example server`, then open
+//! <http://127.0.0.1:3000/>.
 //!
 //! Listens on 127.0.0.1:3000 (`BIND` overrides). The layer is configured from the `JWT_*`
 //! variables through [`EnvConfig::from_env`] (`JWT_SECRET`, `JWT_PUBLIC_KEY`, `JWT_JWKS_URL`,
 //! `JWT_OIDC_ISSUER`, `JWT_ALGORITHMS`, `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_LEEWAY`,
 //! `JWT_COOKIE_NAME`, …). With none of the four key variables set, it uses a random secret
 //! (tokens then die with the process). The issuer and audience default to
-//! `tower-jwt-auth-demo` and `demo-api`.
+//! `tower-jwt-auth-demo` and `demo-api`. Every layer requires the RFC 9068 header
+//! `typ: at+jwt`, so an ID token signed by the same key is no access token here.
 //!
-//! `POST /auth/login` signs HS256 tokens (or the first HMAC algorithm of `JWT_ALGORITHMS`) with
-//! the secret. With a public key or a JWKS the demo holds no signing key: login then answers
-//! 501 `login_unavailable`, and tokens must come from the key's owner (your identity provider).
+//! A [`JwtIssuer`] signs HS256 access tokens (or the first HMAC algorithm of `JWT_ALGORITHMS`)
+//! with the secret, and [`Sessions`] pairs them with rotating refresh tokens. With a public key
+//! or a JWKS the demo holds no signing key: login and refresh then answer 501
+//! `login_unavailable`, and tokens must come from the key's owner (your identity provider).
+//!
+//! The users: `alice` / `alice-password`, `admin` / `admin-password`, and `carol` /
+//! `carol-password`, whose account is inactive (403 `inactive_user`).
 //!
 //! ```text
-//! curl -s localhost:3000/auth/login -H 'content-type: application/json' \
+//! # Log in: a token pair in the body, and the session cookies (auth, XSRF-TOKEN) in the jar.
+//! curl -s -c jar localhost:3000/auth/login -H 'content-type: application/json' \
 //!      -d '{"username":"alice","password":"alice-password"}'
 //! curl -s localhost:3000/auth/me -H "authorization: Bearer $TOKEN"
 //! curl -s localhost:3000/public/hello
 //! curl -s localhost:3000/load/auth -H "authorization: Bearer $TOKEN"   # signature and claims only
-//! curl -s localhost:3000/web/me --cookie "auth=$TOKEN"
 //! curl -s localhost:3000/api/users -H "authorization: Bearer $TOKEN"   # scope users:read
 //! curl -s localhost:3000/admin -H "authorization: Bearer $TOKEN"       # role admin: 403 for alice
-//! curl -s -X POST localhost:3000/auth/logout -H "authorization: Bearer $TOKEN"
+//! # The cookie session: unsafe methods need the XSRF-TOKEN cookie's value in X-CSRF-Token.
+//! curl -s -b jar localhost:3000/web/me
+//! curl -s -b jar localhost:3000/web/note -H 'content-type: application/json' \
+//!      -H "x-csrf-token: $(awk '$6 == "XSRF-TOKEN" { print $7 }' jar)" -d '{"text":"hello"}'
+//! # A new pair for the refresh token; presenting a used one again ends the whole login.
+//! curl -s localhost:3000/auth/refresh -H 'content-type: application/json' \
+//!      -d "{\"refresh_token\":\"$REFRESH\"}"
+//! # Revokes the access token and the refresh token's login, and clears the cookies.
+//! curl -s -X POST localhost:3000/auth/logout -H "authorization: Bearer $TOKEN" \
+//!      -H 'content-type: application/json' -d "{\"refresh_token\":\"$REFRESH\"}"
 //! ```
 //!
-//! Revocations live in memory, or in Redis when `REDIS_URL` is set and the example is built
-//! with the `redis` feature (`cargo run --example server --features redis`).
+//! Revocations and refresh tokens live in memory, or in Redis when `REDIS_URL` is set and the
+//! example is built with the `redis` feature (`cargo run --example server --features redis`).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use jsonwebtoken::{EncodingKey, Header};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tower_jwt_auth::{
-    Algorithm, AuthError, ClaimPath, Claims, CurrentUser, EnvConfig, EnvError, Grants,
-    MemoryRevocations, RequireRoles, RequireScope, Revocations, Revoker, TokenFacts, TokenSource,
-    scope_list_contains,
+    Algorithm, AuthError, ClaimPath, Claims, ClearSession, CurrentUser, DEFAULT_COOKIE_NAME,
+    EnvConfig, EnvError, Grants, JwtIssuer, JwtLayerBuilder, MemoryRefreshStore, MemoryRevocations,
+    RefreshStore, RequireRoles, RequireScope, Revocations, Revoker, SessionCookie, Sessions,
+    SetSession, SigningKey, TokenFacts, TokenSource, scope_list_contains,
 };
 
 const ISSUER: &str = "tower-jwt-auth-demo";
 const AUDIENCE: &str = "demo-api";
-const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// The page served at `/`: a login form, the current user, a note and a logout button.
+const INDEX_PAGE: &str = include_str!("assets/index.html");
+
+/// The longest note `/web/note` keeps, in characters.
+const MAX_NOTE_CHARS: usize = 1000;
 
 /// What the demo's access tokens carry.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -79,6 +100,21 @@ struct User {
     password: &'static str,
     roles: &'static [&'static str],
     scope: &'static str,
+    /// An inactive account has the right password but may not log in or refresh.
+    active: bool,
+}
+
+impl User {
+    /// The claims of this user's access tokens and session cookie; the issuer adds `iat`,
+    /// `exp`, `jti`, `iss` and `aud`.
+    fn claims(&self) -> Map<String, Value> {
+        let mut claims = Map::new();
+        claims.insert("sub".into(), self.username.into());
+        claims.insert("username".into(), self.username.into());
+        claims.insert("roles".into(), self.roles.into());
+        claims.insert("scope".into(), self.scope.into());
+        claims
+    }
 }
 
 const USERS: &[User] = &[
@@ -87,31 +123,34 @@ const USERS: &[User] = &[
         password: "alice-password",
         roles: &["user"],
         scope: "users:read",
+        active: true,
     },
     User {
         username: "admin",
         password: "admin-password",
         roles: &["admin"],
         scope: "users:read users:write",
+        active: true,
+    },
+    User {
+        username: "carol",
+        password: "carol-password",
+        roles: &["user"],
+        scope: "users:read",
+        active: false,
     },
 ];
 
 struct AppState {
     /// `None` when the key source is a public key or a JWKS: the demo cannot sign then.
-    signer: Option<Signer>,
+    sessions: Option<Sessions>,
     directory: Directory,
-}
-
-/// What `login` needs to issue tokens the layer accepts.
-struct Signer {
-    key: EncodingKey,
-    algorithm: Algorithm,
-    issuer: String,
-    audience: String,
+    /// `/web/note`: one note per user.
+    notes: Mutex<HashMap<String, String>>,
 }
 
 /// The "users" resource of `/api/users`, and who the user lookup finds: a token whose user was
-/// deleted stops working.
+/// deleted stops working, and so does its refresh token. Inactive users are not in it.
 type Directory = Arc<Mutex<Vec<String>>>;
 
 /// What the user lookup puts into requests.
@@ -154,20 +193,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = match std::env::var("REDIS_URL") {
         #[cfg(feature = "redis")]
         Ok(url) => {
-            tracing::info!("revocations in Redis");
-            app(
-                &config,
-                tower_jwt_auth::RedisRevocations::connect_lazy(&url)?,
-            )?
+            tracing::info!("revocations and refresh tokens in Redis");
+            let revocations = tower_jwt_auth::RedisRevocations::connect_lazy(&url)?;
+            let refresh_tokens = tower_jwt_auth::RedisRefreshStore::sharing(&revocations);
+            app(&config, revocations, refresh_tokens)?
         }
         #[cfg(not(feature = "redis"))]
         Ok(_) => {
             tracing::warn!(
-                "REDIS_URL is set but the `redis` feature is off: revocations in memory"
+                "REDIS_URL is set but the `redis` feature is off: revocations and refresh \
+                 tokens in memory"
             );
-            app(&config, MemoryRevocations::default())?
+            app(
+                &config,
+                MemoryRevocations::default(),
+                MemoryRefreshStore::default(),
+            )?
         }
-        Err(_) => app(&config, MemoryRevocations::default())?,
+        Err(_) => app(
+            &config,
+            MemoryRevocations::default(),
+            MemoryRefreshStore::default(),
+        )?,
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("demo API listening on http://{}", listener.local_addr()?);
@@ -178,24 +225,61 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn app(
     config: &EnvConfig,
     revocations: impl Revocations + Clone,
+    refresh_tokens: impl RefreshStore,
 ) -> Result<Router, tower_jwt_auth::ConfigError> {
-    // `login` signs with jsonwebtoken directly; make sure it has a backend whatever the features.
-    tower_jwt_auth::install_crypto_provider()?;
     let admin_only = RequireRoles::<AccessClaims>::any_of(["admin"])?;
     let can_read = RequireScope::<AccessClaims>::any_of(["users:read"])?;
     let can_write = RequireScope::<AccessClaims>::any_of(["users:write"])?;
 
     let directory: Directory = Arc::new(Mutex::new(
-        USERS.iter().map(|user| user.username.to_owned()).collect(),
+        USERS
+            .iter()
+            .filter(|user| user.active)
+            .map(|user| user.username.to_owned())
+            .collect(),
     ));
 
     // The demo's issuer and audience unless the environment names its own.
-    let issuer = config.issuers().first().map_or(ISSUER, String::as_str);
+    let issuer_name = config.issuers().first().map_or(ISSUER, String::as_str);
     let audience = config.audiences().first().map_or(AUDIENCE, String::as_str);
+    let issuer = match config.hmac_secret() {
+        Some(secret) => Some(
+            JwtIssuer::builder()
+                .key(SigningKey::hmac(secret))
+                .algorithm(signing_algorithm(config))
+                .issuer(issuer_name)
+                .audience(audience)
+                .build()?,
+        ),
+        None => {
+            tracing::warn!(
+                key = config.key_variable(),
+                "no HMAC secret: POST /auth/login and /auth/refresh answer 501, tokens must \
+                 come from the key's owner"
+            );
+            None
+        }
+    };
+    let sessions = match &issuer {
+        Some(issuer) => Some(
+            Sessions::builder(issuer.clone(), refresh_tokens)
+                .revocations(revocations.clone())
+                .build()?,
+        ),
+        None => None,
+    };
 
+    // The session cookie has the name the layers read (JWT_COOKIE_NAME, else `auth`).
+    let cookie_name = config
+        .cookie_name()
+        .unwrap_or(DEFAULT_COOKIE_NAME)
+        .to_owned();
     // One configuration, several ways to use it.
     let rules = || {
-        let mut builder = config.layer_builder().claims::<AccessClaims>();
+        let mut builder = config
+            .layer_builder()
+            .claims::<AccessClaims>()
+            .typ("at+jwt");
         if config.issuers().is_empty() {
             builder = builder.issuer(ISSUER);
         }
@@ -204,9 +288,17 @@ fn app(
         }
         builder
     };
+    // Layers that set or clear the session cookie, or read it, share the issuer: the CSRF
+    // tokens are derived from its key.
+    let with_session = |builder: JwtLayerBuilder<AccessClaims>| match &issuer {
+        Some(issuer) => builder
+            .session(issuer.clone())
+            .session_cookie(SessionCookie::new().name(cookie_name.clone())),
+        None => builder,
+    };
     let verification = || {
         let directory = directory.clone();
-        rules()
+        let builder = rules()
             .revocations(revocations.clone())
             .user_lookup(move |sub: String| {
                 let found = directory
@@ -214,41 +306,42 @@ fn app(
                     .map(|users| users.contains(&sub))
                     .map_err(|_| "user directory lock poisoned");
                 async move { Ok::<_, &str>(found?.then_some(DirectoryUser { username: sub })) }
-            })
+            });
+        with_session(builder)
     };
     let required = verification().build()?;
     let optional = verification().optional().build()?;
-    let cookie = verification().source(TokenSource::cookie()).build()?;
+    let cookie = verification()
+        .source(TokenSource::Cookie {
+            name: cookie_name.clone(),
+        })
+        .build()?;
+    // Logout takes the access token from either place: API clients and the page.
+    let bearer_or_cookie = verification()
+        .source(TokenSource::HeaderOrCookie {
+            name: cookie_name.clone(),
+        })
+        .build()?;
+    // Login authenticates nobody: this layer is there to turn its `SetSession` into cookies.
+    // It reads no cookie, so a stale session cookie neither blocks a new login nor needs CSRF.
+    let login_session = with_session(rules().source(TokenSource::Header).optional()).build()?;
     // For scripts/load.sh: the signature and claims alone, without and with the token cache.
     let verify_only = rules().build()?;
     let verify_cached = rules().cache(10_000).build()?;
 
-    let signer = config.hmac_secret().map(|secret| Signer {
-        key: EncodingKey::from_secret(secret),
-        algorithm: config
-            .algorithms()
-            .and_then(|algorithms| {
-                algorithms.iter().copied().find(|alg| {
-                    matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
-                })
-            })
-            .unwrap_or(Algorithm::HS256),
-        issuer: issuer.to_owned(),
-        audience: audience.to_owned(),
+    let state = Arc::new(AppState {
+        sessions,
+        directory,
+        notes: Mutex::new(HashMap::new()),
     });
-    if signer.is_none() {
-        tracing::warn!(
-            key = config.key_variable(),
-            "no HMAC secret: POST /auth/login answers 501, tokens must come from the key's owner"
-        );
-    }
-    let state = Arc::new(AppState { signer, directory });
     // Guards sit inside the JWT layer: `route_layer` wraps what was added before it, so the
     // layer added last runs first and the guards see verified claims.
     Ok(Router::new()
-        .route("/auth/login", post(login))
+        .route("/", get(index))
+        .route("/auth/login", post(login).route_layer(login_session))
+        .route("/auth/refresh", post(refresh))
         .route("/auth/me", get(me).route_layer(required.clone()))
-        .route("/auth/logout", post(logout).route_layer(required.clone()))
+        .route("/auth/logout", post(logout).route_layer(bearer_or_cookie))
         .route(
             "/auth/logout-all",
             post(logout_all).route_layer(required.clone()),
@@ -258,7 +351,8 @@ fn app(
         .route("/load/open", get(hello))
         .route("/load/auth", get(hello).route_layer(verify_only))
         .route("/load/auth-cached", get(hello).route_layer(verify_cached))
-        .route("/web/me", get(me).route_layer(cookie))
+        .route("/web/me", get(me).route_layer(cookie.clone()))
+        .route("/web/note", post(web_note).route_layer(cookie))
         .route(
             "/admin",
             get(admin)
@@ -281,14 +375,28 @@ fn app(
         .with_state(state))
 }
 
+/// HS256, or the first HMAC algorithm `JWT_ALGORITHMS` allows.
+fn signing_algorithm(config: &EnvConfig) -> Algorithm {
+    config
+        .algorithms()
+        .and_then(|algorithms| {
+            algorithms
+                .iter()
+                .copied()
+                .find(|alg| matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+        })
+        .unwrap_or(Algorithm::HS256)
+}
+
+async fn index() -> Html<&'static str> {
+    Html(INDEX_PAGE)
+}
+
+/// The token pair in the body for API clients, and the same claims in the session cookie for
+/// the page.
 async fn login(State(state): State<Arc<AppState>>, Json(body): Json<Value>) -> Response {
-    let Some(signer) = &state.signer else {
-        return error(
-            StatusCode::NOT_IMPLEMENTED,
-            "login_unavailable",
-            "This demo signs tokens only with JWT_SECRET; with JWT_PUBLIC_KEY, JWT_JWKS_URL or \
-             JWT_OIDC_ISSUER, get tokens from the key's owner.",
-        );
+    let Some(sessions) = &state.sessions else {
+        return login_unavailable();
     };
     let (Some(username), Some(password)) = (body["username"].as_str(), body["password"].as_str())
     else {
@@ -308,40 +416,73 @@ async fn login(State(state): State<Arc<AppState>>, Json(body): Json<Value>) -> R
             "Invalid credentials",
         );
     };
-
-    let iat = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let claims = AccessClaims {
-        sub: user.username.to_owned(),
-        username: user.username.to_owned(),
-        roles: user.roles.iter().map(|role| role.to_string()).collect(),
-        scope: user.scope.to_owned(),
-        iat,
-        exp: iat + ACCESS_TOKEN_LIFETIME.as_secs(),
-        jti: random_id(),
-        iss: signer.issuer.clone(),
-        aud: signer.audience.clone(),
-    };
-    match jsonwebtoken::encode(&Header::new(signer.algorithm), &claims, &signer.key) {
-        Ok(token) => Json(json!({
-            "access_token": token,
-            "token_type": "bearer",
-            "expires_in": ACCESS_TOKEN_LIFETIME.as_secs(),
-        }))
-        .into_response(),
-        Err(cause) => {
-            tracing::error!(%cause, "signing failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
+    // Only told to someone who knows the password.
+    if !user.active {
+        return error(
+            StatusCode::FORBIDDEN,
+            "inactive_user",
+            "This account is inactive.",
+        );
+    }
+    let claims = user.claims();
+    match sessions.login(&claims).await {
+        Ok(pair) => (SetSession::new(&claims), pair).into_response(),
+        Err(failure) => failure.into_response(),
     }
 }
 
-/// Revokes the presented token: reusing it gets `jwt revoked`.
-async fn logout(revoker: Revoker, token: TokenFacts) -> Result<StatusCode, AuthError> {
-    revoker.revoke(&token).await?;
-    Ok(StatusCode::NO_CONTENT)
+/// Rotates a refresh token, asking the directory first: a deleted or inactive user's login
+/// ends here (400 `invalid_grant`), and the roles are read afresh.
+async fn refresh(State(state): State<Arc<AppState>>, Json(body): Json<Value>) -> Response {
+    let Some(sessions) = &state.sessions else {
+        return login_unavailable();
+    };
+    let refresh_token = body["refresh_token"].as_str().unwrap_or_default();
+    let directory = state.directory.clone();
+    let renewed = sessions
+        .rotate_with(refresh_token, |subject, _stored| {
+            let listed = directory
+                .lock()
+                .map(|users| users.contains(&subject))
+                .map_err(|_| "user directory lock poisoned");
+            let user = USERS
+                .iter()
+                .find(|user| user.username == subject && user.active);
+            async move { Ok::<_, &str>(user.filter(|_| listed.unwrap_or(false)).map(User::claims)) }
+        })
+        .await;
+    renewed.into_response()
+}
+
+/// Revokes the presented access token (bearer or cookie) and, when the JSON body names a
+/// `refresh_token`, the login it belongs to; clears the session cookies.
+async fn logout(
+    State(state): State<Arc<AppState>>,
+    revoker: Revoker,
+    token: TokenFacts,
+    body: Bytes,
+) -> Result<(ClearSession, StatusCode), Response> {
+    let body: Value = match body.is_empty() {
+        true => Value::Null,
+        false => serde_json::from_slice(&body).map_err(|_| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "The body must be JSON.",
+            )
+        })?,
+    };
+    match &state.sessions {
+        Some(sessions) => sessions
+            .logout(&token, body["refresh_token"].as_str())
+            .await
+            .map_err(IntoResponse::into_response)?,
+        None => revoker
+            .revoke(&token)
+            .await
+            .map_err(IntoResponse::into_response)?,
+    }
+    Ok((ClearSession, StatusCode::NO_CONTENT))
 }
 
 /// Revokes every token of the caller issued so far.
@@ -402,6 +543,42 @@ async fn delete_user(State(state): State<Arc<AppState>>, Path(username): Path<St
     } else {
         error(StatusCode::NOT_FOUND, "not_found", "No such user.")
     }
+}
+
+/// Keeps the caller's note. Behind the cookie layer: the page must send the CSRF header.
+async fn web_note(
+    State(state): State<Arc<AppState>>,
+    Claims(claims): Claims<AccessClaims>,
+    Json(body): Json<Value>,
+) -> Response {
+    let Some(text) = body["text"]
+        .as_str()
+        .filter(|text| text.chars().count() <= MAX_NOTE_CHARS)
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "text is required (at most 1000 characters)",
+        );
+    };
+    let Ok(mut notes) = state.notes.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    notes.insert(claims.sub.clone(), text.to_owned());
+    (
+        StatusCode::CREATED,
+        Json(json!({ "user": claims.sub, "note": text })),
+    )
+        .into_response()
+}
+
+fn login_unavailable() -> Response {
+    error(
+        StatusCode::NOT_IMPLEMENTED,
+        "login_unavailable",
+        "This demo signs tokens only with JWT_SECRET; with JWT_PUBLIC_KEY, JWT_JWKS_URL or \
+         JWT_OIDC_ISSUER, get tokens from the key's owner.",
+    )
 }
 
 fn error(status: StatusCode, code: &str, description: &str) -> Response {

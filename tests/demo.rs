@@ -2,86 +2,43 @@
 //! driven with a real HTTP client.
 //!
 //! `cargo test` builds the examples before running tests; to run this file alone, build the
-//! example first (`cargo build --example server && cargo test --test demo`).
+//! example first (`cargo build --all-features --example server && cargo test --all-features --test
+//! demo`).
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use http::{Request, StatusCode};
+use common::demo::{Demo, start_demo};
+use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
-struct Demo {
-    child: Child,
-    base: String,
+/// What the demo answered.
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+    text: String,
 }
 
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl Reply {
+    /// The `Set-Cookie` header values, in order.
+    fn set_cookies(&self) -> Vec<&str> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|value| value.to_str().unwrap())
+            .collect()
     }
 }
 
-/// `cargo test` builds the examples next to the test binaries' `deps` folder.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    profile_dir
-        .join("examples")
-        .join(format!("server{}", std::env::consts::EXE_SUFFIX))
-}
-
-async fn start_demo() -> Demo {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let binary = example_binary();
-    assert!(
-        binary.exists(),
-        "{} missing: run through `cargo test`",
-        binary.display()
-    );
-    let child = Command::new(binary)
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .env("JWT_SECRET", "demo-test-secret-demo-test-secret-0123456789")
-        .env("RUST_LOG", "warn")
-        // Each demo keeps its revocations in memory: a Redis exported for other tests would be
-        // shared by demos running in parallel (and outlive them).
-        .env_remove("REDIS_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let demo = Demo {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return demo;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the demo server did not start listening");
-}
-
-async fn call(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Option<Value>,
-) -> (StatusCode, Value) {
+async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<Value>) -> Reply {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut request = Request::builder().method(method).uri(url);
     for (name, value) in headers {
@@ -96,11 +53,24 @@ async fn call(
     };
     let response = client.request(request.body(body).unwrap()).await.unwrap();
     let status = response.status();
+    let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
+    Reply {
         status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+async fn call(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let reply = send(method, url, headers, body).await;
+    (reply.status, reply.body)
 }
 
 async fn login(demo: &Demo, username: &str, password: &str) -> (StatusCode, Value) {
@@ -120,7 +90,7 @@ async fn demo_server_logs_in_and_serves_every_route() {
 
     let (status, body) = login(&demo, "alice", "alice-password").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
     let token = body["access_token"].as_str().unwrap().to_owned();
     let bearer = format!("Bearer {token}");
@@ -142,7 +112,8 @@ async fn demo_server_logs_in_and_serves_every_route() {
         me["exp"].as_u64().unwrap() - me["iat"].as_u64().unwrap(),
         900
     );
-    assert_eq!(me["jti"].as_str().unwrap().len(), 32);
+    // 128 random bits, base64url.
+    assert_eq!(me["jti"].as_str().unwrap().len(), 22);
 
     let (status, body) = call("GET", &format!("{}/auth/me", demo.base), &[], None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -240,7 +211,8 @@ async fn demo_guards_admin_and_users_routes() {
     let (status, body) = call("GET", &users_url, &[("authorization", &alice)], None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["users"], json!(["alice", "admin"]));
-    let new_user = Some(json!({ "username": "carol" }));
+    // Not carol: she is a user of the demo, inactive, and not in the directory.
+    let new_user = Some(json!({ "username": "dave" }));
     let (status, body) = call(
         "POST",
         &users_url,
@@ -253,7 +225,7 @@ async fn demo_guards_admin_and_users_routes() {
     let (status, _) = call("POST", &users_url, &[("authorization", &admin)], new_user).await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, body) = call("GET", &users_url, &[("authorization", &admin)], None).await;
-    assert_eq!(body["users"], json!(["alice", "admin", "carol"]));
+    assert_eq!(body["users"], json!(["alice", "admin", "dave"]));
     let (status, _) = call("DELETE", &users_url, &[("authorization", &admin)], None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
@@ -295,8 +267,8 @@ async fn demo_logout_revokes_and_deleted_users_lose_access() {
     // A deleted user's token no longer matches any user.
     let admin = token(login(&demo, "admin", "admin-password").await.1);
     let ann = token(login(&demo, "alice", "alice-password").await.1);
-    let (status, _) = call("GET", &me, &[("authorization", &ann)], None).await;
-    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call("GET", &me, &[("authorization", &ann)], None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let delete = format!("{}/api/users/alice", demo.base);
     let (status, _) = call("DELETE", &delete, &[("authorization", &admin)], None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -306,4 +278,379 @@ async fn demo_logout_revokes_and_deleted_users_lose_access() {
         body["description"],
         "The token subject does not match any user."
     );
+}
+
+// The session cookie, refresh tokens, CSRF and the page.
+
+const INVALID_CSRF: &str =
+    r#"{"code":"invalid_csrf_token","description":"CSRF token missing or incorrect."}"#;
+
+/// The value of a `Set-Cookie` header for the cookie `name`.
+fn cookie_value<'a>(set_cookie: &'a str, name: &str) -> &'a str {
+    let rest = set_cookie
+        .strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix('='))
+        .unwrap_or_else(|| panic!("{set_cookie:?} does not set {name}"));
+    rest.split(';').next().unwrap()
+}
+
+/// A JWT's header or payload (`part` 0 or 1) as JSON.
+fn jwt_part(token: &str, part: usize) -> Value {
+    let segment = token.split('.').nth(part).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap()
+}
+
+/// A login as the page makes it: the token pair and the two session cookies.
+struct BrowserLogin {
+    pair: Value,
+    auth: String,
+    xsrf: String,
+}
+
+impl BrowserLogin {
+    /// The `Cookie` header a browser sends back.
+    fn cookie(&self) -> String {
+        format!("auth={}; XSRF-TOKEN={}", self.auth, self.xsrf)
+    }
+
+    fn refresh_token(&self) -> &str {
+        self.pair["refresh_token"].as_str().unwrap()
+    }
+}
+
+async fn browser_login(demo: &Demo, username: &str, password: &str) -> BrowserLogin {
+    let body = json!({ "username": username, "password": password });
+    let url = format!("{}/auth/login", demo.base);
+    let reply = send("POST", &url, &[], Some(body)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let cookies = reply.set_cookies();
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    BrowserLogin {
+        auth: cookie_value(cookies[0], "auth").to_owned(),
+        xsrf: cookie_value(cookies[1], "XSRF-TOKEN").to_owned(),
+        pair: reply.body,
+    }
+}
+
+async fn refresh(demo: &Demo, refresh_token: &str) -> Reply {
+    let url = format!("{}/auth/refresh", demo.base);
+    send(
+        "POST",
+        &url,
+        &[],
+        Some(json!({ "refresh_token": refresh_token })),
+    )
+    .await
+}
+
+fn assert_invalid_grant(reply: &Reply, description: &str) {
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(
+        reply.body,
+        json!({ "code": "invalid_grant", "description": description })
+    );
+}
+
+#[tokio::test]
+async fn demo_login_answers_the_token_pair_and_sets_the_session_cookies() {
+    let demo = start_demo().await;
+    let body = json!({ "username": "alice", "password": "alice-password" });
+    let reply = send(
+        "POST",
+        &format!("{}/auth/login", demo.base),
+        &[],
+        Some(body),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.headers["content-type"], "application/json");
+    assert_eq!(reply.headers["cache-control"], "no-store");
+
+    let pair = reply.body.as_object().unwrap();
+    let mut fields: Vec<&str> = pair.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["access_token", "expires_in", "refresh_token", "token_type"]
+    );
+    assert_eq!(pair["token_type"], "Bearer");
+    assert_eq!(pair["expires_in"], 900);
+    // 256 random bits, base64url.
+    assert_eq!(pair["refresh_token"].as_str().unwrap().len(), 43);
+
+    let cookies = reply.set_cookies();
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    let auth = cookie_value(cookies[0], "auth");
+    let xsrf = cookie_value(cookies[1], "XSRF-TOKEN");
+    assert_eq!(
+        cookies[0],
+        format!("auth={auth}; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=900")
+    );
+    assert_eq!(
+        cookies[1],
+        format!("XSRF-TOKEN={xsrf}; Secure; SameSite=Lax; Path=/; Max-Age=900")
+    );
+    // An HMAC-SHA256, base64url.
+    assert_eq!(xsrf.len(), 43);
+
+    // The cookie holds its own access token, with the same claims as the pair's.
+    let access = pair["access_token"].as_str().unwrap();
+    assert_eq!(
+        jwt_part(auth, 0),
+        json!({ "typ": "at+jwt", "alg": "HS256" })
+    );
+    assert_eq!(
+        jwt_part(access, 0),
+        json!({ "typ": "at+jwt", "alg": "HS256" })
+    );
+    let (mut in_cookie, mut in_pair) = (jwt_part(auth, 1), jwt_part(access, 1));
+    assert_ne!(in_cookie["jti"], in_pair["jti"]);
+    for claims in [&mut in_cookie, &mut in_pair] {
+        let claims = claims.as_object_mut().unwrap();
+        assert_eq!(
+            claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+            900
+        );
+        for per_token in ["jti", "iat", "exp"] {
+            claims.remove(per_token).unwrap();
+        }
+    }
+    assert_eq!(in_cookie, in_pair);
+    assert_eq!(
+        in_pair,
+        json!({
+            "sub": "alice", "username": "alice", "roles": ["user"], "scope": "users:read",
+            "iss": "tower-jwt-auth-demo", "aud": "demo-api",
+        })
+    );
+
+    // The browser sends the cookies back: /web/me knows who it is.
+    let cookie = format!("auth={auth}; XSRF-TOKEN={xsrf}");
+    let (status, me) = call(
+        "GET",
+        &format!("{}/web/me", demo.base),
+        &[("cookie", &cookie)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["username"], "alice");
+}
+
+#[tokio::test]
+async fn demo_inactive_user_is_refused_with_403_and_no_cookie() {
+    let demo = start_demo().await;
+    let url = format!("{}/auth/login", demo.base);
+    let body = json!({ "username": "carol", "password": "carol-password" });
+    let reply = send("POST", &url, &[], Some(body)).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        reply.body,
+        json!({ "code": "inactive_user", "description": "This account is inactive." })
+    );
+    assert!(reply.set_cookies().is_empty());
+    // Only someone who knows the password learns that the account exists.
+    let (status, body) = login(&demo, "carol", "wrong").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["description"], "Invalid credentials");
+}
+
+#[tokio::test]
+async fn demo_web_note_needs_the_sessions_csrf_token_in_either_header() {
+    let demo = start_demo().await;
+    let alice = browser_login(&demo, "alice", "alice-password").await;
+    let other = browser_login(&demo, "alice", "alice-password").await;
+    let url = format!("{}/web/note", demo.base);
+    let cookie = alice.cookie();
+    let note = |text: &str| Some(json!({ "text": text }));
+    let invalid_csrf: Value = serde_json::from_str(INVALID_CSRF).unwrap();
+
+    for csrf in [
+        vec![],
+        vec![("x-csrf-token", "wrong")],
+        vec![("x-xsrf-token", "")],
+        // Another session's token, of the same user.
+        vec![("x-csrf-token", other.xsrf.as_str())],
+    ] {
+        let mut headers = vec![("cookie", cookie.as_str())];
+        headers.extend(csrf.iter().copied());
+        let (status, body) = call("POST", &url, &headers, note("refused")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{csrf:?}");
+        assert_eq!(body, invalid_csrf, "{csrf:?}");
+    }
+
+    for (header, text) in [("x-csrf-token", "first"), ("x-xsrf-token", "second")] {
+        let headers = [("cookie", cookie.as_str()), (header, alice.xsrf.as_str())];
+        let (status, body) = call("POST", &url, &headers, note(text)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body, json!({ "user": "alice", "note": text }));
+    }
+
+    let headers = [
+        ("cookie", cookie.as_str()),
+        ("x-csrf-token", alice.xsrf.as_str()),
+    ];
+    let (status, body) = call("POST", &url, &headers, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "invalid_request");
+
+    // The note route reads the cookie only.
+    let bearer = format!("Bearer {}", alice.pair["access_token"].as_str().unwrap());
+    let (status, body) = call("POST", &url, &[("authorization", &bearer)], note("x")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["description"], "Auth cookie not found.");
+}
+
+#[tokio::test]
+async fn demo_refresh_rotates_and_a_reused_token_revokes_the_login() {
+    let demo = start_demo().await;
+    let (_, pair) = login(&demo, "alice", "alice-password").await;
+    let first = pair["refresh_token"].as_str().unwrap();
+
+    let rotated = refresh(&demo, first).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert_eq!(rotated.headers["cache-control"], "no-store");
+    assert_eq!(rotated.body["token_type"], "Bearer");
+    assert_eq!(rotated.body["expires_in"], 900);
+    let second = rotated.body["refresh_token"].as_str().unwrap();
+    assert_ne!(second, first);
+    let bearer = format!("Bearer {}", rotated.body["access_token"].as_str().unwrap());
+    let me = format!("{}/auth/me", demo.base);
+    let (status, claims) = call("GET", &me, &[("authorization", &bearer)], None).await;
+    assert_eq!(status, StatusCode::OK, "{claims}");
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["roles"], json!(["user"]));
+
+    // The used token again: the whole login is revoked, the legitimately rotated token too.
+    assert_invalid_grant(
+        &refresh(&demo, first).await,
+        "Refresh token already used; the session is revoked.",
+    );
+    assert_invalid_grant(&refresh(&demo, second).await, "Invalid refresh token.");
+    assert_invalid_grant(
+        &refresh(&demo, "not-a-refresh-token").await,
+        "Invalid refresh token.",
+    );
+    let url = format!("{}/auth/refresh", demo.base);
+    let reply = send("POST", &url, &[], Some(json!({}))).await;
+    assert_invalid_grant(&reply, "Invalid refresh token.");
+}
+
+#[tokio::test]
+async fn demo_refresh_refuses_a_deleted_user() {
+    let demo = start_demo().await;
+    let (_, admin) = login(&demo, "admin", "admin-password").await;
+    let admin = format!("Bearer {}", admin["access_token"].as_str().unwrap());
+    let (_, alice) = login(&demo, "alice", "alice-password").await;
+    let delete = format!("{}/api/users/alice", demo.base);
+    let (status, _) = call("DELETE", &delete, &[("authorization", &admin)], None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let refresh_token = alice["refresh_token"].as_str().unwrap();
+    assert_invalid_grant(
+        &refresh(&demo, refresh_token).await,
+        "The session can no longer be renewed.",
+    );
+    assert_invalid_grant(
+        &refresh(&demo, refresh_token).await,
+        "Refresh token already used; the session is revoked.",
+    );
+}
+
+/// What the logout answers to clear both cookies.
+const CLEARED: [&str; 2] = [
+    "auth=; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=0",
+    "XSRF-TOKEN=; Secure; SameSite=Lax; Path=/; Max-Age=0",
+];
+
+#[tokio::test]
+async fn demo_logout_with_the_cookie_needs_csrf_then_clears_and_revokes() {
+    let demo = start_demo().await;
+    let alice = browser_login(&demo, "alice", "alice-password").await;
+    let cookie = alice.cookie();
+    let logout = format!("{}/auth/logout", demo.base);
+    let web_me = format!("{}/web/me", demo.base);
+    let body = Some(json!({ "refresh_token": alice.refresh_token() }));
+
+    let refused = send("POST", &logout, &[("cookie", &cookie)], body.clone()).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        refused.body,
+        serde_json::from_str::<Value>(INVALID_CSRF).unwrap()
+    );
+    assert!(refused.set_cookies().is_empty());
+    let (status, _) = call("GET", &web_me, &[("cookie", &cookie)], None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let headers = [
+        ("cookie", cookie.as_str()),
+        ("x-csrf-token", alice.xsrf.as_str()),
+    ];
+    let reply = send("POST", &logout, &headers, body).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    assert_eq!(reply.set_cookies(), CLEARED);
+
+    let (status, body) = call("GET", &web_me, &[("cookie", &cookie)], None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body,
+        json!({ "code": "invalid_token", "description": "jwt revoked" })
+    );
+    assert_invalid_grant(
+        &refresh(&demo, alice.refresh_token()).await,
+        "Invalid refresh token.",
+    );
+}
+
+#[tokio::test]
+async fn demo_logout_with_a_bearer_token_revokes_it_and_its_refresh_token() {
+    let demo = start_demo().await;
+    let (_, pair) = login(&demo, "alice", "alice-password").await;
+    let bearer = format!("Bearer {}", pair["access_token"].as_str().unwrap());
+    let refresh_token = pair["refresh_token"].as_str().unwrap();
+    let logout = format!("{}/auth/logout", demo.base);
+
+    let body = Some(json!({ "refresh_token": refresh_token }));
+    let reply = send("POST", &logout, &[("authorization", &bearer)], body).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    assert_eq!(reply.set_cookies(), CLEARED);
+
+    let me = format!("{}/auth/me", demo.base);
+    let (status, body) = call("GET", &me, &[("authorization", &bearer)], None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body,
+        json!({ "code": "invalid_token", "description": "jwt revoked" })
+    );
+    assert_invalid_grant(
+        &refresh(&demo, refresh_token).await,
+        "Invalid refresh token.",
+    );
+}
+
+#[tokio::test]
+async fn demo_serves_a_self_contained_page_at_the_root() {
+    let demo = start_demo().await;
+    let page = send("GET", &format!("{}/", demo.base), &[], None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    for id in [
+        "login-form",
+        "username",
+        "password",
+        "login-error",
+        "current-user",
+        "note-form",
+        "note-text",
+        "note-saved",
+        "logout-button",
+    ] {
+        assert!(page.text.contains(&format!(r#"id="{id}""#)), "no #{id}");
+    }
+    // No framework, no CDN: nothing is loaded from elsewhere.
+    for outside in ["<script src", "<link", "http://", "https://", "@import"] {
+        assert!(
+            !page.text.contains(outside),
+            "the page contains {outside:?}"
+        );
+    }
 }

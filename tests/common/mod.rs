@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: keys, token minting, a small app, a request runner.
 #![allow(dead_code)]
 
+pub mod demo;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;

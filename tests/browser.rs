@@ -1,0 +1,296 @@
+//! The demo's page (`GET /`) in headless Chromium, driven through WebDriver (chromedriver and
+//! the fantoccini client): what a person does with it, as a browser really does it, HttpOnly
+//! and `Secure` cookies on `http://127.0.0.1` included.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`, `/usr/bin/chromedriver`);
+//! `scripts/test` installs them. Without them the tests say how to run them and pass, except
+//! under `CI=true`, where they fail. Like tests/demo.rs, they spawn the demo binary: run them
+//! through `cargo test`, or build the example first (`cargo build --all-features --example
+//! server && cargo test --all-features --test browser`).
+#![cfg(unix)]
+
+mod common;
+
+use std::future::Future;
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::demo::start_demo;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// How long the page may take to show what a step expects.
+const WAIT: Duration = Duration::from_secs(15);
+/// How often it is looked at meanwhile.
+const POLL: Duration = Duration::from_millis(50);
+
+fn in_ci() -> bool {
+    matches!(std::env::var("CI").as_deref(), Ok("true" | "1"))
+}
+
+/// chromedriver, and the Chromium it starts, in a process group of their own: killed together
+/// when dropped, also when a test panics.
+struct ChromeDriver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        // The group's id is chromedriver's pid (`process_group(0)`); Chromium's processes are in
+        // it too, so none outlives the test.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ChromeDriver {
+    /// Starts chromedriver on a free port; `None` (after saying why) when Chromium or its
+    /// driver is not installed and this is not CI.
+    async fn start(test: &str) -> Option<Self> {
+        let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+            .into_iter()
+            .filter(|path| !Path::new(path).exists())
+            .collect();
+        if !missing.is_empty() {
+            let how = "install them (apt-get install chromium chromium-driver) or run scripts/test";
+            assert!(
+                !in_ci(),
+                "browser::{test}: {missing:?} not found; under CI=true this test must run: {how}"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "browser::{test} did not run: {missing:?} not found; to run it, {how}."
+            );
+            return None;
+        }
+        let port = free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|error| panic!("starting {CHROMEDRIVER}: {error}"));
+        let driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            tokio::time::sleep(POLL).await;
+        }
+        Some(driver)
+    }
+
+    /// A new headless Chromium session. `--no-sandbox` because CI runs as root, where
+    /// Chromium's sandbox refuses to start.
+    async fn session(&self) -> Client {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--window-size=1024,768",
+                ],
+            }),
+        );
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .unwrap_or_else(|error| panic!("starting a Chromium session: {error}"))
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `probe` until it answers `Some`, for at most [`WAIT`].
+async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited {WAIT:?} for {what} in vain"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The rendered text of element `id` (empty while it is hidden); `None` while it is missing.
+async fn text(client: &Client, id: &str) -> Option<String> {
+    client.find(Locator::Id(id)).await.ok()?.text().await.ok()
+}
+
+async fn wait_for_text(client: &Client, id: &str, expected: &str) {
+    let what = format!("#{id} to show {expected:?}");
+    eventually(&what, || async {
+        (text(client, id).await.as_deref() == Some(expected)).then_some(())
+    })
+    .await;
+}
+
+/// Waits until `shown` is displayed and `hidden` is not.
+async fn wait_for_view(client: &Client, shown: &str, hidden: &str) {
+    let what = format!("#{shown} shown and #{hidden} hidden");
+    eventually(&what, || async {
+        let displayed = |id| async move {
+            let element = client.find(Locator::Id(id)).await.ok()?;
+            element.is_displayed().await.ok()
+        };
+        (displayed(shown).await? && !displayed(hidden).await?).then_some(())
+    })
+    .await;
+}
+
+async fn fill(client: &Client, id: &str, value: &str) {
+    let input = client.find(Locator::Id(id)).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(value).await.unwrap();
+}
+
+async fn click(client: &Client, id: &str) {
+    client
+        .find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn log_in(client: &Client, username: &str, password: &str) {
+    fill(client, "username", username).await;
+    fill(client, "password", password).await;
+    click(client, "login-button").await;
+}
+
+/// What the page's own script can read of the cookies.
+async fn document_cookie(client: &Client) -> String {
+    let cookie = client
+        .execute("return document.cookie;", vec![])
+        .await
+        .unwrap();
+    cookie.as_str().unwrap().to_owned()
+}
+
+/// The status `GET /web/me` answers to a `fetch` from the page, with the browser's cookies.
+async fn web_me_status(client: &Client) -> Value {
+    let script = "const done = arguments[arguments.length - 1];
+        fetch('/web/me', { credentials: 'same-origin' })
+            .then((response) => done(response.status), (error) => done(String(error)));";
+    client.execute_async(script, vec![]).await.unwrap()
+}
+
+#[tokio::test]
+async fn page_logs_in_posts_a_note_and_logs_out_in_headless_chromium() {
+    let Some(driver) = ChromeDriver::start("page_logs_in_posts_a_note_and_logs_out").await else {
+        return;
+    };
+    let demo = start_demo().await;
+    let client = driver.session().await;
+    client.goto(&format!("{}/", demo.base)).await.unwrap();
+
+    // No session yet: the page asked /web/me and shows the login form.
+    wait_for_view(&client, "login-view", "session-view").await;
+    log_in(&client, "alice", "alice-password").await;
+    wait_for_view(&client, "session-view", "login-view").await;
+    wait_for_text(&client, "current-user", "alice").await;
+
+    // The session is in an HttpOnly cookie the script cannot read; the CSRF token is readable.
+    let cookies = document_cookie(&client).await;
+    let names: Vec<&str> = cookies
+        .split("; ")
+        .filter_map(|cookie| cookie.split('=').next())
+        .collect();
+    assert!(
+        names.contains(&"XSRF-TOKEN"),
+        "document.cookie: {cookies:?}"
+    );
+    assert!(!cookies.contains("auth="), "document.cookie: {cookies:?}");
+    let auth = client.get_named_cookie("auth").await.unwrap();
+    assert_eq!(auth.http_only(), Some(true));
+    assert_eq!(auth.secure(), Some(true));
+
+    // A reload finds the session again through the cookie.
+    client.refresh().await.unwrap();
+    wait_for_view(&client, "session-view", "login-view").await;
+    wait_for_text(&client, "current-user", "alice").await;
+
+    // The note goes through the CSRF-protected POST /web/note.
+    fill(&client, "note-text", "water the plants").await;
+    click(&client, "note-button").await;
+    wait_for_text(&client, "note-saved", "water the plants").await;
+    assert_eq!(text(&client, "session-error").await.as_deref(), Some(""));
+
+    click(&client, "logout-button").await;
+    wait_for_view(&client, "login-view", "session-view").await;
+    assert_eq!(text(&client, "current-user").await.as_deref(), Some(""));
+    assert!(client.get_named_cookie("auth").await.is_err());
+    let cookies = document_cookie(&client).await;
+    assert!(
+        !cookies.contains("XSRF-TOKEN"),
+        "document.cookie: {cookies:?}"
+    );
+    // Without the cookie, /web/me finds no session.
+    assert_eq!(web_me_status(&client).await, json!(400));
+
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn page_shows_the_error_of_a_wrong_password() {
+    let Some(driver) = ChromeDriver::start("page_shows_the_error_of_a_wrong_password").await else {
+        return;
+    };
+    let demo = start_demo().await;
+    let client = driver.session().await;
+    client.goto(&format!("{}/", demo.base)).await.unwrap();
+    wait_for_view(&client, "login-view", "session-view").await;
+
+    log_in(&client, "alice", "not-her-password").await;
+    wait_for_text(&client, "login-error", "Invalid credentials").await;
+    assert!(client.get_named_cookie("auth").await.is_err());
+
+    log_in(&client, "carol", "carol-password").await;
+    wait_for_text(&client, "login-error", "This account is inactive.").await;
+    wait_for_view(&client, "login-view", "session-view").await;
+    assert!(client.get_named_cookie("auth").await.is_err());
+
+    client.close().await.unwrap();
+}
