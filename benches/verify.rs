@@ -36,6 +36,14 @@
 //!   request without auth plus the floor (target for HS256: <= 1.5).
 //! - `layer / layer_cached`: what the cache saves end to end (targets: HS256 >= 4, RS256 >= 15).
 //!
+//! Then, because a shared machine's speed drifts from one minute to the next, the same targets
+//! are measured a second way, robust to that drift: for each algorithm, the cases `no_auth`,
+//! `decode`, `floor`, `layer`, `layer_cached`, `axum_no_auth` and `axum_layer` (typed claims)
+//! take turns within each of 31 rounds of a few milliseconds each, every ratio is computed
+//! within a round, and the median over the rounds is printed ("Interleaved ratios").
+//! `INTERLEAVE=0` skips that pass; a criterion filter that matches nothing
+//! (`-- interleaved-only`) runs only it.
+//!
 //! Run with `cargo bench --bench verify`; criterion options follow `--`, for example
 //! `cargo bench --bench verify -- --warm-up-time 1 --measurement-time 3 HS256`. The machine is
 //! shared and noisy: compare ratios from one run, never times from different runs.
@@ -43,7 +51,7 @@
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::{hmac, signature};
 use axum::Router;
@@ -395,6 +403,156 @@ fn bench_algorithm(c: &mut Criterion, rt: &Runtime, algorithm: Algorithm) {
         bench_oneshot(b, rt, &router_layered, &auth);
     });
     group.finish();
+
+    if interleaving() {
+        let mut cases: Vec<(&str, Box<dyn FnMut() + '_>)> = vec![
+            (
+                "no_auth",
+                Box::new(|| drop(black_box(send(rt, &plain, &auth)))),
+            ),
+            (
+                "decode",
+                Box::new(|| {
+                    black_box(
+                        jsonwebtoken::decode::<TypedClaims>(&token, &case.decoding, &validation)
+                            .expect("decode"),
+                    );
+                }),
+            ),
+            (
+                "floor",
+                Box::new(|| {
+                    black_box(
+                        floor::<TypedClaims>(&token, &case.floor_key, &alg, now()).expect("floor"),
+                    );
+                }),
+            ),
+            (
+                "layer",
+                Box::new(|| drop(black_box(send(rt, &typed_service, &auth)))),
+            ),
+            (
+                "layer_cached",
+                Box::new(|| drop(black_box(send(rt, &typed_cached_service, &auth)))),
+            ),
+            (
+                "axum_no_auth",
+                Box::new(|| drop(black_box(send(rt, &router, &auth)))),
+            ),
+            (
+                "axum_layer",
+                Box::new(|| drop(black_box(send(rt, &router_layered, &auth)))),
+            ),
+        ];
+        let rounds = interleave(&mut cases);
+        INTERLEAVED.with(|all| all.borrow_mut().push((alg.clone(), rounds)));
+    }
+}
+
+/// One request through `service`, awaited.
+fn send<S, B>(rt: &Runtime, service: &S, auth: &HeaderValue) -> Response<B>
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    rt.block_on(service.clone().oneshot(request(Some(auth))))
+        .expect("the service failed")
+}
+
+/// Per-round times (ns per call) of each case, the cases taking turns within every round, so
+/// that a slow minute of a shared machine weighs on all of them alike.
+type Rounds = Vec<Vec<(&'static str, f64)>>;
+
+thread_local! {
+    static INTERLEAVED: std::cell::RefCell<Vec<(String, Rounds)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether to run the interleaved pass: under `cargo bench` (not `cargo test --benches`), unless
+/// `INTERLEAVE=0`.
+fn interleaving() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+        && std::env::var("INTERLEAVE").map_or(true, |value| value != "0")
+}
+
+fn interleave(cases: &mut [(&'static str, Box<dyn FnMut() + '_>)]) -> Rounds {
+    const ROUNDS: usize = 31;
+    const ROUND_TARGET: Duration = Duration::from_millis(4);
+    // Calibrate: how many calls of each case fill a round's slot.
+    let counts: Vec<u32> = cases
+        .iter_mut()
+        .map(|(_, case)| {
+            let start = Instant::now();
+            let mut calls = 0u32;
+            while start.elapsed() < ROUND_TARGET / 4 {
+                case();
+                calls += 1;
+            }
+            (calls * 4).max(1)
+        })
+        .collect();
+    (0..ROUNDS)
+        .map(|_| {
+            cases
+                .iter_mut()
+                .zip(&counts)
+                .map(|((name, case), &calls)| {
+                    let start = Instant::now();
+                    for _ in 0..calls {
+                        case();
+                    }
+                    (*name, start.elapsed().as_nanos() as f64 / f64::from(calls))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn middle(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The target ratios, each computed within every round, then their median over the rounds.
+fn report_interleaved() {
+    INTERLEAVED.with(|all| {
+        let all = all.borrow();
+        if all.is_empty() {
+            return;
+        }
+        println!("\nInterleaved ratios (median over rounds of per-round ratios):");
+        for (alg, rounds) in all.iter() {
+            let ratio = |f: &dyn Fn(&dyn Fn(&str) -> f64) -> f64| {
+                middle(
+                    rounds
+                        .iter()
+                        .map(|round| {
+                            let get = |name: &str| {
+                                round
+                                    .iter()
+                                    .find(|(n, _)| *n == name)
+                                    .map_or(f64::NAN, |(_, ns)| *ns)
+                            };
+                            f(&get)
+                        })
+                        .collect(),
+                )
+            };
+            println!(
+                "{alg}: layer-no_auth-decode {:+.2} µs | (layer-no_auth)/decode {:.2} | \
+                 (layer-no_auth)/floor {:.2} | axum_layer/(axum_no_auth+floor) {:.2} | \
+                 layer/layer_cached {:.1} | decode {:.2} µs, floor {:.2} µs, layer {:.2} µs",
+                ratio(&|t| (t("layer") - t("no_auth") - t("decode")) / 1_000.0),
+                ratio(&|t| (t("layer") - t("no_auth")) / t("decode")),
+                ratio(&|t| (t("layer") - t("no_auth")) / t("floor")),
+                ratio(&|t| t("axum_layer") / (t("axum_no_auth") + t("floor"))),
+                ratio(&|t| t("layer") / t("layer_cached")),
+                ratio(&|t| t("decode") / 1_000.0),
+                ratio(&|t| t("floor") / 1_000.0),
+                ratio(&|t| t("layer") / 1_000.0),
+            );
+        }
+    });
 }
 
 /// Where criterion writes its results, found as criterion finds it.
@@ -479,4 +637,5 @@ fn main() {
     }
     criterion.final_summary();
     report(since);
+    report_interleaved();
 }
