@@ -405,7 +405,7 @@ fn bench_algorithm(c: &mut Criterion, rt: &Runtime, algorithm: Algorithm) {
     group.finish();
 
     if interleaving() {
-        let mut cases: Vec<(&str, Box<dyn FnMut() + '_>)> = vec![
+        let mut cases: Vec<Turn<'_>> = vec![
             (
                 "no_auth",
                 Box::new(|| drop(black_box(send(rt, &plain, &auth)))),
@@ -459,6 +459,12 @@ where
         .expect("the service failed")
 }
 
+/// A named case of the interleaved pass.
+type Turn<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
+/// Reads one case's time within a round.
+type Lookup<'a> = &'a dyn Fn(&str) -> f64;
+
 /// Per-round times (ns per call) of each case, the cases taking turns within every round, so
 /// that a slow minute of a shared machine weighs on all of them alike.
 type Rounds = Vec<Vec<(&'static str, f64)>>;
@@ -475,7 +481,7 @@ fn interleaving() -> bool {
         && std::env::var("INTERLEAVE").map_or(true, |value| value != "0")
 }
 
-fn interleave(cases: &mut [(&'static str, Box<dyn FnMut() + '_>)]) -> Rounds {
+fn interleave(cases: &mut [Turn<'_>]) -> Rounds {
     const ROUNDS: usize = 31;
     const ROUND_TARGET: Duration = Duration::from_millis(4);
     // Calibrate: how many calls of each case fill a round's slot.
@@ -522,7 +528,7 @@ fn report_interleaved() {
         }
         println!("\nInterleaved ratios (median over rounds of per-round ratios):");
         for (alg, rounds) in all.iter() {
-            let ratio = |f: &dyn Fn(&dyn Fn(&str) -> f64) -> f64| {
+            let ratio = |f: &dyn Fn(Lookup<'_>) -> f64| {
                 middle(
                     rounds
                         .iter()
