@@ -5,11 +5,16 @@
 //! clock, and the revocation check and the user lookup run as on a miss.
 //!
 //! Entries are keyed by the whole token, compared byte for byte: a hit is a token whose exact
-//! bytes were verified before. The hash only picks a bucket.
+//! bytes were verified before. The hash only picks a bucket, and it reads only the token's
+//! length and its last bytes (signature bytes): hashing a whole token cost more than the rest of
+//! a lookup, and since only verified tokens are ever inserted, nobody can crowd a bucket with
+//! chosen keys.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use equivalent::Equivalent;
 use moka::Expiry;
 use moka::sync::Cache;
 
@@ -29,17 +34,51 @@ pub(crate) struct Verified<C> {
 
 /// Verified tokens, bounded in number and in time.
 pub(crate) struct VerifiedTokens<C> {
-    entries: Cache<Box<str>, Arc<Verified<C>>>,
+    entries: Cache<TokenKey, Arc<Verified<C>>>,
     max_ttl: Duration,
+}
+
+/// A cached token: equal when the whole token is, hashed by its tail (see the module docs).
+#[derive(PartialEq, Eq)]
+struct TokenKey(Box<str>);
+
+/// A token looked up, without copying it into a key.
+struct Lookup<'a>(&'a str);
+
+/// How many bytes of the end of a token the hash reads.
+const HASHED_TAIL: usize = 32;
+
+fn hash_token<H: Hasher>(token: &str, state: &mut H) {
+    let bytes = token.as_bytes();
+    state.write_usize(bytes.len());
+    state.write(&bytes[bytes.len().saturating_sub(HASHED_TAIL)..]);
+}
+
+impl Hash for TokenKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_token(&self.0, state);
+    }
+}
+
+impl Hash for Lookup<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_token(self.0, state);
+    }
+}
+
+impl Equivalent<TokenKey> for Lookup<'_> {
+    fn equivalent(&self, key: &TokenKey) -> bool {
+        *self.0 == *key.0
+    }
 }
 
 /// Each entry expires with its token, or at the cap.
 struct UntilExpiry;
 
-impl<C> Expiry<Box<str>, Arc<Verified<C>>> for UntilExpiry {
+impl<C> Expiry<TokenKey, Arc<Verified<C>>> for UntilExpiry {
     fn expire_after_create(
         &self,
-        _token: &Box<str>,
+        _token: &TokenKey,
         verified: &Arc<Verified<C>>,
         _created_at: Instant,
     ) -> Option<Duration> {
@@ -59,7 +98,7 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
     }
 
     pub(crate) fn get(&self, token: &str) -> Option<Arc<Verified<C>>> {
-        self.entries.get(token)
+        self.entries.get(&Lookup(token))
     }
 
     /// Remembers a token verified at `now` (seconds since the epoch).
@@ -83,7 +122,8 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
             times,
             lifetime,
         };
-        self.entries.insert(token.into(), Arc::new(verified));
+        self.entries
+            .insert(TokenKey(token.into()), Arc::new(verified));
     }
 
     #[cfg(test)]
@@ -126,6 +166,20 @@ mod tests {
         assert!(cache.get("header.payload.si").is_none());
         assert!(cache.get("header.payload.sig ").is_none());
         assert!(cache.get("header.payload.siG").is_none());
+    }
+
+    #[test]
+    fn tokens_with_the_same_tail_are_still_told_apart() {
+        let cache = VerifiedTokens::<u8>::new(10, Duration::from_secs(60));
+        let tail = "s".repeat(HASHED_TAIL);
+        let (first, second) = (format!("aaaa.{tail}"), format!("bbbb.{tail}"));
+        cache.insert(&first, 1, None, times(5_000.0), 1_000);
+        assert!(cache.get(&second).is_none());
+        cache.insert(&second, 2, None, times(5_000.0), 1_000);
+        assert_eq!(cache.get(&first).unwrap().claims, 1);
+        assert_eq!(cache.get(&second).unwrap().claims, 2);
+        assert!(cache.get(&format!("aaab.{tail}")).is_none());
+        assert!(cache.get("").is_none());
     }
 
     #[test]
