@@ -4,13 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ::redis::AsyncCommands;
 use ::redis::aio::ConnectionManager;
-use ::redis::{AsyncCommands, Client};
 use futures_util::future::BoxFuture;
 
 use crate::error::ConfigError;
 use crate::layer::BoxError;
-use crate::redis_store::{KEEP_LATER_SCRIPT, RedisRevocations, invalid_url};
+use crate::redis_store::{self, KEEP_LATER_SCRIPT, RedisRevocations};
 use crate::refresh::{Consumed, RefreshRecord, RefreshStore};
 
 /// The key prefix of refresh tokens when none is configured.
@@ -80,22 +80,13 @@ impl fmt::Debug for RedisRefreshStore {
 impl RedisRefreshStore {
     /// Connects to `url` (`redis://host:port/db`) now; fails when Redis is unreachable.
     pub async fn connect(url: &str) -> Result<Self, ConfigError> {
-        let client = Client::open(url).map_err(invalid_url)?;
-        let connection = client
-            .get_connection_manager_with_config(RedisRevocations::config())
-            .await
-            .map_err(|error| ConfigError::Backend(error.to_string()))?;
-        Ok(Self::from_connection(connection))
+        redis_store::connect(url).await.map(Self::from_connection)
     }
 
     /// Prepares a connection to `url` that is made at the first use, so the application can
     /// start while Redis is still down (token calls then fail closed until it is up).
     pub fn connect_lazy(url: &str) -> Result<Self, ConfigError> {
-        let client = Client::open(url).map_err(invalid_url)?;
-        let connection = client
-            .get_connection_manager_lazy(RedisRevocations::config())
-            .map_err(|error| ConfigError::Backend(error.to_string()))?;
-        Ok(Self::from_connection(connection))
+        redis_store::connect_lazy(url).map(Self::from_connection)
     }
 
     /// Uses an existing connection manager (custom TLS, credentials, timeouts).

@@ -52,22 +52,13 @@ impl fmt::Debug for RedisRevocations {
 impl RedisRevocations {
     /// Connects to `url` (`redis://host:port/db`) now; fails when Redis is unreachable.
     pub async fn connect(url: &str) -> Result<Self, ConfigError> {
-        let client = Client::open(url).map_err(invalid_url)?;
-        let connection = client
-            .get_connection_manager_with_config(Self::config())
-            .await
-            .map_err(|error| ConfigError::Backend(error.to_string()))?;
-        Ok(Self::from_connection(connection))
+        connect(url).await.map(Self::from_connection)
     }
 
     /// Prepares a connection to `url` that is made at the first use, so the application can
     /// start while Redis is still down (requests then fail closed until it is up).
     pub fn connect_lazy(url: &str) -> Result<Self, ConfigError> {
-        let client = Client::open(url).map_err(invalid_url)?;
-        let connection = client
-            .get_connection_manager_lazy(Self::config())
-            .map_err(|error| ConfigError::Backend(error.to_string()))?;
-        Ok(Self::from_connection(connection))
+        connect_lazy(url).map(Self::from_connection)
     }
 
     /// Uses an existing connection manager (custom TLS, credentials, timeouts).
@@ -85,7 +76,7 @@ impl RedisRevocations {
         self
     }
 
-    pub(crate) fn config() -> ConnectionManagerConfig {
+    fn config() -> ConnectionManagerConfig {
         // Short bounds: the layer answers 503 after its own timeout anyway, and a reconnect
         // loop that backs off for minutes would keep the app failing long after Redis is back.
         ConnectionManagerConfig::new()
@@ -106,7 +97,24 @@ impl RedisRevocations {
     }
 }
 
-pub(crate) fn invalid_url(error: RedisError) -> ConfigError {
+/// A connection manager for `url`, connected now: both stores connect the same way.
+pub(crate) async fn connect(url: &str) -> Result<ConnectionManager, ConfigError> {
+    Client::open(url)
+        .map_err(invalid_url)?
+        .get_connection_manager_with_config(RedisRevocations::config())
+        .await
+        .map_err(|error| ConfigError::Backend(error.to_string()))
+}
+
+/// A connection manager for `url` that connects at its first use.
+pub(crate) fn connect_lazy(url: &str) -> Result<ConnectionManager, ConfigError> {
+    Client::open(url)
+        .map_err(invalid_url)?
+        .get_connection_manager_lazy(RedisRevocations::config())
+        .map_err(|error| ConfigError::Backend(error.to_string()))
+}
+
+fn invalid_url(error: RedisError) -> ConfigError {
     ConfigError::Backend(format!("invalid Redis URL ({:?})", error.kind()))
 }
 
