@@ -1038,15 +1038,15 @@ impl<C> JwtLayerBuilder<C> {
                 realm: self.realm.map(Into::into),
             })
         });
-        let csrf_key = || match (&self.csrf_secret, &self.session) {
-            (Some(secret), _) => Ok(CsrfKey::from_secret(secret)),
-            (None, Some(issuer)) => Ok(CsrfKey::from_issuer(issuer)),
-            (None, None) => CsrfKey::process_wide(),
+        let protect = self.csrf_protection && self.source.cookie_name().is_some();
+        // Keyed once, here: the CSRF check needs it, and so do sessions, which set the cookie.
+        let csrf_key = match (&self.csrf_secret, &self.session) {
+            _ if !protect && self.session.is_none() => None,
+            (Some(secret), _) => Some(CsrfKey::from_secret(secret)?),
+            (None, Some(issuer)) => Some(CsrfKey::from_issuer(issuer)?),
+            (None, None) => Some(CsrfKey::process_wide()?),
         };
-        let csrf = match self.csrf_protection && self.source.cookie_name().is_some() {
-            true => Some(csrf_key()?),
-            false => None,
-        };
+        let csrf = csrf_key.clone().filter(|_| protect);
         if self.session.is_some()
             && self
                 .source
@@ -1057,13 +1057,13 @@ impl<C> JwtLayerBuilder<C> {
                 "name differs from the token source's cookie",
             ));
         }
-        let sessions = match &self.session {
-            Some(issuer) => Some(Arc::new(Sessions::new(
-                issuer.clone(),
+        let sessions = match (self.session, csrf_key) {
+            (Some(issuer), Some(csrf_key)) => Some(Arc::new(Sessions::new(
+                issuer,
                 self.session_cookie,
-                csrf_key()?,
+                csrf_key,
             )?)),
-            None => None,
+            _ => None,
         };
         let verifier = Verifier::new(keys, allowed, rules, provider, self.max_token_len);
         Ok(JwtLayer {

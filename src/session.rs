@@ -293,38 +293,47 @@ impl IntoResponseParts for ClearSession {
 /// The CSRF key: from [`JwtLayerBuilder::csrf_secret`](crate::JwtLayerBuilder::csrf_secret), else
 /// derived from the session issuer's key, else one random key per process.
 #[derive(Clone)]
-pub(crate) struct CsrfKey([u8; 32]);
+pub(crate) struct CsrfKey(HmacSha256);
+
+/// HMAC-SHA256 keyed with `key` (HMAC takes keys of any length; the error cannot happen).
+fn keyed(key: &[u8]) -> Result<HmacSha256, ConfigError> {
+    HmacSha256::new_from_slice(key).map_err(|_| ConfigError::Backend("HMAC key refused".into()))
+}
 
 impl CsrfKey {
-    pub(crate) fn from_secret(secret: &[u8]) -> Self {
+    pub(crate) fn from_secret(secret: &[u8]) -> Result<Self, ConfigError> {
         Self::derive(secret)
     }
 
-    pub(crate) fn from_issuer(issuer: &JwtIssuer) -> Self {
+    pub(crate) fn from_issuer(issuer: &JwtIssuer) -> Result<Self, ConfigError> {
         Self::derive(issuer.key_material())
     }
 
     /// One key for every layer of this process, so a token set by one layer passes another.
     pub(crate) fn process_wide() -> Result<Self, ConfigError> {
         static KEY: OnceLock<[u8; 32]> = OnceLock::new();
-        if let Some(key) = KEY.get() {
-            return Ok(Self(*key));
-        }
-        let mut fresh = [0; 32];
-        getrandom::fill(&mut fresh)
-            .map_err(|_| ConfigError::Backend("no randomness for the CSRF key".into()))?;
-        Ok(Self(*KEY.get_or_init(|| fresh)))
+        let key = match KEY.get() {
+            Some(key) => key,
+            None => {
+                let mut fresh = [0; 32];
+                getrandom::fill(&mut fresh)
+                    .map_err(|_| ConfigError::Backend("no randomness for the CSRF key".into()))?;
+                KEY.get_or_init(|| fresh)
+            }
+        };
+        keyed(key).map(Self)
     }
 
-    fn derive(material: &[u8]) -> Self {
+    fn derive(material: &[u8]) -> Result<Self, ConfigError> {
         // A label keeps this key apart from any other use of the material.
-        let mut mac = HmacSha256::new_from_slice(material).expect("HMAC takes keys of any size");
+        let mut mac = keyed(material)?;
         mac.update(b"tower-jwt-auth csrf v1");
-        Self(mac.finalize().into_bytes().into())
+        keyed(&mac.finalize().into_bytes()).map(Self)
     }
 
+    /// The HMAC keyed once, at build time, continued with `binding` per request.
     fn mac(&self, binding: &str) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes keys of any size");
+        let mut mac = self.0.clone();
         mac.update(binding.as_bytes());
         mac
     }
