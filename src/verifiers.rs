@@ -124,3 +124,54 @@ fn check<E>(
         .verify(message, &*buffer)
         .map_err(|_| Failure::Mismatch)
 }
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{DecodingKey, EncodingKey};
+
+    use super::*;
+
+    /// More keys than a thread keeps, used in turns: each check uses its own key's verifier,
+    /// never a verifier left from another key, and the thread keeps at most `PER_THREAD`.
+    #[test]
+    fn verifiers_follow_their_key_past_the_per_thread_bound() {
+        // Also installs the provider as jsonwebtoken's default, which `sign` uses.
+        let provider = crate::verify::crypto_provider().expect("a crypto backend");
+        let secrets: Vec<Vec<u8>> = (0..PER_THREAD as u8 + 4).map(|i| vec![i; 32]).collect();
+        let ids: Vec<u64> = secrets.iter().map(|_| next_key_id()).collect();
+        let message = b"header.payload";
+        let signatures: Vec<String> = secrets
+            .iter()
+            .map(|secret| {
+                jsonwebtoken::crypto::sign(
+                    message,
+                    &EncodingKey::from_secret(secret),
+                    Algorithm::HS256,
+                )
+                .unwrap()
+            })
+            .collect();
+        for _ in 0..3 {
+            for (i, secret) in secrets.iter().enumerate() {
+                let build = || {
+                    (provider.verifier_factory)(
+                        &Algorithm::HS256,
+                        &DecodingKey::from_secret(secret),
+                    )
+                };
+                assert!(verify(ids[i], Algorithm::HS256, build, message, &signatures[i]).is_ok());
+                let other = &signatures[(i + 1) % signatures.len()];
+                assert!(matches!(
+                    verify(ids[i], Algorithm::HS256, build, message, other),
+                    Err(Failure::Mismatch)
+                ));
+                assert!(matches!(
+                    verify(ids[i], Algorithm::HS256, build, message, "not base64!"),
+                    Err(Failure::Encoding)
+                ));
+            }
+        }
+        let kept = VERIFIERS.with(|cell| cell.borrow().entries.len());
+        assert_eq!(kept, PER_THREAD);
+    }
+}

@@ -592,3 +592,46 @@ async fn sliding_ignores_header_tokens() {
     assert_eq!(answer.status, 200);
     assert!(set_cookies(&answer).is_empty());
 }
+
+#[test]
+fn an_insecure_session_cookie_is_warned_about_at_build() {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let build = |cookie: SessionCookie| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            JwtLayer::builder()
+                .key(Key::hmac(SECRET))
+                .session(issuer())
+                .session_cookie(cookie)
+                .build()
+                .unwrap();
+        });
+        String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+    };
+    let logged = build(SessionCookie::new().insecure());
+    assert!(logged.contains("WARN"), "{logged}");
+    assert!(
+        logged.contains("session cookies without Secure"),
+        "{logged}"
+    );
+    assert!(build(SessionCookie::new()).is_empty());
+}
