@@ -328,6 +328,17 @@ fn app(
     // For scripts/load.sh: the signature and claims alone, without and with the token cache.
     let verify_only = rules().build()?;
     let verify_cached = rules().cache(10_000).build()?;
+    // The reference scripts/load.sh compares against: what a hand-written axum middleware does
+    // with `jsonwebtoken::decode`, its key and `Validation` prepared once.
+    let hand_written = config.hmac_secret().map(|secret| {
+        let mut validation = jsonwebtoken::Validation::new(signing_algorithm(config));
+        validation.set_issuer(&[issuer_name]);
+        validation.set_audience(&[audience]);
+        Arc::new(HandWritten {
+            key: jsonwebtoken::DecodingKey::from_secret(secret),
+            validation,
+        })
+    });
 
     let state = Arc::new(AppState {
         sessions,
@@ -336,7 +347,7 @@ fn app(
     });
     // Guards sit inside the JWT layer: `route_layer` wraps what was added before it, so the
     // layer added last runs first and the guards see verified claims.
-    Ok(Router::new()
+    let mut router = Router::new()
         .route("/", get(index))
         .route("/auth/login", post(login).route_layer(login_session))
         .route("/auth/refresh", post(refresh))
@@ -350,7 +361,17 @@ fn app(
         // The same handler without auth and behind the layer, for scripts/load.sh.
         .route("/load/open", get(hello))
         .route("/load/auth", get(hello).route_layer(verify_only))
-        .route("/load/auth-cached", get(hello).route_layer(verify_cached))
+        .route("/load/auth-cached", get(hello).route_layer(verify_cached));
+    if let Some(hand_written) = hand_written {
+        router = router.route(
+            "/load/jsonwebtoken",
+            get(hello).route_layer(axum::middleware::from_fn_with_state(
+                hand_written,
+                hand_written_auth,
+            )),
+        );
+    }
+    Ok(router
         .route("/web/me", get(me).route_layer(cookie.clone()))
         .route("/web/note", post(web_note).route_layer(cookie))
         .route(
@@ -500,6 +521,36 @@ async fn me(Claims(claims): Claims<AccessClaims>) -> Json<AccessClaims> {
 
 async fn hello(claims: Option<Claims<AccessClaims>>) -> Json<Value> {
     Json(json!({ "user": claims.map(|Claims(claims)| claims.sub) }))
+}
+
+/// The key and rules of the hand-written middleware `/load/jsonwebtoken` is measured with.
+struct HandWritten {
+    key: jsonwebtoken::DecodingKey,
+    validation: jsonwebtoken::Validation,
+}
+
+/// `jsonwebtoken::decode` in an axum middleware, as applications write it by hand: no `typ`
+/// check, no error body, the claims where the `Claims` extractor looks for them.
+async fn hand_written_auth(
+    State(rules): State<Arc<HandWritten>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let token = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    match jsonwebtoken::decode::<AccessClaims>(token, &rules.key, &rules.validation) {
+        Ok(data) => {
+            request.extensions_mut().insert(Claims(data.claims));
+            next.run(request).await
+        }
+        Err(_) => StatusCode::UNAUTHORIZED.into_response(),
+    }
 }
 
 async fn admin(Claims(claims): Claims<AccessClaims>) -> Json<Value> {

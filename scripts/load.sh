@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Load test: the demo server (release build) under wrk on 127.0.0.1, the same handler without
-# auth (/load/open), behind the layer (/load/auth: HS256, signature and claims, no cache) and
-# behind the layer with its token cache (/load/auth-cached).
+# Load test: the demo server (release build) under wrk on 127.0.0.1. One handler behind four
+# routes: without auth (/load/open), behind the layer (/load/auth: HS256, signature and claims,
+# no cache), behind the layer with its token cache (/load/auth-cached), and behind a
+# hand-written axum middleware calling `jsonwebtoken::decode` (/load/jsonwebtoken), the
+# reference for what verification costs inside a server.
 #
-#   scripts/load.sh                  # 30 s per route, 2 threads, 32 connections
-#   DURATION=10 CONNECTIONS=64 scripts/load.sh
+#   scripts/load.sh                  # 30 s per route in 6 rounds, 2 threads, 32 connections
+#   DURATION=10 ROUNDS=2 CONNECTIONS=64 scripts/load.sh
 #
 # Reports, per route: requests/s, p50 and p99 latency, and the ratio of requests/s against
 # /load/open (target for /load/auth: >= 0.85); then the server's peak RSS (VmHWM). Runs are
@@ -16,7 +18,8 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-30}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
-ROUTES=(/load/open /load/auth /load/auth-cached)
+ROUNDS=${ROUNDS:-6}
+ROUTES=(/load/open /load/auth /load/auth-cached /load/jsonwebtoken)
 
 if ! command -v wrk >/dev/null; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
@@ -79,27 +82,53 @@ to_us() {
     }'
 }
 
-declare -A rps p50 p99
-for route in "${ROUTES[@]}"; do
-    echo "load: $route for ${DURATION}s, $THREADS threads, $CONNECTIONS connections" >&2
-    out=$(timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
-        --latency -H "authorization: Bearer $token" "$base$route")
-    errors=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-    if [ -n "$errors" ]; then
-        echo "load: $route had $errors non-2xx answers" >&2
-        echo "$out" >&2
-        exit 1
-    fi
-    rps[$route]=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-    p50[$route]=$(to_us "$(echo "$out" | awk '$1 == "50%" {print $2}')")
-    p99[$route]=$(to_us "$(echo "$out" | awk '$1 == "99%" {print $2}')")
+# The machine's speed drifts by tens of percent from one minute to the next, so the routes take
+# turns: ROUNDS rounds of DURATION/ROUNDS seconds per route, the order rotated every round, and
+# each ratio is computed within a round (median over the rounds is reported).
+slice=$(awk -v d="$DURATION" -v r="$ROUNDS" 'BEGIN { s = int(d / r); print (s < 1 ? 1 : s) }')
+declare -A requests seconds p50s p99s ratios
+for round in $(seq 0 $((ROUNDS - 1))); do
+    declare -A round_rps=()
+    for i in "${!ROUTES[@]}"; do
+        route=${ROUTES[$(((i + round) % ${#ROUTES[@]}))]}
+        echo "load: round $((round + 1))/$ROUNDS, $route for ${slice}s, $THREADS threads," \
+            "$CONNECTIONS connections" >&2
+        out=$(timeout $((slice + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${slice}s" \
+            --latency -H "authorization: Bearer $token" "$base$route")
+        errors=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+        if [ -n "$errors" ]; then
+            echo "load: $route had $errors non-2xx answers" >&2
+            echo "$out" >&2
+            exit 1
+        fi
+        round_rps[$route]=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+        requests[$route]="${requests[$route]:-} $(echo "$out" | awk '/requests in/ {print $1}')"
+        seconds[$route]="${seconds[$route]:-} $(to_us "$(echo "$out" | awk '/requests in/ {sub(/,$/, "", $4); print $4}')")"
+        p50s[$route]="${p50s[$route]:-} $(to_us "$(echo "$out" | awk '$1 == "50%" {print $2}')")"
+        p99s[$route]="${p99s[$route]:-} $(to_us "$(echo "$out" | awk '$1 == "99%" {print $2}')")"
+    done
+    for route in "${ROUTES[@]}"; do
+        ratios[$route]="${ratios[$route]:-} $(awk -v a="${round_rps[$route]}" \
+            -v b="${round_rps[/load/open]}" 'BEGIN { printf "%.3f", a / b }')"
+    done
+    unset round_rps
 done
 peak_rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$server/status")
 
-printf '\n%-20s %12s %10s %10s %8s\n' route requests/s p50_us p99_us ratio
+median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END {
+    if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+sum() { tr ' ' '\n' | awk 'NF { s += $1 } END { print s }'; }
+
+printf '\n%-20s %12s %10s %10s %8s %8s\n' route requests/s p50_us p99_us ratio min-max
 for route in "${ROUTES[@]}"; do
-    ratio=$(awk -v a="${rps[$route]}" -v b="${rps[/load/open]}" 'BEGIN { printf "%.2f", a / b }')
-    printf '%-20s %12s %10s %10s %8s\n' "$route" "${rps[$route]}" "${p50[$route]}" \
-        "${p99[$route]}" "$ratio"
+    rate=$(awk -v n="$(echo "${requests[$route]}" | sum)" -v us="$(echo "${seconds[$route]}" | sum)" \
+        'BEGIN { printf "%.0f", n / (us / 1000000) }')
+    spread=$(echo "${ratios[$route]}" | tr ' ' '\n' | awk 'NF' | sort -g |
+        awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }')
+    printf '%-20s %12s %10s %10s %8.2f %8s\n' "$route" "$rate" \
+        "$(echo "${p50s[$route]}" | median)" "$(echo "${p99s[$route]}" | median)" \
+        "$(echo "${ratios[$route]}" | median)" "$spread"
 done
+echo "ratio: requests/s against /load/open within each round, median over $ROUNDS rounds (and range)"
+echo "p50, p99: median over the rounds of each round's percentile"
 echo "server peak RSS: $peak_rss"

@@ -654,3 +654,34 @@ async fn demo_serves_a_self_contained_page_at_the_root() {
         );
     }
 }
+
+/// scripts/load.sh measures these four routes against each other: they must answer the same
+/// thing to the same token, and the three with auth must refuse a bad one.
+#[tokio::test]
+async fn demo_load_routes_answer_alike_and_the_authenticated_ones_refuse_bad_tokens() {
+    let demo = start_demo().await;
+    let (status, body) = login(&demo, "alice", "alice-password").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {token}");
+    let (before, _) = token.rsplit_once('.').unwrap();
+    let forged = format!("Bearer {before}.{}", "A".repeat(43));
+
+    let url = |route: &str| format!("{}/load/{route}", demo.base);
+    let (status, body) = call("GET", &url("open"), &[("authorization", &bearer)], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({ "user": null }));
+    for route in ["auth", "auth-cached", "jsonwebtoken"] {
+        for _ in 0..2 {
+            let (status, body) =
+                call("GET", &url(route), &[("authorization", &bearer)], None).await;
+            assert_eq!(status, StatusCode::OK, "{route}");
+            assert_eq!(body, json!({ "user": "alice" }), "{route}");
+        }
+        let (status, _) = call("GET", &url(route), &[("authorization", &forged)], None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{route}");
+        // The layer answers 400 for a missing header, the hand-written middleware 401.
+        let (status, _) = call("GET", &url(route), &[], None).await;
+        assert!(status.is_client_error(), "{route}: {status}");
+    }
+}
