@@ -12,7 +12,7 @@ use cookie::Cookie;
 use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, HeaderValue};
 
-use crate::charset::B64TOKEN;
+use crate::charset::{B64Token, ByteClass};
 use crate::error::AuthError;
 
 /// The default name of the auth cookie, as in FoalTS.
@@ -116,7 +116,7 @@ pub struct BearerToken {
 impl BearerToken {
     /// The token (`header.payload.signature`).
     pub fn as_str(&self) -> &str {
-        // The range was cut from a `str` view of these very bytes at a character boundary.
+        // The range holds `b64token` characters only: ASCII, so always UTF-8.
         std::str::from_utf8(&self.header.as_bytes()[self.range.clone()]).unwrap_or_default()
     }
 
@@ -173,30 +173,39 @@ fn from_authorization(headers: &HeaderMap) -> Result<Option<BearerToken>, AuthEr
     if values.next().is_some() {
         return Err(AuthError::MultipleTokens);
     }
-    // Not `to_str`, a second pass over every byte: `parse_bearer` accepts only visible ASCII
-    // (tabs around it aside), so UTF-8 is all it needs, and that is quick to check on ASCII.
-    let text = std::str::from_utf8(value.as_bytes()).map_err(|_| AuthError::InvalidScheme)?;
-    let token = parse_bearer(text).ok_or(AuthError::InvalidScheme)?;
-    BearerToken::within(value, text, token, false)
-        .map(Some)
-        .ok_or(AuthError::InvalidScheme)
+    // On the bytes: `parse_bearer` accepts only visible ASCII (tabs around it aside), so no
+    // UTF-8 or `to_str` pass is needed first.
+    let range = parse_bearer(value.as_bytes()).ok_or(AuthError::InvalidScheme)?;
+    Ok(Some(BearerToken {
+        header: value.clone(),
+        range,
+        from_cookie: false,
+    }))
 }
 
-/// `Bearer 1*SP b64token`, surrounding whitespace ignored; returns the token.
-fn parse_bearer(text: &str) -> Option<&str> {
-    let text = text.trim_matches([' ', '\t']);
-    let (scheme, rest) = text.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+/// `Bearer 1*SP b64token`, surrounding spaces and tabs ignored; returns where the token is.
+fn parse_bearer(bytes: &[u8]) -> Option<Range<usize>> {
+    let blank = |byte: &u8| matches!(byte, b' ' | b'\t');
+    let start = bytes.iter().position(|byte| !blank(byte))?;
+    let end = bytes.iter().rposition(|byte| !blank(byte))? + 1;
+    let text = &bytes[start..end];
+    let space = text.iter().position(|&byte| byte == b' ')?;
+    if !text[..space].eq_ignore_ascii_case(b"bearer") {
         return None;
     }
-    let token = rest.trim_start_matches(' ');
-    is_b64token(token).then_some(token)
+    let spaces = text[space..]
+        .iter()
+        .take_while(|&&byte| byte == b' ')
+        .count();
+    let token_start = start + space + spaces;
+    is_b64token(&bytes[token_start..end]).then_some(token_start..end)
 }
 
 /// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_b64token(token: &str) -> bool {
-    let body = token.trim_end_matches('=');
-    !body.is_empty() && B64TOKEN.contains_all(body.as_bytes())
+fn is_b64token(token: &[u8]) -> bool {
+    let padding = token.iter().rev().take_while(|&&byte| byte == b'=').count();
+    let body = &token[..token.len() - padding];
+    !body.is_empty() && B64Token::contains_all(body)
 }
 
 fn from_cookie(headers: &HeaderMap, name: &str) -> Result<Option<BearerToken>, AuthError> {
@@ -218,7 +227,7 @@ fn from_cookie(headers: &HeaderMap, name: &str) -> Result<Option<BearerToken>, A
             if found.is_some() {
                 return Err(AuthError::MultipleTokens);
             }
-            if !is_b64token(value) {
+            if !is_b64token(value.as_bytes()) {
                 return Err(AuthError::Malformed);
             }
             found =
@@ -232,12 +241,17 @@ fn from_cookie(headers: &HeaderMap, name: &str) -> Result<Option<BearerToken>, A
 mod tests {
     use super::*;
 
+    fn bearer(text: &str) -> Option<&str> {
+        parse_bearer(text.as_bytes()).map(|range| &text[range])
+    }
+
     #[test]
     fn bearer_scheme_is_case_insensitive_and_allows_extra_spaces() {
-        assert_eq!(parse_bearer("Bearer a.b.c"), Some("a.b.c"));
-        assert_eq!(parse_bearer("bearer a.b.c"), Some("a.b.c"));
-        assert_eq!(parse_bearer("BEARER    a.b.c"), Some("a.b.c"));
-        assert_eq!(parse_bearer("  Bearer a.b.c \t"), Some("a.b.c"));
+        assert_eq!(bearer("Bearer a.b.c"), Some("a.b.c"));
+        assert_eq!(bearer("bearer a.b.c"), Some("a.b.c"));
+        assert_eq!(bearer("BEARER    a.b.c"), Some("a.b.c"));
+        assert_eq!(bearer("  Bearer a.b.c \t"), Some("a.b.c"));
+        assert_eq!(bearer("\tBearer a.b.c=="), Some("a.b.c=="));
     }
 
     #[test]
@@ -247,22 +261,29 @@ mod tests {
             "Bearer",
             "Bearer ",
             "",
+            " \t ",
             "Bearer\ta.b.c",
             "Bearer a.b.c extra",
             "Bearer a,b",
             "Bearera.b.c",
             "Bearer \"a.b.c\"",
             "Bearer ===",
+            "Bearer a.b.\u{e9}",
+            "B\u{e9}arer a.b.c",
         ] {
-            assert_eq!(parse_bearer(text), None, "{text:?}");
+            assert_eq!(bearer(text), None, "{text:?}");
         }
+        assert_eq!(parse_bearer(b"Bearer a.b.\xff"), None);
+        assert_eq!(parse_bearer(b"\xffBearer a.b.c"), None);
     }
 
     #[test]
     fn b64token_allows_trailing_padding_only() {
-        assert!(is_b64token("abc=="));
-        assert!(is_b64token("a+/~-._"));
-        assert!(!is_b64token("a=b"));
+        assert!(is_b64token(b"abc=="));
+        assert!(is_b64token(b"a+/~-._"));
+        assert!(!is_b64token(b"a=b"));
+        assert!(!is_b64token(b"=="));
+        assert!(!is_b64token(b""));
     }
 
     #[test]
