@@ -9,14 +9,19 @@
 //! length and its last bytes (signature bytes): hashing a whole token cost more than the rest of
 //! a lookup, and since only verified tokens are ever inserted, nobody can crowd a bucket with
 //! chosen keys.
+//!
+//! The map is `quick_cache`'s: a lookup is a shard's read lock, a hash-table probe and an `Arc`
+//! clone. `moka`, used before, also recorded every read for its eviction policy and timer wheel,
+//! which made the lookup the largest cost of a cached request. Entries carry their own deadline,
+//! checked at every hit; an expired entry is dropped when it is found, and until then counts
+//! against the capacity like any other, so memory stays bounded.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use equivalent::Equivalent;
-use moka::Expiry;
-use moka::sync::Cache;
+use quick_cache::sync::Cache;
 
 use crate::verify::{ClaimFacts, TimeClaims};
 
@@ -28,8 +33,8 @@ pub(crate) struct Verified<C> {
     pub(crate) claims: C,
     pub(crate) facts: Option<ClaimFacts>,
     pub(crate) times: TimeClaims,
-    /// How long the entry lives: until the token expires, at most the configured cap.
-    lifetime: Duration,
+    /// Until when the entry may serve: the token's expiry, at most the configured cap.
+    deadline: Instant,
 }
 
 /// Verified tokens, bounded in number and in time.
@@ -72,33 +77,24 @@ impl Equivalent<TokenKey> for Lookup<'_> {
     }
 }
 
-/// Each entry expires with its token, or at the cap.
-struct UntilExpiry;
-
-impl<C> Expiry<TokenKey, Arc<Verified<C>>> for UntilExpiry {
-    fn expire_after_create(
-        &self,
-        _token: &TokenKey,
-        verified: &Arc<Verified<C>>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(verified.lifetime)
-    }
-}
-
 impl<C: Send + Sync + 'static> VerifiedTokens<C> {
     pub(crate) fn new(capacity: u64, max_ttl: Duration) -> Self {
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
         Self {
-            entries: Cache::builder()
-                .max_capacity(capacity)
-                .expire_after(UntilExpiry)
-                .build(),
+            entries: Cache::new(capacity),
             max_ttl,
         }
     }
 
     pub(crate) fn get(&self, token: &str) -> Option<Arc<Verified<C>>> {
-        self.entries.get(&Lookup(token))
+        let verified = self.entries.get(&Lookup(token))?;
+        if Instant::now() < verified.deadline {
+            return Some(verified);
+        }
+        // Only this very entry: another thread may have stored a fresh one meanwhile.
+        self.entries
+            .remove_if(&Lookup(token), |current| Arc::ptr_eq(current, &verified));
+        None
     }
 
     /// Remembers a token verified at `now` (seconds since the epoch).
@@ -116,20 +112,22 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
         if lifetime.is_zero() {
             return;
         }
+        let Some(deadline) = Instant::now().checked_add(lifetime) else {
+            return;
+        };
         let verified = Verified {
             claims,
             facts,
             times,
-            lifetime,
+            deadline,
         };
         self.entries
             .insert(TokenKey(token.into()), Arc::new(verified));
     }
 
     #[cfg(test)]
-    fn len(&self) -> u64 {
-        self.entries.run_pending_tasks();
-        self.entries.entry_count()
+    fn len(&self) -> usize {
+        self.entries.len()
     }
 }
 
@@ -146,8 +144,23 @@ mod tests {
         let cache = VerifiedTokens::<()>::new(10, Duration::from_secs(60));
         cache.insert("a", (), None, times(1_030.9), 1_000);
         cache.insert("b", (), None, times(5_000.0), 1_000);
-        assert_eq!(cache.get("a").unwrap().lifetime, Duration::from_secs(30));
-        assert_eq!(cache.get("b").unwrap().lifetime, Duration::from_secs(60));
+        let left = |token| cache.get(token).unwrap().deadline - Instant::now();
+        assert!((Duration::from_secs(29)..=Duration::from_secs(30)).contains(&left("a")));
+        assert!((Duration::from_secs(59)..=Duration::from_secs(60)).contains(&left("b")));
+    }
+
+    #[test]
+    fn an_expired_entry_is_a_miss_and_is_dropped() {
+        let cache = VerifiedTokens::<()>::new(10, Duration::from_millis(30));
+        cache.insert("a", (), None, times(5_000.0), 1_000);
+        cache.insert("b", (), None, times(5_000.0), 1_000);
+        assert!(cache.get("a").is_some());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(cache.get("a").is_none());
+        assert_eq!(cache.len(), 1);
+        // Stored again, it serves again.
+        cache.insert("a", (), None, times(5_000.0), 1_000);
+        assert!(cache.get("a").is_some());
     }
 
     #[test]

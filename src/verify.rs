@@ -27,7 +27,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use crate::charset::BASE64URL;
+use crate::charset::{Base64Url, ByteClass};
 use crate::error::{AuthError, ConfigError};
 use crate::payload::{self, Registered};
 use crate::verifiers;
@@ -709,7 +709,7 @@ fn split(token: &str) -> Result<(&str, &str, &str), AuthError> {
     else {
         return Err(AuthError::Malformed);
     };
-    let base64url = |s: &str| BASE64URL.contains_all(s.as_bytes());
+    let base64url = |s: &str| Base64Url::contains_all(s.as_bytes());
     if header.is_empty() || !base64url(header) || !base64url(payload) || !base64url(signature) {
         return Err(AuthError::Malformed);
     }
