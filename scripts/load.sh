@@ -7,6 +7,7 @@
 #
 #   scripts/load.sh                  # 30 s per route in 6 rounds, 2 threads, 32 connections
 #   DURATION=10 ROUNDS=2 CONNECTIONS=64 scripts/load.sh
+#   ROUTES="/load/open /load/auth" scripts/load.sh     # a subset; /load/open is required
 #
 # Reports, per route: requests/s, p50 and p99 latency, and the ratio of requests/s against
 # /load/open (target for /load/auth: >= 0.85); then the server's peak RSS (VmHWM). Runs are
@@ -19,7 +20,11 @@ DURATION=${DURATION:-30}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
 ROUNDS=${ROUNDS:-6}
-ROUTES=(/load/open /load/auth /load/auth-cached /load/jsonwebtoken)
+read -r -a ROUTES <<<"${ROUTES:-/load/open /load/auth /load/auth-cached /load/jsonwebtoken}"
+if [[ " ${ROUTES[*]} " != *" /load/open "* ]]; then
+    echo "load: ROUTES must include /load/open, the reference of every ratio" >&2
+    exit 1
+fi
 
 if ! command -v wrk >/dev/null; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
