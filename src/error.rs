@@ -377,6 +377,22 @@ where
     }
 }
 
+/// A layer's rendering, put into the extensions of the requests it lets through when it is not
+/// the default one (an [`ErrorHandler`] or a realm is configured), so the guards behind the
+/// layer answer in the same format and with the same challenge.
+#[derive(Clone)]
+pub(crate) struct Rendering(pub(crate) Arc<dyn ErrorHandler>);
+
+impl Rendering {
+    /// Renders `error` the way the layer in front of this request would, or by default.
+    pub(crate) fn of(extensions: &http::Extensions, error: &AuthError) -> Response {
+        match extensions.get::<Self>() {
+            Some(Self(handler)) => handler.render(error),
+            None => error.to_response(None),
+        }
+    }
+}
+
 /// The rendering used when no [`ErrorHandler`] is set: [`AuthError::to_response`] with the
 /// configured realm.
 #[derive(Clone, Debug, Default)]

@@ -3,6 +3,9 @@
 //! A guard sits behind [`JwtLayer`](crate::JwtLayer) and reads the claims the layer verified; it
 //! never parses the token again. Put guards on routes with axum's `route_layer` (or on a single
 //! method router) so that a 404 or 405 stays a 404 or 405 instead of becoming a 401 or 403.
+//! A refusal is rendered the way the layer in front renders its own: with its
+//! [`error_handler`](crate::JwtLayerBuilder::error_handler) and [`realm`](crate::JwtLayerBuilder::realm)
+//! when it has them, else as [`AuthError::to_response`] does.
 //!
 //! ```
 //! use axum::{Router, routing::get};
@@ -33,7 +36,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::claims::JsonClaims;
-use crate::error::{AuthError, ConfigError};
+use crate::error::{AuthError, ConfigError, Rendering};
 use crate::extract::Claims;
 use crate::layer::{ResponseBody, ResponseFuture};
 
@@ -530,7 +533,7 @@ where
             Ok(()) => ResponseFuture::inner(self.inner.call(request), None),
             Err(error) => {
                 error.trace();
-                ResponseFuture::rejected(error.to_response(None))
+                ResponseFuture::rejected(Rendering::of(request.extensions(), &error))
             }
         }
     }

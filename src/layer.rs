@@ -22,7 +22,9 @@ use tower_service::Service;
 use crate::cache::{DEFAULT_CACHE_TTL, VerifiedTokens};
 use crate::checks::{AsyncChecks, DEFAULT_BACKEND_TIMEOUT};
 use crate::claims::JsonClaims;
-use crate::error::{AuthError, ConfigError, DefaultErrorHandler, ErrorHandler, is_rfc6750_char};
+use crate::error::{
+    AuthError, ConfigError, DefaultErrorHandler, ErrorHandler, Rendering, is_rfc6750_char,
+};
 use crate::extract::Claims;
 use crate::issuer::JwtIssuer;
 use crate::revocation::{
@@ -69,6 +71,8 @@ struct Shared<C> {
     source: TokenSource,
     mode: Mode,
     error_handler: Arc<dyn ErrorHandler>,
+    /// The rendering handed to the guards, when it is not the default one.
+    rendering: Option<Rendering>,
     checks: Option<Arc<AsyncChecks>>,
     cache: Option<VerifiedTokens<C>>,
     sessions: Option<Arc<Sessions>>,
@@ -306,8 +310,16 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
             extensions.insert(Claims(claims));
             extensions.insert(token);
         }
+        self.hand_rendering(request.extensions_mut());
         let response = inner.call(request).await?;
         Ok(finish_response(response, self.reply(renew)))
+    }
+
+    /// Lets the guards behind the layer render their rejections as the layer does.
+    fn hand_rendering(&self, extensions: &mut http::Extensions) {
+        if let Some(rendering) = &self.rendering {
+            extensions.insert(rendering.clone());
+        }
     }
 
     fn reject<B>(&self, error: &AuthError, cause: Option<&BoxError>) -> Response<ResponseBody<B>> {
@@ -338,6 +350,7 @@ where
         let shared = &self.shared;
         match shared.decide(request.method(), request.headers()) {
             Ok(Decision::Anonymous) => {
+                shared.hand_rendering(request.extensions_mut());
                 ResponseFuture::inner(self.inner.call(request), shared.reply(None))
             }
             // The fast path: nothing asynchronous left, no allocation, no box.
@@ -351,6 +364,7 @@ where
                 let extensions = request.extensions_mut();
                 extensions.insert(Claims(claims));
                 extensions.insert(token);
+                shared.hand_rendering(extensions);
                 ResponseFuture::inner(self.inner.call(request), reply)
             }
             Ok(decision) => {
@@ -780,13 +794,18 @@ impl<C> JwtLayerBuilder<C> {
         self
     }
 
-    /// A `realm` for the `WWW-Authenticate` challenge. Default: none.
+    /// A `realm` for the `WWW-Authenticate` challenge. Default: none. The guards behind the
+    /// layer ([`RequireRoles`](crate::RequireRoles), [`RequireScope`](crate::RequireScope),
+    /// [`RequireClaims`](crate::RequireClaims)) send it too.
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
         self.realm = Some(realm.into());
         self
     }
 
     /// Replaces the JSON rendering of rejections. Default: [`AuthError::to_response`].
+    ///
+    /// The guards behind the layer render their 401 and 403 answers with it too: the layer
+    /// hands it to them in the extensions of the requests it lets through.
     pub fn error_handler(mut self, handler: impl ErrorHandler) -> Self {
         self.error_handler = Some(Arc::new(handler));
         self
@@ -1033,11 +1052,13 @@ impl<C> JwtLayerBuilder<C> {
                 revocation_fail_open: self.revocation_fail_open,
             })
         });
+        let custom = self.error_handler.is_some() || self.realm.is_some();
         let error_handler = self.error_handler.unwrap_or_else(|| {
             Arc::new(DefaultErrorHandler {
                 realm: self.realm.map(Into::into),
             })
         });
+        let rendering = custom.then(|| Rendering(error_handler.clone()));
         let protect = self.csrf_protection && self.source.cookie_name().is_some();
         // Keyed once, here: the CSRF check needs it, and so do sessions, which set the cookie.
         let csrf_key = match (&self.csrf_secret, &self.session) {
@@ -1072,6 +1093,7 @@ impl<C> JwtLayerBuilder<C> {
                 source: self.source,
                 mode: self.mode,
                 error_handler,
+                rendering,
                 checks,
                 cache,
                 sessions,

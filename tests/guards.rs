@@ -287,3 +287,68 @@ async fn guards_work_with_a_typed_claims_struct() {
     *request.uri_mut() = "/read".parse().unwrap();
     assert_eq!(send(app, request).await.status, StatusCode::FORBIDDEN);
 }
+
+/// The guards answer in the format of the layer in front of them: its error handler, or its
+/// realm in the challenge; without either, the default rendering.
+#[tokio::test]
+async fn guards_render_their_refusals_as_the_layer_does() {
+    let app = |layer: JwtLayer| {
+        Router::new()
+            .route(
+                "/",
+                get(|| async { "ok" }).route_layer(RequireRoles::any(["admin"]).unwrap()),
+            )
+            .layer(layer)
+    };
+    let token = hs256(&json!({ "exp": now() + 60, "roles": ["user"] }));
+
+    let handled = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .error_handler(custom_rendering)
+        .build()
+        .unwrap();
+    let answer = send(app(handled.clone()), bearer(&token)).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert_eq!(text(&answer), "custom: insufficient_scope");
+    // The layer's own refusals go through the same handler.
+    let answer = send(app(handled), bearer("not-a-jwt")).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(text(&answer), "custom: invalid_token");
+
+    let realm = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .realm("api")
+        .build()
+        .unwrap();
+    let answer = send(app(realm), bearer(&token)).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        answer.challenge(),
+        r#"Bearer realm="api", error="insufficient_scope", error_description="Insufficient role.""#
+    );
+
+    // Behind the optional layer without a token, the guard's 401 is the handler's too.
+    let optional = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .optional()
+        .error_handler(custom_rendering)
+        .build()
+        .unwrap();
+    let answer = send(app(optional), get_with(&[])).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(text(&answer), "custom: none");
+
+    // The default layer: the default rendering, as before.
+    let answer = send(app(hs256_layer()), bearer(&token)).await;
+    assert_forbidden(&answer, "Insufficient role.", None);
+}
+
+fn custom_rendering(error: &tower_jwt_auth::AuthError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let code = error.code().unwrap_or("none");
+    (error.status(), format!("custom: {code}")).into_response()
+}
+
+fn text(answer: &Answer) -> String {
+    String::from_utf8_lossy(&answer.raw).into_owned()
+}
