@@ -196,6 +196,13 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_capacity_allocates_nothing_up_front() {
+        let cache = VerifiedTokens::<u8>::new(u64::MAX, Duration::from_secs(60));
+        cache.insert("a", 1, None, times(5_000.0), 1_000);
+        assert_eq!(cache.get("a").unwrap().claims, 1);
+    }
+
+    #[test]
     fn the_cache_is_bounded() {
         let cache = VerifiedTokens::<()>::new(100, Duration::from_secs(60));
         for i in 0..1_000 {
