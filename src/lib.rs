@@ -95,6 +95,7 @@ mod issuer;
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 mod jwks;
 mod layer;
+mod memory_store;
 #[cfg(feature = "aws-lc-rs")]
 mod native;
 mod payload;

@@ -26,8 +26,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::BoxFuture;
 use http::HeaderValue;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use moka::Expiry;
-use moka::notification::RemovalCause;
 use moka::ops::compute::Op;
 use moka::sync::Cache;
 use serde::{Deserialize, Serialize};
@@ -38,6 +36,7 @@ use crate::checks::DEFAULT_BACKEND_TIMEOUT;
 use crate::error::{ConfigError, SessionError};
 use crate::issuer::{JwtIssuer, claims_object, random_base64url};
 use crate::layer::{BoxError, MAX_LEEWAY};
+use crate::memory_store::{self, Lifetime};
 use crate::revocation::{Revocations, TokenFacts};
 
 /// How long a login's refresh tokens work when nothing else is configured.
@@ -220,33 +219,17 @@ enum Entry {
     },
 }
 
-struct EntryExpiry;
-
-impl Expiry<String, Entry> for EntryExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &String,
-        value: &Entry,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(match value {
-            Entry::Token { record, .. } => record.ttl(),
-            Entry::FamilyRevoked { ttl } | Entry::SubjectRevoked { ttl, .. } => *ttl,
-        })
+impl Lifetime for Entry {
+    fn ttl(&self) -> Duration {
+        match self {
+            Self::Token { record, .. } => record.ttl(),
+            Self::FamilyRevoked { ttl } | Self::SubjectRevoked { ttl, .. } => *ttl,
+        }
     }
 
-    fn expire_after_update(
-        &self,
-        key: &String,
-        value: &Entry,
-        updated_at: std::time::Instant,
-        duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        match value {
-            // Consuming a token keeps its expiry.
-            Entry::Token { .. } => duration_until_expiry,
-            _ => self.expire_after_create(key, value, updated_at),
-        }
+    /// Consuming a token keeps its expiry.
+    fn keeps_expiry_on_update(&self) -> bool {
+        matches!(self, Self::Token { .. })
     }
 }
 
@@ -280,18 +263,10 @@ impl Default for MemoryRefreshStore {
 impl MemoryRefreshStore {
     /// A store holding at most `capacity` entries.
     pub fn new(capacity: u64) -> Self {
-        let entries = Cache::builder()
-            .max_capacity(capacity)
-            .expire_after(EntryExpiry)
-            .eviction_listener(|_key, _value, cause| {
-                if cause == RemovalCause::Size {
-                    tracing::warn!(
-                        target: "tower_jwt_auth",
-                        "refresh token store full: a live entry was evicted"
-                    );
-                }
-            })
-            .build();
+        let entries = memory_store::bounded(
+            capacity,
+            "refresh token store full: a live entry was evicted",
+        );
         Self { entries }
     }
 

@@ -18,13 +18,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::BoxFuture;
-use moka::Expiry;
-use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
 use crate::error::AuthError;
 use crate::layer::BoxError;
+use crate::memory_store::{self, Lifetime};
 use crate::source::BearerToken;
 use crate::verify::Clock;
 
@@ -153,34 +152,11 @@ enum Entry {
     SubjectBefore { before: u64, ttl: Duration },
 }
 
-impl Entry {
+impl Lifetime for Entry {
     fn ttl(&self) -> Duration {
         match self {
             Self::Token { ttl } | Self::SubjectBefore { ttl, .. } => *ttl,
         }
-    }
-}
-
-struct EntryExpiry;
-
-impl Expiry<String, Entry> for EntryExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &String,
-        value: &Entry,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(value.ttl())
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &String,
-        value: &Entry,
-        _updated_at: std::time::Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(value.ttl())
     }
 }
 
@@ -206,18 +182,10 @@ impl fmt::Debug for MemoryRevocations {
 impl MemoryRevocations {
     /// A store holding at most `capacity` revocations.
     pub fn new(capacity: u64) -> Self {
-        let entries = Cache::builder()
-            .max_capacity(capacity)
-            .expire_after(EntryExpiry)
-            .eviction_listener(|_key, _value, cause| {
-                if cause == RemovalCause::Size {
-                    tracing::warn!(
-                        target: "tower_jwt_auth",
-                        "revocation store full: a live revocation was evicted"
-                    );
-                }
-            })
-            .build();
+        let entries = memory_store::bounded(
+            capacity,
+            "revocation store full: a live revocation was evicted",
+        );
         Self { entries }
     }
 
