@@ -515,12 +515,12 @@ async fn logout_all(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn me(Claims(claims): Claims<AccessClaims>) -> Json<AccessClaims> {
-    Json(claims)
+async fn me(claims: Claims<AccessClaims>) -> Json<AccessClaims> {
+    Json(claims.into_inner())
 }
 
 async fn hello(claims: Option<Claims<AccessClaims>>) -> Json<Value> {
-    Json(json!({ "user": claims.map(|Claims(claims)| claims.sub) }))
+    Json(json!({ "user": claims.map(|claims| claims.sub.clone()) }))
 }
 
 /// The key and rules of the hand-written middleware `/load/jsonwebtoken` is measured with.
@@ -546,7 +546,7 @@ async fn hand_written_auth(
     };
     match jsonwebtoken::decode::<AccessClaims>(token, &rules.key, &rules.validation) {
         Ok(data) => {
-            request.extensions_mut().insert(Claims(data.claims));
+            request.extensions_mut().insert(Claims::new(data.claims));
             next.run(request).await
         }
         Err(_) => StatusCode::UNAUTHORIZED.into_response(),

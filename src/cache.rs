@@ -30,7 +30,8 @@ pub(crate) const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
 
 /// A verified token's claims and what the checks need.
 pub(crate) struct Verified<C> {
-    pub(crate) claims: C,
+    /// Shared with every request the entry serves, never copied.
+    pub(crate) claims: Arc<C>,
     pub(crate) facts: Option<ClaimFacts>,
     pub(crate) times: TimeClaims,
     /// Until when the entry may serve: the token's expiry, at most the configured cap.
@@ -101,7 +102,7 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
     pub(crate) fn insert(
         &self,
         token: &str,
-        claims: C,
+        claims: Arc<C>,
         facts: Option<ClaimFacts>,
         times: TimeClaims,
         now: u64,
@@ -142,8 +143,8 @@ mod tests {
     #[test]
     fn an_entry_never_outlives_its_token_or_the_cap() {
         let cache = VerifiedTokens::<()>::new(10, Duration::from_secs(60));
-        cache.insert("a", (), None, times(1_030.9), 1_000);
-        cache.insert("b", (), None, times(5_000.0), 1_000);
+        cache.insert("a", Arc::new(()), None, times(1_030.9), 1_000);
+        cache.insert("b", Arc::new(()), None, times(5_000.0), 1_000);
         let left = |token| cache.get(token).unwrap().deadline - Instant::now();
         assert!((Duration::from_secs(29)..=Duration::from_secs(30)).contains(&left("a")));
         assert!((Duration::from_secs(59)..=Duration::from_secs(60)).contains(&left("b")));
@@ -152,21 +153,21 @@ mod tests {
     #[test]
     fn an_expired_entry_is_a_miss_and_is_dropped() {
         let cache = VerifiedTokens::<()>::new(10, Duration::from_millis(30));
-        cache.insert("a", (), None, times(5_000.0), 1_000);
-        cache.insert("b", (), None, times(5_000.0), 1_000);
+        cache.insert("a", Arc::new(()), None, times(5_000.0), 1_000);
+        cache.insert("b", Arc::new(()), None, times(5_000.0), 1_000);
         assert!(cache.get("a").is_some());
         std::thread::sleep(Duration::from_millis(40));
         assert!(cache.get("a").is_none());
         assert_eq!(cache.len(), 1);
         // Stored again, it serves again.
-        cache.insert("a", (), None, times(5_000.0), 1_000);
+        cache.insert("a", Arc::new(()), None, times(5_000.0), 1_000);
         assert!(cache.get("a").is_some());
     }
 
     #[test]
     fn a_token_with_under_a_second_left_is_not_kept() {
         let cache = VerifiedTokens::<()>::new(10, Duration::from_secs(60));
-        cache.insert("a", (), None, times(1_000.5), 1_000);
+        cache.insert("a", Arc::new(()), None, times(1_000.5), 1_000);
         assert!(cache.get("a").is_none());
         assert_eq!(cache.len(), 0);
     }
@@ -174,8 +175,14 @@ mod tests {
     #[test]
     fn a_hit_needs_the_exact_token() {
         let cache = VerifiedTokens::<u8>::new(10, Duration::from_secs(60));
-        cache.insert("header.payload.sig", 7, None, times(5_000.0), 1_000);
-        assert_eq!(cache.get("header.payload.sig").unwrap().claims, 7);
+        cache.insert(
+            "header.payload.sig",
+            Arc::new(7),
+            None,
+            times(5_000.0),
+            1_000,
+        );
+        assert_eq!(cache.get("header.payload.sig").unwrap().claims, Arc::new(7));
         assert!(cache.get("header.payload.si").is_none());
         assert!(cache.get("header.payload.sig ").is_none());
         assert!(cache.get("header.payload.siG").is_none());
@@ -186,11 +193,11 @@ mod tests {
         let cache = VerifiedTokens::<u8>::new(10, Duration::from_secs(60));
         let tail = "s".repeat(HASHED_TAIL);
         let (first, second) = (format!("aaaa.{tail}"), format!("bbbb.{tail}"));
-        cache.insert(&first, 1, None, times(5_000.0), 1_000);
+        cache.insert(&first, Arc::new(1), None, times(5_000.0), 1_000);
         assert!(cache.get(&second).is_none());
-        cache.insert(&second, 2, None, times(5_000.0), 1_000);
-        assert_eq!(cache.get(&first).unwrap().claims, 1);
-        assert_eq!(cache.get(&second).unwrap().claims, 2);
+        cache.insert(&second, Arc::new(2), None, times(5_000.0), 1_000);
+        assert_eq!(cache.get(&first).unwrap().claims, Arc::new(1));
+        assert_eq!(cache.get(&second).unwrap().claims, Arc::new(2));
         assert!(cache.get(&format!("aaab.{tail}")).is_none());
         assert!(cache.get("").is_none());
     }
@@ -198,15 +205,21 @@ mod tests {
     #[test]
     fn a_huge_capacity_allocates_nothing_up_front() {
         let cache = VerifiedTokens::<u8>::new(u64::MAX, Duration::from_secs(60));
-        cache.insert("a", 1, None, times(5_000.0), 1_000);
-        assert_eq!(cache.get("a").unwrap().claims, 1);
+        cache.insert("a", Arc::new(1), None, times(5_000.0), 1_000);
+        assert_eq!(cache.get("a").unwrap().claims, Arc::new(1));
     }
 
     #[test]
     fn the_cache_is_bounded() {
         let cache = VerifiedTokens::<()>::new(100, Duration::from_secs(60));
         for i in 0..1_000 {
-            cache.insert(&format!("token-{i}"), (), None, times(5_000.0), 1_000);
+            cache.insert(
+                &format!("token-{i}"),
+                Arc::new(()),
+                None,
+                times(5_000.0),
+                1_000,
+            );
         }
         assert!(cache.len() <= 100, "{} entries", cache.len());
     }

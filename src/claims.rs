@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 /// The default claims type: every claim of the payload, as JSON.
 ///
-/// Use your own `#[derive(Deserialize, Clone)]` struct with
+/// Use your own `#[derive(Deserialize)]` struct with
 /// [`JwtLayerBuilder::claims`](crate::JwtLayerBuilder::claims) when you know the shape: the
 /// payload is then parsed straight into it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

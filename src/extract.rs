@@ -4,7 +4,9 @@
 //! asks for [`Claims`] on a route that is not behind the layer gets a 401 in the crate's JSON
 //! format, not a panic: that is a wiring mistake, and failing closed is the safe answer.
 
+use std::fmt;
 use std::ops::Deref;
+use std::sync::Arc;
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
@@ -17,12 +19,18 @@ use crate::user::CurrentUser;
 
 /// The verified claims of the request's token.
 ///
+/// The claims are shared, not copied: the layer parses them once into an [`Arc`], and every
+/// extraction (a guard, a middleware, the handler) clones that `Arc`. So a claims type needs
+/// no `Clone`, and a handler reading a few fields pays no allocation. Fields are reached
+/// through [`Deref`]; [`Claims::into_inner`] gives an owned value (without a copy when nothing
+/// else holds the claims any more).
+///
 /// ```
 /// use axum::{Json, Router, routing::get};
 /// use tower_jwt_auth::{Claims, JsonClaims};
 ///
-/// async fn me(Claims(claims): Claims) -> Json<JsonClaims> {
-///     Json(claims)
+/// async fn me(claims: Claims) -> Json<JsonClaims> {
+///     Json(claims.into_inner())
 /// }
 ///
 /// async fn hello(claims: Option<Claims>) -> String {
@@ -34,8 +42,40 @@ use crate::user::CurrentUser;
 ///
 /// let app: Router = Router::new().route("/me", get(me)).route("/hello", get(hello));
 /// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct Claims<C = JsonClaims>(pub C);
+pub struct Claims<C = JsonClaims>(pub Arc<C>);
+
+impl<C> Claims<C> {
+    /// Wraps claims, as the layer does once they are verified (useful in tests of handlers).
+    pub fn new(claims: C) -> Self {
+        Self(Arc::new(claims))
+    }
+
+    /// The claims, owned: moved out when this is their last holder, cloned otherwise.
+    pub fn into_inner(self) -> C
+    where
+        C: Clone,
+    {
+        Arc::unwrap_or_clone(self.0)
+    }
+}
+
+impl<C> Clone for Claims<C> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<C: fmt::Debug> fmt::Debug for Claims<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Claims").field(&*self.0).finish()
+    }
+}
+
+impl<C: PartialEq> PartialEq for Claims<C> {
+    fn eq(&self, other: &Self) -> bool {
+        *self.0 == *other.0
+    }
+}
 
 impl<C> Deref for Claims<C> {
     type Target = C;
@@ -45,14 +85,20 @@ impl<C> Deref for Claims<C> {
     }
 }
 
+impl<C> From<C> for Claims<C> {
+    fn from(claims: C) -> Self {
+        Self::new(claims)
+    }
+}
+
 /// Extractors for the values the layer puts into the extensions: `T` is required (401 when
 /// absent), `Option<T>` is `None` when absent (behind the optional layer without a token).
 macro_rules! extension_extractor {
-    ($($ty:ty $(where $param:ident)?),* $(,)?) => {$(
+    ($($ty:ty $(where $param:ident: $($bound:path)?)?),* $(,)?) => {$(
         impl<S $(, $param)?> FromRequestParts<S> for $ty
         where
             S: Send + Sync,
-            $($param: Clone + Send + Sync + 'static,)?
+            $($param: $($bound +)? Send + Sync + 'static,)?
         {
             type Rejection = AuthError;
 
@@ -67,7 +113,7 @@ macro_rules! extension_extractor {
         impl<S $(, $param)?> OptionalFromRequestParts<S> for $ty
         where
             S: Send + Sync,
-            $($param: Clone + Send + Sync + 'static,)?
+            $($param: $($bound +)? Send + Sync + 'static,)?
         {
             type Rejection = std::convert::Infallible;
 
@@ -81,7 +127,7 @@ macro_rules! extension_extractor {
     )*};
 }
 
-extension_extractor!(Claims<C> where C, CurrentUser<U> where U);
+extension_extractor!(Claims<C> where C:, CurrentUser<U> where U: Clone);
 
 // `TokenFacts` and `Revoker` are there only when the layer runs asynchronous checks (a
 // revocation store for `Revoker`); a handler asking for them elsewhere gets the 401.

@@ -83,7 +83,7 @@ struct Shared<C> {
 /// A verified request's token, claims, and (when asynchronous checks are configured) facts.
 struct Authenticated<C> {
     token: BearerToken,
-    claims: C,
+    claims: Arc<C>,
     facts: Option<TokenFacts>,
     /// A cookie session due for renewal on the way out.
     renew: bool,
@@ -170,7 +170,7 @@ enum Decision<C> {
     },
 }
 
-impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
+impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
     fn decide(&self, method: &Method, headers: &HeaderMap) -> Result<Decision<C>, AuthError> {
         let max_len = self.verifier.max_token_len();
         let Some(token) = self.source.extract(headers, max_len)? else {
@@ -228,12 +228,12 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
     }
 
     /// The claims, the facts when anything needs them, and `exp`.
-    fn verify(&self, token: &BearerToken) -> Result<(C, Option<ClaimFacts>, f64), AuthError> {
+    fn verify(&self, token: &BearerToken) -> Result<(Arc<C>, Option<ClaimFacts>, f64), AuthError> {
         let collect = self.checks.is_some() || self.csrf.is_some();
         let (claims, facts, exp) = match &self.cache {
             None => {
                 let (claims, checked) = self.verifier.verify_collecting(token.as_str(), collect)?;
-                (claims, checked.facts, checked.times.exp)
+                (Arc::new(claims), checked.facts, checked.times.exp)
             }
             Some(cache) => match cache.get(token.as_str()) {
                 Some(hit) => {
@@ -243,6 +243,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Shared<C> {
                 None => {
                     let (claims, checked) =
                         self.verifier.verify_collecting(token.as_str(), collect)?;
+                    let claims = Arc::new(claims);
                     // Read after verifying, so the entry cannot outlive the token.
                     let now = self.verifier.now_secs();
                     let facts = checked.facts;
@@ -334,7 +335,7 @@ impl<S, C, ReqBody, ResBody> Service<Request<ReqBody>> for JwtService<S, C>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send,
-    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    C: DeserializeOwned + Send + Sync + 'static,
     ReqBody: Send + 'static,
     ResBody: Send + 'static,
 {

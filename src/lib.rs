@@ -14,19 +14,19 @@
 //! use serde::Deserialize;
 //! use tower_jwt_auth::{Claims, JwtLayer, Key, TokenSource};
 //!
-//! #[derive(Clone, Debug, Deserialize)]
+//! #[derive(Debug, Deserialize)]
 //! struct User {
 //!     sub: String,
 //!     roles: Vec<String>,
 //! }
 //!
-//! async fn me(Claims(user): Claims<User>) -> Json<Vec<String>> {
-//!     Json(user.roles)
+//! async fn me(user: Claims<User>) -> Json<Vec<String>> {
+//!     Json(user.roles.clone())
 //! }
 //!
 //! async fn hello(user: Option<Claims<User>>) -> String {
 //!     match user {
-//!         Some(Claims(user)) => format!("hello {}", user.sub),
+//!         Some(user) => format!("hello {}", user.sub),
 //!         None => "hello stranger".into(),
 //!     }
 //! }

@@ -1,7 +1,7 @@
 //! The verified-token cache: a hit skips the signature and the parse, and nothing else.
 //!
 //! Whether a request hit the cache is observed through a claims type that counts how often it
-//! is deserialized: a miss parses the payload into it, a hit clones the cached value.
+//! is deserialized: a miss parses the payload into it, a hit shares the cached value.
 
 mod common;
 
@@ -18,8 +18,9 @@ use tower_jwt_auth::{
     Claims, ConfigError, CurrentUser, JwtLayer, Key, MemoryRevocations, TokenFacts,
 };
 
-/// Typed claims that count their deserializations, each test with its own counter.
-#[derive(Clone, Debug)]
+/// Typed claims that count their deserializations, each test with its own counter. Not
+/// `Clone`: the layer, its cache and the extractor share the claims and never copy them.
+#[derive(Debug)]
 struct Counted {
     sub: String,
     role: String,
@@ -57,7 +58,7 @@ fn app_for(layer: JwtLayer<Counted>) -> Router {
     Router::new()
         .route(
             "/",
-            get(|Claims(c): Claims<Counted>| async move {
+            get(|c: Claims<Counted>| async move {
                 axum::Json(json!({ "user": c.sub, "role": c.role }))
             }),
         )
@@ -101,6 +102,50 @@ async fn a_token_seen_again_is_not_parsed_again_and_gets_the_same_claims() {
         ok(&send(app_for(uncached.clone()), bearer(&other)).await);
     }
     assert_eq!(parses(1), 3);
+}
+
+/// Every request served from one cache entry reads the very claims the miss parsed; without
+/// the cache each request gets its own. The handler keeps every `Claims` it gets alive, so an
+/// address cannot be reused between requests and equal addresses mean one shared value.
+#[tokio::test]
+async fn a_hit_shares_the_cached_claims_instead_of_copying_them() {
+    async fn seen_addresses(layer: JwtLayer<Counted>, token: &str) -> Vec<usize> {
+        let kept: Arc<std::sync::Mutex<Vec<Claims<Counted>>>> = Arc::default();
+        let keep = kept.clone();
+        let app = Router::new()
+            .route(
+                "/",
+                get(move |claims: Claims<Counted>| async move {
+                    keep.lock().unwrap().push(claims);
+                }),
+            )
+            .layer(layer);
+        for _ in 0..3 {
+            assert_eq!(send(app.clone(), bearer(token)).await.status, 200);
+        }
+        let kept = kept.lock().unwrap();
+        kept.iter()
+            .map(|claims| Arc::as_ptr(&claims.0) as usize)
+            .collect()
+    }
+    let builder = || {
+        JwtLayer::builder()
+            .key(Key::hmac(SECRET))
+            .claims::<Counted>()
+    };
+    let token = hs256(&counted_claims(7, now() + 600));
+
+    let cached = seen_addresses(builder().cache(100).build().unwrap(), &token).await;
+    assert_eq!(cached.len(), 3);
+    assert!(
+        cached.iter().all(|address| *address == cached[0]),
+        "{cached:?}"
+    );
+
+    let uncached = seen_addresses(builder().build().unwrap(), &token).await;
+    assert_eq!(uncached.len(), 3);
+    assert!(uncached[0] != uncached[1] && uncached[1] != uncached[2] && uncached[0] != uncached[2]);
+    assert_eq!(parses(7), 1 + 3);
 }
 
 #[tokio::test]

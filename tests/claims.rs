@@ -282,7 +282,10 @@ async fn payload_that_does_not_fit_the_claims_type_is_invalid_token() {
 
     let layer = at_now().claims::<Strict>().build().unwrap();
     let app = Router::new()
-        .route("/", get(|Claims(c): Claims<Strict>| async move { c.sub }))
+        .route(
+            "/",
+            get(|c: Claims<Strict>| async move { c.into_inner().sub }),
+        )
         .layer(layer);
     let token = hs256(&json!({ "exp": NOW + 60, "sub": 42 }));
     let answer = send(app.clone(), bearer(&token)).await;

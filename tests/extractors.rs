@@ -13,7 +13,7 @@ use tower_jwt_auth::{AuthError, BearerToken, Claims, JwtLayer, Key};
 
 #[tokio::test]
 async fn claims_without_the_layer_is_401_unauthorized() {
-    let app = Router::new().route("/", get(|Claims(c): Claims| async move { Json(c) }));
+    let app = Router::new().route("/", get(|c: Claims| async move { Json(c.into_inner()) }));
     let answer = send(app, get_with(&[])).await;
     answer.assert_unauthenticated();
 }
@@ -30,6 +30,49 @@ async fn optional_claims_are_none_without_the_layer_and_some_behind_it() {
     send(behind, bearer(&hs256(&claims())))
         .await
         .assert_user(Some("alice"));
+}
+
+/// A middleware and the handler behind it read one claims value: extracting `Claims` shares
+/// the layer's `Arc`, it does not copy the claims (whose type need not be `Clone`).
+#[tokio::test]
+async fn claims_are_shared_by_every_extraction_of_a_request() {
+    #[derive(serde::Deserialize)]
+    struct NotClone {
+        sub: String,
+    }
+    #[derive(Clone)]
+    struct SeenByMiddleware(usize);
+
+    async fn middleware(
+        claims: Claims<NotClone>,
+        mut request: axum::extract::Request,
+        next: axum::middleware::Next,
+    ) -> Response {
+        let address = std::sync::Arc::as_ptr(&claims.0) as usize;
+        request.extensions_mut().insert(SeenByMiddleware(address));
+        next.run(request).await
+    }
+    async fn handler(
+        claims: Claims<NotClone>,
+        axum::Extension(seen): axum::Extension<SeenByMiddleware>,
+    ) -> Json<Value> {
+        let shared = std::sync::Arc::as_ptr(&claims.0) as usize == seen.0;
+        Json(json!({ "sub": claims.sub, "shared": shared }))
+    }
+
+    let layer = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .claims::<NotClone>()
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/", get(handler))
+        .layer(axum::middleware::from_fn(middleware))
+        .layer(layer);
+    let token = hs256(&json!({ "sub": "alice", "exp": now() + 60 }));
+    let answer = send(app, bearer(&token)).await;
+    assert_eq!(answer.status, 200, "body: {}", answer.body);
+    assert_eq!(answer.body, json!({ "sub": "alice", "shared": true }));
 }
 
 #[tokio::test]

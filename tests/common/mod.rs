@@ -101,8 +101,8 @@ async fn whoami(claims: Option<Claims>) -> Json<Value> {
     Json(json!({ "user": claims.as_ref().and_then(|c| c.subject()) }))
 }
 
-async fn echo_claims(Claims(claims): Claims<JsonClaims>) -> Json<JsonClaims> {
-    Json(claims)
+async fn echo_claims(claims: Claims<JsonClaims>) -> Json<JsonClaims> {
+    Json(claims.into_inner())
 }
 
 /// `/` answers `{"user": <sub or null>}`; `/claims` echoes the claims.
