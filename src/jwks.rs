@@ -17,8 +17,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, Guard};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::BoxFuture;
 use jsonwebtoken::crypto::CryptoProvider;
 use jsonwebtoken::jwk::Jwk;
@@ -238,21 +236,18 @@ impl RemoteKeys {
     /// The key set that verifies a token with this payload. With several issuers the token's
     /// (not yet verified) `iss` picks one of the configured sets, never anything else; the
     /// claim itself is verified later like any other.
-    fn set_for(&self, payload_b64: &str) -> Result<&RemoteKeySet, AuthError> {
+    fn set_for(&self, payload: &[u8]) -> Result<&RemoteKeySet, AuthError> {
         if let Some(set) = &self.any_issuer {
             return Ok(set);
         }
         let invalid = || AuthError::InvalidIssuer {
             expected: self.issuers_shown.clone(),
         };
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload_b64)
-            .map_err(|_| AuthError::Malformed)?;
         #[derive(Deserialize)]
         struct IssuerOnly {
             iss: Option<String>,
         }
-        let peek: IssuerOnly = serde_json::from_slice(&payload).map_err(|_| invalid())?;
+        let peek: IssuerOnly = serde_json::from_slice(payload).map_err(|_| invalid())?;
         let iss = peek.iss.ok_or_else(invalid)?;
         self.by_issuer
             .iter()
@@ -261,8 +256,8 @@ impl RemoteKeys {
             .ok_or_else(invalid)
     }
 
-    pub(crate) fn snapshot_for(&self, payload_b64: &str) -> Result<KeysGuard, AuthError> {
-        let set = self.set_for(payload_b64)?;
+    pub(crate) fn snapshot_for(&self, payload: &[u8]) -> Result<KeysGuard, AuthError> {
+        let set = self.set_for(payload)?;
         set.shared.ensure_refreshing();
         let snapshot = set.shared.snapshot.load();
         if !snapshot.loaded {
@@ -279,8 +274,8 @@ impl RemoteKeys {
         if !matches!(error, AuthError::UnknownKid | AuthError::BackendUnavailable) {
             return None;
         }
-        let payload_b64 = token.split('.').nth(1)?;
-        let remote = self.set_for(payload_b64).ok()?.shared.clone();
+        let payload = crate::verify::decode_base64url(token.split('.').nth(1)?).ok()?;
+        let remote = self.set_for(&payload).ok()?.shared.clone();
         // Joining a fetch already under way costs nothing and may bring the key.
         (remote.cooldown_allows() || remote.fetch_in_flight()).then(|| {
             Box::pin(async move { remote.refresh_single_flight().await }) as BoxFuture<'static, ()>

@@ -21,10 +21,6 @@ enum Kind {
     Public(signature::ParsedPublicKey),
 }
 
-/// The longest signature checked from a stack buffer: RSA-8192. Longer ones take the
-/// provider's path, where they fail as they always did.
-pub(crate) const MAX_SIGNATURE_LEN: usize = 1024;
-
 impl NativeVerifier {
     /// The verifier of `key` for `algorithm`, or `None` when it is left to the provider.
     pub(crate) fn new(algorithm: Algorithm, key: &DecodingKey) -> Option<Self> {

@@ -4,8 +4,8 @@
 //! is neither `Send` nor `Sync`, so one verifier cannot be shared by a runtime's threads.
 //! Building one per request costs an allocation plus the key's set-up: the HMAC key schedule,
 //! or parsing an RSA modulus or an EC point. So each thread keeps the verifiers it built for the
-//! last few keys it used, next to a reusable buffer for the decoded signature (the verifier
-//! takes it as a `Vec`).
+//! last few keys it used, next to a reusable buffer for the signature (the verifier takes it
+//! as a `Vec`).
 //!
 //! A key is known by an id given when it is prepared and never reused, so a verifier can only
 //! ever be found again for the very key material it was built from.
@@ -51,27 +51,28 @@ thread_local! {
 pub(crate) enum Failure<E> {
     /// The verifier could not be built.
     Build(E),
-    /// The signature is not base64url.
-    Encoding,
     /// The signature does not hold.
     Mismatch,
 }
 
-/// Checks `signature_b64` over `message` with this thread's verifier for (`key_id`,
+/// Checks `signature` over `message` with this thread's verifier for (`key_id`,
 /// `algorithm`), built with `build` when the thread has none.
 pub(crate) fn verify<E>(
     key_id: u64,
     algorithm: Algorithm,
     build: impl FnOnce() -> Result<Box<dyn JwtVerifier>, E>,
     message: &[u8],
-    signature_b64: &str,
+    signature: &[u8],
 ) -> Result<(), Failure<E>> {
     let mut build = Some(build);
     let cached = VERIFIERS.try_with(|cell| {
         // Never borrowed across a call that could come back here, but a failed borrow must
         // not panic: it falls back to a one-off verifier below.
         let mut thread = cell.try_borrow_mut().ok()?;
-        let ThreadVerifiers { entries, signature } = &mut *thread;
+        let ThreadVerifiers {
+            entries,
+            signature: buffer,
+        } = &mut *thread;
         let position = entries
             .iter()
             .position(|entry| entry.key_id == key_id && entry.algorithm == algorithm);
@@ -94,7 +95,7 @@ pub(crate) fn verify<E>(
                 entries.back()?
             }
         };
-        Some(check(&*entry.verifier, message, signature_b64, signature))
+        Some(check(&*entry.verifier, message, signature, buffer))
     });
     match cached {
         Ok(Some(result)) => result,
@@ -102,7 +103,7 @@ pub(crate) fn verify<E>(
         _ => {
             let build = build.ok_or(Failure::Mismatch)?;
             let verifier = build().map_err(Failure::Build)?;
-            check(&*verifier, message, signature_b64, &mut Vec::new())
+            check(&*verifier, message, signature, &mut Vec::new())
         }
     }
 }
@@ -110,18 +111,13 @@ pub(crate) fn verify<E>(
 fn check<E>(
     verifier: &dyn JwtVerifier,
     message: &[u8],
-    signature_b64: &str,
+    signature: &[u8],
     buffer: &mut Vec<u8>,
 ) -> Result<(), Failure<E>> {
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
     buffer.clear();
-    URL_SAFE_NO_PAD
-        .decode_vec(signature_b64, buffer)
-        .map_err(|_| Failure::Encoding)?;
+    buffer.extend_from_slice(signature);
     verifier
-        .verify(message, &*buffer)
+        .verify(message, buffer)
         .map_err(|_| Failure::Mismatch)
 }
 
@@ -140,15 +136,16 @@ mod tests {
         let secrets: Vec<Vec<u8>> = (0..PER_THREAD as u8 + 4).map(|i| vec![i; 32]).collect();
         let ids: Vec<u64> = secrets.iter().map(|_| next_key_id()).collect();
         let message = b"header.payload";
-        let signatures: Vec<String> = secrets
+        let signatures: Vec<Vec<u8>> = secrets
             .iter()
             .map(|secret| {
-                jsonwebtoken::crypto::sign(
+                let signature = jsonwebtoken::crypto::sign(
                     message,
                     &EncodingKey::from_secret(secret),
                     Algorithm::HS256,
                 )
-                .unwrap()
+                .unwrap();
+                crate::verify::decode_base64url(&signature).unwrap()
             })
             .collect();
         for _ in 0..3 {
@@ -166,8 +163,8 @@ mod tests {
                     Err(Failure::Mismatch)
                 ));
                 assert!(matches!(
-                    verify(ids[i], Algorithm::HS256, build, message, "not base64!"),
-                    Err(Failure::Encoding)
+                    verify(ids[i], Algorithm::HS256, build, message, b""),
+                    Err(Failure::Mismatch)
                 ));
             }
         }

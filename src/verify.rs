@@ -14,11 +14,11 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use jsonwebtoken::crypto::CryptoProvider;
 use jsonwebtoken::jwk::{Jwk, KeyOperations, PublicKeyUse};
@@ -27,7 +27,6 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use crate::charset::{Base64Url, ByteClass};
 use crate::error::{AuthError, ConfigError};
 use crate::payload::{self, Registered};
 use crate::verifiers;
@@ -479,10 +478,22 @@ impl<C: DeserializeOwned> Verifier<C> {
             return Err(AuthError::Malformed);
         }
         let (header_b64, payload_b64, signature_b64) = split(token)?;
-        let (mut stack, mut heap) = ([0; 512], Vec::new());
-        let header_json = decode_segment(header_b64, &mut stack, &mut heap)?;
+        // All three decoded first, each once: a character outside base64url anywhere is
+        // `Malformed` before any other verdict.
+        let mut header_json = Segment::<512>::new();
+        let header_json = header_json.decode(header_b64)?;
+        let mut signature = Segment::<SIGNATURE_ON_STACK>::new();
+        let signature = signature.decode(signature_b64)?;
+        // A JWS payload may be any octets; the claims set's UTF-8 is checked with the claims.
+        let mut payload = Segment::<4096>::new();
+        let payload = payload.decode(payload_b64);
+        // Spare bits set in the payload's last character: the signature is judged first, as
+        // it covers that very text (a forged payload gets "invalid signature").
+        if payload.is_err() && !is_base64url_text(payload_b64) {
+            return Err(AuthError::Malformed);
+        }
         let header: Header<'_> = parse_object(object_text(header_json)?)?;
-        if signature_b64.is_empty() {
+        if signature.is_empty() {
             return Err(AuthError::MissingSignature);
         }
         let algorithm: Algorithm = header
@@ -506,18 +517,16 @@ impl<C: DeserializeOwned> Verifier<C> {
         let kid = header.kid.as_deref();
         match &self.keys {
             KeySource::Static(keys) => {
-                self.check_signature(keys.select(kid)?, algorithm, message, signature_b64)?;
+                self.check_signature(keys.select(kid)?, algorithm, message, signature)?;
             }
             #[cfg(feature = "jwks")]
             KeySource::Remote(remote) => {
-                let keys = remote.snapshot_for(payload_b64)?;
-                self.check_signature(keys.select(kid)?, algorithm, message, signature_b64)?;
+                let keys =
+                    remote.snapshot_for(payload.as_deref().map_err(|_| AuthError::Malformed)?)?;
+                self.check_signature(keys.select(kid)?, algorithm, message, signature)?;
             }
         }
-        // A JWS payload may be any octets; the claims set's UTF-8 is checked with the claims.
-        let (mut stack, mut heap) = ([0; 2048], Vec::new());
-        let payload = decode_segment(payload_b64, &mut stack, &mut heap)?;
-        then(algorithm, kid, payload)
+        then(algorithm, kid, payload?)
     }
 
     fn check_signature(
@@ -525,7 +534,7 @@ impl<C: DeserializeOwned> Verifier<C> {
         key: &PreparedKey,
         algorithm: Algorithm,
         message: &[u8],
-        signature_b64: &str,
+        signature: &[u8],
     ) -> Result<(), AuthError> {
         let allowed_here = self
             .allowed
@@ -536,25 +545,16 @@ impl<C: DeserializeOwned> Verifier<C> {
         }
         #[cfg(feature = "aws-lc-rs")]
         if let Some(native) = key.native.iter().find(|v| v.algorithm() == algorithm) {
-            let mut buffer = [0; crate::native::MAX_SIGNATURE_LEN];
-            match URL_SAFE_NO_PAD.decode_slice(signature_b64, &mut buffer) {
-                Ok(len) => {
-                    return match native.verify(message, &buffer[..len]) {
-                        true => Ok(()),
-                        false => Err(AuthError::InvalidSignature),
-                    };
-                }
-                Err(base64::DecodeSliceError::DecodeError(_)) => return Err(AuthError::Malformed),
-                // Too long for any key we prepare: the provider's path decides, as before.
-                Err(base64::DecodeSliceError::OutputSliceTooSmall) => {}
-            }
+            return match native.verify(message, signature) {
+                true => Ok(()),
+                false => Err(AuthError::InvalidSignature),
+            };
         }
         let provider = self.provider;
         let build = || (provider.verifier_factory)(&algorithm, &key.decoding);
-        verifiers::verify(key.id, algorithm, build, message, signature_b64).map_err(|failure| {
+        verifiers::verify(key.id, algorithm, build, message, signature).map_err(|failure| {
             match failure {
                 verifiers::Failure::Build(_) => AuthError::KeyUnavailable,
-                verifiers::Failure::Encoding => AuthError::Malformed,
                 verifiers::Failure::Mismatch => AuthError::InvalidSignature,
             }
         })
@@ -700,38 +700,72 @@ fn system_now() -> u64 {
         .map_or(0, |elapsed| elapsed.as_secs())
 }
 
-/// Splits `header.payload.signature`, refusing anything that is not exactly three segments of
-/// base64url characters (the signature may be empty; that is reported later, as node does).
+/// Splits `header.payload.signature` at its first two dots. The segments' characters are not
+/// looked at here: every segment is decoded before anything else is done with the token, and
+/// the decoder refuses whatever is not base64url (a third dot included), so a separate pass
+/// over the characters would only repeat that work.
 fn split(token: &str) -> Result<(&str, &str, &str), AuthError> {
-    let mut parts = token.splitn(4, '.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(AuthError::Malformed);
-    };
-    let base64url = |s: &str| Base64Url::contains_all(s.as_bytes());
-    if header.is_empty() || !base64url(header) || !base64url(payload) || !base64url(signature) {
+    let (header, rest) = token.split_once('.').ok_or(AuthError::Malformed)?;
+    let (payload, signature) = rest.split_once('.').ok_or(AuthError::Malformed)?;
+    if header.is_empty() {
         return Err(AuthError::Malformed);
     }
     Ok((header, payload, signature))
 }
 
-/// Decodes a base64url segment into `stack` when it fits, else into `heap`.
-fn decode_segment<'b, const N: usize>(
-    segment: &str,
-    stack: &'b mut [u8; N],
-    heap: &'b mut Vec<u8>,
-) -> Result<&'b [u8], AuthError> {
-    match URL_SAFE_NO_PAD.decode_slice(segment, stack) {
-        Ok(len) => Ok(&stack[..len]),
-        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
-            URL_SAFE_NO_PAD
-                .decode_vec(segment, heap)
-                .map_err(|_| AuthError::Malformed)?;
-            Ok(heap)
+/// The longest signature decoded on the stack: RSA with an 8192-bit modulus.
+const SIGNATURE_ON_STACK: usize = 1024;
+
+/// A decoded base64url segment: on the stack when it fits in `N` bytes, on the heap otherwise.
+/// The stack buffer starts uninitialized: zeroing it for every request costs more than the
+/// decoding itself.
+struct Segment<const N: usize> {
+    stack: [MaybeUninit<u8>; N],
+    heap: Vec<u8>,
+}
+
+impl<const N: usize> Segment<N> {
+    fn new() -> Self {
+        Self {
+            stack: [MaybeUninit::uninit(); N],
+            heap: Vec::new(),
         }
-        Err(base64::DecodeSliceError::DecodeError(_)) => Err(AuthError::Malformed),
     }
+
+    /// Decodes `segment`: base64url (RFC 4648 §5) without padding, the unused bits of the last
+    /// character zero; anything else is `Malformed`.
+    fn decode(&mut self, segment: &str) -> Result<&[u8], AuthError> {
+        let base64url = base64_simd::URL_SAFE_NO_PAD;
+        let len = base64url
+            .decoded_length(segment.as_bytes())
+            .map_err(|_| AuthError::Malformed)?;
+        if len <= N {
+            let out = base64_simd::Out::from_uninit_slice(&mut self.stack);
+            let decoded = base64url.decode(segment.as_bytes(), out);
+            decoded
+                .map(|bytes| &*bytes)
+                .map_err(|_| AuthError::Malformed)
+        } else {
+            self.heap = decode_base64url(segment)?;
+            Ok(&self.heap)
+        }
+    }
+}
+
+/// Whether `segment` has the characters and length of base64url text; when it does and still
+/// does not decode, the unused bits of its last character are set.
+fn is_base64url_text(segment: &str) -> bool {
+    segment.len() % 4 != 1
+        && segment
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+}
+
+/// Decodes a base64url segment into a new vector, as strictly as [`Segment::decode`].
+pub(crate) fn decode_base64url(segment: &str) -> Result<Vec<u8>, AuthError> {
+    base64_simd::URL_SAFE_NO_PAD
+        .decode_to_vec(segment.as_bytes())
+        .map_err(|_| AuthError::Malformed)
 }
 
 /// RFC 7515 §4.1.9: `typ` is a media type, compared case-insensitively, and the
@@ -1005,6 +1039,8 @@ fn is_small_order_ed25519(point: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
     use super::*;
 
     #[test]
@@ -1028,32 +1064,61 @@ mod tests {
     fn segments_decode_on_the_stack_or_the_heap_alike() {
         let short = URL_SAFE_NO_PAD.encode(b"{\"alg\":\"HS256\"}");
         let long = URL_SAFE_NO_PAD.encode(vec![b'x'; 3000]);
-        let (mut stack, mut heap) = ([0; 64], Vec::new());
-        assert_eq!(
-            decode_segment(&short, &mut stack, &mut heap).unwrap(),
-            b"{\"alg\":\"HS256\"}"
+        let mut segment = Segment::<64>::new();
+        assert_eq!(segment.decode(&short).unwrap(), b"{\"alg\":\"HS256\"}");
+        assert!(
+            segment.heap.is_empty(),
+            "a short segment stays on the stack"
         );
-        assert!(heap.is_empty(), "a short segment stays on the stack");
-        let (mut stack, mut heap) = ([0; 64], Vec::new());
-        assert_eq!(
-            decode_segment(&long, &mut stack, &mut heap).unwrap(),
-            vec![b'x'; 3000]
-        );
-        for bad in ["a", "ab=", "a+b/", &format!("{long}!")] {
-            let (mut stack, mut heap) = ([0; 64], Vec::new());
+        let mut segment = Segment::<64>::new();
+        assert_eq!(segment.decode(&long).unwrap(), vec![b'x'; 3000]);
+        // Padding, characters of the other alphabet, a dot, a lone last character, and last
+        // characters whose unused bits are not zero ("QR" for "QQ", "QUJ" for "QUI").
+        for bad in [
+            "a",
+            "ab=",
+            "a+b/",
+            "a.b",
+            "QR",
+            "QUJ",
+            &format!("{long}!"),
+            &format!("{long}QR"),
+        ] {
             assert_eq!(
-                decode_segment(bad, &mut stack, &mut heap),
+                Segment::<64>::new().decode(bad),
                 Err(AuthError::Malformed),
                 "{bad}"
             );
+            assert_eq!(decode_base64url(bad), Err(AuthError::Malformed), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The segment decoder accepts exactly what the strict `base64` engine accepts, and
+        /// decodes it to the same bytes, on the stack and on the heap.
+        #[test]
+        fn segments_decode_as_the_strict_base64_engine_does(
+            text in "[A-Za-z0-9_=+/.!-]{0,40}",
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            let encoded = URL_SAFE_NO_PAD.encode(&bytes);
+            for input in [text.as_str(), encoded.as_str()] {
+                let expected = URL_SAFE_NO_PAD.decode(input).map_err(|_| AuthError::Malformed);
+                let on_stack = Segment::<256>::new().decode(input).map(<[u8]>::to_vec);
+                let on_heap = Segment::<0>::new().decode(input).map(<[u8]>::to_vec);
+                proptest::prop_assert_eq!(&on_stack, &expected, "{:?}", input);
+                proptest::prop_assert_eq!(&on_heap, &expected, "{:?}", input);
+            }
         }
     }
 
     #[test]
-    fn split_wants_exactly_three_base64url_segments() {
-        assert!(split("a.b.c").is_ok());
-        assert!(split("a.b.").is_ok());
-        for token in ["a.b", "a.b.c.d", ".b.c", "a.b+.c", "a.b.c=", "a..b.c", ""] {
+    fn split_wants_two_dots_and_a_header() {
+        assert_eq!(split("a.b.c"), Ok(("a", "b", "c")));
+        assert_eq!(split("a.b."), Ok(("a", "b", "")));
+        // The third dot stays in the signature, which the decoder then refuses.
+        assert_eq!(split("a.b.c.d"), Ok(("a", "b", "c.d")));
+        for token in ["a.b", ".b.c", ""] {
             assert_eq!(split(token), Err(AuthError::Malformed), "{token:?}");
         }
     }

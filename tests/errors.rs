@@ -63,6 +63,62 @@ async fn not_three_segments_is_jwt_malformed() {
     }
 }
 
+/// `token` with the last character of segment `index` changed so that the spare bits it
+/// carries are set: the same characters, still base64url, but not a canonical encoding.
+fn with_spare_bits_set(token: &str, index: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let segment = &mut parts[index];
+    assert_ne!(segment.len() % 4, 0, "the last character must carry spare bits");
+    let last = segment.pop().unwrap();
+    let value = ALPHABET.iter().position(|&c| c == last as u8).unwrap();
+    segment.push(ALPHABET[value | 1] as char);
+    parts.join(".")
+}
+
+/// Which verdict comes first when a segment is not canonical base64url, or not base64url at
+/// all: characters outside the alphabet anywhere are "jwt malformed" before anything else; the
+/// payload's spare bits are judged after the signature, which covers that very text.
+#[tokio::test]
+async fn segments_that_do_not_decode_get_a_stable_verdict() {
+    // Segments whose base64url length is not a multiple of 4 (the signature's is 43): a
+    // `kid` and a claim padded until the header and the payload are such.
+    let token = (0..3)
+        .flat_map(|kid| (0..3).map(move |pad| (kid, pad)))
+        .map(|(kid, pad)| {
+            let claims = json!({ "exp": now() + 60, "x": "x".repeat(pad) });
+            hs256_kid(&"k".repeat(kid + 1), SECRET, &claims)
+        })
+        .find(|token| token.split('.').all(|segment| segment.len() % 4 != 0))
+        .unwrap();
+
+    let answer = try_token(hs256_layer(), &with_spare_bits_set(&token, 1)).await;
+    answer.assert_rejected(401, "invalid_token", "invalid signature");
+    let answer = try_token(hs256_layer(), &with_spare_bits_set(&token, 2)).await;
+    answer.assert_rejected(401, "invalid_token", "jwt malformed");
+    let answer = try_token(hs256_layer(), &with_spare_bits_set(&token, 0)).await;
+    answer.assert_rejected(401, "invalid_token", "jwt malformed");
+
+    let parts: Vec<&str> = token.split('.').collect();
+    for bad in [
+        format!("{}.{}+.{}", parts[0], parts[1], parts[2]),
+        format!("{}.{}~.{}", parts[0], parts[1], parts[2]),
+        format!("{}/.{}.{}", parts[0], parts[1], parts[2]),
+        format!("{}.{}.{}+", parts[0], parts[1], parts[2]),
+        format!("{}.{}.{}.{}", parts[0], parts[1], parts[2], parts[2]),
+        format!("{}.{}.{}", parts[0], "", parts[2]),
+    ] {
+        let answer = try_token(hs256_layer(), &bad).await;
+        let expected = if bad.split('.').nth(1) == Some("") {
+            // An empty payload decodes (to nothing), is signed over, and does not match.
+            "invalid signature"
+        } else {
+            "jwt malformed"
+        };
+        answer.assert_rejected(401, "invalid_token", expected);
+    }
+}
+
 #[tokio::test]
 async fn token_over_the_size_cap_is_jwt_malformed() {
     let token = hs256(&json!({ "exp": now() + 60, "pad": "x".repeat(300) }));
