@@ -199,7 +199,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         method: &Method,
         headers: &HeaderMap,
     ) -> Result<Authenticated<C>, AuthError> {
-        let (claims, facts, exp) = self.verify(token)?;
+        let (claims, facts, exp) = self.verify(token).map_err(|error| token.refusal(error))?;
         if token.is_from_cookie()
             && let Some(csrf) = &self.csrf
             && session::is_unsafe(method)

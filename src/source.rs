@@ -77,14 +77,21 @@ impl TokenSource {
             Self::Header => from_authorization(headers)?,
             Self::Cookie { name } => from_cookie(headers, name)?,
             Self::HeaderOrCookie { name } => {
-                match (from_authorization(headers)?, from_cookie(headers, name)?) {
-                    (Some(_), Some(_)) => return Err(AuthError::MultipleTokens),
-                    (header, cookie) => header.or(cookie),
+                let header = from_authorization(headers)?;
+                // A header token that is not a b64token is refused for that first, whatever
+                // the cookies hold.
+                let refuse = |error| match &header {
+                    Some(token) => token.refusal(error),
+                    None => error,
+                };
+                match (&header, from_cookie(headers, name).map_err(refuse)?) {
+                    (Some(_), Some(_)) => return Err(refuse(AuthError::MultipleTokens)),
+                    (_, cookie) => header.or(cookie),
                 }
             }
         };
         match token {
-            Some(token) if token.len() > max_len => Err(AuthError::Malformed),
+            Some(token) if token.len() > max_len => Err(token.refusal(AuthError::Malformed)),
             token => Ok(token),
         }
     }
@@ -116,8 +123,24 @@ pub struct BearerToken {
 impl BearerToken {
     /// The token (`header.payload.signature`).
     pub fn as_str(&self) -> &str {
-        // The range holds `b64token` characters only: ASCII, so always UTF-8.
+        // A token handed to handlers verified, so it is ASCII. Before that, a header token's
+        // characters are unchecked: one that is not UTF-8 reads as "", which fails
+        // verification, and the refusal is then `InvalidScheme` (see `refusal`).
         std::str::from_utf8(&self.header.as_bytes()[self.range.clone()]).unwrap_or_default()
+    }
+
+    /// How to refuse this token for `error`: RFC 6750 syntax comes first, so a token from the
+    /// `Authorization` header that is not a `b64token` gets `InvalidScheme` (400) instead.
+    ///
+    /// The header's token is checked only here, once something failed: a token that verifies
+    /// is three base64url segments and two dots, so a `b64token`, and checking every byte of
+    /// every accepted token again would be wasted work. Cookie values are checked when read.
+    pub(crate) fn refusal(&self, error: AuthError) -> AuthError {
+        if self.from_cookie || is_b64token(&self.header.as_bytes()[self.range.clone()]) {
+            error
+        } else {
+            AuthError::InvalidScheme
+        }
     }
 
     /// The token's length in bytes.
@@ -173,9 +196,9 @@ fn from_authorization(headers: &HeaderMap) -> Result<Option<BearerToken>, AuthEr
     if values.next().is_some() {
         return Err(AuthError::MultipleTokens);
     }
-    // On the bytes: `parse_bearer` accepts only visible ASCII (tabs around it aside), so no
-    // UTF-8 or `to_str` pass is needed first.
-    let range = parse_bearer(value.as_bytes()).ok_or(AuthError::InvalidScheme)?;
+    // On the bytes, and without looking at the token's characters yet: see
+    // `BearerToken::refusal`.
+    let range = locate_bearer(value.as_bytes()).ok_or(AuthError::InvalidScheme)?;
     Ok(Some(BearerToken {
         header: value.clone(),
         range,
@@ -184,7 +207,15 @@ fn from_authorization(headers: &HeaderMap) -> Result<Option<BearerToken>, AuthEr
 }
 
 /// `Bearer 1*SP b64token`, surrounding spaces and tabs ignored; returns where the token is.
+#[cfg(test)]
 fn parse_bearer(bytes: &[u8]) -> Option<Range<usize>> {
+    let range = locate_bearer(bytes)?;
+    is_b64token(&bytes[range.clone()]).then_some(range)
+}
+
+/// `Bearer 1*SP token`, surrounding spaces and tabs ignored; returns where the token is,
+/// without checking that it is a `b64token`.
+fn locate_bearer(bytes: &[u8]) -> Option<Range<usize>> {
     let blank = |byte: &u8| matches!(byte, b' ' | b'\t');
     let start = bytes.iter().position(|byte| !blank(byte))?;
     let end = bytes.iter().rposition(|byte| !blank(byte))? + 1;
@@ -197,8 +228,7 @@ fn parse_bearer(bytes: &[u8]) -> Option<Range<usize>> {
         .iter()
         .take_while(|&&byte| byte == b' ')
         .count();
-    let token_start = start + space + spaces;
-    is_b64token(&bytes[token_start..end]).then_some(token_start..end)
+    Some(start + space + spaces..end)
 }
 
 /// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.

@@ -69,7 +69,11 @@ fn with_spare_bits_set(token: &str, index: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
     let segment = &mut parts[index];
-    assert_ne!(segment.len() % 4, 0, "the last character must carry spare bits");
+    assert_ne!(
+        segment.len() % 4,
+        0,
+        "the last character must carry spare bits"
+    );
     let last = segment.pop().unwrap();
     let value = ALPHABET.iter().position(|&c| c == last as u8).unwrap();
     segment.push(ALPHABET[value | 1] as char);

@@ -262,3 +262,53 @@ fn invalid_cookie_names_are_refused_at_build() {
         );
     }
 }
+
+/// RFC 6750 syntax is judged before anything about the token: a header token that is not a
+/// `b64token` is a 400 whatever else is wrong with the request (the layer only looks at its
+/// characters once something failed, which must not change the verdict).
+#[tokio::test]
+async fn a_header_token_that_is_no_b64token_is_refused_for_that_first() {
+    let token = hs256(&claims());
+    let not_b64token = [
+        format!("{token},"),
+        format!("{token} extra"),
+        format!("a,{token}"),
+        "a.b\"c".to_owned(),
+        // Over the size cap as well: the syntax still comes first.
+        format!("{}!", "a".repeat(9000)),
+    ];
+    for bad in &not_b64token {
+        let bearer = format!("Bearer {bad}");
+        for source in [TokenSource::Header, TokenSource::header_or_cookie()] {
+            let answer = send(
+                app(layer(source, false)),
+                get_with(&[("authorization", &bearer)]),
+            )
+            .await;
+            answer.assert_rejected(400, "invalid_request", BAD_SCHEME);
+        }
+        // With a cookie too, or a malformed cookie: still the header's syntax first.
+        for cookie in [format!("auth={token}"), "auth=a,b".to_owned()] {
+            let answer = send(
+                app(layer(TokenSource::header_or_cookie(), false)),
+                get_with(&[("authorization", &bearer), ("cookie", &cookie)]),
+            )
+            .await;
+            answer.assert_rejected(400, "invalid_request", BAD_SCHEME);
+        }
+    }
+    // A b64token that is not base64url is a token of the right syntax, and malformed.
+    for bad in [
+        format!("{token}~"),
+        format!("{token}=="),
+        format!("{token}+/"),
+    ] {
+        let bearer = format!("Bearer {bad}");
+        let answer = send(
+            app(layer(TokenSource::Header, false)),
+            get_with(&[("authorization", &bearer)]),
+        )
+        .await;
+        answer.assert_rejected(401, "invalid_token", "jwt malformed");
+    }
+}
