@@ -11,7 +11,8 @@
 //! chosen keys.
 //!
 //! The map is `quick_cache`'s: a lookup is a shard's read lock, a hash-table probe and an `Arc`
-//! clone. `moka`, used before, also recorded every read for its eviction policy and timer wheel,
+//! clone. Its hasher is `foldhash`'s (seeded per process): the standard SipHash cost more than
+//! the probe, and resistance to chosen keys is not needed for keys nobody can choose. `moka`, used before, also recorded every read for its eviction policy and timer wheel,
 //! which made the lookup the largest cost of a cached request. Entries carry their own deadline,
 //! checked at every hit; an expired entry is dropped when it is found, and until then counts
 //! against the capacity like any other, so memory stays bounded.
@@ -21,7 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use equivalent::Equivalent;
-use quick_cache::sync::Cache;
+use quick_cache::UnitWeighter;
+use quick_cache::sync::{Cache, DefaultLifecycle};
 
 use crate::verify::{ClaimFacts, TimeClaims};
 
@@ -40,7 +42,7 @@ pub(crate) struct Verified<C> {
 
 /// Verified tokens, bounded in number and in time.
 pub(crate) struct VerifiedTokens<C> {
-    entries: Cache<TokenKey, Arc<Verified<C>>>,
+    entries: Cache<TokenKey, Arc<Verified<C>>, UnitWeighter, foldhash::fast::RandomState>,
     max_ttl: Duration,
 }
 
@@ -48,21 +50,21 @@ pub(crate) struct VerifiedTokens<C> {
 #[derive(PartialEq, Eq)]
 struct TokenKey(Box<str>);
 
-/// A token looked up, without copying it into a key.
-struct Lookup<'a>(&'a str);
+/// A token looked up, without copying it into a key. Bytes, not `str`: a hit needs no UTF-8
+/// check of the request's token, as it equals a token that was verified.
+struct Lookup<'a>(&'a [u8]);
 
 /// How many bytes of the end of a token the hash reads.
 const HASHED_TAIL: usize = 32;
 
-fn hash_token<H: Hasher>(token: &str, state: &mut H) {
-    let bytes = token.as_bytes();
+fn hash_token<H: Hasher>(bytes: &[u8], state: &mut H) {
     state.write_usize(bytes.len());
     state.write(&bytes[bytes.len().saturating_sub(HASHED_TAIL)..]);
 }
 
 impl Hash for TokenKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_token(&self.0, state);
+        hash_token(self.0.as_bytes(), state);
     }
 }
 
@@ -74,20 +76,25 @@ impl Hash for Lookup<'_> {
 
 impl Equivalent<TokenKey> for Lookup<'_> {
     fn equivalent(&self, key: &TokenKey) -> bool {
-        *self.0 == *key.0
+        *self.0 == *key.0.as_bytes()
     }
 }
 
 impl<C: Send + Sync + 'static> VerifiedTokens<C> {
     pub(crate) fn new(capacity: u64, max_ttl: Duration) -> Self {
         let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
-        Self {
-            entries: Cache::new(capacity),
-            max_ttl,
-        }
+        let entries = Cache::with(
+            capacity,
+            capacity as u64,
+            UnitWeighter,
+            foldhash::fast::RandomState::default(),
+            DefaultLifecycle::default(),
+        );
+        Self { entries, max_ttl }
     }
 
-    pub(crate) fn get(&self, token: &str) -> Option<Arc<Verified<C>>> {
+    pub(crate) fn get<T: AsRef<[u8]> + ?Sized>(&self, token: &T) -> Option<Arc<Verified<C>>> {
+        let token = token.as_ref();
         let verified = self.entries.get(&Lookup(token))?;
         if Instant::now() < verified.deadline {
             return Some(verified);
@@ -145,7 +152,7 @@ mod tests {
         let cache = VerifiedTokens::<()>::new(10, Duration::from_secs(60));
         cache.insert("a", Arc::new(()), None, times(1_030.9), 1_000);
         cache.insert("b", Arc::new(()), None, times(5_000.0), 1_000);
-        let left = |token| cache.get(token).unwrap().deadline - Instant::now();
+        let left = |token: &str| cache.get(token).unwrap().deadline - Instant::now();
         assert!((Duration::from_secs(29)..=Duration::from_secs(30)).contains(&left("a")));
         assert!((Duration::from_secs(59)..=Duration::from_secs(60)).contains(&left("b")));
     }

@@ -235,7 +235,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
                 let (claims, checked) = self.verifier.verify_collecting(token.as_str(), collect)?;
                 (Arc::new(claims), checked.facts, checked.times.exp)
             }
-            Some(cache) => match cache.get(token.as_str()) {
+            Some(cache) => match cache.get(token.as_bytes()) {
                 Some(hit) => {
                     self.verifier.recheck_times(&hit.times)?;
                     (hit.claims.clone(), hit.facts.clone(), hit.times.exp)

@@ -126,7 +126,7 @@ impl BearerToken {
         // A token handed to handlers verified, so it is ASCII. Before that, a header token's
         // characters are unchecked: one that is not UTF-8 reads as "", which fails
         // verification, and the refusal is then `InvalidScheme` (see `refusal`).
-        std::str::from_utf8(&self.header.as_bytes()[self.range.clone()]).unwrap_or_default()
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 
     /// How to refuse this token for `error`: RFC 6750 syntax comes first, so a token from the
@@ -136,11 +136,16 @@ impl BearerToken {
     /// is three base64url segments and two dots, so a `b64token`, and checking every byte of
     /// every accepted token again would be wasted work. Cookie values are checked when read.
     pub(crate) fn refusal(&self, error: AuthError) -> AuthError {
-        if self.from_cookie || is_b64token(&self.header.as_bytes()[self.range.clone()]) {
+        if self.from_cookie || is_b64token(self.as_bytes()) {
             error
         } else {
             AuthError::InvalidScheme
         }
+    }
+
+    /// The token's bytes, which only verification tells apart from any header bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.header.as_bytes()[self.range.clone()]
     }
 
     /// The token's length in bytes.
