@@ -16,10 +16,14 @@
 //! which made the lookup the largest cost of a cached request. Entries carry their own deadline,
 //! checked at every hit; an expired entry is dropped when it is found, and until then counts
 //! against the capacity like any other, so memory stays bounded.
+//!
+//! Deadlines are in the verifier's clock (whole seconds since the epoch), the clock `exp` and
+//! `nbf` are judged by: a hit then reads the time once, for both checks. A monotonic clock for
+//! the TTL alone cost a second clock read per hit, a tenth of a cached request.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use equivalent::Equivalent;
 use quick_cache::UnitWeighter;
@@ -36,14 +40,16 @@ pub(crate) struct Verified<C> {
     pub(crate) claims: Arc<C>,
     pub(crate) facts: Option<ClaimFacts>,
     pub(crate) times: TimeClaims,
-    /// Until when the entry may serve: the token's expiry, at most the configured cap.
-    deadline: Instant,
+    /// Until when (seconds since the epoch, excluded) the entry may serve: the token's expiry,
+    /// at most the configured cap after it was stored.
+    deadline: u64,
 }
 
 /// Verified tokens, bounded in number and in time.
 pub(crate) struct VerifiedTokens<C> {
     entries: Cache<TokenKey, Arc<Verified<C>>, UnitWeighter, foldhash::fast::RandomState>,
-    max_ttl: Duration,
+    /// The cap, in whole seconds (a fraction of a second is dropped: never longer than asked).
+    max_ttl: u64,
 }
 
 /// A cached token: equal when the whole token is, hashed by its tail (see the module docs).
@@ -90,13 +96,22 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
             foldhash::fast::RandomState::default(),
             DefaultLifecycle::default(),
         );
-        Self { entries, max_ttl }
+        Self {
+            entries,
+            max_ttl: max_ttl.as_secs(),
+        }
     }
 
-    pub(crate) fn get<T: AsRef<[u8]> + ?Sized>(&self, token: &T) -> Option<Arc<Verified<C>>> {
+    /// The entry of `token`, when there is one and it may still serve at `now` (seconds since
+    /// the epoch, from the verifier's clock).
+    pub(crate) fn get<T: AsRef<[u8]> + ?Sized>(
+        &self,
+        token: &T,
+        now: u64,
+    ) -> Option<Arc<Verified<C>>> {
         let token = token.as_ref();
         let verified = self.entries.get(&Lookup(token))?;
-        if Instant::now() < verified.deadline {
+        if now < verified.deadline {
             return Some(verified);
         }
         // Only this very entry: another thread may have stored a fresh one meanwhile.
@@ -115,12 +130,12 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
         now: u64,
     ) {
         // Whole seconds left, rounded down: the entry never outlives the token.
-        let left = Duration::from_secs((times.exp - now as f64).max(0.0) as u64);
+        let left = (times.exp - now as f64).max(0.0) as u64;
         let lifetime = left.min(self.max_ttl);
-        if lifetime.is_zero() {
+        if lifetime == 0 {
             return;
         }
-        let Some(deadline) = Instant::now().checked_add(lifetime) else {
+        let Some(deadline) = now.checked_add(lifetime) else {
             return;
         };
         let verified = Verified {
@@ -149,33 +164,39 @@ mod tests {
 
     #[test]
     fn an_entry_never_outlives_its_token_or_the_cap() {
-        let cache = VerifiedTokens::<()>::new(10, Duration::from_secs(60));
+        // A cap of 60.9 s is 60 s: never longer than asked.
+        let cache = VerifiedTokens::<()>::new(10, Duration::from_millis(60_900));
         cache.insert("a", Arc::new(()), None, times(1_030.9), 1_000);
         cache.insert("b", Arc::new(()), None, times(5_000.0), 1_000);
-        let left = |token: &str| cache.get(token).unwrap().deadline - Instant::now();
-        assert!((Duration::from_secs(29)..=Duration::from_secs(30)).contains(&left("a")));
-        assert!((Duration::from_secs(59)..=Duration::from_secs(60)).contains(&left("b")));
+        // `a` serves until its token's last whole second, `b` for the cap.
+        assert!(cache.get("a", 1_029).is_some());
+        assert!(cache.get("a", 1_030).is_none());
+        assert!(cache.get("b", 1_059).is_some());
+        assert!(cache.get("b", 1_060).is_none());
     }
 
     #[test]
     fn an_expired_entry_is_a_miss_and_is_dropped() {
-        let cache = VerifiedTokens::<()>::new(10, Duration::from_millis(30));
+        let cache = VerifiedTokens::<()>::new(10, Duration::from_secs(30));
         cache.insert("a", Arc::new(()), None, times(5_000.0), 1_000);
         cache.insert("b", Arc::new(()), None, times(5_000.0), 1_000);
-        assert!(cache.get("a").is_some());
-        std::thread::sleep(Duration::from_millis(40));
-        assert!(cache.get("a").is_none());
+        assert!(cache.get("a", 1_000).is_some());
+        assert!(cache.get("a", 1_030).is_none());
         assert_eq!(cache.len(), 1);
         // Stored again, it serves again.
-        cache.insert("a", Arc::new(()), None, times(5_000.0), 1_000);
-        assert!(cache.get("a").is_some());
+        cache.insert("a", Arc::new(()), None, times(5_000.0), 1_030);
+        assert!(cache.get("a", 1_030).is_some());
     }
 
     #[test]
-    fn a_token_with_under_a_second_left_is_not_kept() {
+    fn a_token_with_under_a_second_left_or_a_cap_under_a_second_is_not_kept() {
         let cache = VerifiedTokens::<()>::new(10, Duration::from_secs(60));
         cache.insert("a", Arc::new(()), None, times(1_000.5), 1_000);
-        assert!(cache.get("a").is_none());
+        assert!(cache.get("a", 1_000).is_none());
+        assert_eq!(cache.len(), 0);
+        let cache = VerifiedTokens::<()>::new(10, Duration::from_millis(999));
+        cache.insert("a", Arc::new(()), None, times(5_000.0), 1_000);
+        assert!(cache.get("a", 1_000).is_none());
         assert_eq!(cache.len(), 0);
     }
 
@@ -189,10 +210,13 @@ mod tests {
             times(5_000.0),
             1_000,
         );
-        assert_eq!(cache.get("header.payload.sig").unwrap().claims, Arc::new(7));
-        assert!(cache.get("header.payload.si").is_none());
-        assert!(cache.get("header.payload.sig ").is_none());
-        assert!(cache.get("header.payload.siG").is_none());
+        assert_eq!(
+            cache.get("header.payload.sig", 1_000).unwrap().claims,
+            Arc::new(7)
+        );
+        assert!(cache.get("header.payload.si", 1_000).is_none());
+        assert!(cache.get("header.payload.sig ", 1_000).is_none());
+        assert!(cache.get("header.payload.siG", 1_000).is_none());
     }
 
     #[test]
@@ -201,19 +225,19 @@ mod tests {
         let tail = "s".repeat(HASHED_TAIL);
         let (first, second) = (format!("aaaa.{tail}"), format!("bbbb.{tail}"));
         cache.insert(&first, Arc::new(1), None, times(5_000.0), 1_000);
-        assert!(cache.get(&second).is_none());
+        assert!(cache.get(&second, 1_000).is_none());
         cache.insert(&second, Arc::new(2), None, times(5_000.0), 1_000);
-        assert_eq!(cache.get(&first).unwrap().claims, Arc::new(1));
-        assert_eq!(cache.get(&second).unwrap().claims, Arc::new(2));
-        assert!(cache.get(&format!("aaab.{tail}")).is_none());
-        assert!(cache.get("").is_none());
+        assert_eq!(cache.get(&first, 1_000).unwrap().claims, Arc::new(1));
+        assert_eq!(cache.get(&second, 1_000).unwrap().claims, Arc::new(2));
+        assert!(cache.get(&format!("aaab.{tail}"), 1_000).is_none());
+        assert!(cache.get("", 1_000).is_none());
     }
 
     #[test]
     fn a_huge_capacity_allocates_nothing_up_front() {
         let cache = VerifiedTokens::<u8>::new(u64::MAX, Duration::from_secs(60));
         cache.insert("a", Arc::new(1), None, times(5_000.0), 1_000);
-        assert_eq!(cache.get("a").unwrap().claims, Arc::new(1));
+        assert_eq!(cache.get("a", 1_000).unwrap().claims, Arc::new(1));
     }
 
     #[test]

@@ -499,7 +499,7 @@ impl fmt::Display for ConfigError {
             Self::ZeroSizeCap => f.write_str("the token size cap is zero"),
             Self::ZeroBackendTimeout => f.write_str("the backend timeout is zero"),
             Self::InvalidSessionCookie(what) => write!(f, "invalid session cookie: {what}"),
-            Self::EmptyCache => f.write_str("the token cache has a zero capacity or TTL"),
+            Self::EmptyCache => f.write_str("the token cache has a zero capacity or a TTL under a second"),
             Self::MixedKeySources => {
                 f.write_str("static keys and remote key sets cannot be combined")
             }

@@ -235,29 +235,41 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
                 let (claims, checked) = self.verifier.verify_collecting(token.as_str(), collect)?;
                 (Arc::new(claims), checked.facts, checked.times.exp)
             }
-            Some(cache) => match cache.get(token.as_bytes()) {
-                Some(hit) => {
-                    self.verifier.recheck_times(&hit.times)?;
-                    (hit.claims.clone(), hit.facts.clone(), hit.times.exp)
+            Some(cache) => {
+                // One clock read serves the entry's deadline and the token's time claims.
+                let now = self.verifier.now_secs();
+                match cache.get(token.as_bytes(), now) {
+                    Some(hit) => {
+                        self.verifier.recheck_times(&hit.times, now)?;
+                        (hit.claims.clone(), hit.facts.clone(), hit.times.exp)
+                    }
+                    None => self.verify_and_remember(cache, token, collect)?,
                 }
-                None => {
-                    let (claims, checked) =
-                        self.verifier.verify_collecting(token.as_str(), collect)?;
-                    let claims = Arc::new(claims);
-                    // Read after verifying, so the entry cannot outlive the token.
-                    let now = self.verifier.now_secs();
-                    let facts = checked.facts;
-                    cache.insert(
-                        token.as_str(),
-                        claims.clone(),
-                        facts.clone(),
-                        checked.times,
-                        now,
-                    );
-                    (claims, facts, checked.times.exp)
-                }
-            },
+            }
         };
+        Ok((claims, facts, exp))
+    }
+
+    /// A cache miss: verifies the token and stores the result.
+    fn verify_and_remember(
+        &self,
+        cache: &VerifiedTokens<C>,
+        token: &BearerToken,
+        collect: bool,
+    ) -> Result<(Arc<C>, Option<ClaimFacts>, f64), AuthError> {
+        let (claims, checked) = self.verifier.verify_collecting(token.as_str(), collect)?;
+        let claims = Arc::new(claims);
+        // Read after verifying, so the entry cannot outlive the token.
+        let now = self.verifier.now_secs();
+        let facts = checked.facts;
+        let exp = checked.times.exp;
+        cache.insert(
+            token.as_str(),
+            claims.clone(),
+            facts.clone(),
+            checked.times,
+            now,
+        );
         Ok((claims, facts, exp))
     }
 
@@ -909,7 +921,9 @@ impl<C> JwtLayerBuilder<C> {
     }
 
     /// The longest a verified token stays in the [`cache`](Self::cache), however long it is
-    /// valid. Default: five minutes. Zero is refused by [`build`](Self::build).
+    /// valid. Default: five minutes. Entries are timed in whole seconds of the clock the
+    /// tokens' `exp` is judged by (a fraction of a second is dropped), so a TTL under a second
+    /// is refused by [`build`](Self::build).
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
         self.cache_ttl = ttl;
         self
@@ -1023,7 +1037,7 @@ impl<C> JwtLayerBuilder<C> {
         if self.backend_timeout.is_zero() {
             return Err(ConfigError::ZeroBackendTimeout);
         }
-        if self.cache_capacity == Some(0) || self.cache_ttl.is_zero() {
+        if self.cache_capacity == Some(0) || self.cache_ttl < Duration::from_secs(1) {
             return Err(ConfigError::EmptyCache);
         }
         let cache = self

@@ -189,11 +189,10 @@ async fn a_cached_token_still_expires_on_time() {
     time.store(start + 60, Ordering::SeqCst);
     let answer = send(app_for(layer.clone()), bearer(&token)).await;
     answer.assert_rejected(401, "invalid_token", "jwt expired");
-    assert_eq!(
-        parses(2),
-        1,
-        "refused from the cache entry, not by verifying again"
-    );
+    // The entry ends with its token, in the same clock: the token was looked at afresh.
+    assert_eq!(parses(2), 2, "the entry did not outlive its token");
+    let answer = send(app_for(layer.clone()), bearer(&token)).await;
+    answer.assert_rejected(401, "invalid_token", "jwt expired");
 }
 
 #[tokio::test]
@@ -394,4 +393,20 @@ fn an_empty_cache_is_refused() {
         .cache_ttl(Duration::ZERO)
         .build();
     assert!(matches!(no_ttl, Err(ConfigError::EmptyCache)), "{no_ttl:?}");
+    // Entries are timed in whole seconds: a shorter TTL would keep nothing.
+    let under_a_second = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .cache(10)
+        .cache_ttl(Duration::from_millis(999))
+        .build();
+    assert!(
+        matches!(under_a_second, Err(ConfigError::EmptyCache)),
+        "{under_a_second:?}"
+    );
+    let one_second = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .cache(10)
+        .cache_ttl(Duration::from_secs(1))
+        .build();
+    assert!(one_second.is_ok());
 }
