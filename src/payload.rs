@@ -3,8 +3,10 @@
 //!
 //! The parse goes through [`Tee`], a deserializer that hands the claims type the payload's
 //! object through a map access that watches the keys: the value of a registered claim (`exp`,
-//! `nbf`, `iat`, `iss`, `sub`, `aud`, `jti`) is taken raw, remembered, and then given to the
-//! claims type from that raw text; every other value goes straight through.
+//! `nbf`, `iat`, `iss`, `sub`, `aud`, `jti`) the verifier needs ([`Wanted`]) is taken raw,
+//! remembered, and then given to the claims type from that raw text; every other value goes
+//! straight through. Every registered claim is counted, needed or not, so one given twice is
+//! always noticed.
 //!
 //! A claims type may not read the object as a map or a struct at all (it might ignore the
 //! payload); the registered claims are then not [`complete`](Registered::complete) and the
@@ -46,23 +48,67 @@ fn present_raw<'de, D: Deserializer<'de>>(
 }
 
 impl<'a> Registered<'a> {
-    fn slot(&mut self, key: &str) -> Option<&mut Option<&'a RawValue>> {
+    fn slot(&mut self, claim: Wanted) -> &mut Option<&'a RawValue> {
+        match claim {
+            Wanted::EXP => &mut self.exp,
+            Wanted::NBF => &mut self.nbf,
+            Wanted::IAT => &mut self.iat,
+            Wanted::ISS => &mut self.iss,
+            Wanted::SUB => &mut self.sub,
+            Wanted::AUD => &mut self.aud,
+            _ => &mut self.jti,
+        }
+    }
+}
+
+/// A set of registered claims: those a verification needs taken raw, or those seen so far.
+/// Reading a claim raw and parsing it again for the claims type is work wasted on a claim no
+/// rule looks at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Wanted(u8);
+
+impl Wanted {
+    pub(crate) const EXP: Self = Self(1);
+    pub(crate) const NBF: Self = Self(1 << 1);
+    pub(crate) const IAT: Self = Self(1 << 2);
+    pub(crate) const ISS: Self = Self(1 << 3);
+    pub(crate) const SUB: Self = Self(1 << 4);
+    pub(crate) const AUD: Self = Self(1 << 5);
+    pub(crate) const JTI: Self = Self(1 << 6);
+    /// What every verification needs: the time claims.
+    pub(crate) const TIMES: Self = Self(Self::EXP.0 | Self::NBF.0 | Self::IAT.0);
+    #[cfg(test)]
+    pub(crate) const ALL: Self = Self(0x7f);
+
+    pub(crate) const fn with(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    const fn contains(self, claim: Self) -> bool {
+        self.0 & claim.0 != 0
+    }
+
+    /// The registered claim named `key`, if it is one.
+    fn named(key: &str) -> Option<Self> {
         Some(match key {
-            "exp" => &mut self.exp,
-            "nbf" => &mut self.nbf,
-            "iat" => &mut self.iat,
-            "iss" => &mut self.iss,
-            "sub" => &mut self.sub,
-            "aud" => &mut self.aud,
-            "jti" => &mut self.jti,
+            "exp" => Self::EXP,
+            "nbf" => Self::NBF,
+            "iat" => Self::IAT,
+            "iss" => Self::ISS,
+            "sub" => Self::SUB,
+            "aud" => Self::AUD,
+            "jti" => Self::JTI,
             _ => return None,
         })
     }
 }
 
 /// What the one pass saw of the registered claims.
-#[derive(Default)]
 pub(crate) struct Seen<'a> {
+    /// The claims taken raw into `registered`; the others are left empty there.
+    wanted: Wanted,
+    /// Every registered claim met so far.
+    met: Wanted,
     registered: Registered<'a>,
     /// The claims type read the whole object as a map or a struct.
     complete: bool,
@@ -77,9 +123,18 @@ impl<'a> Seen<'a> {
     }
 }
 
-/// Parses `json` (a JSON object) into `C`, picking up the registered claims on the way.
-pub(crate) fn parse<C: DeserializeOwned>(json: &str) -> (Result<C, serde_json::Error>, Seen<'_>) {
-    let mut seen = Seen::default();
+/// Parses `json` (a JSON object) into `C`, picking up the `wanted` registered claims on the way.
+pub(crate) fn parse<C: DeserializeOwned>(
+    json: &str,
+    wanted: Wanted,
+) -> (Result<C, serde_json::Error>, Seen<'_>) {
+    let mut seen = Seen {
+        wanted,
+        met: Wanted::default(),
+        registered: Registered::default(),
+        complete: false,
+        duplicate: false,
+    };
     let mut deserializer = serde_json::Deserializer::from_str(json);
     let claims = C::deserialize(Tee {
         inner: &mut deserializer,
@@ -213,7 +268,7 @@ struct WatchedMap<'s, 'a, A> {
     inner: A,
     seen: &'s mut Seen<'a>,
     /// The registered claim whose value comes next.
-    pending: Option<&'static str>,
+    pending: Option<Wanted>,
 }
 
 impl<'s, 'a, A: MapAccess<'a>> MapAccess<'a> for WatchedMap<'s, 'a, A> {
@@ -226,7 +281,7 @@ impl<'s, 'a, A: MapAccess<'a>> MapAccess<'a> for WatchedMap<'s, 'a, A> {
         let Some(key) = self.inner.next_key_seed(KeySeed)? else {
             return Ok(None);
         };
-        self.pending = registered_name(&key);
+        self.pending = Wanted::named(&key);
         match key {
             Cow::Borrowed(key) => seed
                 .deserialize(de::value::BorrowedStrDeserializer::new(key))
@@ -241,13 +296,17 @@ impl<'s, 'a, A: MapAccess<'a>> MapAccess<'a> for WatchedMap<'s, 'a, A> {
         &mut self,
         seed: S,
     ) -> Result<S::Value, Self::Error> {
-        let Some(name) = self.pending.take() else {
+        let Some(claim) = self.pending.take() else {
             return self.inner.next_value_seed(seed);
         };
-        let raw: &'a RawValue = self.inner.next_value()?;
-        if let Some(slot) = self.seen.registered.slot(name) {
-            self.seen.duplicate |= slot.replace(raw).is_some();
+        let seen = &mut *self.seen;
+        seen.duplicate |= seen.met.contains(claim);
+        seen.met = seen.met.with(claim);
+        if !seen.wanted.contains(claim) {
+            return self.inner.next_value_seed(seed);
         }
+        let raw: &'a RawValue = self.inner.next_value()?;
+        *seen.registered.slot(claim) = Some(raw);
         seed.deserialize(&mut serde_json::Deserializer::from_str(raw.get()))
             .map_err(de::Error::custom)
     }
@@ -255,12 +314,6 @@ impl<'s, 'a, A: MapAccess<'a>> MapAccess<'a> for WatchedMap<'s, 'a, A> {
     fn size_hint(&self) -> Option<usize> {
         self.inner.size_hint()
     }
-}
-
-fn registered_name(key: &str) -> Option<&'static str> {
-    ["exp", "nbf", "iat", "iss", "sub", "aud", "jti"]
-        .into_iter()
-        .find(|name| *name == key)
 }
 
 /// A map key, borrowed from the payload unless it holds escapes.
@@ -314,7 +367,7 @@ mod tests {
     #[test]
     fn one_pass_fills_the_claims_and_the_registered_claims() {
         let json = r#"{"sub":"alice","exp":1700000000,"role":"admin","aud":["a","b"],"nbf":null}"#;
-        let (typed, seen) = parse::<Typed>(json);
+        let (typed, seen) = parse::<Typed>(json, Wanted::ALL);
         assert_eq!(
             typed.unwrap(),
             Typed {
@@ -330,7 +383,7 @@ mod tests {
         assert_eq!(raw(registered.nbf), Some("null"));
         assert_eq!(raw(registered.iat), None);
 
-        let (map, seen) = parse::<Map<String, Value>>(json);
+        let (map, seen) = parse::<Map<String, Value>>(json, Wanted::ALL);
         assert_eq!(
             map.unwrap(),
             serde_json::from_str::<Map<_, _>>(json).unwrap()
@@ -341,7 +394,7 @@ mod tests {
     #[test]
     fn escaped_names_are_the_same_claims() {
         let json = r#"{"\u0065xp":5,"s\u0075b":"x","role":"r"}"#;
-        let (typed, seen) = parse::<Typed>(json);
+        let (typed, seen) = parse::<Typed>(json, Wanted::ALL);
         assert_eq!(typed.unwrap().exp, 5);
         let registered = seen.complete().unwrap();
         assert_eq!(raw(registered.exp), Some("5"));
@@ -351,24 +404,47 @@ mod tests {
     #[test]
     fn a_registered_claim_given_twice_is_not_complete() {
         let json = r#"{"exp":5,"exp":6}"#;
-        let (map, seen) = parse::<Map<String, Value>>(json);
+        let (map, seen) = parse::<Map<String, Value>>(json, Wanted::ALL);
         assert!(map.is_ok());
         assert!(seen.complete().is_none());
     }
 
     #[test]
     fn a_type_that_does_not_read_the_object_leaves_it_incomplete() {
-        let (ignored, seen) = parse::<de::IgnoredAny>(r#"{"exp":5}"#);
+        let (ignored, seen) = parse::<de::IgnoredAny>(r#"{"exp":5}"#, Wanted::ALL);
         assert!(ignored.is_ok());
         assert!(seen.complete().is_none());
-        let (failed, seen) = parse::<Typed>(r#"{"exp":5}"#);
+        let (failed, seen) = parse::<Typed>(r#"{"exp":5}"#, Wanted::ALL);
         assert!(failed.is_err());
         assert!(seen.complete().is_none());
     }
 
     #[test]
+    fn only_the_wanted_claims_are_taken_but_every_duplicate_is_noticed() {
+        let json = r#"{"sub":"alice","exp":1700000000,"role":"admin","iss":"me"}"#;
+        let (typed, seen) = parse::<Typed>(json, Wanted::TIMES);
+        assert_eq!(typed.unwrap().sub, "alice");
+        let registered = seen.complete().expect("complete");
+        assert_eq!(raw(registered.exp), Some("1700000000"));
+        assert_eq!(raw(registered.sub), None, "not wanted, not taken");
+        assert_eq!(raw(registered.iss), None, "not wanted, not taken");
+
+        let (_, seen) = parse::<Map<String, Value>>(json, Wanted::TIMES.with(Wanted::ISS));
+        assert_eq!(raw(seen.complete().unwrap().iss), Some(r#""me""#));
+
+        for twice in [
+            r#"{"exp":5,"iss":"a","iss":"b"}"#,
+            r#"{"jti":"a","exp":5,"jti":"a"}"#,
+        ] {
+            let (map, seen) = parse::<Map<String, Value>>(twice, Wanted::TIMES);
+            assert!(map.is_ok());
+            assert!(seen.complete().is_none(), "{twice}");
+        }
+    }
+
+    #[test]
     fn trailing_text_fails_the_parse() {
-        let (map, _) = parse::<Map<String, Value>>(r#"{"exp":5} x"#);
+        let (map, _) = parse::<Map<String, Value>>(r#"{"exp":5} x"#, Wanted::ALL);
         assert!(map.is_err());
     }
 }

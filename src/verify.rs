@@ -28,7 +28,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::error::{AuthError, ConfigError};
-use crate::payload::{self, Registered};
+use crate::payload::{self, Registered, Wanted};
 use crate::verifiers;
 
 /// A verification key: an HMAC secret or a public key, with an optional `kid` and an optional
@@ -445,7 +445,7 @@ impl<C: DeserializeOwned> Verifier<C> {
         // One pass fills both the claims and the registered claims; when it cannot (the
         // claims type does not fit the payload, or does not read it as an object), the
         // registered claims are read on their own, and their verdict comes first, as always.
-        let (claims, seen) = payload::parse::<C>(json);
+        let (claims, seen) = payload::parse::<C>(json, self.wanted(collect));
         let (claims, registered) = match (claims, seen.complete()) {
             (Ok(claims), Some(registered)) => (Ok(claims), registered),
             (claims, _) => (claims, parse_object(json)?),
@@ -575,6 +575,28 @@ impl<C: DeserializeOwned> Verifier<C> {
         }
     }
 
+    /// The registered claims `check_claims` reads: the time claims, those a rule is set for,
+    /// and with `collect` the facts.
+    fn wanted(&self, collect: bool) -> Wanted {
+        let rules = &self.rules;
+        let mut wanted = Wanted::TIMES;
+        if rules.audiences.is_some() {
+            wanted = wanted.with(Wanted::AUD);
+        }
+        if rules.issuers.is_some() {
+            wanted = wanted.with(Wanted::ISS);
+        }
+        if rules.subject.is_some() || collect {
+            wanted = wanted.with(Wanted::SUB);
+        }
+        if collect {
+            wanted = wanted.with(Wanted::JTI);
+        }
+        wanted
+    }
+
+    /// Reads only the claims [`wanted`](Self::wanted) says: the others may be absent from
+    /// `claims` even when the token has them.
     fn check_claims(&self, claims: &Registered<'_>, collect: bool) -> Result<Checked, AuthError> {
         let rules = &self.rules;
         let now = self.now();
