@@ -2,25 +2,26 @@
 //! `tests/refresh.rs` through Redis (rotation, reuse detection, concurrent rotation, logout,
 //! logout everywhere), the keys, their lifetimes and prefixes, and failing closed.
 //!
-//! The tests use `REDIS_URL`, each under its own random key prefix, and delete their keys. As in
-//! `tests/revocation_redis.rs`, without `REDIS_URL` they say how to run them and pass, except
-//! under `CI=true`, where they fail (`scripts/test` starts a Redis and sets it).
+//! The tests use `REDIS_URL`, each under its own random key prefix, and delete their keys
+//! (`tests/common/redis.rs`, shared with `tests/revocation_redis.rs`). Without `REDIS_URL` they
+//! say how to run them and pass, except under `CI=true`, where they fail (`scripts/test` starts a
+//! Redis and sets it).
 #![cfg(feature = "redis")]
 
 mod common;
+#[path = "common/redis.rs"]
+mod shared_redis;
 
-use std::io::Write;
-use std::net::TcpListener;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
-use redis::aio::MultiplexedConnection;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use shared_redis::*;
 use tower_jwt_auth::{
     Consumed, DEFAULT_REDIS_REFRESH_PREFIX, JwtIssuer, JwtLayer, Key, RedisRefreshStore,
     RedisRevocations, RefreshStore, SessionError, Sessions, SigningKey,
@@ -32,104 +33,19 @@ const HOW_TO_RUN: &str = "set REDIS_URL=redis://127.0.0.1:6379 (a Redis the test
 
 const DAY: u64 = 24 * 60 * 60;
 
-fn in_ci() -> bool {
-    matches!(std::env::var("CI").as_deref(), Ok("true" | "1"))
-}
+const SUITE: &str = "refresh_redis";
 
-/// Fails under CI; otherwise says why `test` did not run (and, once, how to run it).
-fn cannot_run(test: &str, why: &str) {
-    assert!(
-        !in_ci(),
-        "{test}: {why}; under CI=true this test must run: {HOW_TO_RUN}"
-    );
-    static SAID: Mutex<bool> = Mutex::new(false);
-    let mut said = SAID.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut stderr = std::io::stderr().lock();
-    if !*said {
-        *said = true;
-        let _ = writeln!(
-            stderr,
-            "refresh_redis: to run the tests below, {HOW_TO_RUN}."
-        );
-    }
-    let _ = writeln!(stderr, "refresh_redis::{test} did not run: {why}.");
-}
-
-/// The Redis of `REDIS_URL`, seen by one test under its own key prefix.
-struct SharedRedis {
-    url: String,
-    prefix: String,
-    raw: MultiplexedConnection,
+async fn shared_redis(test: &str) -> Option<SharedRedis> {
+    SharedRedis::get(SUITE, test, HOW_TO_RUN).await
 }
 
 impl SharedRedis {
-    async fn get(test: &str) -> Option<Self> {
-        let url = match std::env::var("REDIS_URL") {
-            Ok(url) if !url.is_empty() => url,
-            _ => {
-                cannot_run(test, "REDIS_URL is not set");
-                return None;
-            }
-        };
-        let raw = redis::Client::open(url.as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap_or_else(|e| panic!("connecting to REDIS_URL {url}: {e}"));
-        let prefix = format!(
-            "tower-jwt-auth-test:refresh-{test}-{:016x}:",
-            rand::random::<u64>()
-        );
-        Some(Self { url, prefix, raw })
-    }
-
     async fn store(&self) -> RedisRefreshStore {
         RedisRefreshStore::connect(&self.url)
             .await
             .unwrap_or_else(|e| panic!("connecting to REDIS_URL {}: {e}", self.url))
             .with_prefix(&self.prefix)
     }
-
-    /// Every key under this test's prefix, without the prefix, sorted.
-    async fn keys(&mut self) -> Vec<String> {
-        keys_under(&mut self.raw, &self.prefix).await
-    }
-
-    /// The remaining lifetime of a key under this test's prefix (-2: no such key).
-    async fn ttl(&mut self, id: &str) -> i64 {
-        ttl(&mut self.raw, &format!("{}{id}", self.prefix)).await
-    }
-
-    async fn clear(&mut self) {
-        clear(&mut self.raw, &self.prefix).await;
-    }
-}
-
-async fn keys_under(raw: &mut MultiplexedConnection, prefix: &str) -> Vec<String> {
-    let mut keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(raw)
-        .await
-        .unwrap();
-    keys.sort();
-    keys.iter()
-        .map(|key| key[prefix.len()..].to_owned())
-        .collect()
-}
-
-async fn clear(raw: &mut MultiplexedConnection, prefix: &str) {
-    let keys: Vec<String> = keys_under(raw, prefix)
-        .await
-        .iter()
-        .map(|id| format!("{prefix}{id}"))
-        .collect();
-    if !keys.is_empty() {
-        let () = redis::cmd("DEL").arg(&keys).query_async(raw).await.unwrap();
-    }
-}
-
-async fn ttl(raw: &mut MultiplexedConnection, key: &str) -> i64 {
-    redis::cmd("TTL").arg(key).query_async(raw).await.unwrap()
 }
 
 #[derive(Clone)]
@@ -177,8 +93,7 @@ fn payload(token: &str) -> Value {
 
 #[tokio::test]
 async fn rotation_and_reuse_detection_through_redis() {
-    let Some(mut redis) = SharedRedis::get("rotation_and_reuse_detection_through_redis").await
-    else {
+    let Some(mut redis) = shared_redis("rotation_and_reuse_detection_through_redis").await else {
         return;
     };
     let clock = TestClock::at(now());
@@ -214,7 +129,7 @@ async fn rotation_and_reuse_detection_through_redis() {
 #[tokio::test]
 async fn keys_expire_with_the_family_and_never_hold_the_token() {
     let Some(mut redis) =
-        SharedRedis::get("keys_expire_with_the_family_and_never_hold_the_token").await
+        shared_redis("keys_expire_with_the_family_and_never_hold_the_token").await
     else {
         return;
     };
@@ -289,7 +204,7 @@ fn concurrent_rotations_through_redis_have_exactly_one_winner() {
         .unwrap();
     runtime.block_on(async {
         let Some(mut redis) =
-            SharedRedis::get("concurrent_rotations_through_redis_have_exactly_one_winner").await
+            shared_redis("concurrent_rotations_through_redis_have_exactly_one_winner").await
         else {
             return;
         };
@@ -331,7 +246,7 @@ fn concurrent_rotations_through_redis_have_exactly_one_winner() {
 #[tokio::test]
 async fn logout_through_redis_revokes_the_access_token_and_the_family() {
     let Some(mut redis) =
-        SharedRedis::get("logout_through_redis_revokes_the_access_token_and_the_family").await
+        shared_redis("logout_through_redis_revokes_the_access_token_and_the_family").await
     else {
         return;
     };
@@ -397,7 +312,7 @@ async fn logout_through_redis_revokes_the_access_token_and_the_family() {
 #[tokio::test]
 async fn logout_everywhere_through_redis_ends_every_family_of_the_subject() {
     let Some(mut redis) =
-        SharedRedis::get("logout_everywhere_through_redis_ends_every_family_of_the_subject").await
+        shared_redis("logout_everywhere_through_redis_ends_every_family_of_the_subject").await
     else {
         return;
     };
@@ -428,7 +343,7 @@ async fn logout_everywhere_through_redis_ends_every_family_of_the_subject() {
 #[tokio::test]
 async fn keys_live_under_the_configured_or_the_default_prefix() {
     let Some(mut redis) =
-        SharedRedis::get("keys_live_under_the_configured_or_the_default_prefix").await
+        shared_redis("keys_live_under_the_configured_or_the_default_prefix").await
     else {
         return;
     };
@@ -467,11 +382,7 @@ async fn keys_live_under_the_configured_or_the_default_prefix() {
 #[tokio::test]
 async fn an_unreachable_redis_fails_closed_within_the_timeout() {
     // A port nothing listens on: no Redis needed, and none is touched.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let store = RedisRefreshStore::connect_lazy(&format!("redis://127.0.0.1:{port}")).unwrap();
     let clock = TestClock::at(now());
     let sessions = Sessions::builder(issuer(&clock), store)

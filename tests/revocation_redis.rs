@@ -10,19 +10,18 @@
 #![cfg(feature = "redis")]
 
 mod common;
+#[path = "common/redis.rs"]
+mod shared_redis;
 
-use std::io::Write;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use common::*;
 use http::{Method, Request, StatusCode};
-use redis::aio::MultiplexedConnection;
 use serde_json::json;
+use shared_redis::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower_jwt_auth::{
     ConfigError, DEFAULT_REDIS_PREFIX, DEFAULT_SUBJECT_REVOCATION_TTL, JsonClaims, JwtLayer,
@@ -39,53 +38,13 @@ const TIMEOUT: Duration = Duration::from_millis(500);
 // ---------------------------------------------------------------------------------------------
 // Where Redis comes from
 
-fn in_ci() -> bool {
-    matches!(std::env::var("CI").as_deref(), Ok("true" | "1"))
-}
+const SUITE: &str = "revocation_redis";
 
-/// Fails under CI; otherwise says why `test` did not run (and, once, how to run it). Written to
-/// stderr directly, so it shows without `--nocapture`.
-fn cannot_run(test: &str, why: &str, how: &str) {
-    assert!(
-        !in_ci(),
-        "{test}: {why}; under CI=true this test must run: {how}"
-    );
-    static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let mut said = SAID.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut stderr = std::io::stderr().lock();
-    if !said.iter().any(|told| told == how) {
-        said.push(how.to_owned());
-        let _ = writeln!(stderr, "revocation_redis: to run the tests below, {how}.");
-    }
-    let _ = writeln!(stderr, "revocation_redis::{test} did not run: {why}.");
-}
-
-fn random_id(label: &str) -> String {
-    format!("{label}-{:016x}", rand::random::<u64>())
-}
-
-/// The Redis of `REDIS_URL`, seen by one test under its own key prefix.
-struct SharedRedis {
-    url: String,
-    prefix: String,
-    raw: MultiplexedConnection,
+async fn shared_redis(test: &str) -> Option<SharedRedis> {
+    SharedRedis::get(SUITE, test, HOW_TO_RUN).await
 }
 
 impl SharedRedis {
-    /// `None`, after saying how to run `test`, when `REDIS_URL` is unset (outside CI).
-    async fn get(test: &str) -> Option<Self> {
-        let url = match std::env::var("REDIS_URL") {
-            Ok(url) if !url.is_empty() => url,
-            _ => {
-                cannot_run(test, "REDIS_URL is not set", HOW_TO_RUN);
-                return None;
-            }
-        };
-        let raw = raw_connection(&url).await;
-        let prefix = format!("tower-jwt-auth-test:{}:", random_id(test));
-        Some(Self { url, prefix, raw })
-    }
-
     /// A store with its own connection, under this test's prefix.
     async fn store(&self) -> RedisRevocations {
         RedisRevocations::connect(&self.url)
@@ -93,64 +52,6 @@ impl SharedRedis {
             .unwrap_or_else(|e| panic!("connecting to REDIS_URL {}: {e}", self.url))
             .with_prefix(&self.prefix)
     }
-
-    /// Every key under this test's prefix, without the prefix, sorted.
-    async fn keys(&mut self) -> Vec<String> {
-        let mut keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query_async(&mut self.raw)
-            .await
-            .unwrap();
-        keys.sort();
-        keys.iter()
-            .map(|key| key[self.prefix.len()..].to_owned())
-            .collect()
-    }
-
-    /// Deletes every key under this test's prefix: the day-long subject keys are not left behind
-    /// in a developer's Redis.
-    async fn clear(&mut self) {
-        let keys = self.keys().await;
-        if keys.is_empty() {
-            return;
-        }
-        let keys: Vec<String> = keys
-            .iter()
-            .map(|id| format!("{}{id}", self.prefix))
-            .collect();
-        let removed: usize = redis::cmd("DEL")
-            .arg(&keys)
-            .query_async(&mut self.raw)
-            .await
-            .unwrap();
-        assert_eq!(removed, keys.len());
-    }
-
-    /// The remaining lifetime of a key under this test's prefix (-2: no such key).
-    async fn ttl(&mut self, id: &str) -> i64 {
-        ttl(&mut self.raw, &format!("{}{id}", self.prefix)).await
-    }
-}
-
-async fn raw_connection(url: &str) -> MultiplexedConnection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap_or_else(|e| panic!("connecting to REDIS_URL {url}: {e}"))
-}
-
-async fn ttl(raw: &mut MultiplexedConnection, key: &str) -> i64 {
-    redis::cmd("TTL").arg(key).query_async(raw).await.unwrap()
-}
-
-/// A port nothing listens on (as of now).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Whether a Redis answers `PING` on `port` (within half a second).
@@ -199,6 +100,7 @@ impl RedisServer {
             .output()
         {
             cannot_run(
+                SUITE,
                 test,
                 &format!("`{}` cannot be run ({error})", redis_server_binary()),
                 "install redis-server (Debian/Ubuntu: apt-get install redis-server) \
@@ -410,7 +312,7 @@ async fn poll_until_ok(app: &Router, token: &str, within: Duration) {
 #[tokio::test]
 async fn logout_revokes_the_presented_token_in_redis_and_only_it() {
     let Some(mut redis) =
-        SharedRedis::get("logout_revokes_the_presented_token_in_redis_and_only_it").await
+        shared_redis("logout_revokes_the_presented_token_in_redis_and_only_it").await
     else {
         return;
     };
@@ -442,7 +344,7 @@ async fn logout_revokes_the_presented_token_in_redis_and_only_it() {
 #[tokio::test]
 async fn logout_everywhere_revokes_the_subjects_tokens_issued_before_it() {
     let Some(mut redis) =
-        SharedRedis::get("logout_everywhere_revokes_the_subjects_tokens_issued_before_it").await
+        shared_redis("logout_everywhere_revokes_the_subjects_tokens_issued_before_it").await
     else {
         return;
     };
@@ -486,7 +388,7 @@ async fn logout_everywhere_revokes_the_subjects_tokens_issued_before_it() {
 #[tokio::test]
 async fn two_app_instances_with_their_own_connections_share_revocations() {
     let Some(mut redis) =
-        SharedRedis::get("two_app_instances_with_their_own_connections_share_revocations").await
+        shared_redis("two_app_instances_with_their_own_connections_share_revocations").await
     else {
         return;
     };
@@ -521,8 +423,7 @@ async fn two_app_instances_with_their_own_connections_share_revocations() {
 
 #[tokio::test]
 async fn revocation_entry_lives_as_long_as_the_token_could() {
-    let Some(mut redis) =
-        SharedRedis::get("revocation_entry_lives_as_long_as_the_token_could").await
+    let Some(mut redis) = shared_redis("revocation_entry_lives_as_long_as_the_token_could").await
     else {
         return;
     };
@@ -551,8 +452,7 @@ async fn revocation_entry_lives_as_long_as_the_token_could() {
 
 #[tokio::test]
 async fn revocation_entry_disappears_when_the_token_expires() {
-    let Some(mut redis) =
-        SharedRedis::get("revocation_entry_disappears_when_the_token_expires").await
+    let Some(mut redis) = shared_redis("revocation_entry_disappears_when_the_token_expires").await
     else {
         return;
     };
@@ -578,8 +478,7 @@ async fn revocation_entry_disappears_when_the_token_expires() {
 
 #[tokio::test]
 async fn subject_revocation_is_kept_for_the_configured_ttl() {
-    let Some(mut redis) =
-        SharedRedis::get("subject_revocation_is_kept_for_the_configured_ttl").await
+    let Some(mut redis) = shared_redis("subject_revocation_is_kept_for_the_configured_ttl").await
     else {
         return;
     };
@@ -620,7 +519,7 @@ async fn subject_revocation_is_kept_for_the_configured_ttl() {
 #[tokio::test]
 async fn keys_live_under_the_default_or_the_configured_prefix() {
     let Some(mut redis) =
-        SharedRedis::get("keys_live_under_the_default_or_the_configured_prefix").await
+        shared_redis("keys_live_under_the_default_or_the_configured_prefix").await
     else {
         return;
     };
