@@ -88,10 +88,9 @@ impl Equivalent<TokenKey> for Lookup<'_> {
 
 impl<C: Send + Sync + 'static> VerifiedTokens<C> {
     pub(crate) fn new(capacity: u64, max_ttl: Duration) -> Self {
-        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
         let entries = Cache::with(
+            usize::try_from(capacity).unwrap_or(usize::MAX),
             capacity,
-            capacity as u64,
             UnitWeighter,
             foldhash::fast::RandomState::default(),
             DefaultLifecycle::default(),

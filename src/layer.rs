@@ -257,19 +257,14 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         token: &BearerToken,
         collect: bool,
     ) -> Result<(Arc<C>, Option<ClaimFacts>, f64), AuthError> {
-        let (claims, checked) = self.verifier.verify_collecting(token.as_str(), collect)?;
+        let token = token.as_str();
+        let (claims, checked) = self.verifier.verify_collecting(token, collect)?;
         let claims = Arc::new(claims);
         // Read after verifying, so the entry cannot outlive the token.
         let now = self.verifier.now_secs();
         let facts = checked.facts;
         let exp = checked.times.exp;
-        cache.insert(
-            token.as_str(),
-            claims.clone(),
-            facts.clone(),
-            checked.times,
-            now,
-        );
+        cache.insert(token, claims.clone(), facts.clone(), checked.times, now);
         Ok((claims, facts, exp))
     }
 

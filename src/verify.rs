@@ -336,6 +336,8 @@ pub struct Verifier<C> {
     rules: Rules,
     provider: &'static CryptoProvider,
     max_token_len: usize,
+    /// The registered claims the rules read, taken raw by the claims parse.
+    rule_claims: Wanted,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -408,12 +410,14 @@ impl<C: DeserializeOwned> Verifier<C> {
         provider: &'static CryptoProvider,
         max_token_len: usize,
     ) -> Self {
+        let rule_claims = claims_read_by(&rules);
         Self {
             keys,
             allowed,
             rules,
             provider,
             max_token_len,
+            rule_claims,
             _claims: PhantomData,
         }
     }
@@ -575,24 +579,14 @@ impl<C: DeserializeOwned> Verifier<C> {
         }
     }
 
-    /// The registered claims `check_claims` reads: the time claims, those a rule is set for,
-    /// and with `collect` the facts.
+    /// The registered claims `check_claims` reads: those of the rules, and with `collect` the
+    /// facts.
     fn wanted(&self, collect: bool) -> Wanted {
-        let rules = &self.rules;
-        let mut wanted = Wanted::TIMES;
-        if rules.audiences.is_some() {
-            wanted = wanted.with(Wanted::AUD);
-        }
-        if rules.issuers.is_some() {
-            wanted = wanted.with(Wanted::ISS);
-        }
-        if rules.subject.is_some() || collect {
-            wanted = wanted.with(Wanted::SUB);
-        }
         if collect {
-            wanted = wanted.with(Wanted::JTI);
+            self.rule_claims.with(Wanted::SUB).with(Wanted::JTI)
+        } else {
+            self.rule_claims
         }
-        wanted
     }
 
     /// Reads only the claims [`wanted`](Self::wanted) says: the others may be absent from
@@ -720,6 +714,21 @@ fn system_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// The registered claims `rules` read: the time claims, and those a rule is set for.
+fn claims_read_by(rules: &Rules) -> Wanted {
+    let mut wanted = Wanted::TIMES;
+    if rules.audiences.is_some() {
+        wanted = wanted.with(Wanted::AUD);
+    }
+    if rules.issuers.is_some() {
+        wanted = wanted.with(Wanted::ISS);
+    }
+    if rules.subject.is_some() {
+        wanted = wanted.with(Wanted::SUB);
+    }
+    wanted
 }
 
 /// Splits `header.payload.signature` at its first two dots. The segments' characters are not
