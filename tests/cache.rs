@@ -15,7 +15,7 @@ use common::*;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use tower_jwt_auth::{
-    Claims, ConfigError, CurrentUser, JwtLayer, Key, MemoryRevocations, TokenFacts,
+    Claims, ConfigError, CurrentUser, JwtLayer, JwtLayerBuilder, Key, MemoryRevocations, TokenFacts,
 };
 
 /// Typed claims that count their deserializations, each test with its own counter. Not
@@ -65,6 +65,13 @@ fn app_for(layer: JwtLayer<Counted>) -> Router {
         .layer(layer)
 }
 
+/// A layer reading `Counted` claims, signed with the tests' secret, to configure further.
+fn counted() -> JwtLayerBuilder<Counted> {
+    JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .claims::<Counted>()
+}
+
 fn ok(answer: &Answer) {
     assert_eq!(answer.status, 200, "body: {}", answer.body);
     assert_eq!(answer.body, json!({ "user": "alice", "role": "admin" }));
@@ -79,12 +86,7 @@ fn clock() -> (Arc<AtomicU64>, impl Fn() -> u64 + Send + Sync + 'static) {
 
 #[tokio::test]
 async fn a_token_seen_again_is_not_parsed_again_and_gets_the_same_claims() {
-    let layer = JwtLayer::builder()
-        .key(Key::hmac(SECRET))
-        .claims::<Counted>()
-        .cache(100)
-        .build()
-        .unwrap();
+    let layer = counted().cache(100).build().unwrap();
     let token = hs256(&counted_claims(0, now() + 600));
     for _ in 0..5 {
         ok(&send(app_for(layer.clone()), bearer(&token)).await);
@@ -92,11 +94,7 @@ async fn a_token_seen_again_is_not_parsed_again_and_gets_the_same_claims() {
     assert_eq!(parses(0), 1, "one parse for five requests");
 
     // The same layer without the cache parses every time.
-    let uncached = JwtLayer::builder()
-        .key(Key::hmac(SECRET))
-        .claims::<Counted>()
-        .build()
-        .unwrap();
+    let uncached = counted().build().unwrap();
     let other = hs256(&counted_claims(1, now() + 600));
     for _ in 0..3 {
         ok(&send(app_for(uncached.clone()), bearer(&other)).await);
@@ -128,21 +126,16 @@ async fn a_hit_shares_the_cached_claims_instead_of_copying_them() {
             .map(|claims| Arc::as_ptr(&claims.0) as usize)
             .collect()
     }
-    let builder = || {
-        JwtLayer::builder()
-            .key(Key::hmac(SECRET))
-            .claims::<Counted>()
-    };
     let token = hs256(&counted_claims(7, now() + 600));
 
-    let cached = seen_addresses(builder().cache(100).build().unwrap(), &token).await;
+    let cached = seen_addresses(counted().cache(100).build().unwrap(), &token).await;
     assert_eq!(cached.len(), 3);
     assert!(
         cached.iter().all(|address| *address == cached[0]),
         "{cached:?}"
     );
 
-    let uncached = seen_addresses(builder().build().unwrap(), &token).await;
+    let uncached = seen_addresses(counted().build().unwrap(), &token).await;
     assert_eq!(uncached.len(), 3);
     assert!(uncached[0] != uncached[1] && uncached[1] != uncached[2] && uncached[0] != uncached[2]);
     assert_eq!(parses(7), 1 + 3);
@@ -173,13 +166,7 @@ async fn map_claims_from_a_hit_equal_those_from_a_miss() {
 async fn a_cached_token_still_expires_on_time() {
     let (time, read) = clock();
     let start = time.load(Ordering::SeqCst);
-    let layer = JwtLayer::builder()
-        .key(Key::hmac(SECRET))
-        .claims::<Counted>()
-        .clock(read)
-        .cache(100)
-        .build()
-        .unwrap();
+    let layer = counted().clock(read).cache(100).build().unwrap();
     let token = hs256(&counted_claims(2, start + 60));
     ok(&send(app_for(layer.clone()), bearer(&token)).await);
     time.store(start + 59, Ordering::SeqCst);
@@ -199,9 +186,7 @@ async fn a_cached_token_still_expires_on_time() {
 async fn a_cached_token_still_ages_out_under_max_age() {
     let (time, read) = clock();
     let start = time.load(Ordering::SeqCst);
-    let layer = JwtLayer::builder()
-        .key(Key::hmac(SECRET))
-        .claims::<Counted>()
+    let layer = counted()
         .clock(read)
         .max_age(Duration::from_secs(30))
         .cache(100)
@@ -303,12 +288,7 @@ async fn the_facts_of_a_hit_are_those_of_the_token() {
 
 #[tokio::test]
 async fn a_tampered_token_never_hits() {
-    let layer = JwtLayer::builder()
-        .key(Key::hmac(SECRET))
-        .claims::<Counted>()
-        .cache(100)
-        .build()
-        .unwrap();
+    let layer = counted().cache(100).build().unwrap();
     let token = hs256(&counted_claims(4, now() + 600));
     ok(&send(app_for(layer.clone()), bearer(&token)).await);
 
@@ -339,9 +319,7 @@ async fn a_tampered_token_never_hits() {
 
 #[tokio::test]
 async fn an_entry_lives_no_longer_than_the_ttl() {
-    let layer = JwtLayer::builder()
-        .key(Key::hmac(SECRET))
-        .claims::<Counted>()
+    let layer = counted()
         .cache(100)
         .cache_ttl(Duration::from_secs(1))
         .build()
@@ -357,14 +335,7 @@ async fn an_entry_lives_no_longer_than_the_ttl() {
 
 #[tokio::test]
 async fn each_layer_has_its_own_cache() {
-    let build = || {
-        JwtLayer::builder()
-            .key(Key::hmac(SECRET))
-            .claims::<Counted>()
-            .cache(100)
-            .build()
-            .unwrap()
-    };
+    let build = || counted().cache(100).build().unwrap();
     let (first, second) = (build(), build());
     let token = hs256(&counted_claims(6, now() + 600));
     ok(&send(app_for(first.clone()), bearer(&token)).await);

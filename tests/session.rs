@@ -131,6 +131,16 @@ fn request(method: Method, uri: &str, headers: &[(&str, &str)]) -> Request<Body>
     builder.body(Body::empty()).unwrap()
 }
 
+/// An unsafe request carrying the session cookie `auth=<token>` and `csrf` in `X-CSRF-Token`.
+fn post_with_session(uri: &str, token: &str, csrf: &str) -> Request<Body> {
+    let cookie = format!("auth={token}");
+    request(
+        Method::POST,
+        uri,
+        &[("cookie", &cookie), ("x-csrf-token", csrf)],
+    )
+}
+
 fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
@@ -176,14 +186,9 @@ async fn clear_session_expires_both_cookies() {
     let issuer = issuer();
     let app = app(&issuer, cookie_layer(&issuer).build().unwrap());
     let session = login(&app).await;
-    let cookie = format!("auth={}", session.token);
     let answer = send(
         app,
-        request(
-            Method::POST,
-            "/logout",
-            &[("cookie", &cookie), ("x-csrf-token", &session.csrf)],
-        ),
+        post_with_session("/logout", &session.token, &session.csrf),
     )
     .await;
     assert_eq!(answer.status, 204);
@@ -384,16 +389,7 @@ async fn a_csrf_token_is_bound_to_its_session() {
     let first = login(&app).await;
     let second = login(&app).await;
     assert_ne!(first.csrf, second.csrf);
-    let cookie = format!("auth={}", first.token);
-    let answer = send(
-        app,
-        request(
-            Method::POST,
-            "/me",
-            &[("cookie", &cookie), ("x-csrf-token", &second.csrf)],
-        ),
-    )
-    .await;
+    let answer = send(app, post_with_session("/me", &first.token, &second.csrf)).await;
     assert_eq!(answer.status, 403);
 }
 
@@ -486,15 +482,7 @@ async fn a_cookie_layer_without_a_session_refuses_unsafe_requests() {
     let token = hs256(&json!({ "sub": "x", "exp": now() + 60 }));
     let cookie = format!("auth={token}");
     let guess = URL_SAFE_NO_PAD.encode([0u8; 32]);
-    let answer = send(
-        app.clone(),
-        request(
-            Method::POST,
-            "/",
-            &[("cookie", &cookie), ("x-csrf-token", &guess)],
-        ),
-    )
-    .await;
+    let answer = send(app.clone(), post_with_session("/", &token, &guess)).await;
     assert_eq!(answer.status, 403);
     let answer = send(app, request(Method::GET, "/", &[("cookie", &cookie)])).await;
     assert_eq!(answer.status, 200);
