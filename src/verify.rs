@@ -23,7 +23,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use jsonwebtoken::crypto::CryptoProvider;
 use jsonwebtoken::jwk::{Jwk, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
@@ -355,11 +355,27 @@ struct Header<'a> {
     #[serde(borrow)]
     alg: Cow<'a, str>,
     #[serde(default, borrow)]
-    kid: Option<Cow<'a, str>>,
+    kid: Option<Text<'a>>,
     #[serde(default, borrow)]
-    typ: Option<Cow<'a, str>>,
+    typ: Option<Text<'a>>,
     #[serde(default, deserialize_with = "present")]
     crit: bool,
+}
+
+/// A JSON string, borrowed from the token's text unless it holds escapes. serde's own
+/// `Cow<str>` (and so `Option<Cow<str>>`) always copies; the derive borrows only a `Cow` field
+/// marked `borrow`, which this wrapper is, so header parameters and claims compared on every
+/// request cost no allocation.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Any value at all, even `null`, marks the parameter as present.
@@ -633,8 +649,8 @@ impl<C: DeserializeOwned> Verifier<C> {
         }
         self.check_max_age(&times, now)?;
         let facts = collect.then(|| ClaimFacts {
-            jti: string_claim(claims.jti).map(Cow::into_owned),
-            sub: string_claim(claims.sub).map(Cow::into_owned),
+            jti: string_claim(claims.jti).map(|jti| jti.0.into_owned()),
+            sub: string_claim(claims.sub).map(|sub| sub.0.into_owned()),
             // Whole seconds: a fractional NumericDate is floored, as node does.
             iat: times.iat.map(|iat| iat.max(0.0) as u64),
             // Rounded up: the token is accepted until its fractional `exp`, so a revocation
@@ -826,20 +842,52 @@ fn numeric_date(raw: Option<&RawValue>, claim: &'static str) -> Result<Option<f6
     .transpose()
 }
 
-fn string_claim(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+fn string_claim(raw: Option<&RawValue>) -> Option<Text<'_>> {
     raw.and_then(|raw| serde_json::from_str(raw.get()).ok())
 }
 
 /// `aud` is a string or an array of strings (RFC 7519 §4.1.3); one match is enough.
 fn audience_matches(raw: Option<&RawValue>, expected: &Expectation) -> bool {
-    let Some(raw) = raw else {
-        return false;
-    };
-    if let Ok(one) = serde_json::from_str::<Cow<'_, str>>(raw.get()) {
-        return expected.accepts(&one);
+    raw.is_some_and(|raw| {
+        let mut json = serde_json::Deserializer::from_str(raw.get());
+        AudienceMatches(expected)
+            .deserialize(&mut json)
+            .is_ok_and(|matched| matched)
+    })
+}
+
+/// Reads `aud` in one pass, comparing each string where it lies in the token's text: no
+/// second parse when it is an array, no vector of its values.
+struct AudienceMatches<'e>(&'e Expectation);
+
+impl<'de> DeserializeSeed<'de> for AudienceMatches<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
     }
-    serde_json::from_str::<Vec<Cow<'_, str>>>(raw.get())
-        .is_ok_and(|many| many.iter().any(|aud| expected.accepts(aud)))
+}
+
+impl<'de> Visitor<'de> for AudienceMatches<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or an array of strings")
+    }
+
+    fn visit_str<E: de::Error>(self, aud: &str) -> Result<bool, E> {
+        Ok(self.0.accepts(aud))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut audiences: A) -> Result<bool, A::Error> {
+        // Every element is read, so an array holding anything but strings is refused whole,
+        // wherever the match is.
+        let mut matched = false;
+        while let Some(aud) = audiences.next_element::<Text<'de>>()? {
+            matched |= self.0.accepts(&aud);
+        }
+        Ok(matched)
+    }
 }
 
 /// Installs the crypto backend our cargo features select as `jsonwebtoken`'s process-wide

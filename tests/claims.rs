@@ -205,6 +205,74 @@ async fn matching_audience_issuer_and_subject_are_accepted() {
 }
 
 #[tokio::test]
+async fn an_audience_array_must_hold_only_strings() {
+    let layer = || at_now().audience("api").build().unwrap();
+    let refused = Err("jwt audience invalid. expected: api".to_owned());
+    for (aud, expected) in [
+        (json!(["api", "other"]), Ok(())),
+        (json!(["other", "other", "api"]), Ok(())),
+        (json!([]), refused.clone()),
+        (json!(["api", 1]), refused.clone()),
+        (json!([1, "api"]), refused.clone()),
+        (json!(["api", null]), refused.clone()),
+        (json!(["api", ["api"]]), refused.clone()),
+        (json!([["api"]]), refused.clone()),
+        (json!({ "aud": "api" }), refused.clone()),
+    ] {
+        let claims = json!({ "exp": NOW + 60, "aud": aud });
+        assert_eq!(verdict(layer(), claims).await, expected, "aud: {aud}");
+    }
+}
+
+/// The compared strings are read without copying where the token's text allows it; escaped
+/// ones must still be compared by their value, not by their text.
+#[tokio::test]
+async fn escaped_strings_are_compared_by_their_value() {
+    let layer = || {
+        JwtLayer::builder()
+            .key(Key::hmac(SECRET).with_kid("key/1"))
+            .clock(|| NOW)
+            .typ("at+jwt")
+            .audience("https://api")
+            .issuer("https://idp")
+            .subject("alice")
+            .build()
+            .unwrap()
+    };
+    let header = r#"{"alg":"HS256","typ":"at\u002bjwt","kid":"key\/1"}"#;
+    let payload = format!(
+        r#"{{"exp":{},"iss":"https:\/\/idp","sub":"\u0061lice","aud":["x","https:\/\/api"]}}"#,
+        NOW + 60
+    );
+    let token = sign_raw(
+        header,
+        &payload,
+        Algorithm::HS256,
+        &EncodingKey::from_secret(SECRET),
+    );
+    let answer = try_token(layer(), &token).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["user"], "alice");
+
+    // And an escape that changes the value is not taken for the expected one.
+    let payload = format!(
+        r#"{{"exp":{},"iss":"https:\/\/idp\/","sub":"alice","aud":"https://api"}}"#,
+        NOW + 60
+    );
+    let token = sign_raw(
+        header,
+        &payload,
+        Algorithm::HS256,
+        &EncodingKey::from_secret(SECRET),
+    );
+    try_token(layer(), &token).await.assert_rejected(
+        401,
+        "invalid_token",
+        "jwt issuer invalid. expected: https://idp",
+    );
+}
+
+#[tokio::test]
 async fn non_string_issuer_is_refused_when_an_issuer_is_expected() {
     let layer = at_now().issuer("https://idp").build().unwrap();
     assert_eq!(
