@@ -101,16 +101,16 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
         }
     }
 
-    /// The entry of `token`, when there is one and it may still serve at `now` (seconds since
-    /// the epoch, from the verifier's clock).
+    /// The entry of `token`, when there is one and `serves(deadline)` says it may still serve
+    /// (the deadline in seconds since the epoch, in the verifier's clock).
     pub(crate) fn get<T: AsRef<[u8]> + ?Sized>(
         &self,
         token: &T,
-        now: u64,
+        serves: impl FnOnce(u64) -> bool,
     ) -> Option<Arc<Verified<C>>> {
         let token = token.as_ref();
         let verified = self.entries.get(&Lookup(token))?;
-        if now < verified.deadline {
+        if serves(verified.deadline) {
             return Some(verified);
         }
         // Only this very entry: another thread may have stored a fresh one meanwhile.
@@ -157,6 +157,11 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
 mod tests {
     use super::*;
 
+    /// The deadline test of a lookup at `now`.
+    fn at(now: u64) -> impl FnOnce(u64) -> bool {
+        move |deadline| now < deadline
+    }
+
     fn times(exp: f64) -> TimeClaims {
         TimeClaims::for_tests(exp)
     }
@@ -168,10 +173,10 @@ mod tests {
         cache.insert("a", Arc::new(()), None, times(1_030.9), 1_000);
         cache.insert("b", Arc::new(()), None, times(5_000.0), 1_000);
         // `a` serves until its token's last whole second, `b` for the cap.
-        assert!(cache.get("a", 1_029).is_some());
-        assert!(cache.get("a", 1_030).is_none());
-        assert!(cache.get("b", 1_059).is_some());
-        assert!(cache.get("b", 1_060).is_none());
+        assert!(cache.get("a", at(1_029)).is_some());
+        assert!(cache.get("a", at(1_030)).is_none());
+        assert!(cache.get("b", at(1_059)).is_some());
+        assert!(cache.get("b", at(1_060)).is_none());
     }
 
     #[test]
@@ -179,23 +184,23 @@ mod tests {
         let cache = VerifiedTokens::<()>::new(10, Duration::from_secs(30));
         cache.insert("a", Arc::new(()), None, times(5_000.0), 1_000);
         cache.insert("b", Arc::new(()), None, times(5_000.0), 1_000);
-        assert!(cache.get("a", 1_000).is_some());
-        assert!(cache.get("a", 1_030).is_none());
+        assert!(cache.get("a", at(1_000)).is_some());
+        assert!(cache.get("a", at(1_030)).is_none());
         assert_eq!(cache.len(), 1);
         // Stored again, it serves again.
         cache.insert("a", Arc::new(()), None, times(5_000.0), 1_030);
-        assert!(cache.get("a", 1_030).is_some());
+        assert!(cache.get("a", at(1_030)).is_some());
     }
 
     #[test]
     fn a_token_with_under_a_second_left_or_a_cap_under_a_second_is_not_kept() {
         let cache = VerifiedTokens::<()>::new(10, Duration::from_secs(60));
         cache.insert("a", Arc::new(()), None, times(1_000.5), 1_000);
-        assert!(cache.get("a", 1_000).is_none());
+        assert!(cache.get("a", at(1_000)).is_none());
         assert_eq!(cache.len(), 0);
         let cache = VerifiedTokens::<()>::new(10, Duration::from_millis(999));
         cache.insert("a", Arc::new(()), None, times(5_000.0), 1_000);
-        assert!(cache.get("a", 1_000).is_none());
+        assert!(cache.get("a", at(1_000)).is_none());
         assert_eq!(cache.len(), 0);
     }
 
@@ -210,12 +215,12 @@ mod tests {
             1_000,
         );
         assert_eq!(
-            cache.get("header.payload.sig", 1_000).unwrap().claims,
+            cache.get("header.payload.sig", at(1_000)).unwrap().claims,
             Arc::new(7)
         );
-        assert!(cache.get("header.payload.si", 1_000).is_none());
-        assert!(cache.get("header.payload.sig ", 1_000).is_none());
-        assert!(cache.get("header.payload.siG", 1_000).is_none());
+        assert!(cache.get("header.payload.si", at(1_000)).is_none());
+        assert!(cache.get("header.payload.sig ", at(1_000)).is_none());
+        assert!(cache.get("header.payload.siG", at(1_000)).is_none());
     }
 
     #[test]
@@ -224,19 +229,19 @@ mod tests {
         let tail = "s".repeat(HASHED_TAIL);
         let (first, second) = (format!("aaaa.{tail}"), format!("bbbb.{tail}"));
         cache.insert(&first, Arc::new(1), None, times(5_000.0), 1_000);
-        assert!(cache.get(&second, 1_000).is_none());
+        assert!(cache.get(&second, at(1_000)).is_none());
         cache.insert(&second, Arc::new(2), None, times(5_000.0), 1_000);
-        assert_eq!(cache.get(&first, 1_000).unwrap().claims, Arc::new(1));
-        assert_eq!(cache.get(&second, 1_000).unwrap().claims, Arc::new(2));
-        assert!(cache.get(&format!("aaab.{tail}"), 1_000).is_none());
-        assert!(cache.get("", 1_000).is_none());
+        assert_eq!(cache.get(&first, at(1_000)).unwrap().claims, Arc::new(1));
+        assert_eq!(cache.get(&second, at(1_000)).unwrap().claims, Arc::new(2));
+        assert!(cache.get(&format!("aaab.{tail}"), at(1_000)).is_none());
+        assert!(cache.get("", at(1_000)).is_none());
     }
 
     #[test]
     fn a_huge_capacity_allocates_nothing_up_front() {
         let cache = VerifiedTokens::<u8>::new(u64::MAX, Duration::from_secs(60));
         cache.insert("a", Arc::new(1), None, times(5_000.0), 1_000);
-        assert_eq!(cache.get("a", 1_000).unwrap().claims, Arc::new(1));
+        assert_eq!(cache.get("a", at(1_000)).unwrap().claims, Arc::new(1));
     }
 
     #[test]

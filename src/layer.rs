@@ -157,6 +157,8 @@ impl<S: fmt::Debug, C> fmt::Debug for JwtService<S, C> {
 }
 
 /// What the synchronous part of authentication decided.
+// `Verified` is what nearly every request carries: boxing it would allocate on the fast path.
+#[allow(clippy::large_enum_variant)]
 enum Decision<C> {
     /// Optional mode and no token: go on without claims.
     Anonymous,
@@ -179,33 +181,41 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
                 Mode::Required => Err(self.source.missing_error()),
             };
         };
-        match self.authenticate(&token, method, headers) {
+        match self.authenticate(token, method, headers) {
             Ok(authenticated) => Ok(Decision::Verified(authenticated)),
             #[cfg(feature = "jwks")]
-            Err(error) => match self.verifier.refresh_for(&error, token.as_str()) {
+            Err((error, token)) => match self.verifier.refresh_for(&error, token.as_str()) {
                 Some(refresh) => Ok(Decision::Refresh { token, refresh }),
                 None => Err(error),
             },
             #[cfg(not(feature = "jwks"))]
-            Err(error) => Err(error),
+            Err((error, _)) => Err(error),
         }
     }
 
     /// Verifies the token, then what depends on the request: CSRF for an unsafe request
     /// authenticated by a cookie, and whether the session is due for renewal.
+    ///
+    /// Takes the token and hands it back with a refusal (a key refresh may retry with it): it
+    /// moves into the request extensions, so an accepted request never copies it.
     fn authenticate(
         &self,
-        token: &BearerToken,
+        token: BearerToken,
         method: &Method,
         headers: &HeaderMap,
-    ) -> Result<Authenticated<C>, AuthError> {
-        let (claims, facts, exp) = self.verify(token).map_err(|error| token.refusal(error))?;
+    ) -> Result<Authenticated<C>, (AuthError, BearerToken)> {
+        let (claims, facts, exp) = match self.verify(&token) {
+            Ok(verified) => verified,
+            Err(error) => return Err((token.refusal(error), token)),
+        };
         if token.is_from_cookie()
             && let Some(csrf) = &self.csrf
             && session::is_unsafe(method)
         {
             let jti = facts.as_ref().and_then(|facts| facts.jti.as_deref());
-            csrf.check(headers, &session::binding(jti, token.as_str()))?;
+            if let Err(error) = csrf.check(headers, &session::binding(jti, token.as_str())) {
+                return Err((error, token));
+            }
         }
         let renew = token.is_from_cookie()
             && self
@@ -220,7 +230,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             exp: facts.exp,
         });
         Ok(Authenticated {
-            token: token.clone(),
+            token,
             claims,
             facts,
             renew,
@@ -237,8 +247,10 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             }
             Some(cache) => {
                 // One clock read serves the entry's deadline and the token's time claims.
-                let now = self.verifier.now_secs();
-                match cache.get(token.as_bytes(), now) {
+                let now = self.verifier.rough_now();
+                match cache.get(token.as_bytes(), |deadline| {
+                    self.verifier.is_before(now, deadline)
+                }) {
                     Some(hit) => {
                         self.verifier.recheck_times(&hit.times, now)?;
                         (hit.claims.clone(), hit.facts.clone(), hit.times.exp)
@@ -293,9 +305,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             #[cfg(feature = "jwks")]
             Decision::Refresh { token, refresh } => {
                 refresh.await;
-                match self.authenticate(&token, request.method(), request.headers()) {
+                match self.authenticate(token, request.method(), request.headers()) {
                     Ok(authenticated) => Some(authenticated),
-                    Err(error) => return Ok(self.reject(&error, None)),
+                    Err((error, _)) => return Ok(self.reject(&error, None)),
                 }
             }
         };

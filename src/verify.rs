@@ -660,12 +660,47 @@ impl<C: DeserializeOwned> Verifier<C> {
         Ok(Checked { times, facts })
     }
 
-    /// Checks again, at the current time, the rules that depend on it: for a token verified
-    /// earlier (the verified-token cache), every other rule still holds.
-    pub(crate) fn recheck_times(&self, times: &TimeClaims, now: u64) -> Result<(), AuthError> {
-        let now = now as f64;
-        self.check_window(times, now)?;
-        self.check_max_age(times, now)
+    /// Checks again, at `now`, the rules that depend on the time: for a token verified earlier
+    /// (the verified-token cache), every other rule still holds.
+    ///
+    /// When `now` is only known to lie in a range, the rules are checked at both ends: each
+    /// one fails only past a boundary (`exp`, `max_age`) or before one (`nbf`, `iat`), so
+    /// holding at both ends means holding throughout. Otherwise the precise clock decides.
+    pub(crate) fn recheck_times(&self, times: &TimeClaims, now: Now) -> Result<(), AuthError> {
+        let at = |now: u64| {
+            let now = now as f64;
+            self.check_window(times, now)?;
+            self.check_max_age(times, now)
+        };
+        if now.earliest == now.latest {
+            return at(now.earliest);
+        }
+        match (at(now.earliest), at(now.latest)) {
+            (Ok(()), Ok(())) => Ok(()),
+            _ => at(self.now_secs()),
+        }
+    }
+
+    /// Whether the time is before `deadline` (seconds since the epoch): from `now` when the
+    /// whole range is on one side of it, else from the precise clock.
+    pub(crate) fn is_before(&self, now: Now, deadline: u64) -> bool {
+        if now.latest < deadline {
+            true
+        } else if now.earliest >= deadline {
+            false
+        } else {
+            self.now_secs() < deadline
+        }
+    }
+
+    /// The time for a cache hit: the configured clock's reading when there is one; else the
+    /// system's coarse clock, a few nanoseconds against the precise clock's tens (a hit costs
+    /// a few hundred), read as a range of seconds the precise time lies in.
+    pub(crate) fn rough_now(&self) -> Now {
+        match &self.rules.clock {
+            Some(clock) => Now::exactly(clock()),
+            None => coarse_now().unwrap_or_else(|| Now::exactly(system_now())),
+        }
     }
 
     /// Seconds since the Unix epoch, from the configured clock.
@@ -724,6 +759,50 @@ fn object_text(json: &[u8]) -> Result<&str, AuthError> {
 /// Parses an object checked by [`object_text`].
 fn parse_object<'a, T: Deserialize<'a>>(json: &'a str) -> Result<T, AuthError> {
     serde_json::from_str(json).map_err(|_| AuthError::InvalidToken)
+}
+
+/// The current time in whole seconds since the Unix epoch: exactly, or somewhere in
+/// `earliest..=latest`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Now {
+    pub(crate) earliest: u64,
+    pub(crate) latest: u64,
+}
+
+impl Now {
+    pub(crate) fn exactly(secs: u64) -> Self {
+        Self {
+            earliest: secs,
+            latest: secs,
+        }
+    }
+}
+
+/// Linux's `CLOCK_REALTIME_COARSE`: the time of the last timer tick, read without the clock
+/// source. It lags the precise clock by less than a tick (4 ms at 250 Hz), so the precise whole
+/// seconds are its own or the next; one more second on each side absorbs any disagreement.
+/// `None` when its resolution is not well under a second, which no kernel we know of has.
+#[cfg(target_os = "linux")]
+fn coarse_now() -> Option<Now> {
+    use rustix::time::{ClockId, clock_getres, clock_gettime};
+    static FINE_ENOUGH: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let fine_enough = *FINE_ENOUGH.get_or_init(|| {
+        let resolution = clock_getres(ClockId::RealtimeCoarse);
+        resolution.tv_sec == 0 && resolution.tv_nsec < 100_000_000
+    });
+    if !fine_enough {
+        return None;
+    }
+    let secs = u64::try_from(clock_gettime(ClockId::RealtimeCoarse).tv_sec).ok()?;
+    Some(Now {
+        earliest: secs.saturating_sub(1),
+        latest: secs.saturating_add(1),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn coarse_now() -> Option<Now> {
+    None
 }
 
 fn system_now() -> u64 {
@@ -1121,6 +1200,94 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     use super::*;
+
+    /// A layer whose verifier's precise clock reads `clock` (shared, so a test can move it).
+    fn verifier_at(clock: Arc<std::sync::atomic::AtomicU64>) -> crate::JwtLayer {
+        crate::JwtLayer::builder()
+            .key(Key::hmac(b"a secret long enough for HS256 keys, 32+ bytes"))
+            .clock(move || clock.load(std::sync::atomic::Ordering::Relaxed))
+            .build()
+            .unwrap()
+    }
+
+    fn range(earliest: u64, latest: u64) -> Now {
+        Now { earliest, latest }
+    }
+
+    #[test]
+    fn a_time_range_inside_the_window_needs_no_precise_reading() {
+        // The precise clock says expired: it is not read when the whole range is fine.
+        let layer = verifier_at(Arc::new(5_000.into()));
+        let verifier = layer.verifier();
+        let times = TimeClaims::for_tests(1_000.0);
+        assert_eq!(verifier.recheck_times(&times, range(997, 999)), Ok(()));
+        assert_eq!(
+            verifier.recheck_times(&times, Now::exactly(1_000)),
+            Err(AuthError::Expired)
+        );
+    }
+
+    #[test]
+    fn a_time_range_across_a_boundary_is_settled_by_the_precise_clock() {
+        let clock = Arc::new(std::sync::atomic::AtomicU64::new(999));
+        let layer = verifier_at(clock.clone());
+        let verifier = layer.verifier();
+        let expiring = TimeClaims::for_tests(1_000.0);
+        assert_eq!(verifier.recheck_times(&expiring, range(998, 1_000)), Ok(()));
+        clock.store(1_000, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            verifier.recheck_times(&expiring, range(998, 1_000)),
+            Err(AuthError::Expired)
+        );
+
+        let starting = TimeClaims {
+            exp: 2_000.0,
+            nbf: Some(1_000.0),
+            iat: Some(1_000.0),
+        };
+        assert_eq!(verifier.recheck_times(&starting, range(999, 1_001)), Ok(()));
+        clock.store(999, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            verifier.recheck_times(&starting, range(999, 1_001)),
+            Err(AuthError::NotActive)
+        );
+    }
+
+    #[test]
+    fn a_deadline_within_the_time_range_is_settled_by_the_precise_clock() {
+        let clock = Arc::new(std::sync::atomic::AtomicU64::new(5_000));
+        let layer = verifier_at(clock.clone());
+        let verifier = layer.verifier();
+        // Clear cases do not read the clock, which says otherwise here.
+        assert!(verifier.is_before(range(997, 999), 1_000));
+        clock.store(0, std::sync::atomic::Ordering::Relaxed);
+        assert!(!verifier.is_before(range(1_000, 1_002), 1_000));
+        assert!(verifier.is_before(range(999, 1_001), 1_000));
+        clock.store(1_000, std::sync::atomic::Ordering::Relaxed);
+        assert!(!verifier.is_before(range(999, 1_001), 1_000));
+        assert!(!verifier.is_before(Now::exactly(1_000), 1_000));
+        assert!(verifier.is_before(Now::exactly(999), 1_000));
+    }
+
+    #[test]
+    fn a_configured_clock_is_read_exactly() {
+        let layer = verifier_at(Arc::new(1_234.into()));
+        assert_eq!(layer.verifier().rough_now(), Now::exactly(1_234));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_coarse_range_holds_the_precise_time() {
+        for _ in 0..1_000 {
+            let before = system_now();
+            let now = coarse_now().expect("Linux has a coarse clock finer than a second");
+            let after = system_now();
+            assert!(
+                now.earliest <= before && after <= now.latest,
+                "{before}..={after} outside {now:?}"
+            );
+        }
+    }
 
     #[test]
     fn small_order_ed25519_points_are_recognised() {

@@ -182,6 +182,49 @@ async fn a_cached_token_still_expires_on_time() {
     answer.assert_rejected(401, "invalid_token", "jwt expired");
 }
 
+/// Without a configured clock a hit reads the system's coarse clock, which lags the precise
+/// one: around `exp` the precise clock must decide, so the token is refused from the very
+/// moment it expires, and not a tick later.
+#[tokio::test]
+async fn a_cached_token_expires_on_time_by_the_system_clock() {
+    fn precise_now() -> f64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    }
+    let layer = counted().cache(100).build().unwrap();
+    let exp = now() + 3;
+    let token = hs256(&counted_claims(8, exp));
+    for _ in 0..3 {
+        ok(&send(app_for(layer.clone()), bearer(&token)).await);
+    }
+    assert_eq!(parses(8), 1, "far from exp, requests hit");
+
+    let (mut accepted, mut refused) = (0, 0);
+    while precise_now() < exp as f64 + 0.3 {
+        let before = precise_now();
+        let answer = send(app_for(layer.clone()), bearer(&token)).await;
+        let after = precise_now();
+        if answer.status == 200 {
+            assert!(
+                before < exp as f64,
+                "accepted at {before}, expired at {exp}"
+            );
+            accepted += 1;
+        } else {
+            answer.assert_rejected(401, "invalid_token", "jwt expired");
+            assert!(after >= exp as f64, "refused at {after}, valid until {exp}");
+            refused += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    assert!(
+        accepted > 0 && refused > 0,
+        "{accepted} accepted, {refused} refused"
+    );
+}
+
 #[tokio::test]
 async fn a_cached_token_still_ages_out_under_max_age() {
     let (time, read) = clock();
