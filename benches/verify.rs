@@ -565,7 +565,8 @@ fn report_interleaved() {
             println!(
                 "{alg}: layer-no_auth-decode {:+.2} µs | (layer-no_auth)/decode {:.2} | \
                  (layer-no_auth)/floor {:.2} | axum_layer/(axum_no_auth+floor) {:.2} | \
-                 layer/layer_cached {:.1} | decode {:.2} µs, floor {:.2} µs, layer {:.2} µs",
+                 layer/layer_cached {:.1} | decode {:.2} µs, floor {:.2} µs, no_auth {:.2} µs, \
+                 layer {:.2} µs, layer_cached {:.2} µs, axum_no_auth {:.2} µs, axum_layer {:.2} µs",
                 ratio(&|t| (t("layer") - t("no_auth") - t("decode")) / 1_000.0),
                 ratio(&|t| (t("layer") - t("no_auth")) / t("decode")),
                 ratio(&|t| (t("layer") - t("no_auth")) / t("floor")),
@@ -573,7 +574,11 @@ fn report_interleaved() {
                 ratio(&|t| t("layer") / t("layer_cached")),
                 ratio(&|t| t("decode") / 1_000.0),
                 ratio(&|t| t("floor") / 1_000.0),
+                ratio(&|t| t("no_auth") / 1_000.0),
                 ratio(&|t| t("layer") / 1_000.0),
+                ratio(&|t| t("layer_cached") / 1_000.0),
+                ratio(&|t| t("axum_no_auth") / 1_000.0),
+                ratio(&|t| t("axum_layer") / 1_000.0),
             );
         }
     });
