@@ -36,6 +36,8 @@
 //! # Revokes the access token and the refresh token's login, and clears the cookies.
 //! curl -s -X POST localhost:3000/auth/logout -H "authorization: Bearer $TOKEN" \
 //!      -H 'content-type: application/json' -d "{\"refresh_token\":\"$REFRESH\"}"
+//! # Ends every login of the user: all their refresh tokens, every access token issued so far.
+//! curl -s -X POST localhost:3000/auth/logout-all -H "authorization: Bearer $TOKEN"
 //! ```
 //!
 //! Revocations and refresh tokens live in memory, or in Redis when `REDIS_URL` is set and the
@@ -507,11 +509,23 @@ async fn logout(
 }
 
 /// Revokes every token of the caller issued so far.
+/// Ends every login of the user: the refresh tokens of all their sessions, and every access
+/// token issued until now.
 async fn logout_all(
+    State(state): State<Arc<AppState>>,
     revoker: Revoker,
     CurrentUser(user): CurrentUser<DirectoryUser>,
-) -> Result<StatusCode, AuthError> {
-    revoker.revoke_subject(&user.username).await?;
+) -> Result<StatusCode, Response> {
+    match &state.sessions {
+        Some(sessions) => sessions
+            .logout_everywhere(&user.username)
+            .await
+            .map_err(IntoResponse::into_response)?,
+        None => revoker
+            .revoke_subject(&user.username)
+            .await
+            .map_err(IntoResponse::into_response)?,
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

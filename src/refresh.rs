@@ -731,6 +731,10 @@ impl Sessions {
 
     /// Logs `subject` out everywhere: every family of the subject issued until now is revoked
     /// and, with a revocation store, every access token issued before now.
+    ///
+    /// `iat` and the families' issue times have whole seconds, so a token issued a moment
+    /// before this call cannot be told from one issued a moment after it: both end. A login in
+    /// the same second as the call is therefore ended too, and works again from the next one.
     pub async fn logout_everywhere(&self, subject: &str) -> Result<(), SessionError> {
         let shared = &self.shared;
         let now = shared.issuer.now();

@@ -265,6 +265,7 @@ async fn demo_logout_revokes_and_deleted_users_lose_access() {
     assert_eq!(body["description"], "jwt revoked");
 
     // A deleted user's token no longer matches any user.
+    next_second().await;
     let admin = token(login(&demo, "admin", "admin-password").await.1);
     let ann = token(login(&demo, "alice", "alice-password").await.1);
     let (status, body) = call("GET", &me, &[("authorization", &ann)], None).await;
@@ -534,6 +535,58 @@ async fn demo_refresh_rotates_and_a_reused_token_revokes_the_login() {
     let url = format!("{}/auth/refresh", demo.base);
     let reply = send("POST", &url, &[], Some(json!({}))).await;
     assert_invalid_grant(&reply, "Invalid refresh token.");
+}
+
+/// Waits for the system clock's next whole second. "Log out everywhere" ends every token
+/// issued in its own second too: `iat` has whole seconds, so a token issued a moment before
+/// the logout cannot be told from one issued a moment after, and both must end.
+async fn next_second() {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let left = Duration::from_secs(since_epoch.as_secs() + 1) - since_epoch;
+    tokio::time::sleep(left + Duration::from_millis(10)).await;
+}
+
+/// "Log out everywhere" ends every login of the user, refresh tokens included: an access
+/// token alone would be back a moment later through `/auth/refresh`.
+#[tokio::test]
+async fn demo_logout_all_ends_every_login_refresh_tokens_included() {
+    let demo = start_demo().await;
+    let (_, phone) = login(&demo, "alice", "alice-password").await;
+    let (_, laptop) = login(&demo, "alice", "alice-password").await;
+    let (_, admin) = login(&demo, "admin", "admin-password").await;
+    let bearer = |pair: &Value| format!("Bearer {}", pair["access_token"].as_str().unwrap());
+    let refresh_token = |pair: &Value| pair["refresh_token"].as_str().unwrap().to_owned();
+
+    let url = format!("{}/auth/logout-all", demo.base);
+    let (status, body) = call("POST", &url, &[("authorization", &bearer(&laptop))], None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    let me = format!("{}/auth/me", demo.base);
+    for pair in [&phone, &laptop] {
+        let (status, body) = call("GET", &me, &[("authorization", &bearer(pair))], None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["description"], "jwt revoked");
+        assert_invalid_grant(
+            &refresh(&demo, &refresh_token(pair)).await,
+            "Invalid refresh token.",
+        );
+    }
+    // Another user's login is untouched.
+    let (status, _) = call("GET", &me, &[("authorization", &bearer(&admin))], None).await;
+    assert_eq!(status, StatusCode::OK);
+    let renewed = refresh(&demo, &refresh_token(&admin)).await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
+
+    // A new login works again (from the next second on: see `next_second`).
+    next_second().await;
+    let (status, fresh) = login(&demo, "alice", "alice-password").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call("GET", &me, &[("authorization", &bearer(&fresh))], None).await;
+    assert_eq!(status, StatusCode::OK);
+    let renewed = refresh(&demo, &refresh_token(&fresh)).await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
 }
 
 #[tokio::test]
