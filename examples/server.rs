@@ -57,8 +57,8 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tower_jwt_auth::{
-    Algorithm, AuthError, ClaimPath, Claims, ClearSession, CurrentUser, DEFAULT_COOKIE_NAME,
-    EnvConfig, EnvError, Grants, JwtIssuer, JwtLayerBuilder, MemoryRefreshStore, MemoryRevocations,
+    Algorithm, ClaimPath, Claims, ClearSession, CurrentUser, DEFAULT_COOKIE_NAME, EnvConfig,
+    EnvError, Grants, JwtIssuer, JwtLayerBuilder, MemoryRefreshStore, MemoryRevocations,
     RefreshStore, RequireRoles, RequireScope, Revocations, Revoker, SessionCookie, Sessions,
     SetSession, SigningKey, TokenFacts, TokenSource, scope_list_contains,
 };
