@@ -9,8 +9,10 @@
 #   DURATION=10 ROUNDS=2 CONNECTIONS=64 scripts/load.sh
 #   ROUTES="/load/open /load/auth" scripts/load.sh     # a subset; /load/open is required
 #
-# Reports, per route: requests/s, p50 and p99 latency, and the ratio of requests/s against
-# /load/open (target for /load/auth: >= 0.85); then the server's peak RSS (VmHWM). Runs are
+# Reports, per route: requests/s, p50 and p99 latency, the ratio of requests/s against
+# /load/open (target for /load/auth: >= 0.85), and the server's CPU time per request (user and
+# system, from /proc/<pid>/stat: what a route costs the server, whatever wrk does with the
+# shared cores); then the server's peak RSS (VmHWM). Runs are
 # bounded (duration, connections) and the server is stopped at exit, whatever happens.
 # Installs wrk with apt-get when it is missing (as root on Debian/Ubuntu).
 set -euo pipefail
@@ -91,15 +93,22 @@ to_us() {
 # turns: ROUNDS rounds of DURATION/ROUNDS seconds per route, the order rotated every round, and
 # each ratio is computed within a round (median over the rounds is reported).
 slice=$(awk -v d="$DURATION" -v r="$ROUNDS" 'BEGIN { s = int(d / r); print (s < 1 ? 1 : s) }')
-declare -A requests seconds p50s p99s ratios
+declare -A requests seconds p50s p99s ratios user_ticks system_ticks
+# The server's CPU time so far, user and system, in clock ticks (/proc/<pid>/stat).
+server_ticks() { awk '{ print $14, $15 }' "/proc/$server/stat"; }
+ticks_per_second=$(getconf CLK_TCK)
 for round in $(seq 0 $((ROUNDS - 1))); do
     declare -A round_rps=()
     for i in "${!ROUTES[@]}"; do
         route=${ROUTES[$(((i + round) % ${#ROUTES[@]}))]}
         echo "load: round $((round + 1))/$ROUNDS, $route for ${slice}s, $THREADS threads," \
             "$CONNECTIONS connections" >&2
+        read -r user0 system0 < <(server_ticks)
         out=$(timeout $((slice + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${slice}s" \
             --latency -H "authorization: Bearer $token" "$base$route")
+        read -r user1 system1 < <(server_ticks)
+        user_ticks[$route]=$((${user_ticks[$route]:-0} + user1 - user0))
+        system_ticks[$route]=$((${system_ticks[$route]:-0} + system1 - system0))
         errors=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
         if [ -n "$errors" ]; then
             echo "load: $route had $errors non-2xx answers" >&2
@@ -124,16 +133,21 @@ median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END {
     if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 sum() { tr ' ' '\n' | awk 'NF { s += $1 } END { print s }'; }
 
-printf '\n%-20s %12s %10s %10s %8s %8s\n' route requests/s p50_us p99_us ratio min-max
+printf '\n%-20s %12s %10s %10s %8s %10s %14s\n' route requests/s p50_us p99_us ratio min-max \
+    server_cpu_us
 for route in "${ROUTES[@]}"; do
-    rate=$(awk -v n="$(echo "${requests[$route]}" | sum)" -v us="$(echo "${seconds[$route]}" | sum)" \
+    total=$(echo "${requests[$route]}" | sum)
+    rate=$(awk -v n="$total" -v us="$(echo "${seconds[$route]}" | sum)" \
         'BEGIN { printf "%.0f", n / (us / 1000000) }')
+    cpu=$(awk -v u="${user_ticks[$route]}" -v s="${system_ticks[$route]}" -v n="$total" \
+        -v hz="$ticks_per_second" 'BEGIN { printf "%.1f+%.1f", u / hz * 1e6 / n, s / hz * 1e6 / n }')
     spread=$(echo "${ratios[$route]}" | tr ' ' '\n' | awk 'NF' | sort -g |
         awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }')
-    printf '%-20s %12s %10s %10s %8.2f %8s\n' "$route" "$rate" \
+    printf '%-20s %12s %10s %10s %8.2f %10s %14s\n' "$route" "$rate" \
         "$(echo "${p50s[$route]}" | median)" "$(echo "${p99s[$route]}" | median)" \
-        "$(echo "${ratios[$route]}" | median)" "$spread"
+        "$(echo "${ratios[$route]}" | median)" "$spread" "$cpu"
 done
 echo "ratio: requests/s against /load/open within each round, median over $ROUNDS rounds (and range)"
 echo "p50, p99: median over the rounds of each round's percentile"
+echo "server_cpu_us: the server's CPU time per request, user+system, over all rounds"
 echo "server peak RSS: $peak_rss"
