@@ -910,6 +910,11 @@ impl<C> JwtLayerBuilder<C> {
     /// depends only on the token and the configuration, which do not change. An entry lives
     /// until its token expires, and never longer than [`cache_ttl`](Self::cache_ttl).
     ///
+    /// Without a [`clock`](Self::clock), a hit reads the time from Linux's coarse clock, which
+    /// costs a few nanoseconds where the precise one costs tens, and turns to the precise clock
+    /// whenever a deadline or a time claim is within a second or two: the verdicts are those
+    /// of the precise clock.
+    ///
     /// Memory: up to `capacity` entries of the token plus its claims (about the token's length
     /// twice, plus your claims type).
     ///
