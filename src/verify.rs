@@ -1254,6 +1254,35 @@ mod tests {
     }
 
     #[test]
+    fn max_age_across_a_time_range_is_settled_by_the_precise_clock() {
+        let clock = Arc::new(std::sync::atomic::AtomicU64::new(1_059));
+        let read = clock.clone();
+        let layer = crate::JwtLayer::builder()
+            .key(Key::hmac(b"a secret long enough for HS256 keys, 32+ bytes"))
+            .clock(move || read.load(std::sync::atomic::Ordering::Relaxed))
+            .max_age(std::time::Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let verifier = layer.verifier();
+        let times = TimeClaims {
+            exp: 5_000.0,
+            nbf: None,
+            iat: Some(1_000.0),
+        };
+        assert_eq!(verifier.recheck_times(&times, range(1_057, 1_059)), Ok(()));
+        assert_eq!(verifier.recheck_times(&times, range(1_058, 1_060)), Ok(()));
+        clock.store(1_060, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            verifier.recheck_times(&times, range(1_058, 1_060)),
+            Err(AuthError::MaxAgeExceeded)
+        );
+        assert_eq!(
+            verifier.recheck_times(&times, range(1_060, 1_062)),
+            Err(AuthError::MaxAgeExceeded)
+        );
+    }
+
+    #[test]
     fn a_deadline_within_the_time_range_is_settled_by_the_precise_clock() {
         let clock = Arc::new(std::sync::atomic::AtomicU64::new(5_000));
         let layer = verifier_at(clock.clone());
