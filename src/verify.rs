@@ -826,13 +826,15 @@ fn claims_read_by(rules: &Rules) -> Wanted {
     wanted
 }
 
-/// Splits `header.payload.signature` at its first two dots. The segments' characters are not
+/// Splits `header.payload.signature` at its first and its last dot. The segments' characters are not
 /// looked at here: every segment is decoded before anything else is done with the token, and
 /// the decoder refuses whatever is not base64url (a third dot included), so a separate pass
 /// over the characters would only repeat that work.
 fn split(token: &str) -> Result<(&str, &str, &str), AuthError> {
-    let (header, rest) = token.split_once('.').ok_or(AuthError::Malformed)?;
-    let (payload, signature) = rest.split_once('.').ok_or(AuthError::Malformed)?;
+    // The signature's dot is looked for from the end: it is a few dozen characters away there,
+    // and hundreds (the whole payload) from the header's dot.
+    let (signed, signature) = token.rsplit_once('.').ok_or(AuthError::Malformed)?;
+    let (header, payload) = signed.split_once('.').ok_or(AuthError::Malformed)?;
     if header.is_empty() {
         return Err(AuthError::Malformed);
     }
@@ -1391,8 +1393,8 @@ mod tests {
     fn split_wants_two_dots_and_a_header() {
         assert_eq!(split("a.b.c"), Ok(("a", "b", "c")));
         assert_eq!(split("a.b."), Ok(("a", "b", "")));
-        // The third dot stays in the signature, which the decoder then refuses.
-        assert_eq!(split("a.b.c.d"), Ok(("a", "b", "c.d")));
+        // A third dot stays in the payload, which the decoder then refuses.
+        assert_eq!(split("a.b.c.d"), Ok(("a", "b.c", "d")));
         for token in ["a.b", ".b.c", ""] {
             assert_eq!(split(token), Err(AuthError::Malformed), "{token:?}");
         }
