@@ -508,7 +508,6 @@ async fn logout(
     Ok((ClearSession, StatusCode::NO_CONTENT))
 }
 
-/// Revokes every token of the caller issued so far.
 /// Ends every login of the user: the refresh tokens of all their sessions, and every access
 /// token issued until now.
 async fn logout_all(

@@ -338,6 +338,9 @@ pub struct Verifier<C> {
     max_token_len: usize,
     /// The registered claims the rules read, taken raw by the claims parse.
     rule_claims: Wanted,
+    /// Cache hits may read the system's coarse clock: no clock is configured, and the coarse
+    /// one is fine enough (decided once, here, rather than at every hit).
+    coarse_clock: bool,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -427,6 +430,7 @@ impl<C: DeserializeOwned> Verifier<C> {
         max_token_len: usize,
     ) -> Self {
         let rule_claims = claims_read_by(&rules);
+        let coarse_clock = rules.clock.is_none() && coarse_clock_is_fine();
         Self {
             keys,
             allowed,
@@ -434,6 +438,7 @@ impl<C: DeserializeOwned> Verifier<C> {
             provider,
             max_token_len,
             rule_claims,
+            coarse_clock,
             _claims: PhantomData,
         }
     }
@@ -697,10 +702,10 @@ impl<C: DeserializeOwned> Verifier<C> {
     /// system's coarse clock, a few nanoseconds against the precise clock's tens (a hit costs
     /// a few hundred), read as a range of seconds the precise time lies in.
     pub(crate) fn rough_now(&self) -> Now {
-        match &self.rules.clock {
-            Some(clock) => Now::exactly(clock()),
-            None => coarse_now().unwrap_or_else(|| Now::exactly(system_now())),
-        }
+        self.coarse_clock
+            .then(coarse_now)
+            .flatten()
+            .unwrap_or_else(|| Now::exactly(self.now_secs()))
     }
 
     /// Seconds since the Unix epoch, from the configured clock.
@@ -778,22 +783,27 @@ impl Now {
     }
 }
 
+/// Whether Linux's `CLOCK_REALTIME_COARSE` ticks well under a second apart, which every kernel
+/// we know of does (4 ms at 250 Hz); [`coarse_now`] relies on it.
+#[cfg(target_os = "linux")]
+fn coarse_clock_is_fine() -> bool {
+    let resolution = rustix::time::clock_getres(rustix::time::ClockId::RealtimeCoarse);
+    resolution.tv_sec == 0 && resolution.tv_nsec < 100_000_000
+}
+
+#[cfg(not(target_os = "linux"))]
+fn coarse_clock_is_fine() -> bool {
+    false
+}
+
 /// Linux's `CLOCK_REALTIME_COARSE`: the time of the last timer tick, read without the clock
-/// source. It lags the precise clock by less than a tick (4 ms at 250 Hz), so the precise whole
-/// seconds are its own or the next; one more second on each side absorbs any disagreement.
-/// `None` when its resolution is not well under a second, which no kernel we know of has.
+/// source. It lags the precise clock by less than a tick, so the precise whole seconds are its
+/// own or the next; one more second on each side absorbs any disagreement. Read only when
+/// [`coarse_clock_is_fine`]; `None` before the epoch.
 #[cfg(target_os = "linux")]
 fn coarse_now() -> Option<Now> {
-    use rustix::time::{ClockId, clock_getres, clock_gettime};
-    static FINE_ENOUGH: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let fine_enough = *FINE_ENOUGH.get_or_init(|| {
-        let resolution = clock_getres(ClockId::RealtimeCoarse);
-        resolution.tv_sec == 0 && resolution.tv_nsec < 100_000_000
-    });
-    if !fine_enough {
-        return None;
-    }
-    let secs = u64::try_from(clock_gettime(ClockId::RealtimeCoarse).tv_sec).ok()?;
+    let coarse = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+    let secs = u64::try_from(coarse.tv_sec).ok()?;
     Some(Now {
         earliest: secs.saturating_sub(1),
         latest: secs.saturating_add(1),
@@ -1201,15 +1211,20 @@ fn is_small_order_ed25519(point: &[u8]) -> bool {
 mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+    use std::sync::atomic::{AtomicU64, Ordering};
+
     use super::*;
 
     /// A layer whose verifier's precise clock reads `clock` (shared, so a test can move it).
-    fn verifier_at(clock: Arc<std::sync::atomic::AtomicU64>) -> crate::JwtLayer {
+    fn layer_at(clock: &Arc<AtomicU64>) -> crate::JwtLayerBuilder<crate::JsonClaims> {
+        let clock = clock.clone();
         crate::JwtLayer::builder()
             .key(Key::hmac(b"a secret long enough for HS256 keys, 32+ bytes"))
-            .clock(move || clock.load(std::sync::atomic::Ordering::Relaxed))
-            .build()
-            .unwrap()
+            .clock(move || clock.load(Ordering::Relaxed))
+    }
+
+    fn verifier_at(clock: &Arc<AtomicU64>) -> crate::JwtLayer {
+        layer_at(clock).build().unwrap()
     }
 
     fn range(earliest: u64, latest: u64) -> Now {
@@ -1219,7 +1234,7 @@ mod tests {
     #[test]
     fn a_time_range_inside_the_window_needs_no_precise_reading() {
         // The precise clock says expired: it is not read when the whole range is fine.
-        let layer = verifier_at(Arc::new(5_000.into()));
+        let layer = verifier_at(&Arc::new(5_000.into()));
         let verifier = layer.verifier();
         let times = TimeClaims::for_tests(1_000.0);
         assert_eq!(verifier.recheck_times(&times, range(997, 999)), Ok(()));
@@ -1231,12 +1246,12 @@ mod tests {
 
     #[test]
     fn a_time_range_across_a_boundary_is_settled_by_the_precise_clock() {
-        let clock = Arc::new(std::sync::atomic::AtomicU64::new(999));
-        let layer = verifier_at(clock.clone());
+        let clock = Arc::new(AtomicU64::new(999));
+        let layer = verifier_at(&clock);
         let verifier = layer.verifier();
         let expiring = TimeClaims::for_tests(1_000.0);
         assert_eq!(verifier.recheck_times(&expiring, range(998, 1_000)), Ok(()));
-        clock.store(1_000, std::sync::atomic::Ordering::Relaxed);
+        clock.store(1_000, Ordering::Relaxed);
         assert_eq!(
             verifier.recheck_times(&expiring, range(998, 1_000)),
             Err(AuthError::Expired)
@@ -1248,7 +1263,7 @@ mod tests {
             iat: Some(1_000.0),
         };
         assert_eq!(verifier.recheck_times(&starting, range(999, 1_001)), Ok(()));
-        clock.store(999, std::sync::atomic::Ordering::Relaxed);
+        clock.store(999, Ordering::Relaxed);
         assert_eq!(
             verifier.recheck_times(&starting, range(999, 1_001)),
             Err(AuthError::NotActive)
@@ -1257,11 +1272,8 @@ mod tests {
 
     #[test]
     fn max_age_across_a_time_range_is_settled_by_the_precise_clock() {
-        let clock = Arc::new(std::sync::atomic::AtomicU64::new(1_059));
-        let read = clock.clone();
-        let layer = crate::JwtLayer::builder()
-            .key(Key::hmac(b"a secret long enough for HS256 keys, 32+ bytes"))
-            .clock(move || read.load(std::sync::atomic::Ordering::Relaxed))
+        let clock = Arc::new(AtomicU64::new(1_059));
+        let layer = layer_at(&clock)
             .max_age(std::time::Duration::from_secs(60))
             .build()
             .unwrap();
@@ -1273,7 +1285,7 @@ mod tests {
         };
         assert_eq!(verifier.recheck_times(&times, range(1_057, 1_059)), Ok(()));
         assert_eq!(verifier.recheck_times(&times, range(1_058, 1_060)), Ok(()));
-        clock.store(1_060, std::sync::atomic::Ordering::Relaxed);
+        clock.store(1_060, Ordering::Relaxed);
         assert_eq!(
             verifier.recheck_times(&times, range(1_058, 1_060)),
             Err(AuthError::MaxAgeExceeded)
@@ -1286,15 +1298,15 @@ mod tests {
 
     #[test]
     fn a_deadline_within_the_time_range_is_settled_by_the_precise_clock() {
-        let clock = Arc::new(std::sync::atomic::AtomicU64::new(5_000));
-        let layer = verifier_at(clock.clone());
+        let clock = Arc::new(AtomicU64::new(5_000));
+        let layer = verifier_at(&clock);
         let verifier = layer.verifier();
         // Clear cases do not read the clock, which says otherwise here.
         assert!(verifier.is_before(range(997, 999), 1_000));
-        clock.store(0, std::sync::atomic::Ordering::Relaxed);
+        clock.store(0, Ordering::Relaxed);
         assert!(!verifier.is_before(range(1_000, 1_002), 1_000));
         assert!(verifier.is_before(range(999, 1_001), 1_000));
-        clock.store(1_000, std::sync::atomic::Ordering::Relaxed);
+        clock.store(1_000, Ordering::Relaxed);
         assert!(!verifier.is_before(range(999, 1_001), 1_000));
         assert!(!verifier.is_before(Now::exactly(1_000), 1_000));
         assert!(verifier.is_before(Now::exactly(999), 1_000));
@@ -1302,22 +1314,39 @@ mod tests {
 
     #[test]
     fn a_configured_clock_is_read_exactly() {
-        let layer = verifier_at(Arc::new(1_234.into()));
+        let layer = verifier_at(&Arc::new(1_234.into()));
         assert_eq!(layer.verifier().rough_now(), Now::exactly(1_234));
     }
 
     #[cfg(target_os = "linux")]
     #[test]
     fn the_coarse_range_holds_the_precise_time() {
+        assert!(coarse_clock_is_fine());
         for _ in 0..1_000 {
             let before = system_now();
-            let now = coarse_now().expect("Linux has a coarse clock finer than a second");
+            let now = coarse_now().expect("after the epoch");
             let after = system_now();
             assert!(
                 now.earliest <= before && after <= now.latest,
                 "{before}..={after} outside {now:?}"
             );
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn without_a_configured_clock_a_hit_reads_the_coarse_range() {
+        let layer = crate::JwtLayer::builder()
+            .key(Key::hmac(b"a secret long enough for HS256 keys, 32+ bytes"))
+            .build()
+            .unwrap();
+        let before = system_now();
+        let now = layer.verifier().rough_now();
+        assert_eq!(now.latest - now.earliest, 2, "{now:?}");
+        assert!(
+            now.earliest <= before && before <= now.latest,
+            "{before} outside {now:?}"
+        );
     }
 
     #[test]
