@@ -12,7 +12,6 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use common::*;
-use jsonwebtoken::{Algorithm, EncodingKey};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_jwt_auth::{JwtLayer, JwtLayerBuilder, Key};
@@ -88,12 +87,7 @@ fn every_string_rule() -> JwtLayerBuilder<Times> {
 }
 
 fn signed(header: &str, payload: &Value) -> String {
-    sign_raw(
-        header,
-        &payload.to_string(),
-        Algorithm::HS256,
-        &EncodingKey::from_secret(SECRET),
-    )
+    hs256_raw(header, &payload.to_string())
 }
 
 #[test]

@@ -172,12 +172,7 @@ fn payload() -> String {
 }
 
 fn hs256_with_header(header: &Value, payload: &str) -> String {
-    sign_raw(
-        &header.to_string(),
-        payload,
-        Algorithm::HS256,
-        &EncodingKey::from_secret(SECRET),
-    )
+    hs256_raw(&header.to_string(), payload)
 }
 
 /// An HS256 token over exactly these header and payload bytes, UTF-8 or not.

@@ -244,13 +244,7 @@ async fn escaped_strings_are_compared_by_their_value() {
         r#"{{"exp":{},"iss":"https:\/\/idp","sub":"\u0061lice","aud":["x","https:\/\/api"]}}"#,
         NOW + 60
     );
-    let token = sign_raw(
-        header,
-        &payload,
-        Algorithm::HS256,
-        &EncodingKey::from_secret(SECRET),
-    );
-    let answer = try_token(layer(), &token).await;
+    let answer = try_token(layer(), &hs256_raw(header, &payload)).await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert_eq!(answer.body["user"], "alice");
 
@@ -259,17 +253,13 @@ async fn escaped_strings_are_compared_by_their_value() {
         r#"{{"exp":{},"iss":"https:\/\/idp\/","sub":"alice","aud":"https://api"}}"#,
         NOW + 60
     );
-    let token = sign_raw(
-        header,
-        &payload,
-        Algorithm::HS256,
-        &EncodingKey::from_secret(SECRET),
-    );
-    try_token(layer(), &token).await.assert_rejected(
-        401,
-        "invalid_token",
-        "jwt issuer invalid. expected: https://idp",
-    );
+    try_token(layer(), &hs256_raw(header, &payload))
+        .await
+        .assert_rejected(
+            401,
+            "invalid_token",
+            "jwt issuer invalid. expected: https://idp",
+        );
 }
 
 #[tokio::test]
@@ -282,12 +272,7 @@ async fn non_string_issuer_is_refused_when_an_issuer_is_expected() {
 }
 
 fn with_header(header: &str, claims: &Value) -> String {
-    sign_raw(
-        header,
-        &claims.to_string(),
-        Algorithm::HS256,
-        &EncodingKey::from_secret(SECRET),
-    )
+    hs256_raw(header, &claims.to_string())
 }
 
 #[tokio::test]
