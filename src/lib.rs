@@ -96,7 +96,6 @@ mod issuer;
 mod jwks;
 mod layer;
 mod memory_store;
-#[cfg(feature = "aws-lc-rs")]
 mod native;
 mod payload;
 #[cfg(feature = "redis")]

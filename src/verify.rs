@@ -231,8 +231,7 @@ pub(crate) struct PreparedKey {
     id: u64,
     decoding: DecodingKey,
     algorithms: Vec<Algorithm>,
-    /// Verifiers prepared once, per algorithm, where aws-lc-rs can hold them.
-    #[cfg(feature = "aws-lc-rs")]
+    /// Verifiers prepared once, per algorithm, where we can hold them (see `native`).
     native: Arc<[crate::native::NativeVerifier]>,
 }
 
@@ -568,7 +567,6 @@ impl<C: DeserializeOwned> Verifier<C> {
         if !key.algorithms.contains(&algorithm) || !allowed_here {
             return Err(AuthError::InvalidAlgorithm);
         }
-        #[cfg(feature = "aws-lc-rs")]
         if let Some(native) = key.native.iter().find(|v| v.algorithm() == algorithm) {
             return match native.verify(message, signature) {
                 true => Ok(()),
@@ -1075,7 +1073,6 @@ pub(crate) fn prepare_key(
     for alg in &algorithms {
         (provider.verifier_factory)(alg, &key.decoding).map_err(invalid_key)?;
     }
-    #[cfg(feature = "aws-lc-rs")]
     let native = algorithms
         .iter()
         .filter_map(|alg| crate::native::NativeVerifier::new(*alg, &key.decoding))
@@ -1083,7 +1080,6 @@ pub(crate) fn prepare_key(
     Ok(PreparedKey {
         kid: key.kid.map(String::into_boxed_str),
         id: verifiers::next_key_id(),
-        #[cfg(feature = "aws-lc-rs")]
         native,
         decoding: key.decoding,
         algorithms,
