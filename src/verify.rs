@@ -834,10 +834,10 @@ fn claims_read_by(rules: &Rules) -> Wanted {
     wanted
 }
 
-/// Splits `header.payload.signature` at its first and its last dot. The segments' characters are not
-/// looked at here: every segment is decoded before anything else is done with the token, and
-/// the decoder refuses whatever is not base64url (a third dot included), so a separate pass
-/// over the characters would only repeat that work.
+/// Splits `header.payload.signature` at its first and its last dot. The segments' characters
+/// are not looked at here: every segment is decoded before anything else is done with the
+/// token, and the decoder refuses whatever is not base64url (a third dot included), so a
+/// separate pass over the characters would only repeat that work.
 fn split(token: &str) -> Result<(&str, &str, &str), AuthError> {
     // The signature's dot is looked for from the end: it is a few dozen characters away there,
     // and hundreds (the whole payload) from the header's dot.
