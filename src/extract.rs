@@ -131,7 +131,38 @@ extension_extractor!(Claims<C> where C:, CurrentUser<U> where U: Clone);
 
 // `TokenFacts` and `Revoker` are there only when the layer runs asynchronous checks (a
 // revocation store for `Revoker`); a handler asking for them elsewhere gets the 401.
-extension_extractor!(BearerToken, TokenFacts, Revoker);
+extension_extractor!(TokenFacts, Revoker);
+
+/// The token is handed over only on request ([`JwtLayerBuilder::expose_token`]), so its absence
+/// behind a working layer is a likely wiring mistake: the 401 comes with an event saying so.
+///
+/// [`JwtLayerBuilder::expose_token`]: crate::JwtLayerBuilder::expose_token
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Self>().cloned().ok_or_else(|| {
+            tracing::warn!(
+                target: "tower_jwt_auth",
+                kind = AuthError::Unauthenticated.kind_name(),
+                "no BearerToken in the request: the route is not behind JwtLayer, or the layer \
+                 was built without JwtLayerBuilder::expose_token",
+            );
+            AuthError::Unauthenticated
+        })
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for BearerToken {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Self>().cloned())
+    }
+}
 
 pub(crate) fn unauthenticated() -> AuthError {
     let error = AuthError::Unauthenticated;

@@ -31,7 +31,7 @@ use crate::revocation::{
     DEFAULT_SUBJECT_REVOCATION_TTL, Revocations, RevokedIf, Revoker, RevokerPolicy, TokenFacts,
 };
 use crate::session::{self, CsrfKey, SessionCookie, Sessions};
-use crate::source::{BearerToken, TokenSource, is_valid_cookie_name};
+use crate::source::{BearerToken, FoundToken, TokenSource, is_valid_cookie_name};
 use crate::user::{self, UserLookup};
 use crate::verify::{self, ClaimFacts, Clock, Expectation, Key, Rules, Verifier};
 
@@ -59,9 +59,9 @@ pub enum Mode {
 /// Verifies a JWT on every request and puts its claims into the request extensions.
 ///
 /// Built with [`JwtLayer::builder`]; cheap to clone (one `Arc`). On success the request gets
-/// [`Claims<C>`](Claims) and the [`BearerToken`] in its extensions and goes on to the inner
-/// service; on failure the inner service is not called and the error is rendered (see
-/// [`AuthError`]).
+/// [`Claims<C>`](Claims) in its extensions (and the [`BearerToken`], when the layer was built
+/// with [`expose_token`](JwtLayerBuilder::expose_token)) and goes on to the inner service; on
+/// failure the inner service is not called and the error is rendered (see [`AuthError`]).
 pub struct JwtLayer<C = JsonClaims> {
     shared: Arc<Shared<C>>,
 }
@@ -78,15 +78,30 @@ struct Shared<C> {
     sessions: Option<Arc<Sessions>>,
     /// Set when the source reads a cookie and CSRF protection is on.
     csrf: Option<CsrfKey>,
+    /// Whether the request extensions get the [`BearerToken`] too.
+    expose_token: bool,
 }
 
-/// A verified request's token, claims, and (when asynchronous checks are configured) facts.
+/// A verified request's claims and what else of it the layer keeps.
 struct Authenticated<C> {
-    token: BearerToken,
     claims: Arc<C>,
+    /// The token, when the layer hands it over.
+    token: Option<BearerToken>,
+    /// When asynchronous checks are configured.
     facts: Option<TokenFacts>,
-    /// A cookie session due for renewal on the way out.
-    renew: bool,
+    /// The cookie token of a session due for renewal on the way out.
+    renew: Option<BearerToken>,
+}
+
+impl<C: Send + Sync + 'static> Authenticated<C> {
+    /// Puts what handlers read into the request extensions; returns what the way out needs.
+    fn hand_over(self, extensions: &mut http::Extensions) -> Option<BearerToken> {
+        extensions.insert(Claims(self.claims));
+        if let Some(token) = self.token {
+            extensions.insert(token);
+        }
+        self.renew
+    }
 }
 
 impl<C> Clone for JwtLayer<C> {
@@ -184,61 +199,63 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         match self.authenticate(token, method, headers) {
             Ok(authenticated) => Ok(Decision::Verified(authenticated)),
             #[cfg(feature = "jwks")]
-            Err((error, token)) => match self.verifier.refresh_for(&error, token.as_str()) {
-                Some(refresh) => Ok(Decision::Refresh { token, refresh }),
+            Err(error) => match self.verifier.refresh_for(&error, token.as_str()) {
+                Some(refresh) => Ok(Decision::Refresh {
+                    token: token.keep(),
+                    refresh,
+                }),
                 None => Err(error),
             },
             #[cfg(not(feature = "jwks"))]
-            Err((error, _)) => Err(error),
+            Err(error) => Err(error),
         }
     }
 
     /// Verifies the token, then what depends on the request: CSRF for an unsafe request
     /// authenticated by a cookie, and whether the session is due for renewal.
     ///
-    /// Takes the token and hands it back with a refusal (a key refresh may retry with it): it
-    /// moves into the request extensions, so an accepted request never copies it.
+    /// The token stays borrowed from the headers: an owned one (a reference count on the
+    /// header's bytes) is made only for what keeps it, and most requests keep none.
     fn authenticate(
         &self,
-        token: BearerToken,
+        token: FoundToken<'_>,
         method: &Method,
         headers: &HeaderMap,
-    ) -> Result<Authenticated<C>, (AuthError, BearerToken)> {
-        let (claims, facts, exp) = match self.verify(&token) {
-            Ok(verified) => verified,
-            Err(error) => return Err((token.refusal(error), token)),
-        };
+    ) -> Result<Authenticated<C>, AuthError> {
+        let (claims, facts, exp) = self.verify(token).map_err(|error| token.refusal(error))?;
         if token.is_from_cookie()
             && let Some(csrf) = &self.csrf
             && session::is_unsafe(method)
         {
             let jti = facts.as_ref().and_then(|facts| facts.jti.as_deref());
-            if let Err(error) = csrf.check(headers, &session::binding(jti, token.as_str())) {
-                return Err((error, token));
-            }
+            csrf.check(headers, &session::binding(jti, token.as_str()))?;
         }
-        let renew = token.is_from_cookie()
+        let renew = (token.is_from_cookie()
             && self
                 .sessions
                 .as_ref()
-                .is_some_and(|sessions| sessions.due_for_renewal(exp, self.verifier.now_secs()));
+                .is_some_and(|sessions| sessions.due_for_renewal(exp, self.verifier.now_secs())))
+        .then(|| token.keep());
         let facts = self.checks.as_ref().and(facts).map(|facts| TokenFacts {
-            token: token.clone(),
+            token: token.keep(),
             jti: facts.jti,
             sub: facts.sub,
             iat: facts.iat,
             exp: facts.exp,
         });
         Ok(Authenticated {
-            token,
             claims,
+            token: self.expose_token.then(|| token.keep()),
             facts,
             renew,
         })
     }
 
     /// The claims, the facts when anything needs them, and `exp`.
-    fn verify(&self, token: &BearerToken) -> Result<(Arc<C>, Option<ClaimFacts>, f64), AuthError> {
+    fn verify(
+        &self,
+        token: FoundToken<'_>,
+    ) -> Result<(Arc<C>, Option<ClaimFacts>, f64), AuthError> {
         let collect = self.checks.is_some() || self.csrf.is_some();
         let (claims, facts, exp) = match &self.cache {
             None => {
@@ -266,7 +283,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
     fn verify_and_remember(
         &self,
         cache: &VerifiedTokens<C>,
-        token: &BearerToken,
+        token: FoundToken<'_>,
         collect: bool,
     ) -> Result<(Arc<C>, Option<ClaimFacts>, f64), AuthError> {
         let token = token.as_str();
@@ -305,30 +322,21 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             #[cfg(feature = "jwks")]
             Decision::Refresh { token, refresh } => {
                 refresh.await;
-                match self.authenticate(token, request.method(), request.headers()) {
+                match self.authenticate(token.found(), request.method(), request.headers()) {
                     Ok(authenticated) => Some(authenticated),
-                    Err((error, _)) => return Ok(self.reject(&error, None)),
+                    Err(error) => return Ok(self.reject(&error, None)),
                 }
             }
         };
         let mut renew = None;
-        if let Some(Authenticated {
-            token,
-            claims,
-            facts,
-            renew: due,
-        }) = authenticated
-        {
-            renew = due.then(|| token.clone());
-            if let (Some(checks), Some(facts)) = (&self.checks, facts) {
+        if let Some(mut authenticated) = authenticated {
+            if let (Some(checks), Some(facts)) = (&self.checks, authenticated.facts.take()) {
                 match checks.run(&facts).await {
                     Ok(insert_user) => checks.insert(request.extensions_mut(), insert_user, facts),
                     Err((error, cause)) => return Ok(self.reject(&error, cause.as_ref())),
                 }
             }
-            let extensions = request.extensions_mut();
-            extensions.insert(Claims(claims));
-            extensions.insert(token);
+            renew = authenticated.hand_over(request.extensions_mut());
         }
         self.hand_rendering(request.extensions_mut());
         let response = inner.call(request).await?;
@@ -374,16 +382,9 @@ where
                 ResponseFuture::inner(self.inner.call(request), shared.reply(None))
             }
             // The fast path: nothing asynchronous left, no allocation, no box.
-            Ok(Decision::Verified(Authenticated {
-                token,
-                claims,
-                renew,
-                ..
-            })) if shared.checks.is_none() => {
-                let reply = shared.reply(renew.then(|| token.clone()));
+            Ok(Decision::Verified(authenticated)) if shared.checks.is_none() => {
                 let extensions = request.extensions_mut();
-                extensions.insert(Claims(claims));
-                extensions.insert(token);
+                let reply = shared.reply(authenticated.hand_over(extensions));
                 shared.hand_rendering(extensions);
                 ResponseFuture::inner(self.inner.call(request), reply)
             }
@@ -591,6 +592,7 @@ pub struct JwtLayerBuilder<C> {
     session_cookie: SessionCookie,
     csrf_protection: bool,
     csrf_secret: Option<Vec<u8>>,
+    expose_token: bool,
     #[cfg(feature = "jwks")]
     remote_keys: Option<crate::jwks::RemoteKeySet>,
     #[cfg(feature = "jwks")]
@@ -640,6 +642,7 @@ impl JwtLayerBuilder<JsonClaims> {
             session_cookie: SessionCookie::default(),
             csrf_protection: true,
             csrf_secret: None,
+            expose_token: false,
             #[cfg(feature = "jwks")]
             remote_keys: None,
             #[cfg(feature = "jwks")]
@@ -681,6 +684,7 @@ impl<C> JwtLayerBuilder<C> {
             session_cookie: self.session_cookie,
             csrf_protection: self.csrf_protection,
             csrf_secret: self.csrf_secret,
+            expose_token: self.expose_token,
             #[cfg(feature = "jwks")]
             remote_keys: self.remote_keys,
             #[cfg(feature = "jwks")]
@@ -898,6 +902,24 @@ impl<C> JwtLayerBuilder<C> {
     /// [`DEFAULT_SUBJECT_REVOCATION_TTL`] (24 hours).
     pub fn subject_revocation_ttl(mut self, ttl: Duration) -> Self {
         self.subject_revocation_ttl = Some(ttl);
+        self
+    }
+
+    /// Also hands the raw token to the inner service: the request extensions get the
+    /// [`BearerToken`] next to the claims, for the [`BearerToken`] extractor (or
+    /// `extensions().get::<BearerToken>()`). Off by default.
+    ///
+    /// Turn it on for handlers that pass the user's token on to another service. Off, the
+    /// token goes no further than the layer: a bearer credential that nothing behind the layer
+    /// holds cannot leak from there, and an accepted request spends nothing on it (handing it
+    /// over is one more extension entry, and one more allocation, per request). Handlers that
+    /// revoke the current token need no raw token: with a revocation store configured they get
+    /// [`TokenFacts`] and [`Revoker`].
+    ///
+    /// Without it, a handler asking for `BearerToken` is refused with a 401 and a trace event
+    /// naming this method.
+    pub fn expose_token(mut self) -> Self {
+        self.expose_token = true;
         self
     }
 
@@ -1125,6 +1147,7 @@ impl<C> JwtLayerBuilder<C> {
                 cache,
                 sessions,
                 csrf,
+                expose_token: self.expose_token,
             }),
         })
     }

@@ -67,12 +67,13 @@ impl TokenSource {
         }
     }
 
-    /// Finds the request's token. `Ok(None)` means no token is present at all.
-    pub(crate) fn extract(
+    /// Finds the request's token, borrowed from its headers. `Ok(None)` means no token is
+    /// present at all.
+    pub(crate) fn extract<'h>(
         &self,
-        headers: &HeaderMap,
+        headers: &'h HeaderMap,
         max_len: usize,
-    ) -> Result<Option<BearerToken>, AuthError> {
+    ) -> Result<Option<FoundToken<'h>>, AuthError> {
         let token = match self {
             Self::Header => from_authorization(headers)?,
             Self::Cookie { name } => from_cookie(headers, name)?,
@@ -108,9 +109,13 @@ pub(crate) fn is_valid_cookie_name(name: &str) -> bool {
 
 /// The raw token of an authenticated request, as it arrived.
 ///
-/// The layer puts it into the request extensions next to the claims; handlers read it with the
-/// [`BearerToken`] extractor (for example to revoke it). It shares the header's bytes instead of
-/// copying them. Its `Debug` output is redacted so it never reaches a log by accident.
+/// Handed over only when the layer is built with
+/// [`expose_token`](crate::JwtLayerBuilder::expose_token): the layer then puts it into the
+/// request extensions next to the claims, and handlers read it with the [`BearerToken`]
+/// extractor (for example to pass it on to a service called on the user's behalf). It is also
+/// part of [`TokenFacts`](crate::TokenFacts) when asynchronous checks are configured. It shares
+/// the header's bytes instead of copying them. Its `Debug` output is redacted so it never
+/// reaches a log by accident.
 #[derive(Clone)]
 pub struct BearerToken {
     header: HeaderValue,
@@ -123,10 +128,89 @@ pub struct BearerToken {
 impl BearerToken {
     /// The token (`header.payload.signature`).
     pub fn as_str(&self) -> &str {
+        self.found().as_str()
+    }
+
+    /// The token's length in bytes.
+    pub fn len(&self) -> usize {
+        self.range.len()
+    }
+
+    /// Whether the token is empty (never true for a token the layer accepted).
+    pub fn is_empty(&self) -> bool {
+        self.range.is_empty()
+    }
+
+    /// The same token, borrowed, to be verified again (after a key refresh).
+    pub(crate) fn found(&self) -> FoundToken<'_> {
+        FoundToken {
+            header: &self.header,
+            start: self.range.start,
+            end: self.range.end,
+            from_cookie: self.from_cookie,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_tests(token: &str) -> Self {
+        let header = HeaderValue::from_str(token).expect("test tokens are visible ASCII");
+        Self {
+            from_cookie: false,
+            range: 0..header.len(),
+            header,
+        }
+    }
+}
+
+/// A request's token, borrowed from its headers while it is verified.
+///
+/// Most accepted requests need no token of their own afterwards (a cache hit compares bytes, the
+/// claims are what handlers get), so the header is shared into an owned [`BearerToken`] only
+/// where one is kept: see [`FoundToken::keep`].
+#[derive(Clone, Copy)]
+pub(crate) struct FoundToken<'h> {
+    header: &'h HeaderValue,
+    start: usize,
+    end: usize,
+    from_cookie: bool,
+}
+
+impl<'h> FoundToken<'h> {
+    /// `token` must be a sub-slice of `text`, which must be a view of `header`'s bytes.
+    fn within(header: &'h HeaderValue, text: &str, token: &str, from_cookie: bool) -> Option<Self> {
+        let start = (token.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+        let end = start.checked_add(token.len())?;
+        (end <= text.len()).then_some(Self {
+            header,
+            start,
+            end,
+            from_cookie,
+        })
+    }
+
+    /// The token, when it is UTF-8.
+    pub(crate) fn as_str(&self) -> &'h str {
         // A token handed to handlers verified, so it is ASCII. Before that, a header token's
         // characters are unchecked: one that is not UTF-8 reads as "", which fails
         // verification, and the refusal is then `InvalidScheme` (see `refusal`).
         std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    /// The token's bytes, which only verification tells apart from any header bytes.
+    pub(crate) fn as_bytes(&self) -> &'h [u8] {
+        self.header
+            .as_bytes()
+            .get(self.start..self.end)
+            .unwrap_or_default()
+    }
+
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Whether the token came from a cookie.
+    pub(crate) fn is_from_cookie(&self) -> bool {
+        self.from_cookie
     }
 
     /// How to refuse this token for `error`: RFC 6750 syntax comes first, so a token from the
@@ -143,45 +227,13 @@ impl BearerToken {
         }
     }
 
-    /// The token's bytes, which only verification tells apart from any header bytes.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.header.as_bytes()[self.range.clone()]
-    }
-
-    /// The token's length in bytes.
-    pub fn len(&self) -> usize {
-        self.range.len()
-    }
-
-    /// Whether the token is empty (never true for a token the layer accepted).
-    pub fn is_empty(&self) -> bool {
-        self.range.is_empty()
-    }
-
-    #[cfg(test)]
-    pub(crate) fn for_tests(token: &str) -> Self {
-        let header = HeaderValue::from_str(token).expect("test tokens are visible ASCII");
-        Self {
-            from_cookie: false,
-            range: 0..header.len(),
-            header,
+    /// An owned token sharing the header's bytes (a reference count, no copy).
+    pub(crate) fn keep(self) -> BearerToken {
+        BearerToken {
+            header: self.header.clone(),
+            range: self.start..self.end,
+            from_cookie: self.from_cookie,
         }
-    }
-
-    /// `token` must be a sub-slice of `text`, which must be a view of `header`'s bytes.
-    /// Whether the token came from a cookie.
-    pub(crate) fn is_from_cookie(&self) -> bool {
-        self.from_cookie
-    }
-
-    fn within(header: &HeaderValue, text: &str, token: &str, from_cookie: bool) -> Option<Self> {
-        let start = (token.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
-        let end = start.checked_add(token.len())?;
-        (end <= text.len()).then(|| Self {
-            header: header.clone(),
-            range: start..end,
-            from_cookie,
-        })
     }
 }
 
@@ -193,7 +245,7 @@ impl fmt::Debug for BearerToken {
     }
 }
 
-fn from_authorization(headers: &HeaderMap) -> Result<Option<BearerToken>, AuthError> {
+fn from_authorization(headers: &HeaderMap) -> Result<Option<FoundToken<'_>>, AuthError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -202,11 +254,12 @@ fn from_authorization(headers: &HeaderMap) -> Result<Option<BearerToken>, AuthEr
         return Err(AuthError::MultipleTokens);
     }
     // On the bytes, and without looking at the token's characters yet: see
-    // `BearerToken::refusal`.
+    // `FoundToken::refusal`.
     let range = locate_bearer(value.as_bytes()).ok_or(AuthError::InvalidScheme)?;
-    Ok(Some(BearerToken {
-        header: value.clone(),
-        range,
+    Ok(Some(FoundToken {
+        header: value,
+        start: range.start,
+        end: range.end,
         from_cookie: false,
     }))
 }
@@ -243,7 +296,10 @@ fn is_b64token(token: &[u8]) -> bool {
     !body.is_empty() && B64Token::contains_all(body)
 }
 
-fn from_cookie(headers: &HeaderMap, name: &str) -> Result<Option<BearerToken>, AuthError> {
+fn from_cookie<'h>(
+    headers: &'h HeaderMap,
+    name: &str,
+) -> Result<Option<FoundToken<'h>>, AuthError> {
     let mut found = None;
     for header in headers.get_all(COOKIE) {
         // A Cookie header that is not even UTF-8 cannot hold our token; other cookies of the
@@ -266,7 +322,7 @@ fn from_cookie(headers: &HeaderMap, name: &str) -> Result<Option<BearerToken>, A
                 return Err(AuthError::Malformed);
             }
             found =
-                Some(BearerToken::within(header, text, value, true).ok_or(AuthError::Malformed)?);
+                Some(FoundToken::within(header, text, value, true).ok_or(AuthError::Malformed)?);
         }
     }
     Ok(found)
@@ -330,6 +386,6 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(token.as_str(), "a.b.c");
-        assert_eq!(format!("{token:?}"), "BearerToken { len: 5, .. }");
+        assert_eq!(format!("{:?}", token.keep()), "BearerToken { len: 5, .. }");
     }
 }

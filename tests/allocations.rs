@@ -3,8 +3,9 @@
 //! Verification runs on every request, so the layer's own work must not allocate: the header
 //! parameters and the registered claims the rules compare are read borrowed from the token's
 //! text, and only the user's claims type decides what gets allocated. Through the layer, a
-//! request allocates only what handing the claims and the token over takes: the claims' `Arc`
-//! and the two request extensions.
+//! request allocates only what handing the claims over takes: the claims' `Arc` and one request
+//! extension (two with `expose_token`, which hands the token over too); a cache hit, only the
+//! extension.
 
 mod common;
 
@@ -117,8 +118,7 @@ fn string_rules_compare_without_allocating() {
     }
 }
 
-/// What a hand-written middleware handing over the same things allocates: the claims in an
-/// `Arc` (through `Claims::new`) and two request extensions, one the size of a `BearerToken`.
+/// A stand-in for the `BearerToken` a hand-written middleware would hand over.
 #[derive(Clone)]
 #[allow(dead_code)] // Only its size matters.
 struct TokenSized([u64; 8]);
@@ -164,40 +164,77 @@ where
     allocations(|| drop(runtime.block_on(service.oneshot(request)).unwrap())).0
 }
 
+/// A service behind which a hand-written middleware inserts what the layer hands over: the
+/// claims in an `Arc` (unless `shared`: then a clone of one `Arc`, as a cache hit hands over) and,
+/// when `with_token`, a value the size of a `BearerToken`.
+fn by_hand(
+    with_token: bool,
+    shared: Option<tower_jwt_auth::Claims<Times>>,
+) -> impl tower::Service<
+    http::Request<axum::body::Body>,
+    Response = http::Response<axum::body::Body>,
+    Error = std::convert::Infallible,
+> + Clone {
+    tower::service_fn(move |mut request: http::Request<axum::body::Body>| {
+        let extensions = request.extensions_mut();
+        match &shared {
+            Some(claims) => extensions.insert(claims.clone()),
+            None => extensions.insert(tower_jwt_auth::Claims::new(Times { exp: 0, iat: 0 })),
+        };
+        if with_token {
+            extensions.insert(TokenSized([0; 8]));
+        }
+        tower::Service::call(&mut inner(), request)
+    })
+}
+
 #[test]
-fn an_accepted_request_allocates_no_more_than_its_claims_and_two_extensions() {
+fn an_accepted_request_allocates_no_more_than_handing_its_claims_over() {
+    assert_eq!(
+        std::mem::size_of::<TokenSized>(),
+        std::mem::size_of::<tower_jwt_auth::BearerToken>()
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let layer = every_string_rule().build().unwrap();
     let token = signed(
         r#"{"alg":"HS256","typ":"JWT","kid":"signing-key-1"}"#,
         &json!({
             "iss": ISSUER, "aud": [AUDIENCE], "sub": "alice", "exp": now() + 600, "iat": now(),
         }),
     );
-    let layered = tower::Layer::layer(&layer, inner());
-    let by_hand = tower::service_fn(move |mut request: http::Request<axum::body::Body>| {
-        let extensions = request.extensions_mut();
-        extensions.insert(tower_jwt_auth::Claims::new(Times { exp: 0, iat: 0 }));
-        extensions.insert(TokenSized([0; 8]));
-        tower::Service::call(&mut inner(), request)
-    });
-    assert_eq!(
-        std::mem::size_of::<TokenSized>(),
-        std::mem::size_of::<tower_jwt_auth::BearerToken>()
-    );
-
-    // Warm both up, then compare request for request.
-    for _ in 0..3 {
-        request_allocations(&runtime, &layered, &token);
-        request_allocations(&runtime, &by_hand, &token);
+    let shared = Some(tower_jwt_auth::Claims::new(Times { exp: 0, iat: 0 }));
+    let cases = [
+        ("default", every_string_rule(), by_hand(false, None)),
+        (
+            "expose_token",
+            every_string_rule().expose_token(),
+            by_hand(true, None),
+        ),
+        (
+            "cache hit",
+            every_string_rule().cache(10),
+            by_hand(false, shared.clone()),
+        ),
+        (
+            "cache hit, expose_token",
+            every_string_rule().cache(10).expose_token(),
+            by_hand(true, shared),
+        ),
+    ];
+    for (name, builder, by_hand) in cases {
+        let layered = tower::Layer::layer(&builder.build().unwrap(), inner());
+        // Warm both up (and fill the cache), then compare request for request.
+        for _ in 0..3 {
+            request_allocations(&runtime, &layered, &token);
+            request_allocations(&runtime, &by_hand, &token);
+        }
+        let through_layer = request_allocations(&runtime, &layered, &token);
+        let handed_over = request_allocations(&runtime, &by_hand, &token);
+        assert_eq!(
+            through_layer, handed_over,
+            "{name}: the layer allocates {through_layer} times per request where handing its \
+             claims over takes {handed_over}"
+        );
     }
-    let through_layer = request_allocations(&runtime, &layered, &token);
-    let handed_over = request_allocations(&runtime, &by_hand, &token);
-    assert_eq!(
-        through_layer, handed_over,
-        "the layer allocates {through_layer} times per request where handing the claims and \
-         the token over takes {handed_over}"
-    );
 }

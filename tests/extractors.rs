@@ -75,18 +75,106 @@ async fn claims_are_shared_by_every_extraction_of_a_request() {
     assert_eq!(answer.body, json!({ "sub": "alice", "shared": true }));
 }
 
-#[tokio::test]
-async fn bearer_token_extractor_returns_the_raw_token() {
-    let app = Router::new()
+fn at(path: &str, mut request: Request<Body>) -> Request<Body> {
+    *request.uri_mut() = path.parse().unwrap();
+    request
+}
+
+fn token_route(layer: JwtLayer) -> Router {
+    Router::new()
         .route(
             "/",
             get(|token: BearerToken| async move { token.as_str().to_owned() }),
         )
-        .layer(hs256_layer());
+        .route(
+            "/optional",
+            get(|token: Option<BearerToken>, claims: Claims| async move {
+                let sub = claims.subject().unwrap_or_default().to_owned();
+                format!(
+                    "{sub}:{}",
+                    token.as_ref().map_or("none", BearerToken::as_str)
+                )
+            }),
+        )
+        .layer(layer)
+}
+
+#[tokio::test]
+async fn bearer_token_extractor_returns_the_raw_token_when_exposed() {
+    let layer = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .expose_token()
+        .build()
+        .unwrap();
     let token = hs256(&claims());
-    let answer = send(app, bearer(&token)).await;
+    let answer = send(token_route(layer.clone()), bearer(&token)).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.raw, token.as_bytes());
+    let answer = send(token_route(layer), at("/optional", bearer(&token))).await;
+    assert_eq!(answer.raw, format!("alice:{token}").as_bytes());
+}
+
+/// Cache hits hand over the request's token too, as misses do.
+#[tokio::test]
+async fn a_cache_hit_exposes_the_token_of_its_request() {
+    let layer = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .cache(100)
+        .expose_token()
+        .build()
+        .unwrap();
+    let token = hs256(&claims());
+    for _ in 0..3 {
+        let answer = send(token_route(layer.clone()), bearer(&token)).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.raw, token.as_bytes());
+    }
+}
+
+/// The token goes no further than the layer unless asked for: the claims are there, the token
+/// is not, and a handler that requires it is refused rather than handed something else.
+#[tokio::test]
+async fn the_token_is_not_handed_over_by_default() {
+    let token = hs256(&claims());
+    let answer = send(token_route(hs256_layer()), bearer(&token)).await;
+    answer.assert_unauthenticated();
+    assert!(
+        !answer
+            .raw
+            .windows(token.len())
+            .any(|w| w == token.as_bytes())
+    );
+    let answer = send(token_route(hs256_layer()), at("/optional", bearer(&token))).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.raw, b"alice:none");
+
+    // Nor in the extensions a bare service reads, cached or not.
+    for layer in [
+        hs256_layer(),
+        JwtLayer::builder()
+            .key(Key::hmac(SECRET))
+            .cache(10)
+            .build()
+            .unwrap(),
+    ] {
+        for _ in 0..2 {
+            let service = tower::Layer::layer(
+                &layer,
+                tower::service_fn(|request: Request<Body>| async move {
+                    let extensions = request.extensions();
+                    assert!(extensions.get::<Claims>().is_some());
+                    assert!(extensions.get::<BearerToken>().is_none());
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+                }),
+            );
+            let request = Request::builder()
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap();
+            let response = tower::ServiceExt::oneshot(service, request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    }
 }
 
 #[tokio::test]
@@ -94,6 +182,7 @@ async fn bearer_token_from_a_cookie_is_the_cookie_value() {
     let layer = JwtLayer::builder()
         .key(Key::hmac(SECRET))
         .source(tower_jwt_auth::TokenSource::cookie())
+        .expose_token()
         .build()
         .unwrap();
     let app = Router::new()

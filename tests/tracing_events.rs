@@ -68,6 +68,32 @@ async fn each_rejection_emits_one_debug_event_without_the_token() {
     );
     assert!(!output.contains(&expired[..30]));
 
+    // A handler asking for the token the layer does not hand over: the 401 says only
+    // "unauthenticated", the warn-level event says how to fix the wiring.
+    let token = hs256(&claims());
+    let asks_for_token = axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(|token: tower_jwt_auth::BearerToken| async move {
+                token.len().to_string()
+            }),
+        )
+        .layer(hs256_layer());
+    send(asks_for_token, bearer(&token))
+        .await
+        .assert_unauthenticated();
+    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let hints: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains("tower_jwt_auth") && l.contains("expose_token"))
+        .collect();
+    assert_eq!(hints.len(), 1, "{output}");
+    assert!(
+        hints[0].contains("WARN") && hints[0].contains("kind=\"unauthenticated\""),
+        "{output}"
+    );
+    assert!(!output.contains(&token[..30]));
+
     #[cfg(feature = "jwks")]
     skipped_jwks_keys_are_logged_once(&captured).await;
 }

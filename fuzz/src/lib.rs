@@ -83,7 +83,10 @@ pub struct Subject {
 }
 
 pub fn layer(profile: Profile, source: TokenSource) -> Subject {
-    let builder = JwtLayer::builder().clock(|| NOW).source(source);
+    let builder = JwtLayer::builder()
+        .clock(|| NOW)
+        .source(source)
+        .expose_token();
     let builder = match profile {
         Profile::Plain => builder.key(Key::hmac(SECRET)),
         Profile::Strict => builder
