@@ -22,6 +22,7 @@
 //! the TTL alone cost a second clock read per hit, a tenth of a cached request.
 
 use std::hash::{Hash, Hasher};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,7 +43,11 @@ pub(crate) struct Verified<C> {
     pub(crate) times: TimeClaims,
     /// Until when (seconds since the epoch, excluded) the entry may serve: the token's expiry,
     /// at most the configured cap after it was stored.
-    deadline: u64,
+    pub(crate) deadline: u64,
+    /// The seconds, before the deadline, at which the token's time claims are known to pass
+    /// every time rule (`Verifier::passing_seconds`): a hit whose clock reading lies inside
+    /// needs no other time check. Empty when that could not be settled.
+    pub(crate) passing: Range<u64>,
 }
 
 /// Verified tokens, bounded in number and in time.
@@ -101,16 +106,16 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
         }
     }
 
-    /// The entry of `token`, when there is one and `serves(deadline)` says it may still serve
-    /// (the deadline in seconds since the epoch, in the verifier's clock).
+    /// The entry of `token`, when there is one and `serves(entry)` says it may still serve
+    /// (by its deadline, in seconds since the epoch in the verifier's clock).
     pub(crate) fn get<T: AsRef<[u8]> + ?Sized>(
         &self,
         token: &T,
-        serves: impl FnOnce(u64) -> bool,
+        serves: impl FnOnce(&Verified<C>) -> bool,
     ) -> Option<Arc<Verified<C>>> {
         let token = token.as_ref();
         let verified = self.entries.get(&Lookup(token))?;
-        if serves(verified.deadline) {
+        if serves(&verified) {
             return Some(verified);
         }
         // Only this very entry: another thread may have stored a fresh one meanwhile.
@@ -119,7 +124,8 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
         None
     }
 
-    /// Remembers a token verified at `now` (seconds since the epoch).
+    /// Remembers a token verified at `now` (seconds since the epoch). `passing(now, deadline)`
+    /// gives the seconds in that span at which the time claims pass (see [`Verified`]).
     pub(crate) fn insert(
         &self,
         token: &str,
@@ -127,6 +133,7 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
         facts: Option<ClaimFacts>,
         times: TimeClaims,
         now: u64,
+        passing: impl FnOnce(&TimeClaims, u64, u64) -> Range<u64>,
     ) {
         // Whole seconds left, rounded down: the entry never outlives the token.
         let left = (times.exp - now as f64).max(0.0) as u64;
@@ -137,11 +144,13 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
         let Some(deadline) = now.checked_add(lifetime) else {
             return;
         };
+        let passing = passing(&times, now, deadline);
         let verified = Verified {
             claims,
             facts,
             times,
             deadline,
+            passing,
         };
         self.entries
             .insert(TokenKey(token.into()), Arc::new(verified));
@@ -158,8 +167,13 @@ mod tests {
     use super::*;
 
     /// The deadline test of a lookup at `now`.
-    fn at(now: u64) -> impl FnOnce(u64) -> bool {
-        move |deadline| now < deadline
+    fn at<C>(now: u64) -> impl FnOnce(&Verified<C>) -> bool {
+        move |verified| now < verified.deadline
+    }
+
+    /// No seconds known to pass: hits take the full checks.
+    fn unsettled(_: &TimeClaims, _: u64, _: u64) -> Range<u64> {
+        0..0
     }
 
     fn times(exp: f64) -> TimeClaims {
@@ -170,8 +184,8 @@ mod tests {
     fn an_entry_never_outlives_its_token_or_the_cap() {
         // A cap of 60.9 s is 60 s: never longer than asked.
         let cache = VerifiedTokens::<()>::new(10, Duration::from_millis(60_900));
-        cache.insert("a", Arc::new(()), None, times(1_030.9), 1_000);
-        cache.insert("b", Arc::new(()), None, times(5_000.0), 1_000);
+        cache.insert("a", Arc::new(()), None, times(1_030.9), 1_000, unsettled);
+        cache.insert("b", Arc::new(()), None, times(5_000.0), 1_000, unsettled);
         // `a` serves until its token's last whole second, `b` for the cap.
         assert!(cache.get("a", at(1_029)).is_some());
         assert!(cache.get("a", at(1_030)).is_none());
@@ -182,24 +196,24 @@ mod tests {
     #[test]
     fn an_expired_entry_is_a_miss_and_is_dropped() {
         let cache = VerifiedTokens::<()>::new(10, Duration::from_secs(30));
-        cache.insert("a", Arc::new(()), None, times(5_000.0), 1_000);
-        cache.insert("b", Arc::new(()), None, times(5_000.0), 1_000);
+        cache.insert("a", Arc::new(()), None, times(5_000.0), 1_000, unsettled);
+        cache.insert("b", Arc::new(()), None, times(5_000.0), 1_000, unsettled);
         assert!(cache.get("a", at(1_000)).is_some());
         assert!(cache.get("a", at(1_030)).is_none());
         assert_eq!(cache.len(), 1);
         // Stored again, it serves again.
-        cache.insert("a", Arc::new(()), None, times(5_000.0), 1_030);
+        cache.insert("a", Arc::new(()), None, times(5_000.0), 1_030, unsettled);
         assert!(cache.get("a", at(1_030)).is_some());
     }
 
     #[test]
     fn a_token_with_under_a_second_left_or_a_cap_under_a_second_is_not_kept() {
         let cache = VerifiedTokens::<()>::new(10, Duration::from_secs(60));
-        cache.insert("a", Arc::new(()), None, times(1_000.5), 1_000);
+        cache.insert("a", Arc::new(()), None, times(1_000.5), 1_000, unsettled);
         assert!(cache.get("a", at(1_000)).is_none());
         assert_eq!(cache.len(), 0);
         let cache = VerifiedTokens::<()>::new(10, Duration::from_millis(999));
-        cache.insert("a", Arc::new(()), None, times(5_000.0), 1_000);
+        cache.insert("a", Arc::new(()), None, times(5_000.0), 1_000, unsettled);
         assert!(cache.get("a", at(1_000)).is_none());
         assert_eq!(cache.len(), 0);
     }
@@ -213,6 +227,7 @@ mod tests {
             None,
             times(5_000.0),
             1_000,
+            unsettled,
         );
         assert_eq!(
             cache.get("header.payload.sig", at(1_000)).unwrap().claims,
@@ -228,9 +243,9 @@ mod tests {
         let cache = VerifiedTokens::<u8>::new(10, Duration::from_secs(60));
         let tail = "s".repeat(HASHED_TAIL);
         let (first, second) = (format!("aaaa.{tail}"), format!("bbbb.{tail}"));
-        cache.insert(&first, Arc::new(1), None, times(5_000.0), 1_000);
+        cache.insert(&first, Arc::new(1), None, times(5_000.0), 1_000, unsettled);
         assert!(cache.get(&second, at(1_000)).is_none());
-        cache.insert(&second, Arc::new(2), None, times(5_000.0), 1_000);
+        cache.insert(&second, Arc::new(2), None, times(5_000.0), 1_000, unsettled);
         assert_eq!(cache.get(&first, at(1_000)).unwrap().claims, Arc::new(1));
         assert_eq!(cache.get(&second, at(1_000)).unwrap().claims, Arc::new(2));
         assert!(cache.get(&format!("aaab.{tail}"), at(1_000)).is_none());
@@ -240,8 +255,27 @@ mod tests {
     #[test]
     fn a_huge_capacity_allocates_nothing_up_front() {
         let cache = VerifiedTokens::<u8>::new(u64::MAX, Duration::from_secs(60));
-        cache.insert("a", Arc::new(1), None, times(5_000.0), 1_000);
+        cache.insert("a", Arc::new(1), None, times(5_000.0), 1_000, unsettled);
         assert_eq!(cache.get("a", at(1_000)).unwrap().claims, Arc::new(1));
+    }
+
+    #[test]
+    fn an_entry_keeps_the_passing_seconds_it_was_given_within_its_lifetime() {
+        let cache = VerifiedTokens::<()>::new(10, Duration::from_secs(60));
+        cache.insert(
+            "a",
+            Arc::new(()),
+            None,
+            times(1_030.0),
+            1_000,
+            |times, from, until| {
+                // Asked for the span the entry serves: from its storing to its deadline.
+                assert_eq!((times.exp, from, until), (1_030.0, 1_000, 1_030));
+                from + 1..until
+            },
+        );
+        let hit = cache.get("a", at(1_000)).unwrap();
+        assert_eq!((hit.deadline, hit.passing.clone()), (1_030, 1_001..1_030));
     }
 
     #[test]
@@ -254,6 +288,7 @@ mod tests {
                 None,
                 times(5_000.0),
                 1_000,
+                unsettled,
             );
         }
         assert!(cache.len() <= 100, "{} entries", cache.len());

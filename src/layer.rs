@@ -263,13 +263,18 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
                 (Arc::new(claims), checked.facts, checked.times.exp)
             }
             Some(cache) => {
-                // One clock read serves the entry's deadline and the token's time claims.
+                // One clock read serves the entry's deadline and the token's time claims; inside
+                // the seconds the entry knows to pass, it settles both.
                 let now = self.verifier.rough_now();
-                match cache.get(token.as_bytes(), |deadline| {
-                    self.verifier.is_before(now, deadline)
+                let mut settled = false;
+                match cache.get(token.as_bytes(), |hit| {
+                    settled = now.within(&hit.passing);
+                    settled || self.verifier.is_before(now, hit.deadline)
                 }) {
                     Some(hit) => {
-                        self.verifier.recheck_times(&hit.times, now)?;
+                        if !settled {
+                            self.verifier.recheck_times(&hit.times, now)?;
+                        }
                         (hit.claims.clone(), hit.facts.clone(), hit.times.exp)
                     }
                     None => self.verify_and_remember(cache, token, collect)?,
@@ -293,7 +298,14 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         let now = self.verifier.now_secs();
         let facts = checked.facts;
         let exp = checked.times.exp;
-        cache.insert(token, claims.clone(), facts.clone(), checked.times, now);
+        cache.insert(
+            token,
+            claims.clone(),
+            facts.clone(),
+            checked.times,
+            now,
+            |times, from, until| self.verifier.passing_seconds(times, from, until),
+        );
         Ok((claims, facts, exp))
     }
 

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -684,6 +685,49 @@ impl<C: DeserializeOwned> Verifier<C> {
         }
     }
 
+    /// The whole seconds from `from` on and before `until` at which every time rule holds for
+    /// `times`, or an empty range. A cache entry keeps it, so that a hit whose clock range lies
+    /// inside it needs no other time check.
+    ///
+    /// The arithmetic only proposes the bounds; the rules themselves confirm them. Each rule
+    /// fails only past a boundary (`exp`, `max_age`) or before one (`nbf`, `iat`), so the
+    /// seconds that pass them all form one interval, and holding at both ends of the range
+    /// means holding throughout. A bound the arithmetic gets wrong by rounding gives an empty
+    /// range: hits then take the full checks, never a wrong verdict.
+    pub(crate) fn passing_seconds(&self, times: &TimeClaims, from: u64, until: u64) -> Range<u64> {
+        let leeway = self.rules.leeway as f64;
+        let mut lower = f64::NEG_INFINITY;
+        if self.rules.validate_nbf
+            && let Some(nbf) = times.nbf
+        {
+            lower = lower.max(nbf - leeway);
+        }
+        if let Some(iat) = times.iat {
+            lower = lower.max(iat - leeway);
+        }
+        let mut upper = times.exp + leeway;
+        if let Some(max_age) = self.rules.max_age {
+            upper = upper.min(
+                times
+                    .iat
+                    .map_or(f64::NEG_INFINITY, |iat| iat + max_age as f64)
+                    + leeway,
+            );
+        }
+        // Float-to-integer casts saturate (NaN gives 0): the checks below have the last word.
+        let start = from.max(lower.ceil() as u64);
+        let end = until.min(upper.ceil() as u64);
+        let holds = |second: u64| {
+            let now = second as f64;
+            self.check_window(times, now).is_ok() && self.check_max_age(times, now).is_ok()
+        };
+        if start < end && holds(start) && holds(end - 1) {
+            start..end
+        } else {
+            0..0
+        }
+    }
+
     /// Whether the time is before `deadline` (seconds since the epoch): from `now` when the
     /// whole range is on one side of it, else from the precise clock.
     pub(crate) fn is_before(&self, now: Now, deadline: u64) -> bool {
@@ -778,6 +822,11 @@ impl Now {
             earliest: secs,
             latest: secs,
         }
+    }
+
+    /// Whether the whole range lies within `seconds`.
+    pub(crate) fn within(&self, seconds: &Range<u64>) -> bool {
+        seconds.start <= self.earliest && self.latest < seconds.end
     }
 }
 
@@ -1290,6 +1339,87 @@ mod tests {
             verifier.recheck_times(&times, range(1_060, 1_062)),
             Err(AuthError::MaxAgeExceeded)
         );
+    }
+
+    /// The seconds in `from..until` at which every time rule holds, one by one.
+    fn passing_one_by_one(
+        verifier: &Verifier<crate::JsonClaims>,
+        times: &TimeClaims,
+        from: u64,
+        until: u64,
+    ) -> Vec<u64> {
+        (from..until)
+            .filter(|&second| {
+                let now = second as f64;
+                verifier.check_window(times, now).is_ok()
+                    && verifier.check_max_age(times, now).is_ok()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn passing_seconds_are_exactly_those_at_which_every_time_rule_holds() {
+        use std::time::Duration;
+        let clock = Arc::new(AtomicU64::new(1_000));
+        let builders = [
+            layer_at(&clock),
+            layer_at(&clock).leeway(Duration::from_secs(7)),
+            layer_at(&clock).max_age(Duration::from_secs(60)),
+            layer_at(&clock)
+                .max_age(Duration::from_secs(45))
+                .leeway(Duration::from_secs(3)),
+            layer_at(&clock).validate_nbf(false),
+        ];
+        let claims = [
+            None,
+            Some(990.0),
+            Some(1_010.0),
+            Some(1_010.5),
+            Some(1_100.0),
+        ];
+        for builder in builders {
+            let layer = builder.build().unwrap();
+            let verifier = layer.verifier();
+            for exp in [995.0, 1_000.0, 1_030.0, 1_030.9, 1_200.25, 9_999.0] {
+                for nbf in claims {
+                    for iat in claims {
+                        let times = TimeClaims { exp, nbf, iat };
+                        for (from, until) in [(1_000, 1_300), (1_000, 1_020), (1_015, 1_016)] {
+                            let passing = verifier.passing_seconds(&times, from, until);
+                            let expected = passing_one_by_one(verifier, &times, from, until);
+                            assert_eq!(
+                                passing.clone().collect::<Vec<_>>(),
+                                expected,
+                                "{times:?} in {from}..{until}: {passing:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn passing_seconds_are_none_without_the_iat_max_age_needs() {
+        let clock = Arc::new(AtomicU64::new(1_000));
+        let layer = layer_at(&clock)
+            .max_age(std::time::Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let times = TimeClaims::for_tests(5_000.0);
+        assert_eq!(layer.verifier().passing_seconds(&times, 1_000, 2_000), 0..0);
+    }
+
+    #[test]
+    fn a_time_range_within_the_passing_seconds_is_settled_by_them() {
+        let passing = 1_000..1_030;
+        assert!(range(1_000, 1_002).within(&passing));
+        assert!(range(1_027, 1_029).within(&passing));
+        assert!(Now::exactly(1_029).within(&passing));
+        assert!(!range(999, 1_001).within(&passing));
+        assert!(!range(1_028, 1_030).within(&passing));
+        assert!(!Now::exactly(1_030).within(&passing));
+        assert!(!Now::exactly(1_000).within(&(0..0)));
     }
 
     #[test]

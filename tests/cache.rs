@@ -225,6 +225,31 @@ async fn a_cached_token_expires_on_time_by_the_system_clock() {
     );
 }
 
+/// A clock set back (an NTP step, a test clock) below `nbf` after the token was cached: the hit
+/// is refused as a miss would be, though the entry was stored while the token was valid.
+#[tokio::test]
+async fn a_cached_token_is_refused_when_the_clock_goes_back_before_nbf() {
+    let (time, read) = clock();
+    let start = time.load(Ordering::SeqCst);
+    let layer = counted().clock(read).cache(100).build().unwrap();
+    let mut claims = counted_claims(9, start + 600);
+    claims["nbf"] = json!(start);
+    let token = hs256(&claims);
+    ok(&send(app_for(layer.clone()), bearer(&token)).await);
+    ok(&send(app_for(layer.clone()), bearer(&token)).await);
+    assert_eq!(parses(9), 1, "the second request was a hit");
+    time.store(start - 1, Ordering::SeqCst);
+    let answer = send(app_for(layer.clone()), bearer(&token)).await;
+    answer.assert_rejected(401, "invalid_token", "jwt not active");
+    time.store(start, Ordering::SeqCst);
+    ok(&send(app_for(layer.clone()), bearer(&token)).await);
+    assert_eq!(
+        parses(9),
+        1,
+        "the entry still serves once the token is valid again"
+    );
+}
+
 #[tokio::test]
 async fn a_cached_token_still_ages_out_under_max_age() {
     let (time, read) = clock();
