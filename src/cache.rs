@@ -124,8 +124,8 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
         None
     }
 
-    /// Remembers a token verified at `now` (seconds since the epoch). `passing(now, deadline)`
-    /// gives the seconds in that span at which the time claims pass (see [`Verified`]).
+    /// Remembers a token verified at `now` (seconds since the epoch). `passing(times, deadline)`
+    /// gives the seconds before the deadline at which the time claims pass (see [`Verified`]).
     pub(crate) fn insert(
         &self,
         token: &str,
@@ -133,7 +133,7 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
         facts: Option<ClaimFacts>,
         times: TimeClaims,
         now: u64,
-        passing: impl FnOnce(&TimeClaims, u64, u64) -> Range<u64>,
+        passing: impl FnOnce(&TimeClaims, u64) -> Range<u64>,
     ) {
         // Whole seconds left, rounded down: the entry never outlives the token.
         let left = (times.exp - now as f64).max(0.0) as u64;
@@ -144,7 +144,7 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
         let Some(deadline) = now.checked_add(lifetime) else {
             return;
         };
-        let passing = passing(&times, now, deadline);
+        let passing = passing(&times, deadline);
         let verified = Verified {
             claims,
             facts,
@@ -172,7 +172,7 @@ mod tests {
     }
 
     /// No seconds known to pass: hits take the full checks.
-    fn unsettled(_: &TimeClaims, _: u64, _: u64) -> Range<u64> {
+    fn unsettled(_: &TimeClaims, _: u64) -> Range<u64> {
         0..0
     }
 
@@ -260,7 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_keeps_the_passing_seconds_it_was_given_within_its_lifetime() {
+    fn an_entry_keeps_the_passing_seconds_it_was_given() {
         let cache = VerifiedTokens::<()>::new(10, Duration::from_secs(60));
         cache.insert(
             "a",
@@ -268,14 +268,14 @@ mod tests {
             None,
             times(1_030.0),
             1_000,
-            |times, from, until| {
-                // Asked for the span the entry serves: from its storing to its deadline.
-                assert_eq!((times.exp, from, until), (1_030.0, 1_000, 1_030));
-                from + 1..until
+            |times, deadline| {
+                // Asked for the seconds before the entry's deadline.
+                assert_eq!((times.exp, deadline), (1_030.0, 1_030));
+                990..deadline
             },
         );
         let hit = cache.get("a", at(1_000)).unwrap();
-        assert_eq!((hit.deadline, hit.passing.clone()), (1_030, 1_001..1_030));
+        assert_eq!((hit.deadline, hit.passing.clone()), (1_030, 990..1_030));
     }
 
     #[test]

@@ -89,13 +89,14 @@ struct Authenticated<C> {
     token: Option<BearerToken>,
     /// When asynchronous checks are configured.
     facts: Option<TokenFacts>,
-    /// The cookie token of a session due for renewal on the way out.
-    renew: Option<BearerToken>,
+    /// The cookie token of a session due for renewal on the way out. Boxed: it rides in the
+    /// response future, which every request moves several times, and is rarely there.
+    renew: Option<Box<BearerToken>>,
 }
 
 impl<C: Send + Sync + 'static> Authenticated<C> {
     /// Puts what handlers read into the request extensions; returns what the way out needs.
-    fn hand_over(self, extensions: &mut http::Extensions) -> Option<BearerToken> {
+    fn hand_over(self, extensions: &mut http::Extensions) -> Option<Box<BearerToken>> {
         extensions.insert(Claims(self.claims));
         if let Some(token) = self.token {
             extensions.insert(token);
@@ -235,7 +236,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
                 .sessions
                 .as_ref()
                 .is_some_and(|sessions| sessions.due_for_renewal(exp, self.verifier.now_secs())))
-        .then(|| token.keep());
+        .then(|| Box::new(token.keep()));
         let facts = self.checks.as_ref().and(facts).map(|facts| TokenFacts {
             token: token.keep(),
             jti: facts.jti,
@@ -304,13 +305,13 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             facts.clone(),
             checked.times,
             now,
-            |times, from, until| self.verifier.passing_seconds(times, from, until),
+            |times, deadline| self.verifier.cache_passing_seconds(times, deadline),
         );
         Ok((claims, facts, exp))
     }
 
     /// What the response future needs to write, clear or renew the session cookies.
-    fn reply(&self, renew: Option<BearerToken>) -> Option<SessionReply> {
+    fn reply(&self, renew: Option<Box<BearerToken>>) -> Option<SessionReply> {
         self.sessions.as_ref().map(|sessions| SessionReply {
             sessions: sessions.clone(),
             renew,
@@ -418,8 +419,8 @@ where
 /// The session cookies a response gets on its way out.
 pub(crate) struct SessionReply {
     sessions: Arc<Sessions>,
-    /// The cookie token to renew, when it is due.
-    renew: Option<BearerToken>,
+    /// The cookie token to renew, when it is due (see `Authenticated::renew`).
+    renew: Option<Box<BearerToken>>,
 }
 
 /// The inner service's response, with the session cookies written when configured; a 500 when
@@ -432,7 +433,7 @@ fn finish_response<B>(
     if let Some(reply) = reply
         && reply
             .sessions
-            .apply(&mut response, reply.renew.as_ref())
+            .apply(&mut response, reply.renew.as_deref())
             .is_err()
     {
         return AuthError::KeyUnavailable

@@ -728,6 +728,14 @@ impl<C: DeserializeOwned> Verifier<C> {
         }
     }
 
+    /// The seconds a cache entry keeps (see [`passing_seconds`](Self::passing_seconds)): from
+    /// the rules alone up to the entry's deadline, not from the moment it is stored, since the
+    /// coarse clock's range starts a second before the precise time, and the hits right after
+    /// the first request must be settled too.
+    pub(crate) fn cache_passing_seconds(&self, times: &TimeClaims, deadline: u64) -> Range<u64> {
+        self.passing_seconds(times, 0, deadline)
+    }
+
     /// Whether the time is before `deadline` (seconds since the epoch): from `now` when the
     /// whole range is on one side of it, else from the precise clock.
     pub(crate) fn is_before(&self, now: Now, deadline: u64) -> bool {
@@ -1408,6 +1416,21 @@ mod tests {
             .unwrap();
         let times = TimeClaims::for_tests(5_000.0);
         assert_eq!(layer.verifier().passing_seconds(&times, 1_000, 2_000), 0..0);
+    }
+
+    #[test]
+    fn a_cache_entry_passes_the_seconds_before_it_was_stored() {
+        let clock = Arc::new(AtomicU64::new(1_000));
+        let layer = verifier_at(&clock);
+        let times = TimeClaims {
+            exp: 5_000.0,
+            nbf: None,
+            iat: Some(900.0),
+        };
+        // Stored at 1_000 for 300 s: a hit at once reads a coarse range from 999.
+        let passing = layer.verifier().cache_passing_seconds(&times, 1_300);
+        assert_eq!(passing, 900..1_300);
+        assert!(range(999, 1_001).within(&passing));
     }
 
     #[test]
