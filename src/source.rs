@@ -275,6 +275,15 @@ fn parse_bearer(bytes: &[u8]) -> Option<Range<usize>> {
 /// without checking that it is a `b64token`.
 fn locate_bearer(bytes: &[u8]) -> Option<Range<usize>> {
     let blank = |byte: &u8| matches!(byte, b' ' | b'\t');
+    // What clients send: `Bearer <token>`, one space, nothing around it. Answered at once, the
+    // same as the general rule below would.
+    if let Some([scheme @ .., b' ']) = bytes.get(..7)
+        && scheme.eq_ignore_ascii_case(b"bearer")
+        && bytes.get(7).is_some_and(|byte| !blank(byte))
+        && bytes.last().is_some_and(|byte| !blank(byte))
+    {
+        return Some(7..bytes.len());
+    }
     let start = bytes.iter().position(|byte| !blank(byte))?;
     let end = bytes.iter().rposition(|byte| !blank(byte))? + 1;
     let text = &bytes[start..end];
@@ -366,6 +375,47 @@ mod tests {
         }
         assert_eq!(parse_bearer(b"Bearer a.b.\xff"), None);
         assert_eq!(parse_bearer(b"\xffBearer a.b.c"), None);
+    }
+
+    /// The shortcut for the usual `Bearer <token>` answers as the general rule does, on every
+    /// short text of the characters that matter.
+    #[test]
+    fn the_usual_form_is_located_as_the_general_rule_locates_it() {
+        fn general(bytes: &[u8]) -> Option<Range<usize>> {
+            let blank = |byte: &u8| matches!(byte, b' ' | b'\t');
+            let start = bytes.iter().position(|byte| !blank(byte))?;
+            let end = bytes.iter().rposition(|byte| !blank(byte))? + 1;
+            let text = &bytes[start..end];
+            let space = text.iter().position(|&byte| byte == b' ')?;
+            if !text[..space].eq_ignore_ascii_case(b"bearer") {
+                return None;
+            }
+            let spaces = text[space..]
+                .iter()
+                .take_while(|&&byte| byte == b' ')
+                .count();
+            Some(start + space + spaces..end)
+        }
+        let tails: [&[u8]; 9] = [b"", b"a", b" ", b"\t", b"a ", b"a\t", b" a", b"ab", b"a b"];
+        for prefix in [
+            &b"Bearer "[..],
+            b"bearer ",
+            b"BEARER ",
+            b"Bearer",
+            b"Bearer\t",
+            b" Bearer ",
+            b"Bearer  ",
+            b"Beare ",
+            b"Bearer\xff",
+            b"",
+        ] {
+            for tail in tails {
+                for more in tails {
+                    let text = [prefix, tail, more].concat();
+                    assert_eq!(locate_bearer(&text), general(&text), "{text:?}");
+                }
+            }
+        }
     }
 
     #[test]
