@@ -93,8 +93,11 @@ impl<C> From<C> for Claims<C> {
 
 /// Extractors for the values the layer puts into the extensions: `T` is required (401 when
 /// absent), `Option<T>` is `None` when absent (behind the optional layer without a token).
+/// `=> missing` names the rejection when the value is absent (default: [`unauthenticated`]).
 macro_rules! extension_extractor {
-    ($($ty:ty $(where $param:ident: $($bound:path)?)?),* $(,)?) => {$(
+    (@missing) => { unauthenticated };
+    (@missing $missing:path) => { $missing };
+    ($($ty:ty $(where $param:ident: $($bound:path)?)? $(=> $missing:path)?),* $(,)?) => {$(
         impl<S $(, $param)?> FromRequestParts<S> for $ty
         where
             S: Send + Sync,
@@ -106,7 +109,11 @@ macro_rules! extension_extractor {
                 parts: &mut Parts,
                 _state: &S,
             ) -> Result<Self, Self::Rejection> {
-                parts.extensions.get::<Self>().cloned().ok_or_else(unauthenticated)
+                parts
+                    .extensions
+                    .get::<Self>()
+                    .cloned()
+                    .ok_or_else(extension_extractor!(@missing $($missing)?))
             }
         }
 
@@ -133,35 +140,20 @@ extension_extractor!(Claims<C> where C:, CurrentUser<U> where U: Clone);
 // revocation store for `Revoker`); a handler asking for them elsewhere gets the 401.
 extension_extractor!(TokenFacts, Revoker);
 
+extension_extractor!(BearerToken => token_not_handed_over);
+
 /// The token is handed over only on request ([`JwtLayerBuilder::expose_token`]), so its absence
 /// behind a working layer is a likely wiring mistake: the 401 comes with an event saying so.
 ///
 /// [`JwtLayerBuilder::expose_token`]: crate::JwtLayerBuilder::expose_token
-impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
-    type Rejection = AuthError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Self>().cloned().ok_or_else(|| {
-            tracing::warn!(
-                target: "tower_jwt_auth",
-                kind = AuthError::Unauthenticated.kind_name(),
-                "no BearerToken in the request: the route is not behind JwtLayer, or the layer \
-                 was built without JwtLayerBuilder::expose_token",
-            );
-            AuthError::Unauthenticated
-        })
-    }
-}
-
-impl<S: Send + Sync> OptionalFromRequestParts<S> for BearerToken {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<Self>().cloned())
-    }
+fn token_not_handed_over() -> AuthError {
+    tracing::warn!(
+        target: "tower_jwt_auth",
+        kind = AuthError::Unauthenticated.kind_name(),
+        "no BearerToken in the request: the route is not behind JwtLayer, or the layer was built \
+         without JwtLayerBuilder::expose_token",
+    );
+    AuthError::Unauthenticated
 }
 
 pub(crate) fn unauthenticated() -> AuthError {

@@ -274,18 +274,26 @@ fn parse_bearer(bytes: &[u8]) -> Option<Range<usize>> {
 /// `Bearer 1*SP token`, surrounding spaces and tabs ignored; returns where the token is,
 /// without checking that it is a `b64token`.
 fn locate_bearer(bytes: &[u8]) -> Option<Range<usize>> {
-    let blank = |byte: &u8| matches!(byte, b' ' | b'\t');
     // What clients send: `Bearer <token>`, one space, nothing around it. Answered at once, the
-    // same as the general rule below would.
+    // same as the general rule would.
     if let Some([scheme @ .., b' ']) = bytes.get(..7)
         && scheme.eq_ignore_ascii_case(b"bearer")
-        && bytes.get(7).is_some_and(|byte| !blank(byte))
-        && bytes.last().is_some_and(|byte| !blank(byte))
+        && bytes.get(7).is_some_and(|byte| !is_blank(byte))
+        && bytes.last().is_some_and(|byte| !is_blank(byte))
     {
         return Some(7..bytes.len());
     }
-    let start = bytes.iter().position(|byte| !blank(byte))?;
-    let end = bytes.iter().rposition(|byte| !blank(byte))? + 1;
+    locate_bearer_generally(bytes)
+}
+
+fn is_blank(byte: &u8) -> bool {
+    matches!(byte, b' ' | b'\t')
+}
+
+/// [`locate_bearer`] for any spacing.
+fn locate_bearer_generally(bytes: &[u8]) -> Option<Range<usize>> {
+    let start = bytes.iter().position(|byte| !is_blank(byte))?;
+    let end = bytes.iter().rposition(|byte| !is_blank(byte))? + 1;
     let text = &bytes[start..end];
     let space = text.iter().position(|&byte| byte == b' ')?;
     if !text[..space].eq_ignore_ascii_case(b"bearer") {
@@ -381,21 +389,6 @@ mod tests {
     /// short text of the characters that matter.
     #[test]
     fn the_usual_form_is_located_as_the_general_rule_locates_it() {
-        fn general(bytes: &[u8]) -> Option<Range<usize>> {
-            let blank = |byte: &u8| matches!(byte, b' ' | b'\t');
-            let start = bytes.iter().position(|byte| !blank(byte))?;
-            let end = bytes.iter().rposition(|byte| !blank(byte))? + 1;
-            let text = &bytes[start..end];
-            let space = text.iter().position(|&byte| byte == b' ')?;
-            if !text[..space].eq_ignore_ascii_case(b"bearer") {
-                return None;
-            }
-            let spaces = text[space..]
-                .iter()
-                .take_while(|&&byte| byte == b' ')
-                .count();
-            Some(start + space + spaces..end)
-        }
         let tails: [&[u8]; 9] = [b"", b"a", b" ", b"\t", b"a ", b"a\t", b" a", b"ab", b"a b"];
         for prefix in [
             &b"Bearer "[..],
@@ -412,7 +405,11 @@ mod tests {
             for tail in tails {
                 for more in tails {
                     let text = [prefix, tail, more].concat();
-                    assert_eq!(locate_bearer(&text), general(&text), "{text:?}");
+                    assert_eq!(
+                        locate_bearer(&text),
+                        locate_bearer_generally(&text),
+                        "{text:?}"
+                    );
                 }
             }
         }
