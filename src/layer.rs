@@ -267,13 +267,11 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
                 // One clock read serves the entry's deadline and the token's time claims; inside
                 // the seconds the entry knows to pass, it settles both.
                 let now = self.verifier.rough_now();
-                let mut settled = false;
                 match cache.get(token.as_bytes(), |hit| {
-                    settled = now.within(&hit.passing);
-                    settled || self.verifier.is_before(now, hit.deadline)
+                    now.within(&hit.passing) || self.verifier.is_before(now, hit.deadline)
                 }) {
                     Some(hit) => {
-                        if !settled {
+                        if !now.within(&hit.passing) {
                             self.verifier.recheck_times(&hit.times, now)?;
                         }
                         (hit.claims.clone(), hit.facts.clone(), hit.times.exp)
@@ -305,7 +303,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             facts.clone(),
             checked.times,
             now,
-            |times, deadline| self.verifier.cache_passing_seconds(times, deadline),
+            |times, deadline| self.verifier.passing_seconds(times, deadline),
         );
         Ok((claims, facts, exp))
     }

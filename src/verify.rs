@@ -685,16 +685,18 @@ impl<C: DeserializeOwned> Verifier<C> {
         }
     }
 
-    /// The whole seconds from `from` on and before `until` at which every time rule holds for
-    /// `times`, or an empty range. A cache entry keeps it, so that a hit whose clock range lies
-    /// inside it needs no other time check.
+    /// The whole seconds before `until` (a cache entry's deadline) at which every time rule holds
+    /// for `times`, or an empty range. A cache entry keeps it, so that a hit whose clock range
+    /// lies inside it needs no other time check. It starts where the rules say, not when the
+    /// entry is stored: the coarse clock's range starts a second before the precise time, and
+    /// the hits right after the first request must be settled too.
     ///
     /// The arithmetic only proposes the bounds; the rules themselves confirm them. Each rule
     /// fails only past a boundary (`exp`, `max_age`) or before one (`nbf`, `iat`), so the
     /// seconds that pass them all form one interval, and holding at both ends of the range
     /// means holding throughout. A bound the arithmetic gets wrong by rounding gives an empty
     /// range: hits then take the full checks, never a wrong verdict.
-    pub(crate) fn passing_seconds(&self, times: &TimeClaims, from: u64, until: u64) -> Range<u64> {
+    pub(crate) fn passing_seconds(&self, times: &TimeClaims, until: u64) -> Range<u64> {
         let leeway = self.rules.leeway as f64;
         let mut lower = f64::NEG_INFINITY;
         if self.rules.validate_nbf
@@ -715,7 +717,7 @@ impl<C: DeserializeOwned> Verifier<C> {
             );
         }
         // Float-to-integer casts saturate (NaN gives 0): the checks below have the last word.
-        let start = from.max(lower.ceil() as u64);
+        let start = lower.ceil() as u64;
         let end = until.min(upper.ceil() as u64);
         let holds = |second: u64| {
             let now = second as f64;
@@ -726,14 +728,6 @@ impl<C: DeserializeOwned> Verifier<C> {
         } else {
             0..0
         }
-    }
-
-    /// The seconds a cache entry keeps (see [`passing_seconds`](Self::passing_seconds)): from
-    /// the rules alone up to the entry's deadline, not from the moment it is stored, since the
-    /// coarse clock's range starts a second before the precise time, and the hits right after
-    /// the first request must be settled too.
-    pub(crate) fn cache_passing_seconds(&self, times: &TimeClaims, deadline: u64) -> Range<u64> {
-        self.passing_seconds(times, 0, deadline)
     }
 
     /// Whether the time is before `deadline` (seconds since the epoch): from `now` when the
@@ -1392,13 +1386,18 @@ mod tests {
                 for nbf in claims {
                     for iat in claims {
                         let times = TimeClaims { exp, nbf, iat };
-                        for (from, until) in [(1_000, 1_300), (1_000, 1_020), (1_015, 1_016)] {
-                            let passing = verifier.passing_seconds(&times, from, until);
+                        for (from, until) in [(900, 1_300), (900, 1_020), (1_015, 1_016)] {
+                            let passing = verifier.passing_seconds(&times, until);
+                            let seen: Vec<u64> =
+                                passing.clone().filter(|second| *second >= from).collect();
                             let expected = passing_one_by_one(verifier, &times, from, until);
+                            assert_eq!(seen, expected, "{times:?} in {from}..{until}: {passing:?}");
+                            // Before `from` too, every second claimed passes.
+                            let before = passing.start..from.min(passing.end);
                             assert_eq!(
-                                passing.clone().collect::<Vec<_>>(),
-                                expected,
-                                "{times:?} in {from}..{until}: {passing:?}"
+                                passing_one_by_one(verifier, &times, before.start, before.end),
+                                before.clone().collect::<Vec<_>>(),
+                                "{times:?} before {from}: {passing:?}"
                             );
                         }
                     }
@@ -1415,7 +1414,7 @@ mod tests {
             .build()
             .unwrap();
         let times = TimeClaims::for_tests(5_000.0);
-        assert_eq!(layer.verifier().passing_seconds(&times, 1_000, 2_000), 0..0);
+        assert_eq!(layer.verifier().passing_seconds(&times, 2_000), 0..0);
     }
 
     #[test]
@@ -1428,7 +1427,7 @@ mod tests {
             iat: Some(900.0),
         };
         // Stored at 1_000 for 300 s: a hit at once reads a coarse range from 999.
-        let passing = layer.verifier().cache_passing_seconds(&times, 1_300);
+        let passing = layer.verifier().passing_seconds(&times, 1_300);
         assert_eq!(passing, 900..1_300);
         assert!(range(999, 1_001).within(&passing));
     }
