@@ -57,51 +57,42 @@ impl Drop for ChromeDriver {
 }
 
 impl ChromeDriver {
-    /// Starts chromedriver on a free port; `None` (after saying why) when Chromium or its
-    /// driver is not installed and this is not CI.
-    async fn start(test: &str) -> Option<Self> {
-        let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
-            .into_iter()
-            .filter(|path| !Path::new(path).exists())
-            .collect();
-        if !missing.is_empty() {
-            let how = "install them (apt-get install chromium chromium-driver) or run scripts/test";
-            assert!(
-                !in_ci(),
-                "browser::{test}: {missing:?} not found; under CI=true this test must run: {how}"
-            );
-            let _ = writeln!(
-                std::io::stderr(),
-                "browser::{test} did not run: {missing:?} not found; to run it, {how}."
-            );
-            return None;
-        }
-        let port = free_port();
+    /// Starts chromedriver on `port` and waits until something listens there, or chromedriver
+    /// exits; `Err` says which.
+    async fn start(port: u16, log: &Path) -> Result<Self, String> {
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log.display()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
             .unwrap_or_else(|error| panic!("starting {CHROMEDRIVER}: {error}"));
-        let driver = Self {
+        let mut driver = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
         let deadline = Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "chromedriver did not listen");
+        loop {
+            if let Ok(Some(status)) = driver.child.try_wait() {
+                return Err(format!("chromedriver exited ({status})"));
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Ok(driver);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("chromedriver did not listen on port {port}"));
+            }
             tokio::time::sleep(POLL).await;
         }
-        Some(driver)
     }
 
     /// A new headless Chromium session. `--no-sandbox` because CI runs as root, where
     /// Chromium's sandbox refuses to start.
-    async fn session(&self) -> Client {
+    async fn session(&self) -> Result<Client, String> {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), json!("chrome"));
         capabilities.insert(
@@ -121,8 +112,75 @@ impl ChromeDriver {
             .capabilities(capabilities)
             .connect(&self.url)
             .await
-            .unwrap_or_else(|error| panic!("starting a Chromium session: {error}"))
+            .map_err(|error| format!("starting a Chromium session: {error}"))
     }
+}
+
+/// How many times a browser is started before the test gives up.
+const ATTEMPTS: usize = 3;
+
+/// chromedriver and a Chromium session in it, ready for `test`; `None` (after saying why) when
+/// Chromium or its driver is not installed and this is not CI.
+///
+/// The driver's port is picked free and then handed to chromedriver, so something else may
+/// take it in between, and the check that it listens may then reach that something instead:
+/// the session is what proves the driver works, and a driver without one is replaced by a new
+/// one on another port. `first_port` is the port of the first attempt (a free one when
+/// `None`). Each failed attempt is reported with chromedriver's log.
+async fn browser(test: &str, first_port: Option<u16>) -> Option<(ChromeDriver, Client)> {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|path| !Path::new(path).exists())
+        .collect();
+    if !missing.is_empty() {
+        let how = "install them (apt-get install chromium chromium-driver) or run scripts/test";
+        assert!(
+            !in_ci(),
+            "browser::{test}: {missing:?} not found; under CI=true this test must run: {how}"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "browser::{test} did not run: {missing:?} not found; to run it, {how}."
+        );
+        return None;
+    }
+    let mut failures = Vec::new();
+    for attempt in 1..=ATTEMPTS {
+        let port = match (attempt, first_port) {
+            (1, Some(port)) => port,
+            _ => free_port(),
+        };
+        let log = std::env::temp_dir().join(format!(
+            "tower-jwt-auth-chromedriver-{}-{test}-{attempt}.log",
+            std::process::id()
+        ));
+        let failure = match ChromeDriver::start(port, &log).await {
+            Ok(driver) => match driver.session().await {
+                Ok(client) => {
+                    // Unlinked, not closed: chromedriver goes on writing to it unseen.
+                    let _ = std::fs::remove_file(&log);
+                    return Some((driver, client));
+                }
+                Err(error) => error,
+            },
+            Err(error) => error,
+        };
+        let log_tail = log_tail(&log);
+        let _ = std::fs::remove_file(&log);
+        let _ = writeln!(
+            std::io::stderr(),
+            "browser::{test}: attempt {attempt} of {ATTEMPTS} on port {port}: {failure}\n{log_tail}"
+        );
+        failures.push(format!("port {port}: {failure}"));
+    }
+    panic!("browser::{test}: no browser after {ATTEMPTS} attempts: {failures:?}");
+}
+
+/// The last lines of chromedriver's log, for a failure report.
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_else(|error| format!("(no log: {error})"));
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 fn free_port() -> u16 {
@@ -219,11 +277,11 @@ async fn web_me_status(client: &Client) -> Value {
 
 #[tokio::test]
 async fn page_logs_in_posts_a_note_and_logs_out_in_headless_chromium() {
-    let Some(driver) = ChromeDriver::start("page_logs_in_posts_a_note_and_logs_out").await else {
+    let Some((_driver, client)) = browser("page_logs_in_posts_a_note_and_logs_out", None).await
+    else {
         return;
     };
     let demo = start_demo().await;
-    let client = driver.session().await;
     client.goto(&format!("{}/", demo.base)).await.unwrap();
 
     // No session yet: the page asked /web/me and shows the login form.
@@ -275,11 +333,11 @@ async fn page_logs_in_posts_a_note_and_logs_out_in_headless_chromium() {
 
 #[tokio::test]
 async fn page_shows_the_error_of_a_wrong_password() {
-    let Some(driver) = ChromeDriver::start("page_shows_the_error_of_a_wrong_password").await else {
+    let Some((_driver, client)) = browser("page_shows_the_error_of_a_wrong_password", None).await
+    else {
         return;
     };
     let demo = start_demo().await;
-    let client = driver.session().await;
     client.goto(&format!("{}/", demo.base)).await.unwrap();
     wait_for_view(&client, "login-view", "session-view").await;
 
@@ -293,4 +351,32 @@ async fn page_shows_the_error_of_a_wrong_password() {
     assert!(client.get_named_cookie("auth").await.is_err());
 
     client.close().await.unwrap();
+}
+
+/// The port picked for chromedriver is taken by something that is not a WebDriver server (it
+/// accepts connections and closes them): the session fails there, and the browser comes up on
+/// another port.
+#[tokio::test]
+async fn a_taken_driver_port_is_left_for_another() {
+    let squatter = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = squatter.local_addr().unwrap().port();
+    let squatting = tokio::spawn(async move {
+        loop {
+            if let Ok((connection, _)) = squatter.accept().await {
+                drop(connection);
+            }
+        }
+    });
+    let Some((driver, client)) =
+        browser("a_taken_driver_port_is_left_for_another", Some(port)).await
+    else {
+        squatting.abort();
+        return;
+    };
+    assert_ne!(driver.url, format!("http://127.0.0.1:{port}"));
+    let demo = start_demo().await;
+    client.goto(&format!("{}/", demo.base)).await.unwrap();
+    wait_for_view(&client, "login-view", "session-view").await;
+    client.close().await.unwrap();
+    squatting.abort();
 }
