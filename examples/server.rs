@@ -342,6 +342,19 @@ fn app(
         })
     });
 
+    // The least any verification can do, for scripts/load.sh: what no layer can go below.
+    let floor = config
+        .hmac_secret()
+        .filter(|_| signing_algorithm(config) == Algorithm::HS256)
+        .and_then(|secret| <HmacSha256 as hmac::Mac>::new_from_slice(secret).ok())
+        .map(|key| {
+            Arc::new(Floor {
+                key,
+                issuer: issuer_name.to_owned(),
+                audience: audience.to_owned(),
+            })
+        });
+
     let state = Arc::new(AppState {
         sessions,
         directory,
@@ -364,6 +377,12 @@ fn app(
         .route("/load/open", get(hello))
         .route("/load/auth", get(hello).route_layer(verify_only))
         .route("/load/auth-cached", get(hello).route_layer(verify_cached));
+    if let Some(floor) = floor {
+        router = router.route(
+            "/load/floor",
+            get(hello).route_layer(axum::middleware::from_fn_with_state(floor, floor_auth)),
+        );
+    }
     if let Some(hand_written) = hand_written {
         router = router.route(
             "/load/jsonwebtoken",
@@ -564,6 +583,74 @@ async fn hand_written_auth(
         }
         Err(_) => StatusCode::UNAUTHORIZED.into_response(),
     }
+}
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// The floor `/load/floor` is measured with: the HMAC key's inner and outer hashes, prepared
+/// once, and the claims the demo's layers require.
+struct Floor {
+    key: HmacSha256,
+    issuer: String,
+    audience: String,
+}
+
+/// The JOSE header fields the floor looks at.
+#[derive(Deserialize)]
+struct FloorHeader<'a> {
+    alg: &'a str,
+    typ: Option<&'a str>,
+}
+
+/// A measuring stick, not a verifier to copy: the least work an HS256 check of the demo's
+/// tokens can do (split the token, decode its segments onto the stack, parse the header once,
+/// the HMAC, parse the claims once into `AccessClaims`, then `alg`, `typ`, `exp`, `iss` and
+/// `aud`), with none of what makes a verifier safe to deploy (`nbf`, leeway, duplicate claims,
+/// `crit`, error bodies and challenges, limits on the token's size).
+async fn floor_auth(
+    State(floor): State<Arc<Floor>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match floor_claims(&floor, request.headers()) {
+        Some(claims) => {
+            request.extensions_mut().insert(Claims::new(claims));
+            next.run(request).await
+        }
+        None => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+fn floor_claims(floor: &Floor, headers: &axum::http::HeaderMap) -> Option<AccessClaims> {
+    use base64::Engine;
+    use hmac::Mac;
+
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?;
+    let (signed, signature) = token.rsplit_once('.')?;
+    let (header, payload) = signed.split_once('.')?;
+    let base64url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut buffer = [0u8; 2048];
+    let length = base64url.decode_slice(header, &mut buffer).ok()?;
+    let header: FloorHeader<'_> = serde_json::from_slice(&buffer[..length]).ok()?;
+    if header.alg != "HS256" || header.typ != Some("at+jwt") {
+        return None;
+    }
+    let length = base64url.decode_slice(signature, &mut buffer).ok()?;
+    let mut mac = floor.key.clone();
+    mac.update(signed.as_bytes());
+    mac.verify_slice(&buffer[..length]).ok()?;
+    let length = base64url.decode_slice(payload, &mut buffer).ok()?;
+    let claims: AccessClaims = serde_json::from_slice(&buffer[..length]).ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    (claims.exp > now && claims.iss == floor.issuer && claims.aud == floor.audience)
+        .then_some(claims)
 }
 
 async fn admin(Claims(claims): Claims<AccessClaims>) -> Json<Value> {

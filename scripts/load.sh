@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Load test: the demo server (release build) under wrk on 127.0.0.1. One handler behind four
+# Load test: the demo server (release build) under wrk on 127.0.0.1. One handler behind five
 # routes: without auth (/load/open), behind the layer (/load/auth: HS256, signature and claims,
-# no cache), behind the layer with its token cache (/load/auth-cached), and behind a
-# hand-written axum middleware calling `jsonwebtoken::decode` (/load/jsonwebtoken), the
-# reference for what verification costs inside a server.
+# no cache), behind the layer with its token cache (/load/auth-cached), behind the floor
+# (/load/floor: the least work an HS256 check of the same claims can do, hand-written in the
+# demo as a measuring stick, so what no verifying middleware can go below on this machine), and
+# behind a hand-written axum middleware calling `jsonwebtoken::decode` (/load/jsonwebtoken), what
+# applications write by hand.
 #
 #   scripts/load.sh                  # 30 s per route in 6 rounds, 2 threads, 32 connections
 #   DURATION=10 ROUNDS=2 CONNECTIONS=64 scripts/load.sh
@@ -22,7 +24,7 @@ DURATION=${DURATION:-30}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
 ROUNDS=${ROUNDS:-6}
-read -r -a ROUTES <<<"${ROUTES:-/load/open /load/auth /load/auth-cached /load/jsonwebtoken}"
+read -r -a ROUTES <<<"${ROUTES:-/load/open /load/auth /load/auth-cached /load/floor /load/jsonwebtoken}"
 if [[ " ${ROUTES[*]} " != *" /load/open "* ]]; then
     echo "load: ROUTES must include /load/open, the reference of every ratio" >&2
     exit 1

@@ -708,8 +708,8 @@ async fn demo_serves_a_self_contained_page_at_the_root() {
     }
 }
 
-/// scripts/load.sh measures these four routes against each other: they must answer the same
-/// thing to the same token, and the three with auth must refuse a bad one.
+/// scripts/load.sh measures these five routes against each other: they must answer the same
+/// thing to the same token, and the four with auth must refuse a bad one.
 #[tokio::test]
 async fn demo_load_routes_answer_alike_and_the_authenticated_ones_refuse_bad_tokens() {
     let demo = start_demo().await;
@@ -724,7 +724,7 @@ async fn demo_load_routes_answer_alike_and_the_authenticated_ones_refuse_bad_tok
     let (status, body) = call("GET", &url("open"), &[("authorization", &bearer)], None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({ "user": null }));
-    for route in ["auth", "auth-cached", "jsonwebtoken"] {
+    for route in ["auth", "auth-cached", "floor", "jsonwebtoken"] {
         for _ in 0..2 {
             let (status, body) =
                 call("GET", &url(route), &[("authorization", &bearer)], None).await;
@@ -733,8 +733,67 @@ async fn demo_load_routes_answer_alike_and_the_authenticated_ones_refuse_bad_tok
         }
         let (status, _) = call("GET", &url(route), &[("authorization", &forged)], None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{route}");
-        // The layer answers 400 for a missing header, the hand-written middleware 401.
+        // The layer answers 400 for a missing header, the hand-written middlewares 401.
         let (status, _) = call("GET", &url(route), &[], None).await;
         assert!(status.is_client_error(), "{route}: {status}");
+    }
+}
+
+/// `/load/floor` is the least verification can do, and scripts/load.sh compares the layer with
+/// it: it must check what the layer's route checks, or the comparison flatters it. Tokens
+/// signed with the demo's secret, each breaking one rule of the demo's layers, are refused by
+/// both (and by the `jsonwebtoken` route, except the `typ` its `Validation` does not check).
+#[tokio::test]
+async fn demo_floor_route_refuses_what_the_layer_refuses() {
+    let demo = start_demo().await;
+    let (status, body) = login(&demo, "alice", "alice-password").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let secret = jsonwebtoken::EncodingKey::from_secret(common::demo::SECRET.as_bytes());
+    let sign = |typ: &str, claims: &Value| {
+        let header = json!({ "alg": "HS256", "typ": typ }).to_string();
+        let token = common::sign_raw(
+            &header,
+            &claims.to_string(),
+            jsonwebtoken::Algorithm::HS256,
+            &secret,
+        );
+        format!("Bearer {token}")
+    };
+    let changed = |claim: &str, value: Value| {
+        let mut claims = claims.clone();
+        claims[claim] = value;
+        sign("at+jwt", &claims)
+    };
+    let url = |route: &str| format!("{}/load/{route}", demo.base);
+
+    let resigned = sign("at+jwt", &claims);
+    let wrong_typ = sign("JWT", &claims);
+    let wrong_audience = changed("aud", json!("https://elsewhere.example"));
+    let wrong_issuer = changed("iss", json!("https://elsewhere.example"));
+    let expired = changed("exp", json!(claims["iat"].as_u64().unwrap() - 120));
+    for route in ["auth", "auth-cached", "floor", "jsonwebtoken"] {
+        let (status, body) = call("GET", &url(route), &[("authorization", &resigned)], None).await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::OK, json!({ "user": "alice" })),
+            "{route}"
+        );
+        for (what, bearer) in [
+            ("typ", &wrong_typ),
+            ("aud", &wrong_audience),
+            ("iss", &wrong_issuer),
+            ("exp", &expired),
+        ] {
+            let (status, _) = call("GET", &url(route), &[("authorization", bearer)], None).await;
+            let expected = if route == "jsonwebtoken" && what == "typ" {
+                StatusCode::OK
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            assert_eq!(status, expected, "{route}, wrong {what}");
+        }
     }
 }

@@ -32,6 +32,9 @@ fn example_binary() -> PathBuf {
         .join(format!("server{}", std::env::consts::EXE_SUFFIX))
 }
 
+/// The demo's HMAC secret (`JWT_SECRET`) in these tests.
+pub const SECRET: &str = "demo-test-secret-demo-test-secret-0123456789";
+
 /// Starts the demo binary on a free loopback port, with a fixed secret and its state in memory,
 /// and waits until it listens.
 pub async fn start_demo() -> Demo {
@@ -48,7 +51,7 @@ pub async fn start_demo() -> Demo {
     );
     let child = Command::new(binary)
         .env("BIND", format!("127.0.0.1:{port}"))
-        .env("JWT_SECRET", "demo-test-secret-demo-test-secret-0123456789")
+        .env("JWT_SECRET", SECRET)
         .env("RUST_LOG", "warn")
         // Each demo keeps its revocations in memory: a Redis exported for other tests would be
         // shared by demos running in parallel (and outlive them).
