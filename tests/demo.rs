@@ -12,7 +12,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use common::demo::{Demo, start_demo};
+use common::demo::{Demo, start_demo, start_demo_from};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -796,4 +796,24 @@ async fn demo_floor_route_refuses_what_the_layer_refuses() {
             assert_eq!(status, expected, "{route}, wrong {what}");
         }
     }
+}
+
+/// The port picked for a demo is taken by a listener that is not the demo (it accepts
+/// connections and closes them): the demo comes up on another port.
+#[tokio::test]
+async fn a_taken_demo_port_is_left_for_another() {
+    let squatter = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = squatter.local_addr().unwrap().port();
+    let squatting = tokio::spawn(async move {
+        loop {
+            if let Ok((connection, _)) = squatter.accept().await {
+                drop(connection);
+            }
+        }
+    });
+    let demo = start_demo_from(Some(port)).await;
+    assert_ne!(demo.base, format!("http://127.0.0.1:{port}"));
+    let (status, body) = call("GET", &format!("{}/public/hello", demo.base), &[], None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({ "user": null })));
+    squatting.abort();
 }

@@ -36,13 +36,46 @@ fn example_binary() -> PathBuf {
 pub const SECRET: &str = "demo-test-secret-demo-test-secret-0123456789";
 
 /// Starts the demo binary on a free loopback port, with a fixed secret and its state in memory,
-/// and waits until it listens.
+/// and waits until it answers.
 pub async fn start_demo() -> Demo {
-    let port = TcpListener::bind("127.0.0.1:0")
+    start_demo_from(None).await
+}
+
+/// How many ports a demo is tried on before the test gives up.
+const ATTEMPTS: usize = 3;
+
+/// [`start_demo`], with `first_port` for the first attempt (a free one when `None`).
+///
+/// A port picked free is only free until the demo binds it: something else may take it in
+/// between, and the check that it listens would then reach that something. So the demo must
+/// answer as the demo does, and one that does not is replaced on another port.
+pub async fn start_demo_from(first_port: Option<u16>) -> Demo {
+    let mut failures = Vec::new();
+    for attempt in 1..=ATTEMPTS {
+        let port = match (attempt, first_port) {
+            (1, Some(port)) => port,
+            _ => free_port(),
+        };
+        match start_on(port).await {
+            Ok(demo) => return demo,
+            Err(failure) => {
+                eprintln!("demo: attempt {attempt} of {ATTEMPTS} on port {port}: {failure}");
+                failures.push(format!("port {port}: {failure}"));
+            }
+        }
+    }
+    panic!("the demo server did not start: {failures:?}");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+async fn start_on(port: u16) -> Result<Demo, String> {
     let binary = example_binary();
     assert!(
         binary.exists(),
@@ -60,18 +93,41 @@ pub async fn start_demo() -> Demo {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let demo = Demo {
+    let mut demo = Demo {
         child,
         base: format!("http://127.0.0.1:{port}"),
     };
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return demo;
+        if let Ok(Some(status)) = demo.child.try_wait() {
+            return Err(format!("the demo exited ({status})"));
+        }
+        if answers_as_the_demo(port).await {
+            return Ok(demo);
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("the demo server did not start listening");
+    Err("no answer from the demo".to_owned())
+}
+
+/// Whether `GET /public/hello` on `port` answers what the demo answers to an anonymous caller.
+async fn answers_as_the_demo(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let Ok(mut connection) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    let request = "GET /public/hello HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if connection.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(
+        Duration::from_secs(5),
+        connection.read_to_end(&mut response),
+    )
+    .await;
+    let response = String::from_utf8_lossy(&response);
+    matches!(read, Ok(Ok(_)))
+        && response.starts_with("HTTP/1.1 200")
+        && response.ends_with(r#"{"user":null}"#)
 }
