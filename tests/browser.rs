@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::demo::start_demo;
+use common::demo::{Squatter, start_demo};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
@@ -358,19 +358,11 @@ async fn page_shows_the_error_of_a_wrong_password() {
 /// another port.
 #[tokio::test]
 async fn a_taken_driver_port_is_left_for_another() {
-    let squatter = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = squatter.local_addr().unwrap().port();
-    let squatting = tokio::spawn(async move {
-        loop {
-            if let Ok((connection, _)) = squatter.accept().await {
-                drop(connection);
-            }
-        }
-    });
+    let squatter = Squatter::start().await;
+    let port = squatter.port;
     let Some((driver, client)) =
         browser("a_taken_driver_port_is_left_for_another", Some(port)).await
     else {
-        squatting.abort();
         return;
     };
     assert_ne!(driver.url, format!("http://127.0.0.1:{port}"));
@@ -378,5 +370,4 @@ async fn a_taken_driver_port_is_left_for_another() {
     client.goto(&format!("{}/", demo.base)).await.unwrap();
     wait_for_view(&client, "login-view", "session-view").await;
     client.close().await.unwrap();
-    squatting.abort();
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use common::demo::{Demo, start_demo, start_demo_from};
+use common::demo::{Demo, Squatter, start_demo, start_demo_from};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -802,18 +802,10 @@ async fn demo_floor_route_refuses_what_the_layer_refuses() {
 /// connections and closes them): the demo comes up on another port.
 #[tokio::test]
 async fn a_taken_demo_port_is_left_for_another() {
-    let squatter = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = squatter.local_addr().unwrap().port();
-    let squatting = tokio::spawn(async move {
-        loop {
-            if let Ok((connection, _)) = squatter.accept().await {
-                drop(connection);
-            }
-        }
-    });
+    let squatter = Squatter::start().await;
+    let port = squatter.port;
     let demo = start_demo_from(Some(port)).await;
     assert_ne!(demo.base, format!("http://127.0.0.1:{port}"));
     let (status, body) = call("GET", &format!("{}/public/hello", demo.base), &[], None).await;
     assert_eq!((status, body), (StatusCode::OK, json!({ "user": null })));
-    squatting.abort();
 }

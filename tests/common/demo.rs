@@ -131,3 +131,31 @@ async fn answers_as_the_demo(port: u16) -> bool {
         && response.starts_with("HTTP/1.1 200")
         && response.ends_with(r#"{"user":null}"#)
 }
+
+/// A loopback port taken by a listener that is not a server: it accepts every connection and
+/// closes it at once. Holds the port until dropped.
+pub struct Squatter {
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Squatter {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            loop {
+                if let Ok((connection, _)) = listener.accept().await {
+                    drop(connection);
+                }
+            }
+        });
+        Self { port, task }
+    }
+}
+
+impl Drop for Squatter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
