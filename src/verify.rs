@@ -671,11 +671,7 @@ impl<C: DeserializeOwned> Verifier<C> {
     /// one fails only past a boundary (`exp`, `max_age`) or before one (`nbf`, `iat`), so
     /// holding at both ends means holding throughout. Otherwise the precise clock decides.
     pub(crate) fn recheck_times(&self, times: &TimeClaims, now: Now) -> Result<(), AuthError> {
-        let at = |now: u64| {
-            let now = now as f64;
-            self.check_window(times, now)?;
-            self.check_max_age(times, now)
-        };
+        let at = |now: u64| self.check_times_at(times, now);
         if now.earliest == now.latest {
             return at(now.earliest);
         }
@@ -719,15 +715,19 @@ impl<C: DeserializeOwned> Verifier<C> {
         // Float-to-integer casts saturate (NaN gives 0): the checks below have the last word.
         let start = lower.ceil() as u64;
         let end = until.min(upper.ceil() as u64);
-        let holds = |second: u64| {
-            let now = second as f64;
-            self.check_window(times, now).is_ok() && self.check_max_age(times, now).is_ok()
-        };
+        let holds = |second: u64| self.check_times_at(times, second).is_ok();
         if start < end && holds(start) && holds(end - 1) {
             start..end
         } else {
             0..0
         }
+    }
+
+    /// Every time rule (the `exp`/`nbf`/`iat` window, `max_age`) at `second` (since the epoch).
+    fn check_times_at(&self, times: &TimeClaims, second: u64) -> Result<(), AuthError> {
+        let now = second as f64;
+        self.check_window(times, now)?;
+        self.check_max_age(times, now)
     }
 
     /// Whether the time is before `deadline` (seconds since the epoch): from `now` when the
@@ -1351,11 +1351,7 @@ mod tests {
         until: u64,
     ) -> Vec<u64> {
         (from..until)
-            .filter(|&second| {
-                let now = second as f64;
-                verifier.check_window(times, now).is_ok()
-                    && verifier.check_max_age(times, now).is_ok()
-            })
+            .filter(|&second| verifier.check_times_at(times, second).is_ok())
             .collect()
     }
 
