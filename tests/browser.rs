@@ -13,13 +13,12 @@ mod common;
 
 use std::future::Future;
 use std::io::Write;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::demo::{Squatter, start_demo};
+use common::demo::{Squatter, on_a_free_port, start_demo};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
@@ -116,17 +115,12 @@ impl ChromeDriver {
     }
 }
 
-/// How many times a browser is started before the test gives up.
-const ATTEMPTS: usize = 3;
-
 /// chromedriver and a Chromium session in it, ready for `test`; `None` (after saying why) when
 /// Chromium or its driver is not installed and this is not CI.
 ///
-/// The driver's port is picked free and then handed to chromedriver, so something else may
-/// take it in between, and the check that it listens may then reach that something instead:
-/// the session is what proves the driver works, and a driver without one is replaced by a new
-/// one on another port. `first_port` is the port of the first attempt (a free one when
-/// `None`). Each failed attempt is reported with chromedriver's log.
+/// The session is what proves the driver works (see [`on_a_free_port`]): a driver without one
+/// is replaced by a new one on another port. `first_port` is the port of the first attempt (a
+/// free one when `None`). Each failed attempt is reported with chromedriver's log.
 async fn browser(test: &str, first_port: Option<u16>) -> Option<(ChromeDriver, Client)> {
     let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
         .into_iter()
@@ -144,36 +138,23 @@ async fn browser(test: &str, first_port: Option<u16>) -> Option<(ChromeDriver, C
         );
         return None;
     }
-    let mut failures = Vec::new();
-    for attempt in 1..=ATTEMPTS {
-        let port = match (attempt, first_port) {
-            (1, Some(port)) => port,
-            _ => free_port(),
-        };
+    let what = format!("browser::{test}");
+    let started = on_a_free_port(&what, first_port, |port, attempt| async move {
         let log = std::env::temp_dir().join(format!(
             "tower-jwt-auth-chromedriver-{}-{test}-{attempt}.log",
             std::process::id()
         ));
-        let failure = match ChromeDriver::start(port, &log).await {
-            Ok(driver) => match driver.session().await {
-                Ok(client) => {
-                    // Unlinked, not closed: chromedriver goes on writing to it unseen.
-                    let _ = std::fs::remove_file(&log);
-                    return Some((driver, client));
-                }
-                Err(error) => error,
-            },
-            Err(error) => error,
+        let started = match ChromeDriver::start(port, &log).await {
+            Ok(driver) => driver.session().await.map(|client| (driver, client)),
+            Err(error) => Err(error),
         };
-        let log_tail = log_tail(&log);
+        let started = started.map_err(|failure| format!("{failure}\n{}", log_tail(&log)));
+        // Unlinked, not closed, when the driver runs: chromedriver goes on writing to it unseen.
         let _ = std::fs::remove_file(&log);
-        let _ = writeln!(
-            std::io::stderr(),
-            "browser::{test}: attempt {attempt} of {ATTEMPTS} on port {port}: {failure}\n{log_tail}"
-        );
-        failures.push(format!("port {port}: {failure}"));
-    }
-    panic!("browser::{test}: no browser after {ATTEMPTS} attempts: {failures:?}");
+        started
+    })
+    .await;
+    Some(started)
 }
 
 /// The last lines of chromedriver's log, for a failure report.
@@ -181,14 +162,6 @@ fn log_tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_else(|error| format!("(no log: {error})"));
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Polls `probe` until it answers `Some`, for at most [`WAIT`].

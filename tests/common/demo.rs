@@ -4,10 +4,12 @@
 //! `cargo test` builds the examples before running tests; to run one of those files alone,
 //! build the example first (`cargo build --all-features --example server`).
 
-use std::net::TcpListener;
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use super::free_port;
 
 /// The demo server, killed when dropped (also when a test panics).
 pub struct Demo {
@@ -41,38 +43,43 @@ pub async fn start_demo() -> Demo {
     start_demo_from(None).await
 }
 
-/// How many ports a demo is tried on before the test gives up.
+/// How many ports a server is tried on before the test gives up.
 const ATTEMPTS: usize = 3;
 
 /// [`start_demo`], with `first_port` for the first attempt (a free one when `None`).
 ///
-/// A port picked free is only free until the demo binds it: something else may take it in
-/// between, and the check that it listens would then reach that something. So the demo must
-/// answer as the demo does, and one that does not is replaced on another port.
+/// The demo must answer as the demo does (see [`on_a_free_port`]): one that exits or does not
+/// is replaced on another port.
 pub async fn start_demo_from(first_port: Option<u16>) -> Demo {
+    on_a_free_port("demo", first_port, |port, _| start_on(port)).await
+}
+
+/// Starts a server with `start(port, attempt)` until one works, on `first_port` first (a free
+/// port when `None`), then on free ports, [`ATTEMPTS`] times in all; panics with every failure.
+///
+/// A port picked free is only free until the server binds it: something else may take it in
+/// between, and a check that the port listens would then reach that something. So `start`
+/// must prove the server works, and each failed attempt is reported with `what`.
+pub async fn on_a_free_port<T, F, Fut>(what: &str, first_port: Option<u16>, mut start: F) -> T
+where
+    F: FnMut(u16, usize) -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
     let mut failures = Vec::new();
     for attempt in 1..=ATTEMPTS {
         let port = match (attempt, first_port) {
             (1, Some(port)) => port,
             _ => free_port(),
         };
-        match start_on(port).await {
-            Ok(demo) => return demo,
+        match start(port, attempt).await {
+            Ok(server) => return server,
             Err(failure) => {
-                eprintln!("demo: attempt {attempt} of {ATTEMPTS} on port {port}: {failure}");
+                eprintln!("{what}: attempt {attempt} of {ATTEMPTS} on port {port}: {failure}");
                 failures.push(format!("port {port}: {failure}"));
             }
         }
     }
-    panic!("the demo server did not start: {failures:?}");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    panic!("{what}: no server after {ATTEMPTS} attempts: {failures:?}");
 }
 
 async fn start_on(port: u16) -> Result<Demo, String> {

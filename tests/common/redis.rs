@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::sync::Mutex;
 
 use redis::aio::MultiplexedConnection;
@@ -111,13 +110,4 @@ pub async fn raw_connection(url: &str) -> MultiplexedConnection {
 /// The remaining lifetime of `key` (-2: no such key, -1: no expiry).
 pub async fn ttl(raw: &mut MultiplexedConnection, key: &str) -> i64 {
     redis::cmd("TTL").arg(key).query_async(raw).await.unwrap()
-}
-
-/// A port nothing listens on (as of now).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
