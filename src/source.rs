@@ -176,11 +176,11 @@ pub(crate) struct FoundToken<'h> {
 }
 
 impl<'h> FoundToken<'h> {
-    /// `token` must be a sub-slice of `text`, which must be a view of `header`'s bytes.
-    fn within(header: &'h HeaderValue, text: &str, token: &str, from_cookie: bool) -> Option<Self> {
-        let start = (token.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+    /// `token` must be a view of `header`'s bytes.
+    fn within(header: &'h HeaderValue, token: &str, from_cookie: bool) -> Option<Self> {
+        let start = (token.as_ptr() as usize).checked_sub(header.as_bytes().as_ptr() as usize)?;
         let end = start.checked_add(token.len())?;
-        (end <= text.len()).then_some(Self {
+        (end <= header.len()).then_some(Self {
             header,
             start,
             end,
@@ -319,12 +319,16 @@ fn from_cookie<'h>(
 ) -> Result<Option<FoundToken<'h>>, AuthError> {
     let mut found = None;
     for header in headers.get_all(COOKIE) {
-        // A Cookie header that is not even UTF-8 cannot hold our token; other cookies of the
-        // client are not ours to judge.
-        let Ok(text) = std::str::from_utf8(header.as_bytes()) else {
-            continue;
-        };
-        for cookie in Cookie::split_parse(text).flatten() {
+        // Each cookie is decoded on its own: one that is not UTF-8 cannot be ours, and the
+        // cookies other applications of the site set are not ours to judge, so it must not hide
+        // the auth cookie next to it.
+        for piece in header.as_bytes().split(|&byte| byte == b';') {
+            let Ok(text) = std::str::from_utf8(piece) else {
+                continue;
+            };
+            let Ok(cookie) = Cookie::parse(text) else {
+                continue;
+            };
             if cookie.name() != name {
                 continue;
             }
@@ -338,8 +342,7 @@ fn from_cookie<'h>(
             if !is_b64token(value.as_bytes()) {
                 return Err(AuthError::Malformed);
             }
-            found =
-                Some(FoundToken::within(header, text, value, true).ok_or(AuthError::Malformed)?);
+            found = Some(FoundToken::within(header, value, true).ok_or(AuthError::Malformed)?);
         }
     }
     Ok(found)

@@ -164,6 +164,43 @@ async fn non_utf8_cookie_header_counts_as_no_cookie() {
     answer.assert_rejected(400, "invalid_request", "Auth cookie not found.");
 }
 
+/// Another application's cookie that is not UTF-8 hides nothing: each cookie is decoded on its
+/// own (it used to fail the whole header: 400 "Auth cookie not found.").
+#[tokio::test]
+async fn an_undecodable_cookie_beside_the_auth_cookie_is_skipped() {
+    let token = hs256(&claims());
+    for value in [
+        [b"x=\xff\xfe; auth=", token.as_bytes()].concat(),
+        [b"auth=", token.as_bytes(), b"; theme=\xe9"].concat(),
+        [b"\xff; auth=", token.as_bytes(), b"; \xfe\xfd=1"].concat(),
+    ] {
+        let mut request = get_with(&[]);
+        request
+            .headers_mut()
+            .insert("cookie", http::HeaderValue::from_bytes(&value).unwrap());
+        let answer = send(app(layer(TokenSource::cookie(), false)), request).await;
+        answer.assert_user(Some("alice"));
+    }
+}
+
+#[tokio::test]
+async fn two_auth_cookies_are_refused_even_around_an_undecodable_one() {
+    let token = hs256(&claims());
+    let value = [
+        b"auth=",
+        token.as_bytes(),
+        b"; x=\xff\xfe; auth=",
+        token.as_bytes(),
+    ]
+    .concat();
+    let mut request = get_with(&[]);
+    request
+        .headers_mut()
+        .insert("cookie", http::HeaderValue::from_bytes(&value).unwrap());
+    let answer = send(app(layer(TokenSource::cookie(), false)), request).await;
+    answer.assert_rejected(400, "invalid_request", "Multiple tokens in request.");
+}
+
 #[tokio::test]
 async fn both_sources_accept_either_one() {
     let token = hs256(&claims());
