@@ -59,8 +59,8 @@ use serde_json::{Map, Value, json};
 use tower_jwt_auth::{
     Algorithm, ClaimPath, Claims, ClearSession, CurrentUser, DEFAULT_COOKIE_NAME, EnvConfig,
     EnvError, Grants, JwtIssuer, JwtLayerBuilder, MemoryRefreshStore, MemoryRevocations,
-    RefreshStore, RequireRoles, RequireScope, Revocations, Revoker, SessionCookie, Sessions,
-    SetSession, SigningKey, TokenFacts, TokenSource, scope_list_contains,
+    NumericDate, RefreshStore, RequireRoles, RequireScope, Revocations, Revoker, SessionCookie,
+    Sessions, SetSession, SigningKey, TokenFacts, TokenSource, scope_list_contains,
 };
 
 const ISSUER: &str = "tower-jwt-auth-demo";
@@ -79,8 +79,9 @@ struct AccessClaims {
     username: String,
     roles: Vec<String>,
     scope: String,
-    iat: u64,
-    exp: u64,
+    // RFC 7519 allows fractional NumericDates; a `u64` would refuse them.
+    iat: NumericDate,
+    exp: NumericDate,
     jti: String,
     iss: String,
     aud: String,
@@ -287,6 +288,10 @@ fn app(
         }
         if config.audiences().is_empty() {
             builder = builder.audience(AUDIENCE);
+        }
+        // The demo's tokens and session cookies live as long as its issuer signs them for.
+        if let Some(issuer) = &issuer {
+            builder = builder.max_lifetime(issuer.access_lifetime());
         }
         builder
     };
@@ -649,7 +654,7 @@ fn floor_claims(floor: &Floor, headers: &axum::http::HeaderMap) -> Option<Access
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?
         .as_secs();
-    (claims.exp > now && claims.iss == floor.issuer && claims.aud == floor.audience)
+    (claims.exp.as_f64() > now as f64 && claims.iss == floor.issuer && claims.aud == floor.audience)
         .then_some(claims)
 }
 

@@ -27,9 +27,7 @@ use crate::error::{
 };
 use crate::extract::Claims;
 use crate::issuer::JwtIssuer;
-use crate::revocation::{
-    DEFAULT_SUBJECT_REVOCATION_TTL, Revocations, RevokedIf, Revoker, RevokerPolicy, TokenFacts,
-};
+use crate::revocation::{Revocations, RevokedIf, Revoker, RevokerPolicy, TokenFacts};
 use crate::session::{self, CsrfKey, SessionCookie, Sessions};
 use crate::source::{BearerToken, FoundToken, TokenSource, is_valid_cookie_name};
 use crate::user::{self, UserLookup};
@@ -40,6 +38,10 @@ pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// The largest leeway the builder accepts.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
+
+/// The longest lifetime a token may claim when nothing else is configured: a year from its
+/// `iat` (or from now, without `iat`). See [`JwtLayerBuilder::max_lifetime`].
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// A boxed error, as used by the response body.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -583,7 +585,7 @@ pub struct JwtLayerBuilder<C> {
     leeway: Duration,
     validate_nbf: bool,
     max_age: Option<Duration>,
-    max_lifetime: Option<Duration>,
+    max_lifetime: Duration,
     audiences: Vec<String>,
     issuers: Vec<String>,
     subject: Option<String>,
@@ -633,7 +635,7 @@ impl JwtLayerBuilder<JsonClaims> {
             leeway: Duration::ZERO,
             validate_nbf: true,
             max_age: None,
-            max_lifetime: None,
+            max_lifetime: DEFAULT_MAX_LIFETIME,
             audiences: Vec::new(),
             issuers: Vec::new(),
             subject: None,
@@ -789,9 +791,15 @@ impl<C> JwtLayerBuilder<C> {
 
     /// Refuses tokens whose `exp` lies more than `max_lifetime` after their `iat` (or after now,
     /// without `iat`), so a token minted "forever" (`exp` = 2^64 − 1) by a careless or
-    /// compromised issuer is not accepted. Default: off; set it to your longest token lifetime.
+    /// compromised issuer is not accepted. Default: [`DEFAULT_MAX_LIFETIME`] (one year); set it
+    /// to your longest token lifetime. `Duration::MAX` removes the bound, leaving lifetimes to
+    /// the issuer.
+    ///
+    /// It is also how long a "log out everywhere" is remembered unless
+    /// [`subject_revocation_ttl`](Self::subject_revocation_ttl) says otherwise: no token of
+    /// this layer can outlive it.
     pub fn max_lifetime(mut self, max_lifetime: Duration) -> Self {
-        self.max_lifetime = Some(max_lifetime);
+        self.max_lifetime = max_lifetime;
         self
     }
 
@@ -909,8 +917,9 @@ impl<C> JwtLayerBuilder<C> {
     }
 
     /// How long a "log out everywhere" ([`Revoker::revoke_subject`]) is remembered: the longest
-    /// lifetime a token of this layer can have. Default: `max_age` when set, otherwise
-    /// [`DEFAULT_SUBJECT_REVOCATION_TTL`] (24 hours).
+    /// lifetime a token of this layer can have. Default: the shorter of `max_age` and
+    /// [`max_lifetime`](Self::max_lifetime), plus the leeway, so no token it revoked can outlive
+    /// it. A shorter value forgets the revocation while tokens it covers are still valid.
     pub fn subject_revocation_ttl(mut self, ttl: Duration) -> Self {
         self.subject_revocation_ttl = Some(ttl);
         self
@@ -1072,7 +1081,8 @@ impl<C> JwtLayerBuilder<C> {
             leeway: self.leeway.as_secs(),
             validate_nbf: self.validate_nbf,
             max_age: self.max_age.map(|age| age.as_secs()),
-            max_lifetime: self.max_lifetime.map(|lifetime| lifetime.as_secs()),
+            max_lifetime: (self.max_lifetime != Duration::MAX)
+                .then_some(self.max_lifetime.as_secs()),
             audiences: expectation("audience", self.audiences, " or ")?,
             issuers: expectation("issuer", self.issuers, ",")?,
             subject: expectation("subject", self.subject.into_iter().collect(), "")?,
@@ -1088,10 +1098,12 @@ impl<C> JwtLayerBuilder<C> {
         let cache = self
             .cache_capacity
             .map(|capacity| VerifiedTokens::new(capacity, self.cache_ttl));
+        let longest_token = self
+            .max_age
+            .map_or(self.max_lifetime, |age| age.min(self.max_lifetime));
         let subject_ttl = self
             .subject_revocation_ttl
-            .or(self.max_age)
-            .unwrap_or(DEFAULT_SUBJECT_REVOCATION_TTL);
+            .unwrap_or_else(|| longest_token.saturating_add(self.leeway));
         let checks = (self.revocations.is_some() || self.user_lookup.is_some()).then(|| {
             let revoker = self.revocations.as_ref().and_then(|(store, can_revoke)| {
                 can_revoke.then(|| {

@@ -113,7 +113,7 @@ mod verifiers;
 mod verify;
 
 pub use checks::DEFAULT_BACKEND_TIMEOUT;
-pub use claims::JsonClaims;
+pub use claims::{JsonClaims, NumericDate};
 pub use env::{EnvConfig, EnvError, from_env, from_env_with_prefix};
 pub use error::{AuthError, ConfigError, ErrorHandler, IssueError, RETRY_AFTER_SECS, SessionError};
 pub use extract::Claims;
@@ -132,8 +132,8 @@ pub use jwks::{
     RemoteKeySet, RemoteKeySetBuilder,
 };
 pub use layer::{
-    BoxError, DEFAULT_MAX_TOKEN_LEN, JwtLayer, JwtLayerBuilder, JwtService, MAX_LEEWAY, Mode,
-    ResponseBody, ResponseFuture,
+    BoxError, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_LEN, JwtLayer, JwtLayerBuilder, JwtService,
+    MAX_LEEWAY, Mode, ResponseBody, ResponseFuture,
 };
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -145,9 +145,7 @@ pub use refresh::{
     Consumed, DEFAULT_REFRESH_LIFETIME, MemoryRefreshStore, RefreshRecord, RefreshStore, Sessions,
     SessionsBuilder, TokenPair,
 };
-pub use revocation::{
-    DEFAULT_SUBJECT_REVOCATION_TTL, MemoryRevocations, Revocations, Revoker, TokenFacts,
-};
+pub use revocation::{MemoryRevocations, Revocations, Revoker, TokenFacts};
 pub use session::{
     CSRF_HEADERS, ClearSession, DEFAULT_CSRF_COOKIE_NAME, SameSite, SessionCookie, SetSession,
 };

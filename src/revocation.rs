@@ -7,8 +7,8 @@
 //! the token was issued ("log out everywhere", compared with `iat`).
 //!
 //! Entries live only as long as they matter: a listed token until it would have expired anyway,
-//! a revoked subject for [`DEFAULT_SUBJECT_REVOCATION_TTL`] (or the configured maximum token
-//! lifetime).
+//! a revoked subject as long as the layer's longest token lifetime
+//! ([`JwtLayerBuilder::max_lifetime`](crate::JwtLayerBuilder::max_lifetime)).
 
 use std::fmt;
 use std::future::Future;
@@ -26,10 +26,6 @@ use crate::layer::BoxError;
 use crate::memory_store::{self, Lifetime};
 use crate::source::BearerToken;
 use crate::verify::Clock;
-
-/// How long a "log out everywhere" is remembered when nothing else is configured: long enough
-/// for every access token issued before it to have expired.
-pub const DEFAULT_SUBJECT_REVOCATION_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// What the revocation check and the user lookup learn of a verified token.
 ///

@@ -694,14 +694,15 @@ impl<C: DeserializeOwned> Verifier<C> {
     /// range: hits then take the full checks, never a wrong verdict.
     pub(crate) fn passing_seconds(&self, times: &TimeClaims, until: u64) -> Range<u64> {
         let leeway = self.rules.leeway as f64;
+        // A start holds from the second it falls in (see `check_window`): `start < s + 1`.
         let mut lower = f64::NEG_INFINITY;
         if self.rules.validate_nbf
             && let Some(nbf) = times.nbf
         {
-            lower = lower.max(nbf - leeway);
+            lower = lower.max(nbf - leeway - 1.0);
         }
         if let Some(iat) = times.iat {
-            lower = lower.max(iat - leeway);
+            lower = lower.max(iat - leeway - 1.0);
         }
         let mut upper = times.exp + leeway;
         if let Some(max_age) = self.rules.max_age {
@@ -713,7 +714,7 @@ impl<C: DeserializeOwned> Verifier<C> {
             );
         }
         // Float-to-integer casts saturate (NaN gives 0): the checks below have the last word.
-        let start = lower.ceil() as u64;
+        let start = (lower.floor() + 1.0) as u64;
         let end = until.min(upper.ceil() as u64);
         let holds = |second: u64| self.check_times_at(times, second).is_ok();
         if start < end && holds(start) && holds(end - 1) {
@@ -764,16 +765,22 @@ impl<C: DeserializeOwned> Verifier<C> {
         self.now_secs() as f64
     }
 
-    /// `nbf`, `exp` and an `iat` in the future.
+    /// `nbf`, `exp` and an `iat` in the future, at the whole second `now`.
+    ///
+    /// The clock is read to the second, so `now` stands for the whole second `[now, now + 1)`:
+    /// a start (`nbf`, `iat`) inside it has been reached (a token issued this second is never
+    /// refused), and an end (`exp`) is judged from the second's start. For whole-second claims
+    /// this is the usual `nbf <= now < exp`.
     fn check_window(&self, times: &TimeClaims, now: f64) -> Result<(), AuthError> {
         let leeway = self.rules.leeway as f64;
-        if self.rules.validate_nbf && times.nbf.is_some_and(|nbf| nbf > now + leeway) {
+        let second_end = now + 1.0;
+        if self.rules.validate_nbf && times.nbf.is_some_and(|nbf| nbf >= second_end + leeway) {
             return Err(AuthError::NotActive);
         }
         if now >= times.exp + leeway {
             return Err(AuthError::Expired);
         }
-        if times.iat.is_some_and(|iat| iat > now + leeway) {
+        if times.iat.is_some_and(|iat| iat >= second_end + leeway) {
             return Err(AuthError::IssuedInFuture);
         }
         Ok(())

@@ -344,9 +344,9 @@ async fn the_facts_of_a_hit_are_those_of_the_token() {
         )
         .layer(layer);
     let exp = now() + 600;
-    let token = hs256(&json!({ "sub": "carol", "jti": "j-9", "iat": 1_000, "exp": exp }));
-    let expected =
-        json!({ "jti": "j-9", "sub": "carol", "iat": 1_000, "exp": exp, "token": token });
+    let iat = now() - 1_000;
+    let token = hs256(&json!({ "sub": "carol", "jti": "j-9", "iat": iat, "exp": exp }));
+    let expected = json!({ "jti": "j-9", "sub": "carol", "iat": iat, "exp": exp, "token": token });
     for _ in 0..2 {
         let mut request = bearer(&token);
         *request.method_mut() = http::Method::POST;

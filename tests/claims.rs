@@ -129,14 +129,15 @@ async fn negative_and_huge_time_claims_are_handled() {
         verdict(at_now().build().unwrap(), json!({ "exp": -1 })).await,
         Err("jwt expired".into())
     );
-    assert_eq!(
-        verdict(at_now().build().unwrap(), json!({ "exp": u64::MAX })).await,
-        Ok(())
-    );
-    assert_eq!(
-        verdict(at_now().build().unwrap(), json!({ "exp": 1e300 })).await,
-        Ok(())
-    );
+    // Refused by the default maximum lifetime (a year), accepted once it is removed.
+    for exp in [json!(u64::MAX), json!(1e300)] {
+        assert_eq!(
+            verdict(at_now().build().unwrap(), json!({ "exp": exp })).await,
+            Err("jwt lifetime exceeds the maximum".into())
+        );
+        let unbounded = at_now().max_lifetime(Duration::MAX).build().unwrap();
+        assert_eq!(verdict(unbounded, json!({ "exp": exp })).await, Ok(()));
+    }
 }
 
 #[tokio::test]
@@ -182,6 +183,102 @@ async fn max_lifetime_bounds_exp_from_iat_or_from_now() {
     assert_eq!(
         verdict(layer(), json!({ "exp": NOW + 60, "iat": NOW - 1000 })).await,
         Err("jwt lifetime exceeds the maximum".into())
+    );
+}
+
+#[tokio::test]
+async fn the_default_maximum_lifetime_is_a_year() {
+    const YEAR: u64 = 365 * 24 * 60 * 60;
+    for (claims, expected) in [
+        (json!({ "exp": NOW + YEAR, "iat": NOW }), Ok(())),
+        (json!({ "exp": NOW + YEAR }), Ok(())),
+        (
+            json!({ "exp": NOW + YEAR + 1, "iat": NOW }),
+            Err("jwt lifetime exceeds the maximum".to_owned()),
+        ),
+        (
+            json!({ "exp": NOW + YEAR + 1 }),
+            Err("jwt lifetime exceeds the maximum".to_owned()),
+        ),
+    ] {
+        assert_eq!(
+            verdict(at_now().build().unwrap(), claims.clone()).await,
+            expected,
+            "{claims}"
+        );
+    }
+    // Raised by the user: accepted.
+    let raised = at_now().max_lifetime(Duration::from_secs(2 * YEAR));
+    assert_eq!(
+        verdict(
+            raised.build().unwrap(),
+            json!({ "exp": NOW + YEAR + 1, "iat": NOW })
+        )
+        .await,
+        Ok(())
+    );
+}
+
+/// The clock is read to the second: a fractional `iat` or `nbf` inside the current second has
+/// been reached (a token issued this second is never refused), one in a later second has not;
+/// `exp` is judged from the start of the second. Cached or not, the verdict is the same.
+#[tokio::test]
+async fn fractional_time_claims_around_now_follow_the_second_they_fall_in() {
+    let now = NOW as f64;
+    let cases = [
+        (json!({ "exp": NOW + 60, "iat": now + 0.001 }), Ok(())),
+        (json!({ "exp": NOW + 60, "iat": now + 0.999 }), Ok(())),
+        (json!({ "exp": NOW + 60, "nbf": now + 0.001 }), Ok(())),
+        (json!({ "exp": NOW + 60, "nbf": now + 0.999 }), Ok(())),
+        (json!({ "exp": NOW + 60, "nbf": now - 0.5 }), Ok(())),
+        (
+            json!({ "exp": NOW + 60, "iat": NOW + 1 }),
+            Err("jwt issued in the future"),
+        ),
+        (
+            json!({ "exp": NOW + 60, "iat": now + 1.5 }),
+            Err("jwt issued in the future"),
+        ),
+        (
+            json!({ "exp": NOW + 60, "nbf": NOW + 1 }),
+            Err("jwt not active"),
+        ),
+        (
+            json!({ "exp": NOW + 60, "nbf": now + 1.001 }),
+            Err("jwt not active"),
+        ),
+        (json!({ "exp": now + 0.5 }), Ok(())),
+        (json!({ "exp": NOW }), Err("jwt expired")),
+        (json!({ "exp": now - 0.5 }), Err("jwt expired")),
+    ];
+    for cache in [false, true] {
+        for (claims, expected) in &cases {
+            let builder = if cache { at_now().cache(100) } else { at_now() };
+            let layer = builder.build().unwrap();
+            let token = hs256(claims);
+            for attempt in 0..2 {
+                let answer = try_token(layer.clone(), &token).await;
+                let verdict = if answer.status == 200 {
+                    Ok(())
+                } else {
+                    Err(answer.body["description"].as_str().unwrap_or_default())
+                };
+                assert_eq!(
+                    verdict, *expected,
+                    "{claims} (cache: {cache}, attempt {attempt})"
+                );
+            }
+        }
+    }
+    // With a leeway, the bound moves by exactly the leeway.
+    let leeway = || at_now().leeway(Duration::from_secs(2)).build().unwrap();
+    assert_eq!(
+        verdict(leeway(), json!({ "exp": NOW + 60, "iat": now + 2.5 })).await,
+        Ok(())
+    );
+    assert_eq!(
+        verdict(leeway(), json!({ "exp": NOW + 60, "iat": NOW + 3 })).await,
+        Err("jwt issued in the future".into())
     );
 }
 

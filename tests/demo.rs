@@ -798,6 +798,56 @@ async fn demo_floor_route_refuses_what_the_layer_refuses() {
     }
 }
 
+/// RFC 7519 NumericDates may be fractional: the demo's typed claims take them. And the demo
+/// bounds lifetimes by what its issuer signs (15 minutes): a token valid for longer, or for
+/// ever, is refused although its signature holds.
+#[tokio::test]
+async fn demo_takes_fractional_dates_and_refuses_lifetimes_over_its_own() {
+    let demo = start_demo().await;
+    let (status, body) = login(&demo, "alice", "alice-password").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let iat = claims["iat"].as_u64().unwrap();
+    let secret = jsonwebtoken::EncodingKey::from_secret(common::demo::SECRET.as_bytes());
+    let with = |changes: &[(&str, Value)]| {
+        let mut claims = claims.clone();
+        for (claim, value) in changes {
+            claims[*claim] = value.clone();
+        }
+        let header = json!({ "alg": "HS256", "typ": "at+jwt" }).to_string();
+        let token = common::sign_raw(
+            &header,
+            &claims.to_string(),
+            jsonwebtoken::Algorithm::HS256,
+            &secret,
+        );
+        format!("Bearer {token}")
+    };
+    let me = format!("{}/auth/me", demo.base);
+    let fractional = with(&[
+        ("iat", json!(iat as f64 + 0.25)),
+        ("exp", json!(iat as f64 + 600.5)),
+    ]);
+    let (status, body) = call("GET", &me, &[("authorization", &fractional)], None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["exp"], json!(iat as f64 + 600.5));
+
+    for exp in [json!(iat + 15 * 60 + 1), json!(u64::MAX), json!(1e308)] {
+        let long = with(&[("exp", exp.clone())]);
+        let (status, body) = call("GET", &me, &[("authorization", &long)], None).await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::UNAUTHORIZED,
+                json!({ "code": "invalid_token", "description": "jwt lifetime exceeds the maximum" })
+            ),
+            "exp {exp}"
+        );
+    }
+}
+
 /// The port picked for a demo is taken by a listener that is not the demo (it accepts
 /// connections and closes them): the demo comes up on another port.
 #[tokio::test]

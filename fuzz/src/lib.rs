@@ -59,6 +59,7 @@ const DESCRIPTIONS: &[&str] = &[
     "jwt issued in the future",
     "iat required when maxAge is specified",
     "maxAge exceeded",
+    "jwt lifetime exceeds the maximum",
     "missing kid",
     "invalid kid",
     "jwt typ invalid. expected: at+jwt",
@@ -253,16 +254,24 @@ fn check_claims(profile: Profile, header: &Value, payload: &Value) {
     };
     let exp = time("exp").expect("exp accepted but absent");
     assert!(now < exp + leeway, "expired token accepted: exp {exp}");
+    // The clock reads whole seconds: a start inside the current second has been reached.
+    let second_end = now + 1.0;
     if let Some(nbf) = time("nbf") {
         assert!(
-            nbf <= now + leeway,
+            nbf < second_end + leeway,
             "token not yet valid accepted: nbf {nbf}"
         );
     }
     let iat = time("iat");
     if let Some(iat) = iat {
-        assert!(iat <= now + leeway, "iat in the future accepted: {iat}");
+        assert!(iat < second_end + leeway, "iat in the future accepted: {iat}");
     }
+    // The default maximum lifetime, from iat (or from now).
+    let start = iat.unwrap_or(now).min(now);
+    assert!(
+        exp - start <= tower_jwt_auth::DEFAULT_MAX_LIFETIME.as_secs() as f64,
+        "a lifetime over the maximum accepted: exp {exp}, from {start}"
+    );
     if profile == Profile::Strict {
         let iat = iat.expect("max_age without iat accepted");
         assert!(

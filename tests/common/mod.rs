@@ -237,6 +237,7 @@ pub const REFUSAL_DESCRIPTIONS: &[&str] = &[
     "jwt issued in the future",
     "iat required when maxAge is specified",
     "maxAge exceeded",
+    "jwt lifetime exceeds the maximum",
     "missing kid",
     "invalid kid",
     "jwt revoked",
