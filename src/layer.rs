@@ -243,6 +243,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             token: token.keep(),
             jti: facts.jti,
             sub: facts.sub,
+            sid: facts.sid,
             iat: facts.iat,
             exp: facts.exp,
         });

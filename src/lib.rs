@@ -145,7 +145,10 @@ pub use refresh::{
     Consumed, DEFAULT_REFRESH_LIFETIME, MemoryRefreshStore, RefreshRecord, RefreshStore, Sessions,
     SessionsBuilder, TokenPair,
 };
-pub use revocation::{MemoryRevocations, Revocations, Revoker, TokenFacts};
+pub use revocation::{
+    DEFAULT_REVOCATION_CAPACITY, DEFAULT_REVOCATIONS_PER_SUBJECT, MemoryRevocations, Revocations,
+    Revoker, TokenFacts,
+};
 pub use session::{
     CSRF_HEADERS, ClearSession, DEFAULT_CSRF_COOKIE_NAME, SameSite, SessionCookie, SetSession,
 };

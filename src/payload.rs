@@ -3,7 +3,7 @@
 //!
 //! The parse goes through [`Tee`], a deserializer that hands the claims type the payload's
 //! object through a map access that watches the keys: the value of a registered claim (`exp`,
-//! `nbf`, `iat`, `iss`, `sub`, `aud`, `jti`) the verifier needs ([`Wanted`]) is taken raw,
+//! `nbf`, `iat`, `iss`, `sub`, `aud`, `jti`, `sid`) the verifier needs ([`Wanted`]) is taken raw,
 //! remembered, and then given to the claims type from that raw text; every other value goes
 //! straight through. Every registered claim is counted, needed or not, so one given twice is
 //! always noticed.
@@ -37,6 +37,9 @@ pub(crate) struct Registered<'a> {
     pub(crate) aud: Option<&'a RawValue>,
     #[serde(default, borrow, deserialize_with = "present_raw")]
     pub(crate) jti: Option<&'a RawValue>,
+    /// The login a token belongs to (OpenID Connect's session id), for revoking a whole login.
+    #[serde(default, borrow, deserialize_with = "present_raw")]
+    pub(crate) sid: Option<&'a RawValue>,
 }
 
 /// A claim that is present, even as `null`: plain `Option` would read `"exp": null` as an
@@ -56,7 +59,8 @@ impl<'a> Registered<'a> {
             Wanted::ISS => &mut self.iss,
             Wanted::SUB => &mut self.sub,
             Wanted::AUD => &mut self.aud,
-            _ => &mut self.jti,
+            Wanted::JTI => &mut self.jti,
+            _ => &mut self.sid,
         }
     }
 }
@@ -75,10 +79,11 @@ impl Wanted {
     pub(crate) const SUB: Self = Self(1 << 4);
     pub(crate) const AUD: Self = Self(1 << 5);
     pub(crate) const JTI: Self = Self(1 << 6);
+    pub(crate) const SID: Self = Self(1 << 7);
     /// What every verification needs: the time claims.
     pub(crate) const TIMES: Self = Self(Self::EXP.0 | Self::NBF.0 | Self::IAT.0);
     #[cfg(test)]
-    pub(crate) const ALL: Self = Self(0x7f);
+    pub(crate) const ALL: Self = Self(0xff);
 
     pub(crate) const fn with(self, other: Self) -> Self {
         Self(self.0 | other.0)
@@ -98,6 +103,7 @@ impl Wanted {
             "sub" => Self::SUB,
             "aud" => Self::AUD,
             "jti" => Self::JTI,
+            "sid" => Self::SID,
             _ => return None,
         })
     }

@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 
 use crate::error::ConfigError;
 use crate::layer::BoxError;
-use crate::redis_store::{self, KEEP_LATER_SCRIPT, RedisRevocations};
+use crate::redis_store::{self, KEEP_LATER_SCRIPT, KEEP_LONGER_SCRIPT, RedisRevocations};
 use crate::refresh::{Consumed, RefreshRecord, RefreshStore};
 
 /// The key prefix of refresh tokens when none is configured.
@@ -41,14 +41,6 @@ local before = tonumber(redis.call('GET', ARGV[1] .. 'sub:' .. f[3]))
 if before and tonumber(f[4]) <= before then return {'revoked'} end
 redis.call('HSET', KEYS[1], 'state', 'consumed')
 return {'fresh', f[6]}
-";
-
-/// Sets KEYS[1] with a TTL of ARGV[1] seconds unless it already lives at least that long.
-const KEEP_LONGER_SCRIPT: &str = r"
-if redis.call('TTL', KEYS[1]) < tonumber(ARGV[1]) then
-    redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
-end
-return nil
 ";
 
 /// Refresh tokens in Redis, shared by every instance of the application.

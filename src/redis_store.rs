@@ -10,13 +10,21 @@ use futures_util::future::BoxFuture;
 
 use crate::error::ConfigError;
 use crate::layer::BoxError;
-use crate::revocation::{Revocations, TokenFacts, issued_before, subject_key};
+use crate::revocation::{Revocations, TokenFacts, issued_before, login_id, subject_key};
 
 /// Sets KEYS[1] to ARGV[1] with a TTL of ARGV[2] seconds unless it already holds a later moment.
 pub(crate) const KEEP_LATER_SCRIPT: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]))
 if current == nil or current < tonumber(ARGV[1]) then
     redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+return nil
+";
+
+/// Sets KEYS[1] with a TTL of ARGV[1] seconds unless it already lives at least that long.
+pub(crate) const KEEP_LONGER_SCRIPT: &str = r"
+if redis.call('TTL', KEYS[1]) < tonumber(ARGV[1]) then
+    redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
 end
 return nil
 ";
@@ -122,17 +130,22 @@ impl Revocations for RedisRevocations {
     fn is_revoked<'a>(&'a self, token: &'a TokenFacts) -> BoxFuture<'a, Result<bool, BoxError>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            let token_key = self.key(&token.revocation_id());
-            let Some(sub) = token.sub() else {
-                let listed: bool = connection.exists(token_key).await?;
-                return Ok(listed);
-            };
-            let keys = [token_key, self.key(&subject_key(sub))];
-            let (listed, before): (Option<String>, Option<u64>) = ::redis::cmd("MGET")
+            // One round trip: the token's id, its login's and its subject's, those it has.
+            let mut keys = vec![self.key(&token.revocation_id())];
+            keys.extend(token.sid().map(|sid| self.key(&login_id(sid))));
+            keys.extend(token.sub().map(|sub| self.key(&subject_key(sub))));
+            let values: Vec<Option<u64>> = ::redis::cmd("MGET")
                 .arg(&keys)
                 .query_async(&mut connection)
                 .await?;
-            Ok(listed.is_some() || before.is_some_and(|before| issued_before(token, before)))
+            let listed = 1 + usize::from(token.sid().is_some());
+            let (listed, subject) = values.split_at(listed.min(values.len()));
+            Ok(listed.iter().any(Option::is_some)
+                || subject
+                    .first()
+                    .copied()
+                    .flatten()
+                    .is_some_and(|before| issued_before(token, before)))
         })
     }
 
@@ -149,6 +162,26 @@ impl Revocations for RedisRevocations {
             let mut connection = self.connection.clone();
             let () = connection
                 .set_ex(self.key(&token.revocation_id()), 1, seconds)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn revoke_login<'a>(
+        &'a self,
+        login: &'a str,
+        _subject: &'a str,
+        _revoked_at: u64,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let () = ::redis::cmd("EVAL")
+                .arg(KEEP_LONGER_SCRIPT)
+                .arg(1)
+                .arg(self.key(&login_id(login)))
+                .arg(ttl.as_secs().max(1))
+                .query_async(&mut connection)
                 .await?;
             Ok(())
         })

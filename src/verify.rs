@@ -417,6 +417,7 @@ pub(crate) struct Checked {
 pub(crate) struct ClaimFacts {
     pub(crate) jti: Option<String>,
     pub(crate) sub: Option<String>,
+    pub(crate) sid: Option<String>,
     pub(crate) iat: Option<u64>,
     pub(crate) exp: u64,
 }
@@ -603,7 +604,10 @@ impl<C: DeserializeOwned> Verifier<C> {
     /// facts.
     fn wanted(&self, collect: bool) -> Wanted {
         if collect {
-            self.rule_claims.with(Wanted::SUB).with(Wanted::JTI)
+            self.rule_claims
+                .with(Wanted::SUB)
+                .with(Wanted::JTI)
+                .with(Wanted::SID)
         } else {
             self.rule_claims
         }
@@ -655,6 +659,7 @@ impl<C: DeserializeOwned> Verifier<C> {
         let facts = collect.then(|| ClaimFacts {
             jti: string_claim(claims.jti).map(|jti| jti.0.into_owned()),
             sub: string_claim(claims.sub).map(|sub| sub.0.into_owned()),
+            sid: string_claim(claims.sid).map(|sid| sid.0.into_owned()),
             // Whole seconds: a fractional NumericDate is floored, as node does.
             iat: times.iat.map(|iat| iat.max(0.0) as u64),
             // Rounded up: the token is accepted until its fractional `exp`, so a revocation

@@ -468,3 +468,119 @@ async fn revoke_route_reports_store_failure_as_503() {
     let answer = send(app, post_bearer("/logout", &hs256(&claims()))).await;
     assert_unavailable(&answer);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bounds: a live revocation is never dropped
+// ---------------------------------------------------------------------------------------------
+
+/// The flood of issue 17, scaled down: one user logs in and out far more times than the store
+/// holds entries. Every logout that answered 204 still holds, the store stays within its
+/// bounds, and another user's revocation and live token are untouched.
+#[tokio::test]
+async fn a_flood_of_one_subjects_logouts_forgets_no_revocation_and_spares_others() {
+    let store = MemoryRevocations::new(50).per_subject(4);
+    let app = revoking_app(builder().revocations(store.clone()).build().unwrap());
+
+    let alice_revoked = user_token("alice", Some("alice-1"), now() - 30);
+    let alice_live = user_token("alice", Some("alice-2"), now() - 30);
+    let answer = send(app.clone(), post_bearer("/logout", &alice_revoked)).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+
+    let mut revoked = Vec::new();
+    // Logins one after another: later tokens were issued later.
+    let start = now() - 1_000;
+    for i in 0..500 {
+        let token = user_token("mallory", Some(&format!("m-{i}")), start + i);
+        let answer = send(app.clone(), post_bearer("/logout", &token)).await;
+        assert_eq!(answer.status, StatusCode::NO_CONTENT, "logout {i}");
+        revoked.push(token);
+        assert!(store.len() <= 50, "{} entries after {i}", store.len());
+    }
+    for token in &revoked {
+        send(app.clone(), bearer(token))
+            .await
+            .assert_rejected(401, "invalid_token", "jwt revoked");
+    }
+    // Alice's revocation held; her other token was not ended by Mallory's flood.
+    send(app.clone(), bearer(&alice_revoked))
+        .await
+        .assert_rejected(401, "invalid_token", "jwt revoked");
+    assert_eq!(send(app.clone(), bearer(&alice_live)).await.raw, b"alice");
+    // Mallory's flood costs one entry, not five hundred.
+    assert!(store.len() <= 2 + 4, "{} entries", store.len());
+    // A token Mallory gets after the flood works.
+    let later = user_token("mallory", Some("m-after"), now());
+    assert_eq!(send(app.clone(), bearer(&later)).await.status, 200);
+}
+
+/// Logins (`sid`) count against their subject's bound like tokens do.
+#[tokio::test]
+async fn revoked_logins_of_one_subject_collapse_too() {
+    let store = MemoryRevocations::new(10).per_subject(2);
+    let mut facts = Vec::new();
+    for i in 0..20 {
+        let token = hs256(&json!({
+            "sub": "mallory", "sid": format!("login-{i}"), "jti": format!("j-{i}"),
+            "iat": now() - 5, "exp": now() + 600,
+        }));
+        facts.push(facts_of(&token).await);
+    }
+    for (i, fact) in facts.iter().enumerate() {
+        store
+            .revoke_login(
+                fact.sid().unwrap(),
+                "mallory",
+                now(),
+                Duration::from_secs(600),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("login {i}: {error}"));
+    }
+    for fact in &facts {
+        assert!(store.is_revoked(fact).await.unwrap());
+    }
+    assert!(store.len() <= 3, "{} entries", store.len());
+}
+
+/// When even collapsing cannot make room (too many subjects), the revocation fails visibly: the
+/// logout answers 503 and an error is logged; every revocation already stored still holds.
+#[tokio::test]
+async fn a_full_store_refuses_the_revocation_with_503_and_keeps_the_others() {
+    let store = MemoryRevocations::new(5).per_subject(4);
+    let app = revoking_app(builder().revocations(store.clone()).build().unwrap());
+    let mut revoked = Vec::new();
+    for i in 0..5 {
+        let token = user_token(&format!("user-{i}"), Some(&format!("j-{i}")), now() - 10);
+        let answer = send(app.clone(), post_bearer("/logout", &token)).await;
+        assert_eq!(answer.status, StatusCode::NO_CONTENT);
+        revoked.push(token);
+    }
+    // The error-level event is checked in tests/tracing_events.rs.
+    let one_more = user_token("user-5", Some("j-5"), now() - 10);
+    let answer = send(app.clone(), post_bearer("/logout", &one_more)).await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.body["code"], "temporarily_unavailable");
+    // Not stored, so not revoked: the client was told so and may retry.
+    assert_eq!(send(app.clone(), bearer(&one_more)).await.status, 200);
+    for token in &revoked {
+        send(app.clone(), bearer(token))
+            .await
+            .assert_rejected(401, "invalid_token", "jwt revoked");
+    }
+}
+
+/// Expired entries make room: a full store takes new revocations once old ones have expired.
+#[tokio::test]
+async fn expired_revocations_make_room_in_a_full_store() {
+    let store = MemoryRevocations::new(2);
+    let short = Duration::from_millis(300);
+    for i in 0..2 {
+        let facts = facts_of(&user_token(&format!("u{i}"), Some(&format!("j{i}")), now())).await;
+        store.revoke_token(&facts, short).await.unwrap();
+    }
+    let facts = facts_of(&user_token("u2", Some("j2"), now())).await;
+    assert!(store.revoke_token(&facts, short).await.is_err());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    store.revoke_token(&facts, short).await.unwrap();
+    assert!(store.is_revoked(&facts).await.unwrap());
+}

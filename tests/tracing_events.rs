@@ -94,8 +94,36 @@ async fn each_rejection_emits_one_debug_event_without_the_token() {
     );
     assert!(!output.contains(&token[..30]));
 
+    a_revocation_the_full_store_refuses_is_logged_at_error(&captured).await;
     #[cfg(feature = "jwks")]
     skipped_jwks_keys_are_logged_once(&captured).await;
+}
+
+/// A revocation the memory store has no room for fails with 503, and says why at error level.
+async fn a_revocation_the_full_store_refuses_is_logged_at_error(captured: &Captured) {
+    let store = tower_jwt_auth::MemoryRevocations::new(1);
+    let layer = tower_jwt_auth::JwtLayer::builder()
+        .key(tower_jwt_auth::Key::hmac(SECRET))
+        .revocations(store)
+        .build()
+        .unwrap();
+    let app = revoking_app(layer);
+    let logout = |sub: &str| {
+        let token = hs256(&json!({ "sub": sub, "jti": sub, "exp": now() + 60, "iat": now() }));
+        let mut request = bearer(&token);
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = "/logout".parse().unwrap();
+        request
+    };
+    assert_eq!(send(app.clone(), logout("first")).await.status, 204);
+    assert_eq!(send(app.clone(), logout("second")).await.status, 503);
+    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let full: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains("revocation store full"))
+        .collect();
+    assert_eq!(full.len(), 1, "{output}");
+    assert!(full[0].contains("ERROR"), "{output}");
 }
 
 /// A JWKS key the policy skips is reported once, at warn, however often the set is refetched.

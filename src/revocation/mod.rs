@@ -3,8 +3,9 @@
 //!
 //! The check runs only after the signature and the claims are verified, so a forged or expired
 //! token never costs a store round trip. A token is revoked when its id is listed (its `jti`, or
-//! the SHA-256 of the whole token when it has no `jti`), or when its subject was revoked after
-//! the token was issued ("log out everywhere", compared with `iat`).
+//! the SHA-256 of the whole token when it has no `jti`), when its login (its `sid` claim) was
+//! revoked (a logout, a refresh token reused), or when its subject was revoked after the token
+//! was issued ("log out everywhere", compared with `iat`).
 //!
 //! Entries live only as long as they matter: a listed token until it would have expired anyway,
 //! a revoked subject as long as the layer's longest token lifetime
@@ -18,14 +19,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::BoxFuture;
-use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
 use crate::error::AuthError;
 use crate::layer::BoxError;
-use crate::memory_store::{self, Lifetime};
 use crate::source::BearerToken;
 use crate::verify::Clock;
+
+mod memory;
+
+pub use memory::{DEFAULT_REVOCATION_CAPACITY, DEFAULT_REVOCATIONS_PER_SUBJECT, MemoryRevocations};
 
 /// What the revocation check and the user lookup learn of a verified token.
 ///
@@ -36,6 +39,7 @@ pub struct TokenFacts {
     pub(crate) token: BearerToken,
     pub(crate) jti: Option<String>,
     pub(crate) sub: Option<String>,
+    pub(crate) sid: Option<String>,
     pub(crate) iat: Option<u64>,
     pub(crate) exp: u64,
 }
@@ -54,6 +58,12 @@ impl TokenFacts {
     /// The `sub` claim, when it is a string.
     pub fn sub(&self) -> Option<&str> {
         self.sub.as_deref()
+    }
+
+    /// The `sid` claim, when it is a string: the login the token belongs to (the family of
+    /// refresh tokens that [`Sessions`](crate::Sessions) issued it with).
+    pub fn sid(&self) -> Option<&str> {
+        self.sid.as_deref()
     }
 
     /// The `iat` claim in whole seconds, when present.
@@ -84,6 +94,7 @@ impl fmt::Debug for TokenFacts {
         f.debug_struct("TokenFacts")
             .field("jti", &self.jti)
             .field("sub", &self.sub)
+            .field("sid", &self.sid)
             .field("iat", &self.iat)
             .field("exp", &self.exp)
             .finish_non_exhaustive()
@@ -108,6 +119,20 @@ pub trait Revocations: Send + Sync + 'static {
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         let _ = (token, ttl);
+        Box::pin(async { Err("this revocation source cannot revoke".into()) })
+    }
+
+    /// Revokes every token whose `sid` is `login`, a login of `subject` revoked at
+    /// `revoked_at` (Unix seconds; no token of the login is issued after it), remembered for
+    /// `ttl`. The default refuses: a read-only source.
+    fn revoke_login<'a>(
+        &'a self,
+        login: &'a str,
+        subject: &'a str,
+        revoked_at: u64,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        let _ = (login, subject, revoked_at, ttl);
         Box::pin(async { Err("this revocation source cannot revoke".into()) })
     }
 
@@ -140,116 +165,13 @@ where
     }
 }
 
-#[derive(Clone)]
-enum Entry {
-    /// A listed token.
-    Token { ttl: Duration },
-    /// Tokens of a subject issued before this moment (Unix seconds) are revoked.
-    SubjectBefore { before: u64, ttl: Duration },
-}
-
-impl Lifetime for Entry {
-    fn ttl(&self) -> Duration {
-        match self {
-            Self::Token { ttl } | Self::SubjectBefore { ttl, .. } => *ttl,
-        }
-    }
-}
-
-/// Revocations kept in this process: for a single instance, tests and development.
-///
-/// Bounded: at most `capacity` entries, each expiring when the token it lists would have expired
-/// anyway. Evicting a live entry because the cache is full would make its token valid again, so
-/// size the capacity above the number of revocations you expect within one token lifetime;
-/// every such eviction is logged at warn level. Cheap to clone; clones share the entries.
-#[derive(Clone)]
-pub struct MemoryRevocations {
-    entries: Cache<String, Entry>,
-}
-
-impl fmt::Debug for MemoryRevocations {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryRevocations")
-            .field("entries", &self.entries.entry_count())
-            .finish()
-    }
-}
-
-impl MemoryRevocations {
-    /// A store holding at most `capacity` revocations.
-    pub fn new(capacity: u64) -> Self {
-        let entries = memory_store::bounded(
-            capacity,
-            "revocation store full: a live revocation was evicted",
-        );
-        Self { entries }
-    }
-
-    fn check(&self, token: &TokenFacts) -> bool {
-        if self.entries.contains_key(&token.revocation_id()) {
-            return true;
-        }
-        let Some(sub) = &token.sub else {
-            return false;
-        };
-        match self.entries.get(&subject_key(sub)) {
-            Some(Entry::SubjectBefore { before, .. }) => issued_before(token, before),
-            _ => false,
-        }
-    }
-}
-
-impl Default for MemoryRevocations {
-    /// A store of 100,000 entries.
-    fn default() -> Self {
-        Self::new(100_000)
-    }
-}
-
-impl Revocations for MemoryRevocations {
-    fn is_revoked<'a>(&'a self, token: &'a TokenFacts) -> BoxFuture<'a, Result<bool, BoxError>> {
-        let revoked = self.check(token);
-        Box::pin(async move { Ok(revoked) })
-    }
-
-    fn revoke_token<'a>(
-        &'a self,
-        token: &'a TokenFacts,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), BoxError>> {
-        if !ttl.is_zero() {
-            self.entries
-                .insert(token.revocation_id(), Entry::Token { ttl });
-        }
-        Box::pin(async { Ok(()) })
-    }
-
-    fn revoke_subject<'a>(
-        &'a self,
-        subject: &'a str,
-        before: u64,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), BoxError>> {
-        // Keep the later moment: an older `before` must not un-revoke tokens.
-        self.entries
-            .entry(subject_key(subject))
-            .and_compute_with(|current| {
-                let stored = match current.map(|entry| entry.into_value()) {
-                    Some(Entry::SubjectBefore { before, .. }) => Some(before),
-                    _ => None,
-                };
-                if stored.is_some_and(|stored| stored >= before) {
-                    moka::ops::compute::Op::Nop
-                } else {
-                    moka::ops::compute::Op::Put(Entry::SubjectBefore { before, ttl })
-                }
-            });
-        Box::pin(async { Ok(()) })
-    }
-}
-
 pub(crate) fn subject_key(subject: &str) -> String {
     format!("sub:{subject}")
+}
+
+/// The id a revoked login is listed under.
+pub(crate) fn login_id(sid: &str) -> String {
+    format!("sid:{sid}")
 }
 
 /// Whether `token` was issued strictly before `before`. A token without `iat` cannot prove it
@@ -331,6 +253,18 @@ impl Revoker {
         self.bounded(self.store.revoke_token(token, ttl)).await
     }
 
+    /// Revokes every token of the login `token` belongs to (its `sid`), for the layer's
+    /// longest token lifetime. A token without `sid` or `sub` belongs to no login the store
+    /// can name: only the token itself is revoked then.
+    pub async fn revoke_login(&self, token: &TokenFacts) -> Result<(), AuthError> {
+        let (Some(sid), Some(sub)) = (token.sid(), token.sub()) else {
+            return self.revoke(token).await;
+        };
+        let ttl = self.policy.subject_ttl;
+        self.bounded(self.store.revoke_login(sid, sub, self.now(), ttl))
+            .await
+    }
+
     /// Revokes every token of `subject` issued before now ("log out everywhere").
     pub async fn revoke_subject(&self, subject: &str) -> Result<(), AuthError> {
         self.revoke_subject_before(subject, self.now()).await
@@ -360,6 +294,7 @@ mod tests {
             token: BearerToken::for_tests("a.b.c"),
             jti: None,
             sub: Some("alice".into()),
+            sid: None,
             iat,
             exp: 0,
         };
@@ -374,6 +309,7 @@ mod tests {
             token: BearerToken::for_tests("header.payload.signature"),
             jti: None,
             sub: None,
+            sid: None,
             iat: None,
             exp: 0,
         };
