@@ -42,8 +42,9 @@ use crate::revocation::{Revocations, TokenFacts};
 /// How long a login's refresh tokens work when nothing else is configured.
 pub const DEFAULT_REFRESH_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
-/// The registered claims the issuer sets itself; they are not stored with a refresh token.
-const REGISTERED: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
+/// The registered claims the issuer and the sessions set themselves; they are not stored with a
+/// refresh token.
+const REGISTERED: [&str; 8] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid"];
 
 /// The longest refresh token looked up; ours are 43 characters.
 const MAX_REFRESH_TOKEN_LEN: usize = 512;
@@ -661,12 +662,16 @@ impl Sessions {
         let hash = hash_refresh_token(refresh_token);
         let record = match self.bounded(shared.store.consume(&hash, now)).await? {
             Consumed::Fresh(record) => record,
-            Consumed::Reused { family, .. } => {
+            Consumed::Reused { family, subject } => {
                 tracing::warn!(
                     target: "tower_jwt_auth",
                     %family,
                     "refresh token reused: its family is revoked"
                 );
+                // The login ends, its access tokens too. Should this fail, the 503 can be
+                // retried: the token stays consumed, so it is recognised as reused again.
+                self.revoke_logins_access(&[(&family, &subject)], now)
+                    .await?;
                 return Err(SessionError::RefreshReused);
             }
             Consumed::Revoked | Consumed::Unknown => return Err(SessionError::InvalidGrant),
@@ -693,9 +698,14 @@ impl Sessions {
         self.issue_pair(record.subject, claims, &family, now).await
     }
 
-    /// Logs out: lists the access token in the revocation store until it expires (when one is
-    /// configured), and revokes the session of `refresh_token`, if given. An unknown or expired
+    /// Logs out: ends the login of the access token (its `sid`) and that of `refresh_token`,
+    /// if given: their refresh tokens stop working and, with a revocation store, so do all
+    /// their access tokens (a token without `sid` is revoked alone). An unknown or expired
     /// refresh token is not an error: there is nothing left to end.
+    ///
+    /// Every step can be repeated, so a logout that failed (503) can be retried: the refresh
+    /// store is written first, and the presented access token stays valid until the last
+    /// step.
     ///
     /// Behind a layer with a revocation store, the handler gets `access` from the
     /// [`TokenFacts`] extractor.
@@ -706,25 +716,58 @@ impl Sessions {
     ) -> Result<(), SessionError> {
         let shared = &self.shared;
         let now = shared.issuer.now();
-        if let Some(revocations) = &shared.revocations {
+        let record = match refresh_token {
+            Some(token) if !token.is_empty() && token.len() <= MAX_REFRESH_TOKEN_LEN => {
+                let hash = hash_refresh_token(token);
+                self.bounded(shared.store.find(&hash, now)).await?
+            }
+            _ => None,
+        };
+        let mut logins: Vec<(&str, &str)> = Vec::with_capacity(2);
+        if let Some(record) = &record {
+            logins.push((&record.family, &record.subject));
+        }
+        if let (Some(sid), Some(sub)) = (access.sid(), access.sub())
+            && !logins.iter().any(|(family, _)| *family == sid)
+        {
+            logins.push((sid, sub));
+        }
+        for (family, _) in &logins {
+            let ttl = match &record {
+                Some(record) if record.family == *family => record.remaining(now),
+                // The family's own record is not at hand: as long as any family lives.
+                _ => shared.refresh_lifetime,
+            };
+            self.bounded(shared.store.revoke_family(family, ttl))
+                .await?;
+        }
+        self.revoke_logins_access(&logins, now).await?;
+        if access.sid().is_none()
+            && let Some(revocations) = &shared.revocations
+        {
             // Any layer's leeway is at most MAX_LEEWAY: keep the entry that much longer.
             let until = access.exp().saturating_add(MAX_LEEWAY.as_secs());
             let ttl = Duration::from_secs(until.saturating_sub(now));
             self.bounded(revocations.revoke_token(access, ttl)).await?;
         }
-        if let Some(refresh_token) = refresh_token
-            && !refresh_token.is_empty()
-            && refresh_token.len() <= MAX_REFRESH_TOKEN_LEN
-        {
-            let hash = hash_refresh_token(refresh_token);
-            if let Some(record) = self.bounded(shared.store.find(&hash, now)).await? {
-                self.bounded(
-                    shared
-                        .store
-                        .revoke_family(&record.family, record.remaining(now)),
-                )
+        Ok(())
+    }
+
+    /// Revokes every access token of these logins (family, subject) in the revocation store,
+    /// when there is one: for as long as the last one issued, by `now`, can live.
+    async fn revoke_logins_access(
+        &self,
+        logins: &[(&str, &str)],
+        now: u64,
+    ) -> Result<(), SessionError> {
+        let shared = &self.shared;
+        let Some(revocations) = &shared.revocations else {
+            return Ok(());
+        };
+        let ttl = shared.issuer.access_lifetime() + MAX_LEEWAY;
+        for (family, subject) in logins {
+            self.bounded(revocations.revoke_login(family, subject, now, ttl))
                 .await?;
-            }
         }
         Ok(())
     }
@@ -771,6 +814,8 @@ impl Sessions {
         let shared = &self.shared;
         let mut access_claims = claims.clone();
         access_claims.insert("sub".into(), subject.clone().into());
+        // The login the token belongs to, so that ending the login ends the token.
+        access_claims.insert("sid".into(), family.family.clone().into());
         let access = shared
             .issuer
             .issue_object(access_claims, shared.issuer.access_lifetime())?;

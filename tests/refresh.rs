@@ -515,6 +515,80 @@ async fn logout_revokes_the_access_token_at_the_layer_and_the_refresh_family() {
     sessions.rotate(other.refresh_token()).await.unwrap();
 }
 
+fn sessions_revoking_in(revocations: &MemoryRevocations) -> Sessions {
+    Sessions::builder(
+        JwtIssuer::builder()
+            .key(SigningKey::hmac(SECRET))
+            .build()
+            .unwrap(),
+        MemoryRefreshStore::default(),
+    )
+    .revocations(revocations.clone())
+    .build()
+    .unwrap()
+}
+
+/// Reuse detection ends the whole login: the access tokens issued with the family's refresh
+/// tokens (A0 at login, A1 at the rotation) stop working too, not only the refresh tokens.
+#[tokio::test]
+async fn a_reused_refresh_token_ends_the_logins_access_tokens_too() {
+    let revocations = MemoryRevocations::default();
+    let sessions = sessions_revoking_in(&revocations);
+    let app = token_app(sessions.clone(), revocations);
+    let first = send(app.clone(), post_request("/login", None, "")).await;
+    let a0 = first.body["access_token"].as_str().unwrap().to_owned();
+    let r0 = first.body["refresh_token"].as_str().unwrap().to_owned();
+    let second = send(app.clone(), post_request("/token", None, &r0)).await;
+    assert_eq!(second.status, StatusCode::OK);
+    let a1 = second.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(payload(&a0)["sid"], payload(&a1)["sid"]);
+    // Another login of the same user, which the reuse must not end.
+    let other = sessions.login(&alice()).await.unwrap();
+    for token in [&a0, &a1, &other.access_token().to_owned()] {
+        assert_eq!(send(app.clone(), bearer(token)).await.status, 200);
+    }
+
+    let replay = send(app.clone(), post_request("/token", None, &r0)).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    for token in [&a0, &a1] {
+        send(app.clone(), bearer(token))
+            .await
+            .assert_rejected(401, "invalid_token", "jwt revoked");
+    }
+    assert_eq!(
+        send(app.clone(), bearer(other.access_token())).await.status,
+        200
+    );
+}
+
+/// A logout that names no refresh token still ends the login: its `sid` names the family.
+#[tokio::test]
+async fn logout_with_the_access_token_alone_ends_its_refresh_tokens_and_siblings() {
+    let revocations = MemoryRevocations::default();
+    let sessions = sessions_revoking_in(&revocations);
+    let app = token_app(sessions.clone(), revocations);
+    let login = send(app.clone(), post_request("/login", None, "")).await;
+    let a0 = login.body["access_token"].as_str().unwrap().to_owned();
+    let r0 = login.body["refresh_token"].as_str().unwrap().to_owned();
+    let rotated = send(app.clone(), post_request("/token", None, &r0)).await;
+    let a1 = rotated.body["access_token"].as_str().unwrap().to_owned();
+    let r1 = rotated.body["refresh_token"].as_str().unwrap().to_owned();
+
+    let logout = send(app.clone(), post_request("/logout", Some(&a1), "")).await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    for token in [&a0, &a1] {
+        send(app.clone(), bearer(token))
+            .await
+            .assert_rejected(401, "invalid_token", "jwt revoked");
+    }
+    let refused = send(app.clone(), post_request("/token", None, &r1)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refused.raw,
+        br#"{"code":"invalid_grant","description":"Invalid refresh token."}"#
+    );
+}
+
 #[tokio::test]
 async fn logout_everywhere_ends_every_session_and_access_token_of_the_subject() {
     let revocations = MemoryRevocations::default();
