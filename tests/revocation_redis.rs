@@ -13,8 +13,6 @@ mod common;
 #[path = "common/redis.rs"]
 mod shared_redis;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -22,7 +20,6 @@ use common::*;
 use http::{Method, Request, StatusCode};
 use serde_json::json;
 use shared_redis::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower_jwt_auth::{
     ConfigError, DEFAULT_MAX_LIFETIME, DEFAULT_REDIS_PREFIX, JsonClaims, JwtLayer, JwtLayerBuilder,
     Key, RedisRevocations, Revocations,
@@ -51,155 +48,6 @@ impl SharedRedis {
             .await
             .unwrap_or_else(|e| panic!("connecting to REDIS_URL {}: {e}", self.url))
             .with_prefix(&self.prefix)
-    }
-}
-
-/// Whether a Redis answers `PING` on `port` (within half a second).
-async fn answers_ping(port: u16) -> bool {
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-        stream.write_all(b"PING\r\n").await?;
-        let mut reply = [0; 7];
-        stream.read_exact(&mut reply).await?;
-        Ok::<_, std::io::Error>(reply == *b"+PONG\r\n")
-    };
-    matches!(
-        tokio::time::timeout(Duration::from_millis(500), exchange).await,
-        Ok(Ok(true))
-    )
-}
-
-fn redis_server_binary() -> String {
-    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
-}
-
-/// A redis-server owned by one test: loopback only, killed on drop; no persistence unless
-/// `persistent` (an append-only file synced on every write, so a kill loses nothing).
-struct RedisServer {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-    persistent: bool,
-}
-
-impl RedisServer {
-    /// Starts one on a free port; `None`, after saying how to run `test`, when there is no
-    /// redis-server binary (outside CI).
-    async fn start(test: &str) -> Option<Self> {
-        Self::start_with(test, false).await
-    }
-
-    /// As [`start`](Self::start), keeping its data across a kill and a restart.
-    async fn start_persistent(test: &str) -> Option<Self> {
-        Self::start_with(test, true).await
-    }
-
-    async fn start_with(test: &str, persistent: bool) -> Option<Self> {
-        if let Err(error) = Command::new(redis_server_binary())
-            .arg("--version")
-            .output()
-        {
-            cannot_run(
-                SUITE,
-                test,
-                &format!("`{}` cannot be run ({error})", redis_server_binary()),
-                "install redis-server (Debian/Ubuntu: apt-get install redis-server) \
-                 or point REDIS_SERVER at the binary",
-            );
-            return None;
-        }
-        let dir = std::env::temp_dir().join(random_id("tower-jwt-auth-redis"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut server = Self {
-            port: 0,
-            dir,
-            child: None,
-            persistent,
-        };
-        // A free port can be taken between the probe and redis-server's bind: try another one.
-        for _ in 0..5 {
-            server.port = free_port();
-            if server.spawn_and_wait(Duration::from_secs(10)).await {
-                return Some(server);
-            }
-        }
-        panic!("redis-server did not start; log:\n{}", server.log());
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Spawns redis-server on `self.port` and waits until it answers; false if it exited.
-    async fn spawn_and_wait(&mut self, within: Duration) -> bool {
-        let child = Command::new(redis_server_binary())
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--daemonize", "no"])
-            .args(if self.persistent {
-                ["--appendonly", "yes", "--appendfsync", "always"]
-            } else {
-                ["--appendonly", "no", "--appendfsync", "everysec"]
-            })
-            .arg("--dir")
-            .arg(&self.dir)
-            .arg("--logfile")
-            .arg(self.dir.join("redis.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawning redis-server");
-        self.child = Some(child);
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if answers_ping(self.port).await {
-                return true;
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                eprintln!("redis-server on port {} exited: {status}", self.port);
-                self.child = None;
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        self.stop();
-        false
-    }
-
-    /// Kills the server (no goodbye to its clients) and waits until the port is closed.
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts the server again on the same port.
-    async fn restart(&mut self) {
-        assert!(self.child.is_none(), "restart of a running redis-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.spawn_and_wait(Duration::from_secs(5)).await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!(
-            "redis-server did not start again on port {}; log:\n{}",
-            self.port,
-            self.log()
-        );
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -578,7 +426,7 @@ async fn keys_live_under_the_default_or_the_configured_prefix() {
 #[tokio::test]
 async fn stopped_redis_fails_closed_with_503_within_the_backend_timeout() {
     let test = "stopped_redis_fails_closed_with_503_within_the_backend_timeout";
-    let Some(mut server) = RedisServer::start(test).await else {
+    let Some(mut server) = RedisServer::start(SUITE, test).await else {
         return;
     };
     let store = RedisRevocations::connect(&server.url()).await.unwrap();
@@ -605,7 +453,7 @@ async fn stopped_redis_fails_closed_with_503_within_the_backend_timeout() {
 #[tokio::test]
 async fn restarted_redis_serves_again_without_rebuilding_the_app() {
     let test = "restarted_redis_serves_again_without_rebuilding_the_app";
-    let Some(mut server) = RedisServer::start(test).await else {
+    let Some(mut server) = RedisServer::start(SUITE, test).await else {
         return;
     };
     let store = RedisRevocations::connect(&server.url()).await.unwrap();
@@ -633,7 +481,7 @@ async fn restarted_redis_serves_again_without_rebuilding_the_app() {
 #[tokio::test]
 async fn fail_open_lets_requests_through_while_redis_is_down() {
     let test = "fail_open_lets_requests_through_while_redis_is_down";
-    let Some(mut server) = RedisServer::start(test).await else {
+    let Some(mut server) = RedisServer::start(SUITE, test).await else {
         return;
     };
     let store = RedisRevocations::connect(&server.url()).await.unwrap();
@@ -717,7 +565,7 @@ async fn lazy_store_builds_without_redis_and_fails_closed() {
 #[tokio::test]
 async fn lazy_store_serves_once_redis_comes_up() {
     let test = "lazy_store_serves_once_redis_comes_up";
-    let Some(mut server) = RedisServer::start(test).await else {
+    let Some(mut server) = RedisServer::start(SUITE, test).await else {
         return;
     };
     // The app starts while Redis is down…
@@ -746,7 +594,7 @@ async fn concurrent_clients_through_a_redis_restart_get_only_2xx_or_503_and_lose
 
     let test =
         "concurrent_clients_through_a_redis_restart_get_only_2xx_or_503_and_lose_no_revocation";
-    let Some(mut server) = RedisServer::start_persistent(test).await else {
+    let Some(mut server) = RedisServer::start_persistent(SUITE, test).await else {
         return;
     };
     let store = RedisRevocations::connect(&server.url()).await.unwrap();

@@ -6,9 +6,15 @@
 #![allow(dead_code)]
 
 use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::free_port;
 
 /// Whether this is a CI run, where a test that cannot reach its Redis must fail, not pass.
 pub fn in_ci() -> bool {
@@ -110,4 +116,179 @@ pub async fn raw_connection(url: &str) -> MultiplexedConnection {
 /// The remaining lifetime of `key` (-2: no such key, -1: no expiry).
 pub async fn ttl(raw: &mut MultiplexedConnection, key: &str) -> i64 {
     redis::cmd("TTL").arg(key).query_async(raw).await.unwrap()
+}
+
+/// Whether a Redis answers `PING` on `port` (within half a second).
+async fn answers_ping(port: u16) -> bool {
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.write_all(b"PING\r\n").await?;
+        let mut reply = [0; 7];
+        stream.read_exact(&mut reply).await?;
+        Ok::<_, std::io::Error>(reply == *b"+PONG\r\n")
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_millis(500), exchange).await,
+        Ok(Ok(true))
+    )
+}
+
+fn redis_server_binary() -> String {
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+/// A redis-server owned by one test: loopback only, killed on drop; no persistence unless
+/// started persistent (an append-only file synced on every write, so a kill loses nothing).
+pub struct RedisServer {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+    /// redis-server arguments on top of the defaults (persistence, memory limits).
+    config: Vec<String>,
+}
+
+impl RedisServer {
+    /// Starts one on a free port; `None`, after saying how to run `test`, when there is no
+    /// redis-server binary (outside CI).
+    pub async fn start(suite: &str, test: &str) -> Option<Self> {
+        Self::start_with(suite, test, &[]).await
+    }
+
+    /// As [`start`](Self::start), keeping its data across a kill and a restart.
+    pub async fn start_persistent(suite: &str, test: &str) -> Option<Self> {
+        Self::start_with(
+            suite,
+            test,
+            &["--appendonly", "yes", "--appendfsync", "always"],
+        )
+        .await
+    }
+
+    /// Starts one on a free port with `config` (redis-server arguments such as
+    /// `--maxmemory 1mb`) on top of the defaults.
+    pub async fn start_with(suite: &str, test: &str, config: &[&str]) -> Option<Self> {
+        if let Err(error) = Command::new(redis_server_binary())
+            .arg("--version")
+            .output()
+        {
+            cannot_run(
+                suite,
+                test,
+                &format!("`{}` cannot be run ({error})", redis_server_binary()),
+                "install redis-server (Debian/Ubuntu: apt-get install redis-server) \
+                 or point REDIS_SERVER at the binary",
+            );
+            return None;
+        }
+        let dir = std::env::temp_dir().join(random_id("tower-jwt-auth-redis"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut server = Self {
+            port: 0,
+            dir,
+            child: None,
+            config: config.iter().map(|arg| (*arg).to_owned()).collect(),
+        };
+        // A free port can be taken between the probe and redis-server's bind: try another one.
+        for _ in 0..5 {
+            server.port = free_port();
+            if server.spawn_and_wait(Duration::from_secs(10)).await {
+                return Some(server);
+            }
+        }
+        panic!("redis-server did not start; log:\n{}", server.log());
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Spawns redis-server on `self.port` and waits until it answers; false if it exited.
+    async fn spawn_and_wait(&mut self, within: Duration) -> bool {
+        let child = Command::new(redis_server_binary())
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--daemonize", "no"])
+            .args(&self.config)
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(self.dir.join("redis.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning redis-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if answers_ping(self.port).await {
+                return true;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                eprintln!("redis-server on port {} exited: {status}", self.port);
+                self.child = None;
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.stop();
+        false
+    }
+
+    /// Kills the server (no goodbye to its clients) and waits until the port is closed.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart of a running redis-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.spawn_and_wait(Duration::from_secs(5)).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!(
+            "redis-server did not start again on port {}; log:\n{}",
+            self.port,
+            self.log()
+        );
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
+    }
+}
+
+impl RedisServer {
+    /// Freezes the server with SIGSTOP: its clients' commands wait, unanswered, as behind a
+    /// stalled network or a stuck process.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Resumes a frozen server (SIGCONT): the commands it was sent meanwhile run now.
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("a running redis-server");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill {signal} failed");
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
