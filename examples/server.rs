@@ -42,6 +42,10 @@
 //!
 //! Revocations and refresh tokens live in memory, or in Redis when `REDIS_URL` is set and the
 //! example is built with the `redis` feature (`cargo run --example server --features redis`).
+//! The memory stores' bounds come from `REVOCATION_CAPACITY` (100000), `REVOCATIONS_PER_SUBJECT`
+//! (16), `REFRESH_CAPACITY` (100000) and `REFRESH_TOKENS_PER_SUBJECT` (1000): with small values,
+//! a flood of logins and logouts shows within seconds that no revocation is ever dropped (a full
+//! store answers the logout 503 instead).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -57,10 +61,12 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tower_jwt_auth::{
-    Algorithm, ClaimPath, Claims, ClearSession, CurrentUser, DEFAULT_COOKIE_NAME, EnvConfig,
-    EnvError, Grants, JwtIssuer, JwtLayerBuilder, MemoryRefreshStore, MemoryRevocations,
-    NumericDate, RefreshStore, RequireRoles, RequireScope, Revocations, Revoker, SessionCookie,
-    Sessions, SetSession, SigningKey, TokenFacts, TokenSource, scope_list_contains,
+    Algorithm, ClaimPath, Claims, ClearSession, CurrentUser, DEFAULT_COOKIE_NAME,
+    DEFAULT_REFRESH_CAPACITY, DEFAULT_REFRESH_TOKENS_PER_SUBJECT, DEFAULT_REVOCATION_CAPACITY,
+    DEFAULT_REVOCATIONS_PER_SUBJECT, EnvConfig, EnvError, Grants, JwtIssuer, JwtLayerBuilder,
+    MemoryRefreshStore, MemoryRevocations, NumericDate, RefreshStore, RequireRoles, RequireScope,
+    Revocations, Revoker, SessionCookie, Sessions, SetSession, SigningKey, TokenFacts, TokenSource,
+    scope_list_contains,
 };
 
 const ISSUER: &str = "tower-jwt-auth-demo";
@@ -207,22 +213,45 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "REDIS_URL is set but the `redis` feature is off: revocations and refresh \
                  tokens in memory"
             );
-            app(
-                &config,
-                MemoryRevocations::default(),
-                MemoryRefreshStore::default(),
-            )?
+            let (revocations, refresh_tokens) = memory_stores()?;
+            app(&config, revocations, refresh_tokens)?
         }
-        Err(_) => app(
-            &config,
-            MemoryRevocations::default(),
-            MemoryRefreshStore::default(),
-        )?,
+        Err(_) => {
+            let (revocations, refresh_tokens) = memory_stores()?;
+            app(&config, revocations, refresh_tokens)?
+        }
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("demo API listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())
+}
+
+/// The in-memory stores, bounded by `REVOCATION_CAPACITY` and `REVOCATIONS_PER_SUBJECT`
+/// (revocations), `REFRESH_CAPACITY` and `REFRESH_TOKENS_PER_SUBJECT` (refresh tokens), or the
+/// crate's defaults.
+fn memory_stores() -> Result<(MemoryRevocations, MemoryRefreshStore), String> {
+    let number = |name: &str, default: usize| match std::env::var(name) {
+        Ok(value) => value
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{name} must be a whole number, not {value:?}")),
+        Err(std::env::VarError::NotPresent) => Ok(default),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not UTF-8")),
+    };
+    let revocations =
+        MemoryRevocations::new(number("REVOCATION_CAPACITY", DEFAULT_REVOCATION_CAPACITY)? as u64)
+            .per_subject(number(
+                "REVOCATIONS_PER_SUBJECT",
+                DEFAULT_REVOCATIONS_PER_SUBJECT,
+            )?);
+    let refresh_tokens =
+        MemoryRefreshStore::new(number("REFRESH_CAPACITY", DEFAULT_REFRESH_CAPACITY)? as u64)
+            .per_subject(number(
+                "REFRESH_TOKENS_PER_SUBJECT",
+                DEFAULT_REFRESH_TOKENS_PER_SUBJECT,
+            )?);
+    Ok((revocations, refresh_tokens))
 }
 
 fn app(
@@ -471,9 +500,13 @@ async fn login(State(state): State<Arc<AppState>>, Json(body): Json<Value>) -> R
             "This account is inactive.",
         );
     }
-    let claims = user.claims();
+    let mut claims = user.claims();
     match sessions.login(&claims).await {
-        Ok(pair) => (SetSession::new(&claims), pair).into_response(),
+        Ok(pair) => {
+            // The cookie belongs to the same login as the pair: logging out of either ends both.
+            claims.insert("sid".into(), pair.family().into());
+            (SetSession::new(&claims), pair).into_response()
+        }
         Err(failure) => failure.into_response(),
     }
 }

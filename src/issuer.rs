@@ -25,8 +25,8 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, EncodingKey, Header};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::clock::unix_now;
 use crate::error::{ConfigError, IssueError};
-use crate::revocation::unix_now;
 use crate::verify::{self, Clock};
 
 /// The access token lifetime used when none is configured: short, because an access token

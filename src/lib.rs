@@ -86,6 +86,7 @@ mod cache;
 mod charset;
 mod checks;
 mod claims;
+mod clock;
 mod env;
 mod error;
 mod extract;
@@ -95,7 +96,6 @@ mod issuer;
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 mod jwks;
 mod layer;
-mod memory_store;
 mod native;
 mod payload;
 #[cfg(feature = "redis")]
@@ -142,8 +142,9 @@ pub use redis_refresh::{DEFAULT_REDIS_REFRESH_PREFIX, RedisRefreshStore};
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis_store::{DEFAULT_REDIS_PREFIX, RedisRevocations};
 pub use refresh::{
-    Consumed, DEFAULT_REFRESH_LIFETIME, MemoryRefreshStore, RefreshRecord, RefreshStore, Sessions,
-    SessionsBuilder, TokenPair,
+    Consumed, DEFAULT_REFRESH_CAPACITY, DEFAULT_REFRESH_LIFETIME,
+    DEFAULT_REFRESH_TOKENS_PER_SUBJECT, MemoryRefreshStore, RefreshRecord, RefreshStore, Rotation,
+    Sessions, SessionsBuilder, TokenPair,
 };
 pub use revocation::{
     DEFAULT_REVOCATION_CAPACITY, DEFAULT_REVOCATIONS_PER_SUBJECT, MemoryRevocations, Revocations,

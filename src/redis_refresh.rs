@@ -10,36 +10,65 @@ use futures_util::future::BoxFuture;
 
 use crate::error::ConfigError;
 use crate::layer::BoxError;
-use crate::redis_store::{self, KEEP_LATER_SCRIPT, KEEP_LONGER_SCRIPT, RedisRevocations};
-use crate::refresh::{Consumed, RefreshRecord, RefreshStore};
+use crate::redis_store::{
+    self, Connection, KEEP_LATER_SCRIPT, KEEP_LONGER_SCRIPT, RedisRevocations,
+};
+use crate::refresh::{Consumed, RefreshRecord, RefreshStore, Rotation, late};
 
 /// The key prefix of refresh tokens when none is configured.
 pub const DEFAULT_REDIS_REFRESH_PREFIX: &str = "tower-jwt-auth:refresh:";
 
-/// Consumes a token in one atomic step. KEYS[1]: the token's hash; ARGV[1]: the prefix,
-/// ARGV[2]: now. Returns `{'unknown'}`, `{'revoked'}`, `{'reused', family, subject}` (after
-/// revoking the family for the rest of its life) or `{'fresh', record}`.
+/// Rotates a token in one atomic step. KEYS[1]: the presented token's key; KEYS[2]: its
+/// successor's. ARGV: the prefix, now (s), the deadline (ms), the reuse grace (s), the
+/// successor's record as JSON and its TTL (s). Returns `{'late'}` (nothing done: Redis ran it
+/// after the caller gave up), `{'unknown'}`, `{'revoked'}`, `{'reused', family, subject}`
+/// (after revoking the family for the rest of its life) or `{'fresh', record}`.
 ///
-/// The family and subject keys are derived from the record, so the script touches keys it was
-/// not given: fine on a single Redis (what `ConnectionManager` talks to), not on a cluster.
-const CONSUME_SCRIPT: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'state', 'family', 'sub', 'family_iat', 'exp', 'record')
+/// The deadline is compared with Redis's own clock (`TIME`): the application's and Redis's
+/// clocks must agree to well within half the backend timeout (NTP does).
+///
+/// The family, subject and successor keys are derived from the record, so the script touches
+/// keys it was not given: fine on a single Redis (what `ConnectionManager` talks to), not on a
+/// cluster.
+const ROTATE_SCRIPT: &str = r"
+local t = redis.call('TIME')
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[3]) then
+    return {'late'}
+end
+local f = redis.call('HMGET', KEYS[1], 'state', 'family', 'sub', 'family_iat', 'exp', 'record',
+    'consumed_at', 'successor', 'regranted')
 if not f[1] then return {'unknown'} end
 local now = tonumber(ARGV[2])
 local exp = tonumber(f[5])
 if exp <= now then return {'unknown'} end
 local family_key = ARGV[1] .. 'family:' .. f[2]
+local regrant = false
 if f[1] == 'consumed' then
-    local ttl = exp - now
-    if redis.call('TTL', family_key) < ttl then
-        redis.call('SET', family_key, '1', 'EX', ttl)
+    local grace = tonumber(ARGV[4])
+    if grace > 0 and f[9] ~= '1' and f[7] and now - tonumber(f[7]) <= grace and f[8]
+        and redis.call('HGET', f[8], 'state') == 'active' then
+        regrant = true
+    else
+        local ttl = exp - now
+        if redis.call('TTL', family_key) < ttl then
+            redis.call('SET', family_key, '1', 'EX', ttl)
+        end
+        return {'reused', f[2], f[3]}
     end
-    return {'reused', f[2], f[3]}
 end
 if redis.call('EXISTS', family_key) == 1 then return {'revoked'} end
 local before = tonumber(redis.call('GET', ARGV[1] .. 'sub:' .. f[3]))
 if before and tonumber(f[4]) <= before then return {'revoked'} end
-redis.call('HSET', KEYS[1], 'state', 'consumed')
+if regrant then
+    redis.call('HSET', f[8], 'state', 'consumed', 'consumed_at', now, 'successor', KEYS[2],
+        'regranted', '1')
+    redis.call('HSET', KEYS[1], 'regranted', '1', 'successor', KEYS[2])
+else
+    redis.call('HSET', KEYS[1], 'state', 'consumed', 'consumed_at', now, 'successor', KEYS[2])
+end
+redis.call('HSET', KEYS[2], 'state', 'active', 'family', f[2], 'sub', f[3],
+    'family_iat', f[4], 'exp', f[5], 'record', ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
 return {'fresh', f[6]}
 ";
 
@@ -57,7 +86,7 @@ return {'fresh', f[6]}
 /// refuse.
 #[derive(Clone)]
 pub struct RedisRefreshStore {
-    connection: ConnectionManager,
+    connection: Connection,
     prefix: Arc<str>,
 }
 
@@ -70,9 +99,13 @@ impl fmt::Debug for RedisRefreshStore {
 }
 
 impl RedisRefreshStore {
-    /// Connects to `url` (`redis://host:port/db`) now; fails when Redis is unreachable.
+    /// Connects to `url` (`redis://host:port/db`) now; fails when Redis is unreachable or may
+    /// evict keys (see [`RedisRevocations`]: the same check, for the same reason: an evicted
+    /// record would end a session, an evicted family marker revive a revoked one).
     pub async fn connect(url: &str) -> Result<Self, ConfigError> {
-        redis_store::connect(url).await.map(Self::from_connection)
+        let store = Self::from_connection(redis_store::connect(url).await?);
+        store.connection.verify_now().await?;
+        Ok(store)
     }
 
     /// Prepares a connection to `url` that is made at the first use, so the application can
@@ -83,15 +116,27 @@ impl RedisRefreshStore {
 
     /// Uses an existing connection manager (custom TLS, credentials, timeouts).
     pub fn from_connection(connection: ConnectionManager) -> Self {
+        Self::with_connection(Connection::new(connection))
+    }
+
+    fn with_connection(connection: Connection) -> Self {
         Self {
             connection,
             prefix: DEFAULT_REDIS_REFRESH_PREFIX.into(),
         }
     }
 
-    /// Shares the connection of a revocation store: one multiplexed connection for both.
+    /// Shares the connection of a revocation store: one multiplexed connection for both, and
+    /// one eviction check.
     pub fn sharing(revocations: &RedisRevocations) -> Self {
-        Self::from_connection(revocations.connection())
+        Self::with_connection(revocations.connection())
+    }
+
+    /// Skips the eviction check, for a Redis that does not allow `CONFIG GET`: you state that
+    /// its `maxmemory-policy` is `noeviction` (or that it has no memory limit).
+    pub fn assume_no_eviction(mut self) -> Self {
+        self.connection = self.connection.assuming_no_eviction();
+        self
     }
 
     /// Sets the key prefix, to share one Redis between applications. Default:
@@ -111,7 +156,7 @@ impl RefreshStore for RedisRefreshStore {
         Box::pin(async move {
             let json = serde_json::to_string(record)?;
             let key = self.key("token", record.token_hash());
-            let mut connection = self.connection.clone();
+            let mut connection = self.connection.ready().await?;
             let () = ::redis::pipe()
                 .atomic()
                 .hset_multiple(
@@ -134,22 +179,29 @@ impl RefreshStore for RedisRefreshStore {
         })
     }
 
-    fn consume<'a>(
+    fn rotate<'a>(
         &'a self,
-        token_hash: &'a str,
-        now: u64,
+        rotation: &'a Rotation<'a>,
     ) -> BoxFuture<'a, Result<Consumed, BoxError>> {
         Box::pin(async move {
-            let mut connection = self.connection.clone();
+            let successor = rotation.successor;
+            let json = serde_json::to_string(successor)?;
+            let mut connection = self.connection.ready().await?;
             let reply: Vec<String> = ::redis::cmd("EVAL")
-                .arg(CONSUME_SCRIPT)
-                .arg(1)
-                .arg(self.key("token", token_hash))
+                .arg(ROTATE_SCRIPT)
+                .arg(2)
+                .arg(self.key("token", rotation.token_hash))
+                .arg(self.key("token", successor.token_hash()))
                 .arg(&*self.prefix)
-                .arg(now)
+                .arg(rotation.now)
+                .arg(rotation.deadline_ms)
+                .arg(rotation.reuse_grace.as_secs())
+                .arg(json)
+                .arg(successor.ttl().as_secs())
                 .query_async(&mut connection)
                 .await?;
             match reply.as_slice() {
+                [state] if state == "late" => Err(late()),
                 [state] if state == "unknown" => Ok(Consumed::Unknown),
                 [state] if state == "revoked" => Ok(Consumed::Revoked),
                 [state, family, subject] if state == "reused" => Ok(Consumed::Reused {
@@ -170,7 +222,7 @@ impl RefreshStore for RedisRefreshStore {
         now: u64,
     ) -> BoxFuture<'a, Result<Option<RefreshRecord>, BoxError>> {
         Box::pin(async move {
-            let mut connection = self.connection.clone();
+            let mut connection = self.connection.ready().await?;
             let record: Option<String> = connection
                 .hget(self.key("token", token_hash), "record")
                 .await?;
@@ -187,7 +239,7 @@ impl RefreshStore for RedisRefreshStore {
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(async move {
-            let mut connection = self.connection.clone();
+            let mut connection = self.connection.ready().await?;
             let () = ::redis::cmd("EVAL")
                 .arg(KEEP_LONGER_SCRIPT)
                 .arg(1)
@@ -206,7 +258,7 @@ impl RefreshStore for RedisRefreshStore {
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(async move {
-            let mut connection = self.connection.clone();
+            let mut connection = self.connection.ready().await?;
             let () = ::redis::cmd("EVAL")
                 .arg(KEEP_LATER_SCRIPT)
                 .arg(1)

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -42,9 +43,17 @@ pub const DEFAULT_REDIS_PREFIX: &str = "tower-jwt-auth:revoked:";
 /// The connection is multiplexed and reconnects by itself after a Redis restart; while Redis is
 /// unreachable the layer fails closed (503) unless configured otherwise. Cheap to clone; clones
 /// share the connection.
+///
+/// Redis must not evict these keys: a revocation evicted for room makes its token valid again.
+/// The store reads `maxmemory` and `maxmemory-policy` before its first command (at
+/// [`connect`](Self::connect), or the first request after [`connect_lazy`](Self::connect_lazy))
+/// and refuses to work while Redis may evict (a memory limit with any policy but
+/// `noeviction`); with `noeviction`, a full Redis refuses the write and the logout answers 503.
+/// Where `CONFIG GET` is not allowed (managed Redis), check the policy yourself and call
+/// [`assume_no_eviction`](Self::assume_no_eviction).
 #[derive(Clone)]
 pub struct RedisRevocations {
-    connection: ConnectionManager,
+    connection: Connection,
     prefix: Arc<str>,
 }
 
@@ -60,7 +69,9 @@ impl fmt::Debug for RedisRevocations {
 impl RedisRevocations {
     /// Connects to `url` (`redis://host:port/db`) now; fails when Redis is unreachable.
     pub async fn connect(url: &str) -> Result<Self, ConfigError> {
-        connect(url).await.map(Self::from_connection)
+        let store = Self::from_connection(connect(url).await?);
+        store.connection.verify_now().await?;
+        Ok(store)
     }
 
     /// Prepares a connection to `url` that is made at the first use, so the application can
@@ -72,9 +83,16 @@ impl RedisRevocations {
     /// Uses an existing connection manager (custom TLS, credentials, timeouts).
     pub fn from_connection(connection: ConnectionManager) -> Self {
         Self {
-            connection,
+            connection: Connection::new(connection),
             prefix: DEFAULT_REDIS_PREFIX.into(),
         }
+    }
+
+    /// Skips the eviction check, for a Redis that does not allow `CONFIG GET`: you state that
+    /// its `maxmemory-policy` is `noeviction` (or that it has no memory limit).
+    pub fn assume_no_eviction(mut self) -> Self {
+        self.connection = self.connection.assuming_no_eviction();
+        self
     }
 
     /// Sets the key prefix, to share one Redis between applications. Default:
@@ -96,7 +114,7 @@ impl RedisRevocations {
     }
 
     /// The shared connection, for a `RedisRefreshStore` on the same Redis.
-    pub(crate) fn connection(&self) -> ConnectionManager {
+    pub(crate) fn connection(&self) -> Connection {
         self.connection.clone()
     }
 
@@ -122,6 +140,93 @@ pub(crate) fn connect_lazy(url: &str) -> Result<ConnectionManager, ConfigError> 
         .map_err(|error| ConfigError::Backend(error.to_string()))
 }
 
+/// A connection manager, and whether the Redis behind it was found not to evict keys.
+#[derive(Clone)]
+pub(crate) struct Connection {
+    manager: ConnectionManager,
+    /// Checked, or assumed by the user: no more `CONFIG GET` before each command.
+    no_eviction: Arc<AtomicBool>,
+}
+
+impl Connection {
+    pub(crate) fn new(manager: ConnectionManager) -> Self {
+        Self {
+            manager,
+            no_eviction: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub(crate) fn assuming_no_eviction(self) -> Self {
+        Self {
+            manager: self.manager,
+            no_eviction: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// The connection, once Redis is known not to evict keys; until then each call checks
+    /// again (the operator may fix the policy while the application runs).
+    pub(crate) async fn ready(&self) -> Result<ConnectionManager, BoxError> {
+        let mut manager = self.manager.clone();
+        if !self.no_eviction.load(Ordering::Acquire) {
+            if let Err(refusal) = check_no_eviction(&mut manager).await {
+                tracing::error!(target: "tower_jwt_auth", %refusal, "Redis store not used");
+                return Err(refusal);
+            }
+            self.no_eviction.store(true, Ordering::Release);
+        }
+        Ok(manager)
+    }
+
+    /// [`ready`](Self::ready) at start-up: a Redis that may evict is a configuration error.
+    pub(crate) async fn verify_now(&self) -> Result<(), ConfigError> {
+        self.ready()
+            .await
+            .map(drop)
+            .map_err(|refusal| ConfigError::Backend(refusal.to_string()))
+    }
+}
+
+/// Fails unless Redis keeps every key until it expires: no memory limit, or `noeviction`.
+async fn check_no_eviction(connection: &mut ConnectionManager) -> Result<(), BoxError> {
+    let reply: Result<Vec<String>, RedisError> = ::redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory*")
+        .query_async(connection)
+        .await;
+    let settings = match reply {
+        Ok(settings) => settings,
+        Err(error)
+            if error.is_io_error() || error.is_timeout() || error.is_connection_dropped() =>
+        {
+            return Err(error.into());
+        }
+        Err(error) => {
+            return Err(format!(
+                "cannot read Redis's eviction policy (CONFIG GET maxmemory*: {error}); check \
+                 that maxmemory-policy is noeviction, then call assume_no_eviction()"
+            )
+            .into());
+        }
+    };
+    let setting = |name: &str| {
+        settings
+            .chunks(2)
+            .find(|pair| pair[0] == name)
+            .and_then(|pair| pair.get(1))
+            .map(String::as_str)
+    };
+    let limit = setting("maxmemory").unwrap_or("0");
+    let policy = setting("maxmemory-policy").unwrap_or("noeviction");
+    if limit != "0" && policy != "noeviction" {
+        return Err(format!(
+            "Redis may evict keys (maxmemory {limit}, maxmemory-policy {policy}): an evicted \
+             revocation or session would be forgotten; set maxmemory-policy noeviction"
+        )
+        .into());
+    }
+    Ok(())
+}
+
 fn invalid_url(error: RedisError) -> ConfigError {
     ConfigError::Backend(format!("invalid Redis URL ({:?})", error.kind()))
 }
@@ -129,7 +234,7 @@ fn invalid_url(error: RedisError) -> ConfigError {
 impl Revocations for RedisRevocations {
     fn is_revoked<'a>(&'a self, token: &'a TokenFacts) -> BoxFuture<'a, Result<bool, BoxError>> {
         Box::pin(async move {
-            let mut connection = self.connection.clone();
+            let mut connection = self.connection.ready().await?;
             // One round trip: the token's id, its login's and its subject's, those it has.
             let mut keys = vec![self.key(&token.revocation_id())];
             keys.extend(token.sid().map(|sid| self.key(&login_id(sid))));
@@ -159,7 +264,7 @@ impl Revocations for RedisRevocations {
             if seconds == 0 {
                 return Ok(());
             }
-            let mut connection = self.connection.clone();
+            let mut connection = self.connection.ready().await?;
             let () = connection
                 .set_ex(self.key(&token.revocation_id()), 1, seconds)
                 .await?;
@@ -175,7 +280,7 @@ impl Revocations for RedisRevocations {
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(async move {
-            let mut connection = self.connection.clone();
+            let mut connection = self.connection.ready().await?;
             let () = ::redis::cmd("EVAL")
                 .arg(KEEP_LONGER_SCRIPT)
                 .arg(1)
@@ -194,7 +299,7 @@ impl Revocations for RedisRevocations {
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(async move {
-            let mut connection = self.connection.clone();
+            let mut connection = self.connection.ready().await?;
             let seconds = ttl.as_secs().max(1);
             // Atomically keep the later moment: an older `before` must not un-revoke tokens.
             let () = ::redis::cmd("EVAL")

@@ -17,7 +17,6 @@ use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -28,6 +27,7 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, SeqAccess, 
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
+use crate::clock::unix_now;
 use crate::error::{AuthError, ConfigError};
 use crate::payload::{self, Registered, Wanted};
 use crate::verifiers;
@@ -763,7 +763,7 @@ impl<C: DeserializeOwned> Verifier<C> {
         self.rules
             .clock
             .as_ref()
-            .map_or_else(system_now, |clock| clock())
+            .map_or_else(unix_now, |clock| clock())
     }
 
     fn now(&self) -> f64 {
@@ -874,12 +874,6 @@ fn coarse_now() -> Option<Now> {
 #[cfg(not(target_os = "linux"))]
 fn coarse_now() -> Option<Now> {
     None
-}
-
-fn system_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// The registered claims `rules` read: the time claims, and those a rule is set for.
@@ -1479,9 +1473,9 @@ mod tests {
     fn the_coarse_range_holds_the_precise_time() {
         assert!(coarse_clock_is_fine());
         for _ in 0..1_000 {
-            let before = system_now();
+            let before = unix_now();
             let now = coarse_now().expect("after the epoch");
-            let after = system_now();
+            let after = unix_now();
             assert!(
                 now.earliest <= before && after <= now.latest,
                 "{before}..={after} outside {now:?}"
@@ -1496,7 +1490,7 @@ mod tests {
             .key(Key::hmac(b"a secret long enough for HS256 keys, 32+ bytes"))
             .build()
             .unwrap();
-        let before = system_now();
+        let before = unix_now();
         let now = layer.verifier().rough_now();
         assert_eq!(now.latest - now.earliest, 2, "{now:?}");
         assert!(

@@ -12,7 +12,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use common::demo::{Demo, Squatter, start_demo, start_demo_from};
+use common::demo::{Demo, Squatter, start_demo, start_demo_from, start_demo_with};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -406,13 +406,16 @@ async fn demo_login_answers_the_token_pair_and_sets_the_session_cookies() {
     );
     let (mut in_cookie, mut in_pair) = (jwt_part(auth, 1), jwt_part(access, 1));
     assert_ne!(in_cookie["jti"], in_pair["jti"]);
+    // Both belong to the login: the same `sid`, its refresh token family (128 random bits).
+    assert_eq!(in_cookie["sid"], in_pair["sid"]);
+    assert_eq!(in_pair["sid"].as_str().map(str::len), Some(22));
     for claims in [&mut in_cookie, &mut in_pair] {
         let claims = claims.as_object_mut().unwrap();
         assert_eq!(
             claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
             900
         );
-        for per_token in ["jti", "iat", "exp"] {
+        for per_token in ["jti", "iat", "exp", "sid"] {
             claims.remove(per_token).unwrap();
         }
     }
@@ -603,9 +606,11 @@ async fn demo_refresh_refuses_a_deleted_user() {
         &refresh(&demo, refresh_token).await,
         "The session can no longer be renewed.",
     );
+    // The refused rotation consumed nothing (a failed rotation is never half applied): the
+    // token is refused for the same reason again, not taken for a reuse.
     assert_invalid_grant(
         &refresh(&demo, refresh_token).await,
-        "Refresh token already used; the session is revoked.",
+        "The session can no longer be renewed.",
     );
 }
 
@@ -846,6 +851,55 @@ async fn demo_takes_fractional_dates_and_refuses_lifetimes_over_its_own() {
             "exp {exp}"
         );
     }
+}
+
+/// The flood of issue 17 against the demo, with its stores made small through the environment:
+/// one user logs in and out far more often than the revocation store has entries. Every token
+/// stays refused once logged out, and another user is untouched.
+///
+/// Once the user's revocations collapse into "every token issued before now", a login in the
+/// same second gets a token that is revoked already (`iat` has whole seconds): its logout
+/// answers 401 `jwt revoked`, and the flood only ever hurts the one who floods.
+#[tokio::test]
+async fn demo_login_logout_flood_forgets_no_revocation() {
+    let demo = start_demo_with(&[
+        ("REVOCATION_CAPACITY", "20"),
+        ("REVOCATIONS_PER_SUBJECT", "3"),
+        ("REFRESH_TOKENS_PER_SUBJECT", "5"),
+    ])
+    .await;
+    let (status, admin) = login(&demo, "admin", "admin-password").await;
+    assert_eq!(status, StatusCode::OK, "{admin}");
+    let admin = format!("Bearer {}", admin["access_token"].as_str().unwrap());
+    let me = format!("{}/auth/me", demo.base);
+    let logout = format!("{}/auth/logout", demo.base);
+    let mut revoked = Vec::new();
+    for i in 0..60 {
+        let (status, body) = login(&demo, "alice", "alice-password").await;
+        assert_eq!(status, StatusCode::OK, "login {i}: {body}");
+        let bearer = format!("Bearer {}", body["access_token"].as_str().unwrap());
+        let (status, body) = call("POST", &logout, &[("authorization", &bearer)], None).await;
+        let already_revoked =
+            status == StatusCode::UNAUTHORIZED && body["description"] == "jwt revoked";
+        assert!(
+            status == StatusCode::NO_CONTENT || (i > 3 && already_revoked),
+            "logout {i}: {status} {body}"
+        );
+        revoked.push(bearer);
+    }
+    for (i, bearer) in revoked.iter().enumerate() {
+        let (status, body) = call("GET", &me, &[("authorization", bearer)], None).await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::UNAUTHORIZED,
+                json!({ "code": "invalid_token", "description": "jwt revoked" })
+            ),
+            "token {i}"
+        );
+    }
+    let (status, body) = call("GET", &me, &[("authorization", &admin)], None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 /// The port picked for a demo is taken by a listener that is not the demo (it accepts

@@ -5,7 +5,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -26,25 +25,6 @@ use tower_jwt_auth::{
 };
 
 const DAY: u64 = 24 * 60 * 60;
-
-/// A clock the test moves by hand.
-#[derive(Clone)]
-struct TestClock(Arc<AtomicU64>);
-
-impl TestClock {
-    fn at(now: u64) -> Self {
-        Self(Arc::new(AtomicU64::new(now)))
-    }
-
-    fn advance(&self, seconds: u64) {
-        self.0.fetch_add(seconds, Ordering::SeqCst);
-    }
-
-    fn reader(&self) -> impl Fn() -> u64 + Send + Sync + 'static {
-        let now = self.0.clone();
-        move || now.load(Ordering::SeqCst)
-    }
-}
 
 fn issuer(clock: &TestClock) -> JwtIssuer {
     JwtIssuer::builder()
@@ -311,7 +291,7 @@ async fn rotate_with_refusing_a_deactivated_user_revokes_the_family() {
     .unwrap();
     store.insert(&sibling).await.unwrap();
     assert_eq!(
-        store.consume("sibling", 1_000_001).await.unwrap(),
+        rotate_in_store(&store, "sibling", 1_000_001).await,
         Consumed::Revoked
     );
 }
@@ -700,4 +680,98 @@ async fn a_reused_token_answers_400_invalid_grant_without_echoing_it() {
     let body = String::from_utf8(body).unwrap();
     assert!(!body.contains(&pair.refresh_token()[..11]), "{body}");
     assert!(!body.contains(pair.family()), "{body}");
+}
+
+#[tokio::test]
+async fn the_reuse_grace_is_off_by_default_and_kept_when_on() {
+    reuse_grace_is_kept(|clock, grace| {
+        Sessions::builder(issuer(clock), MemoryRefreshStore::default())
+            .reuse_grace(grace)
+            .build()
+            .unwrap()
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounds: a live session or revocation is never dropped
+
+/// One subject's flood of logins ends that subject's own oldest logins, never another
+/// subject's; the store stays within its bounds.
+#[tokio::test]
+async fn a_flood_of_one_subjects_logins_ends_only_its_own_oldest_logins() {
+    let clock = TestClock::at(1_000_000);
+    let store = MemoryRefreshStore::new(100).per_subject(10);
+    let sessions = sessions_with(&clock, store.clone());
+    let bob = sessions.login(&json!({ "sub": "bob" })).await.unwrap();
+    let mut mallory = Vec::new();
+    for _ in 0..200 {
+        mallory.push(sessions.login(&json!({ "sub": "mallory" })).await.unwrap());
+        assert!(store.len() <= 11, "{} entries", store.len());
+    }
+    // Bob's login works, his next one too.
+    let bob = sessions.rotate(bob.refresh_token()).await.unwrap();
+    sessions.rotate(bob.refresh_token()).await.unwrap();
+    // Mallory's latest logins work; her oldest ended.
+    sessions
+        .rotate(mallory.last().unwrap().refresh_token())
+        .await
+        .unwrap();
+    let oldest = sessions
+        .rotate(mallory[0].refresh_token())
+        .await
+        .unwrap_err();
+    assert!(matches!(oldest, SessionError::InvalidGrant), "{oldest:?}");
+}
+
+/// A login rotated more times than the subject's bound keeps working: its oldest consumed
+/// tokens are forgotten, its live one never; a recent replay is still a reuse.
+#[tokio::test]
+async fn a_login_rotated_past_the_bound_keeps_working_and_detects_recent_reuse() {
+    let clock = TestClock::at(1_000_000);
+    let store = MemoryRefreshStore::new(1_000).per_subject(5);
+    let sessions = sessions_with(&clock, store.clone());
+    let mut pair = sessions.login(&alice()).await.unwrap();
+    let first = pair.clone();
+    for _ in 0..50 {
+        pair = sessions.rotate(pair.refresh_token()).await.unwrap();
+        assert!(store.len() <= 5, "{} entries", store.len());
+    }
+    // The first token was forgotten: refused, but not taken for a reuse.
+    let error = sessions.rotate(first.refresh_token()).await.unwrap_err();
+    assert!(matches!(error, SessionError::InvalidGrant), "{error:?}");
+    let previous = pair.clone();
+    let next = sessions.rotate(pair.refresh_token()).await.unwrap();
+    // A recent replay is a reuse, and ends the login.
+    let replay = sessions.rotate(previous.refresh_token()).await.unwrap_err();
+    assert!(matches!(replay, SessionError::RefreshReused), "{replay:?}");
+    assert!(sessions.rotate(next.refresh_token()).await.is_err());
+}
+
+/// A full store refuses the login (503) and keeps every session it holds.
+#[tokio::test]
+async fn a_full_refresh_store_refuses_the_login_with_503_and_keeps_the_others() {
+    let clock = TestClock::at(1_000_000);
+    let store = MemoryRefreshStore::new(3);
+    let sessions = sessions_with(&clock, store.clone());
+    let mut held = Vec::new();
+    for user in ["a", "b", "c"] {
+        held.push(sessions.login(&json!({ "sub": user })).await.unwrap());
+    }
+    let error = sessions.login(&json!({ "sub": "d" })).await.unwrap_err();
+    assert!(matches!(error, SessionError::Unavailable(_)), "{error:?}");
+    assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+    for pair in &held {
+        assert_eq!(
+            store
+                .find(
+                    &URL_SAFE_NO_PAD.encode(Sha256::digest(pair.refresh_token())),
+                    1_000_001
+                )
+                .await
+                .unwrap()
+                .map(|record| record.family().to_owned()),
+            Some(pair.family().to_owned())
+        );
+    }
 }

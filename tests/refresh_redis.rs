@@ -13,7 +13,6 @@ mod common;
 mod shared_redis;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -24,7 +23,7 @@ use sha2::{Digest, Sha256};
 use shared_redis::*;
 use tower_jwt_auth::{
     Consumed, DEFAULT_REDIS_REFRESH_PREFIX, JwtIssuer, JwtLayer, Key, RedisRefreshStore,
-    RedisRevocations, RefreshStore, SessionError, Sessions, SigningKey,
+    RedisRevocations, SessionError, Sessions, SigningKey,
 };
 
 const HOW_TO_RUN: &str = "set REDIS_URL=redis://127.0.0.1:6379 (a Redis the tests may write to), \
@@ -45,24 +44,6 @@ impl SharedRedis {
             .await
             .unwrap_or_else(|e| panic!("connecting to REDIS_URL {}: {e}", self.url))
             .with_prefix(&self.prefix)
-    }
-}
-
-#[derive(Clone)]
-struct TestClock(Arc<AtomicU64>);
-
-impl TestClock {
-    fn at(now: u64) -> Self {
-        Self(Arc::new(AtomicU64::new(now)))
-    }
-
-    fn advance(&self, seconds: u64) {
-        self.0.fetch_add(seconds, Ordering::SeqCst);
-    }
-
-    fn reader(&self) -> impl Fn() -> u64 + Send + Sync + 'static {
-        let now = self.0.clone();
-        move || now.load(Ordering::SeqCst)
     }
 }
 
@@ -186,10 +167,7 @@ async fn keys_expire_with_the_family_and_never_hold_the_token() {
     clock.advance(6 * DAY);
     let later = clock.reader()();
     assert_eq!(
-        store
-            .consume(&hash(next.refresh_token()), later)
-            .await
-            .unwrap(),
+        rotate_in_store(&store, &hash(next.refresh_token()), later).await,
         Consumed::Unknown
     );
     redis.clear().await;
@@ -304,8 +282,10 @@ async fn logout_through_redis_revokes_the_access_token_and_the_family() {
         Err(SessionError::InvalidGrant)
     ));
     sessions.rotate(other.refresh_token()).await.unwrap();
-    let jti_ttl = redis.ttl(&format!("revoked:jti:{}", pair.jti())).await;
-    assert!((900..=900 + 300).contains(&jti_ttl), "TTL {jti_ttl}");
+    // The logout revoked the login (the access token's `sid`), for as long as its access
+    // tokens can live: their lifetime plus the largest leeway.
+    let login_ttl = redis.ttl(&format!("revoked:sid:{}", pair.family())).await;
+    assert!((900..=900 + 300).contains(&login_ttl), "TTL {login_ttl}");
     redis.clear().await;
 }
 
@@ -404,4 +384,81 @@ async fn an_unreachable_redis_fails_closed_within_the_timeout() {
         );
         assert_eq!(error.status(), http::StatusCode::SERVICE_UNAVAILABLE);
     }
+}
+
+#[tokio::test]
+async fn the_reuse_grace_is_off_by_default_and_kept_through_redis() {
+    let Some(mut redis) =
+        shared_redis("the_reuse_grace_is_off_by_default_and_kept_through_redis").await
+    else {
+        return;
+    };
+    let (url, prefix) = (redis.url.clone(), redis.prefix.clone());
+    reuse_grace_is_kept(|clock, grace| {
+        let store = RedisRefreshStore::connect_lazy(&url)
+            .unwrap()
+            .with_prefix(&prefix);
+        Sessions::builder(issuer(clock), store)
+            .reuse_grace(grace)
+            .build()
+            .unwrap()
+    })
+    .await;
+    redis.clear().await;
+}
+
+/// Issue 17: a refresh answered 503 was applied anyway once Redis resumed, so the client that
+/// retried as told (`Retry-After`) was logged out as a reuse. Redis is frozen with SIGSTOP
+/// while the rotation waits in its socket, and resumed after the backend timeout: the script
+/// runs past its deadline and does nothing, and the retry gets 200 and a new pair.
+#[tokio::test]
+async fn a_rotation_answered_503_while_redis_was_frozen_is_never_applied() {
+    use axum::response::IntoResponse;
+    let test = "a_rotation_answered_503_while_redis_was_frozen_is_never_applied";
+    let Some(server) = RedisServer::start(SUITE, test).await else {
+        return;
+    };
+    let store = RedisRefreshStore::connect(&server.url()).await.unwrap();
+    let clock = TestClock::at(now());
+    let sessions = Sessions::builder(issuer(&clock), store)
+        .backend_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let pair = sessions.login(&alice()).await.unwrap();
+
+    server.freeze();
+    let started = Instant::now();
+    let error = sessions.rotate(pair.refresh_token()).await.unwrap_err();
+    assert!(matches!(error, SessionError::Unavailable(_)), "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let response = error.into_response();
+    assert_eq!(response.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Resumed after the timeout: the queued script runs now, late.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    server.thaw();
+
+    // The client obeys Retry-After and presents the same token again.
+    let retry_at = started + Duration::from_secs(retry_after);
+    tokio::time::sleep_until(retry_at.into()).await;
+    let renewed = sessions
+        .rotate(pair.refresh_token())
+        .await
+        .unwrap_or_else(|error| panic!("the retry was refused: {error:?}"));
+    assert_eq!(renewed.family(), pair.family());
+    // Reuse detection is intact: the renewed token works once, the old one no more.
+    let next = sessions.rotate(renewed.refresh_token()).await.unwrap();
+    assert!(matches!(
+        sessions.rotate(pair.refresh_token()).await,
+        Err(SessionError::RefreshReused)
+    ));
+    assert!(sessions.rotate(next.refresh_token()).await.is_err());
 }

@@ -680,3 +680,114 @@ async fn concurrent_clients_through_a_redis_restart_get_only_2xx_or_503_and_lose
         assert_revoked(&app, token).await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Memory limits: Redis must never evict a revocation
+
+/// A Redis with a memory limit and an evicting policy could drop a live revocation (its token
+/// would work again): both stores refuse it at `connect`, and a lazily connected one refuses
+/// every request (503) rather than risk it.
+#[tokio::test]
+async fn a_redis_that_may_evict_keys_is_refused() {
+    let test = "a_redis_that_may_evict_keys_is_refused";
+    for policy in ["allkeys-lru", "volatile-ttl"] {
+        let Some(server) = RedisServer::start_with(
+            SUITE,
+            test,
+            &["--maxmemory", "16mb", "--maxmemory-policy", policy],
+        )
+        .await
+        else {
+            return;
+        };
+        let error = RedisRevocations::connect(&server.url()).await.unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("maxmemory-policy") && message.contains(policy),
+            "{message}"
+        );
+        let error = tower_jwt_auth::RedisRefreshStore::connect(&server.url())
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("noeviction"), "{error}");
+
+        let lazy = RedisRevocations::connect_lazy(&server.url()).unwrap();
+        let app = revoking_app(
+            builder()
+                .revocations(lazy)
+                .backend_timeout(TIMEOUT)
+                .build()
+                .unwrap(),
+        );
+        let token = user_token("alice", Some("a"), now());
+        let answer = send(app.clone(), bearer(&token)).await;
+        assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{policy}");
+        // The user may vouch for the policy (a Redis without CONFIG); then it is used.
+        let vouched = RedisRevocations::connect_lazy(&server.url())
+            .unwrap()
+            .assume_no_eviction();
+        let app = revoking_app(builder().revocations(vouched).build().unwrap());
+        assert_passes(&app, &token, "alice").await;
+    }
+}
+
+/// With `noeviction`, a full Redis refuses writes: the logout answers 503 (not 204), and every
+/// revocation stored before is still there.
+#[tokio::test]
+async fn a_full_redis_with_noeviction_refuses_the_logout_and_keeps_every_revocation() {
+    let test = "a_full_redis_with_noeviction_refuses_the_logout_and_keeps_every_revocation";
+    let Some(server) = RedisServer::start_with(
+        SUITE,
+        test,
+        &["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"],
+    )
+    .await
+    else {
+        return;
+    };
+    let store = RedisRevocations::connect(&server.url()).await.unwrap();
+    let app = revoking_app(
+        builder()
+            .revocations(store)
+            .backend_timeout(TIMEOUT)
+            .build()
+            .unwrap(),
+    );
+    let mut revoked = Vec::new();
+    for i in 0..20 {
+        let token = user_token(&format!("user-{i}"), Some(&format!("j-{i}")), now());
+        assert_eq!(post_status(&app, "/logout", &token).await, 204);
+        revoked.push(token);
+    }
+    // Fill the memory until Redis refuses a write: large values first, then values as small
+    // as a revocation, so that no write of a revocation's size fits either.
+    let mut raw = raw_connection(&server.url()).await;
+    for (size, batch) in [(64 * 1024, 1), (1, 500)] {
+        let value = "x".repeat(size);
+        for round in 0.. {
+            let mut pipe = redis::pipe();
+            for i in 0..batch {
+                pipe.cmd("SET")
+                    .arg(format!("filler:{size}:{round}:{i}"))
+                    .arg(&value)
+                    .ignore();
+            }
+            let written: redis::RedisResult<()> = pipe.query_async(&mut raw).await;
+            if let Err(error) = written {
+                assert!(error.to_string().contains("OOM"), "{error}");
+                break;
+            }
+            assert!(
+                round < 100_000,
+                "Redis kept taking writes under a 4 MB limit"
+            );
+        }
+    }
+    let one_more = user_token("late", Some("late"), now());
+    assert_eq!(post_status(&app, "/logout", &one_more).await, 503);
+    // Not stored, so not revoked, and the client was told so.
+    assert_passes(&app, &one_more, "late").await;
+    for token in &revoked {
+        assert_revoked(&app, token).await;
+    }
+}

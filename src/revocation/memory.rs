@@ -20,6 +20,7 @@ use foldhash::fast::RandomState;
 use futures_util::future::BoxFuture;
 
 use super::{Revocations, TokenFacts, issued_before, login_id};
+use crate::clock::instant_after;
 use crate::layer::BoxError;
 
 /// How many tokens and logins of one subject [`MemoryRevocations`] lists one by one by
@@ -201,7 +202,7 @@ impl MemoryRevocations {
             return Ok(());
         }
         let now = Instant::now();
-        let until = deadline(now, ttl);
+        let until = instant_after(now, ttl);
         let mut state = self.write();
         if let Some(entry) = state.listed.get_mut(&id) {
             entry.until = entry.until.max(until);
@@ -322,13 +323,6 @@ impl MemoryRevocations {
     }
 }
 
-/// `now + ttl`, for any `ttl` (a token's `exp` can be 2^64 − 1 when the layer's maximum
-/// lifetime is removed): a century is as good as for ever here.
-fn deadline(now: Instant, ttl: Duration) -> Instant {
-    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
-    now.checked_add(ttl.min(CENTURY)).unwrap_or(now)
-}
-
 impl State {
     fn counted(&self) -> usize {
         self.listed.len() + self.subjects_revoked
@@ -436,7 +430,7 @@ impl Revocations for MemoryRevocations {
         let now = Instant::now();
         let revoked = RevokedBefore {
             before,
-            until: deadline(now, ttl),
+            until: instant_after(now, ttl),
         };
         let stored = self.revoke_before(&mut self.write(), subject, revoked, 0, now);
         Box::pin(async move { stored })

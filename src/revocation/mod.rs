@@ -14,13 +14,14 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
+use crate::clock::unix_now;
 use crate::error::AuthError;
 use crate::layer::BoxError;
 use crate::source::BearerToken;
@@ -178,12 +179,6 @@ pub(crate) fn login_id(sid: &str) -> String {
 /// was issued afterwards, so it counts as revoked.
 pub(crate) fn issued_before(token: &TokenFacts, before: u64) -> bool {
     token.iat.is_none_or(|iat| iat < before)
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// Revokes tokens from a handler. The layer puts it into the request extensions when it was

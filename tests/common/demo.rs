@@ -51,7 +51,12 @@ const ATTEMPTS: usize = 3;
 /// The demo must answer as the demo does (see [`on_a_free_port`]): one that exits or does not
 /// is replaced on another port.
 pub async fn start_demo_from(first_port: Option<u16>) -> Demo {
-    on_a_free_port("demo", first_port, |port, _| start_on(port)).await
+    on_a_free_port("demo", first_port, |port, _| start_on(port, &[])).await
+}
+
+/// [`start_demo`] with more environment variables.
+pub async fn start_demo_with(env: &[(&str, &str)]) -> Demo {
+    on_a_free_port("demo", None, |port, _| start_on(port, env)).await
 }
 
 /// Starts a server with `start(port, attempt)` until one works, on `first_port` first (a free
@@ -82,7 +87,7 @@ where
     panic!("{what}: no server after {ATTEMPTS} attempts: {failures:?}");
 }
 
-async fn start_on(port: u16) -> Result<Demo, String> {
+async fn start_on(port: u16, env: &[(&str, &str)]) -> Result<Demo, String> {
     let binary = example_binary();
     assert!(
         binary.exists(),
@@ -96,6 +101,7 @@ async fn start_on(port: u16) -> Result<Demo, String> {
         // Each demo keeps its revocations in memory: a Redis exported for other tests would be
         // shared by demos running in parallel (and outlive them).
         .env_remove("REDIS_URL")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

@@ -388,3 +388,107 @@ pub fn revoking_app(layer: JwtLayer) -> Router {
         .route("/logout-all", post(logout_all))
         .layer(layer)
 }
+
+/// Rotates the token `token_hash` of `store` straight through the store, at `now`, to a
+/// successor no session will use: what the store answers for that token.
+pub async fn rotate_in_store(
+    store: &impl tower_jwt_auth::RefreshStore,
+    token_hash: &str,
+    now: u64,
+) -> tower_jwt_auth::Consumed {
+    let successor: tower_jwt_auth::RefreshRecord = serde_json::from_value(json!({
+        "token_hash": format!("successor-of-{token_hash}"), "subject": "nobody",
+        "family": "none", "family_issued_at": now, "issued_at": now, "expires_at": now + 60,
+        "claims": {}
+    }))
+    .unwrap();
+    let rotation = tower_jwt_auth::Rotation {
+        token_hash,
+        successor: &successor,
+        now,
+        deadline_ms: u64::MAX,
+        reuse_grace: std::time::Duration::ZERO,
+    };
+    store.rotate(&rotation).await.unwrap()
+}
+
+/// A clock the test moves by hand.
+#[derive(Clone)]
+pub struct TestClock(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl TestClock {
+    pub fn at(now: u64) -> Self {
+        Self(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(now)))
+    }
+
+    pub fn advance(&self, seconds: u64) {
+        self.0
+            .fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn reader(&self) -> impl Fn() -> u64 + Send + Sync + 'static {
+        let now = self.0.clone();
+        move || now.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The reuse grace, as any store must keep it: `sessions(clock, grace)` gives sessions of a
+/// fresh store with that grace, on `clock`.
+pub async fn reuse_grace_is_kept(
+    sessions: impl Fn(&TestClock, std::time::Duration) -> tower_jwt_auth::Sessions,
+) {
+    use std::time::Duration;
+    use tower_jwt_auth::SessionError;
+    let alice = json!({ "sub": "alice" });
+    let reused = |result: Result<tower_jwt_auth::TokenPair, SessionError>| {
+        matches!(result, Err(SessionError::RefreshReused))
+    };
+
+    // Off (the default): the old token presented again ends the login.
+    let clock = TestClock::at(now());
+    let off = sessions(&clock, Duration::ZERO);
+    let r0 = off.login(&alice).await.unwrap();
+    let lost = off.rotate(r0.refresh_token()).await.unwrap();
+    assert!(reused(off.rotate(r0.refresh_token()).await));
+    assert!(off.rotate(lost.refresh_token()).await.is_err());
+
+    // On: the old token rotates once more while its successor is unused; the unused
+    // successor then stops working, and presenting it is a reuse that ends the login.
+    let clock = TestClock::at(now());
+    let on = sessions(&clock, Duration::from_secs(10));
+    let r0 = on.login(&alice).await.unwrap();
+    let lost = on.rotate(r0.refresh_token()).await.unwrap();
+    clock.advance(5);
+    let again = on.rotate(r0.refresh_token()).await.unwrap();
+    assert_eq!(again.family(), r0.family());
+    // Once only.
+    assert!(reused(on.rotate(r0.refresh_token()).await));
+    assert!(
+        on.rotate(again.refresh_token()).await.is_err(),
+        "the login ended"
+    );
+
+    let r0 = on.login(&alice).await.unwrap();
+    let lost = {
+        let _ = lost;
+        on.rotate(r0.refresh_token()).await.unwrap()
+    };
+    let retried = on.rotate(r0.refresh_token()).await.unwrap();
+    assert!(reused(on.rotate(lost.refresh_token()).await));
+    assert!(
+        on.rotate(retried.refresh_token()).await.is_err(),
+        "the login ended"
+    );
+
+    // Not once the successor was used: that is a reuse.
+    let r0 = on.login(&alice).await.unwrap();
+    let r1 = on.rotate(r0.refresh_token()).await.unwrap();
+    let _r2 = on.rotate(r1.refresh_token()).await.unwrap();
+    assert!(reused(on.rotate(r0.refresh_token()).await));
+
+    // Not past the grace.
+    let r0 = on.login(&alice).await.unwrap();
+    let _r1 = on.rotate(r0.refresh_token()).await.unwrap();
+    clock.advance(11);
+    assert!(reused(on.rotate(r0.refresh_token()).await));
+}

@@ -26,18 +26,23 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::BoxFuture;
 use http::HeaderValue;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use moka::ops::compute::Op;
-use moka::sync::Cache;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::checks::DEFAULT_BACKEND_TIMEOUT;
+use crate::clock::unix_millis;
 use crate::error::{ConfigError, SessionError};
 use crate::issuer::{JwtIssuer, claims_object, random_base64url};
 use crate::layer::{BoxError, MAX_LEEWAY};
-use crate::memory_store::{self, Lifetime};
 use crate::revocation::{Revocations, TokenFacts};
+
+mod memory;
+
+pub(crate) use memory::late;
+pub use memory::{
+    DEFAULT_REFRESH_CAPACITY, DEFAULT_REFRESH_TOKENS_PER_SUBJECT, MemoryRefreshStore,
+};
 
 /// How long a login's refresh tokens work when nothing else is configured.
 pub const DEFAULT_REFRESH_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -126,12 +131,30 @@ impl fmt::Debug for RefreshRecord {
     }
 }
 
-/// What [`RefreshStore::consume`] found.
+/// One rotation for [`RefreshStore::rotate`]: the presented token, the one replacing it, and
+/// the bounds the store applies it within.
+#[derive(Clone, Copy, Debug)]
+pub struct Rotation<'a> {
+    /// The SHA-256 of the presented token ([`RefreshRecord::token_hash`]).
+    pub token_hash: &'a str,
+    /// The record of the token replacing it, of the same family.
+    pub successor: &'a RefreshRecord,
+    /// The time the rotation is judged at, in Unix seconds (the sessions' clock).
+    pub now: u64,
+    /// The moment, in Unix milliseconds of the system clock, after which the store must not
+    /// apply the rotation.
+    pub deadline_ms: u64,
+    /// How long after its consumption a token whose successor was never used may rotate once
+    /// more; zero: never.
+    pub reuse_grace: Duration,
+}
+
+/// What [`RefreshStore::rotate`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Consumed {
-    /// The token was active and is now consumed; here is its record. Exactly one of several
-    /// concurrent consumes of a token gets this.
+    /// The token was active and is now consumed, its successor stored; here is its record.
+    /// Exactly one of several concurrent rotations of a token gets this.
     Fresh(RefreshRecord),
     /// The token had already been consumed: its family is now revoked.
     Reused {
@@ -150,21 +173,30 @@ pub enum Consumed {
 /// Where refresh tokens are remembered.
 ///
 /// Implemented by [`MemoryRefreshStore`] and, with the `redis` feature, `RedisRefreshStore`.
-/// [`consume`](Self::consume) must be atomic: of two concurrent consumes of one token, exactly
+/// [`rotate`](Self::rotate) must be atomic: of two concurrent rotations of one token, exactly
 /// one gets [`Consumed::Fresh`].
 pub trait RefreshStore: Send + Sync + 'static {
     /// Stores a new, active token for [`RefreshRecord::ttl`].
     fn insert<'a>(&'a self, record: &'a RefreshRecord) -> BoxFuture<'a, Result<(), BoxError>>;
 
-    /// Atomically consumes the token whose hash is `token_hash`, at `now` (Unix seconds), in
-    /// this order: missing or expired → [`Consumed::Unknown`]; already consumed → the family is
+    /// Atomically rotates the token whose hash is `rotation.token_hash`, at `rotation.now`
+    /// (Unix seconds), in this order: missing or expired → [`Consumed::Unknown`]; already
+    /// consumed → unless the reuse grace lets it rotate once more (below), the family is
     /// revoked for the rest of its life and [`Consumed::Reused`]; family or subject revoked →
-    /// [`Consumed::Revoked`]; otherwise the token is marked consumed (its record is kept until it
-    /// expires, so a replay is recognised) and [`Consumed::Fresh`].
-    fn consume<'a>(
+    /// [`Consumed::Revoked`]; otherwise the token is marked consumed (its record is kept until
+    /// it expires, so a replay is recognised), `rotation.successor` is stored, and
+    /// [`Consumed::Fresh`] returned with the consumed token's record. All of it, or nothing.
+    ///
+    /// A store reached after `rotation.deadline_ms` (Unix milliseconds, system clock) must not
+    /// change anything and fail: the caller has answered with a failure by then, and the
+    /// client will present the same token again.
+    ///
+    /// With a non-zero `rotation.reuse_grace`, a consumed token whose successor was never used
+    /// rotates once more within that long of its consumption: the unused successor is marked
+    /// consumed and the new one stored.
+    fn rotate<'a>(
         &'a self,
-        token_hash: &'a str,
-        now: u64,
+        rotation: &'a Rotation<'a>,
     ) -> BoxFuture<'a, Result<Consumed, BoxError>>;
 
     /// The record of an unexpired token, consumed or not, without changing it (to find the
@@ -203,202 +235,6 @@ pub(crate) fn hash_refresh_token(token: &str) -> String {
 /// must log in again rather than risk surviving it.
 pub(crate) fn family_revoked_by_subject(family_issued_at: u64, before: u64) -> bool {
     family_issued_at <= before
-}
-
-#[derive(Clone)]
-enum Entry {
-    Token {
-        record: Arc<RefreshRecord>,
-        consumed: bool,
-    },
-    FamilyRevoked {
-        ttl: Duration,
-    },
-    SubjectRevoked {
-        before: u64,
-        ttl: Duration,
-    },
-}
-
-impl Lifetime for Entry {
-    fn ttl(&self) -> Duration {
-        match self {
-            Self::Token { record, .. } => record.ttl(),
-            Self::FamilyRevoked { ttl } | Self::SubjectRevoked { ttl, .. } => *ttl,
-        }
-    }
-
-    /// Consuming a token keeps its expiry.
-    fn keeps_expiry_on_update(&self) -> bool {
-        matches!(self, Self::Token { .. })
-    }
-}
-
-/// Refresh tokens kept in this process: for a single instance, tests and development.
-///
-/// Bounded: at most `capacity` entries (tokens, consumed ones until they expire, and revoked
-/// families and subjects), each expiring with what it describes. Evicting a live entry because
-/// the cache is full forgets a session, or worse a revocation, so size it above the number of
-/// refresh tokens issued within one refresh lifetime; every such eviction is logged at warn
-/// level. Cheap to clone; clones share the entries.
-#[derive(Clone)]
-pub struct MemoryRefreshStore {
-    entries: Cache<String, Entry>,
-}
-
-impl fmt::Debug for MemoryRefreshStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryRefreshStore")
-            .field("entries", &self.entries.entry_count())
-            .finish()
-    }
-}
-
-impl Default for MemoryRefreshStore {
-    /// A store of 100,000 entries.
-    fn default() -> Self {
-        Self::new(100_000)
-    }
-}
-
-impl MemoryRefreshStore {
-    /// A store holding at most `capacity` entries.
-    pub fn new(capacity: u64) -> Self {
-        let entries = memory_store::bounded(
-            capacity,
-            "refresh token store full: a live entry was evicted",
-        );
-        Self { entries }
-    }
-
-    fn is_revoked(&self, record: &RefreshRecord) -> bool {
-        if self.entries.contains_key(&family_key(&record.family)) {
-            return true;
-        }
-        matches!(
-            self.entries.get(&subject_key(&record.subject)),
-            Some(Entry::SubjectRevoked { before, .. })
-                if family_revoked_by_subject(record.family_issued_at, before)
-        )
-    }
-
-    fn consume_now(&self, token_hash: &str, now: u64) -> Consumed {
-        let mut outcome = Consumed::Unknown;
-        let mut family_ttl = Duration::ZERO;
-        self.entries
-            .entry(token_key(token_hash))
-            .and_compute_with(|current| {
-                let Some(Entry::Token { record, consumed }) = current.map(|e| e.into_value())
-                else {
-                    return Op::Nop;
-                };
-                if record.expires_at <= now {
-                    return Op::Nop;
-                }
-                if consumed {
-                    family_ttl = record.remaining(now);
-                    outcome = Consumed::Reused {
-                        family: record.family.clone(),
-                        subject: record.subject.clone(),
-                    };
-                    return Op::Nop;
-                }
-                if self.is_revoked(&record) {
-                    outcome = Consumed::Revoked;
-                    return Op::Nop;
-                }
-                outcome = Consumed::Fresh(RefreshRecord::clone(&record));
-                Op::Put(Entry::Token {
-                    record,
-                    consumed: true,
-                })
-            });
-        if let Consumed::Reused { family, .. } = &outcome {
-            self.revoke_family_now(family, family_ttl);
-        }
-        outcome
-    }
-
-    fn revoke_family_now(&self, family: &str, ttl: Duration) {
-        self.entries
-            .entry(family_key(family))
-            .and_compute_with(|current| match current.map(|e| e.into_value()) {
-                Some(Entry::FamilyRevoked { ttl: stored }) if stored >= ttl => Op::Nop,
-                _ => Op::Put(Entry::FamilyRevoked { ttl }),
-            });
-    }
-}
-
-fn token_key(token_hash: &str) -> String {
-    format!("token:{token_hash}")
-}
-
-fn family_key(family: &str) -> String {
-    format!("family:{family}")
-}
-
-fn subject_key(subject: &str) -> String {
-    format!("sub:{subject}")
-}
-
-impl RefreshStore for MemoryRefreshStore {
-    fn insert<'a>(&'a self, record: &'a RefreshRecord) -> BoxFuture<'a, Result<(), BoxError>> {
-        self.entries.insert(
-            token_key(&record.token_hash),
-            Entry::Token {
-                record: Arc::new(record.clone()),
-                consumed: false,
-            },
-        );
-        Box::pin(async { Ok(()) })
-    }
-
-    fn consume<'a>(
-        &'a self,
-        token_hash: &'a str,
-        now: u64,
-    ) -> BoxFuture<'a, Result<Consumed, BoxError>> {
-        let outcome = self.consume_now(token_hash, now);
-        Box::pin(async move { Ok(outcome) })
-    }
-
-    fn find<'a>(
-        &'a self,
-        token_hash: &'a str,
-        now: u64,
-    ) -> BoxFuture<'a, Result<Option<RefreshRecord>, BoxError>> {
-        let found = match self.entries.get(&token_key(token_hash)) {
-            Some(Entry::Token { record, .. }) if record.expires_at > now => {
-                Some(RefreshRecord::clone(&record))
-            }
-            _ => None,
-        };
-        Box::pin(async move { Ok(found) })
-    }
-
-    fn revoke_family<'a>(
-        &'a self,
-        family: &'a str,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), BoxError>> {
-        self.revoke_family_now(family, ttl);
-        Box::pin(async { Ok(()) })
-    }
-
-    fn revoke_subject<'a>(
-        &'a self,
-        subject: &'a str,
-        before: u64,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), BoxError>> {
-        self.entries
-            .entry(subject_key(subject))
-            .and_compute_with(|current| match current.map(|e| e.into_value()) {
-                Some(Entry::SubjectRevoked { before: stored, .. }) if stored >= before => Op::Nop,
-                _ => Op::Put(Entry::SubjectRevoked { before, ttl }),
-            });
-        Box::pin(async { Ok(()) })
-    }
 }
 
 /// An access token and a refresh token, as a token endpoint answers them (RFC 6749 §5.1).
@@ -509,6 +345,7 @@ struct SessionsInner {
     revocations: Option<Arc<dyn Revocations>>,
     refresh_lifetime: Duration,
     timeout: Duration,
+    reuse_grace: Duration,
 }
 
 impl fmt::Debug for Sessions {
@@ -518,6 +355,7 @@ impl fmt::Debug for Sessions {
             .field("revocations", &self.shared.revocations.is_some())
             .field("refresh_lifetime", &self.shared.refresh_lifetime)
             .field("timeout", &self.shared.timeout)
+            .field("reuse_grace", &self.shared.reuse_grace)
             .finish_non_exhaustive()
     }
 }
@@ -529,6 +367,7 @@ pub struct SessionsBuilder {
     revocations: Option<Arc<dyn Revocations>>,
     refresh_lifetime: Duration,
     timeout: Duration,
+    reuse_grace: Duration,
 }
 
 impl fmt::Debug for SessionsBuilder {
@@ -537,6 +376,7 @@ impl fmt::Debug for SessionsBuilder {
             .field("issuer", &self.issuer)
             .field("refresh_lifetime", &self.refresh_lifetime)
             .field("timeout", &self.timeout)
+            .field("reuse_grace", &self.reuse_grace)
             .finish_non_exhaustive()
     }
 }
@@ -564,6 +404,21 @@ impl SessionsBuilder {
         self
     }
 
+    /// Accepts a refresh token once more within `grace` of its rotation, when the token that
+    /// rotation issued was never used: for the client whose refresh was applied but whose
+    /// answer was lost (a dropped connection, a timeout after the store committed), which
+    /// would otherwise present the old token again and be logged out as a reuse. Auth0 calls
+    /// it a reuse interval, Okta a grace period.
+    ///
+    /// Default: zero, off. The trade-off: within the grace, a thief replaying a stolen token
+    /// before the client has used its new one gets a fresh pair instead of ending the login
+    /// (the client's pair then stops working, and its next use is detected as a reuse, which
+    /// ends the login, the thief's pair included). Keep it to seconds.
+    pub fn reuse_grace(mut self, grace: Duration) -> Self {
+        self.reuse_grace = grace;
+        self
+    }
+
     /// Checks the configuration and builds the sessions.
     pub fn build(self) -> Result<Sessions, ConfigError> {
         if self.refresh_lifetime.as_secs() == 0 {
@@ -579,6 +434,7 @@ impl SessionsBuilder {
                 revocations: self.revocations,
                 refresh_lifetime: self.refresh_lifetime,
                 timeout: self.timeout,
+                reuse_grace: self.reuse_grace,
             }),
         })
     }
@@ -593,6 +449,7 @@ impl Sessions {
             revocations: None,
             refresh_lifetime: DEFAULT_REFRESH_LIFETIME,
             timeout: DEFAULT_BACKEND_TIMEOUT,
+            reuse_grace: Duration::ZERO,
         }
     }
 
@@ -617,13 +474,16 @@ impl Sessions {
             issued_at: now,
             expires_at: now.saturating_add(self.shared.refresh_lifetime.as_secs()),
         };
-        self.issue_pair(subject, strip_registered(claims), &family, now)
-            .await
+        let (pair, record) = self.new_pair(subject, strip_registered(claims), &family, now)?;
+        self.bounded(self.shared.store.insert(&record)).await?;
+        Ok(pair)
     }
 
-    /// Renews a session: consumes `refresh_token` (atomically: of concurrent uses, one wins)
-    /// and returns a new access token with the stored claims and the family's next refresh
-    /// token.
+    /// Renews a session: consumes `refresh_token` and stores the family's next refresh token
+    /// in one atomic step (of concurrent uses, one wins), and returns a new access token with
+    /// the stored claims and that refresh token. A rotation answered with an error is never
+    /// applied, even by a store that receives it late (see [`Rotation::deadline_ms`]), so the
+    /// client may retry with the same token.
     ///
     /// A token used twice revokes its whole family and fails with
     /// [`SessionError::RefreshReused`]; an unknown, expired or revoked one fails with
@@ -640,7 +500,9 @@ impl Sessions {
     /// stored for the next rotation too), `Ok(None)` to refuse (the user was deactivated: the
     /// family is revoked and [`SessionError::Refused`] returned), or an error, which fails
     /// closed as [`SessionError::Unavailable`], as does a callback slower than the backend
-    /// timeout (the token is consumed by then: the client must log in again).
+    /// timeout. `renew` runs before the store is changed, so after a failure the token is
+    /// still unused and the client may present it again; it also runs for a token presented
+    /// twice, before the store tells the reuse.
     ///
     /// Registered claims (`iss`, `sub`, `aud`, `exp`, `nbf`, `iat`, `jti`) returned by `renew`
     /// are ignored: the subject of a family never changes.
@@ -660,8 +522,51 @@ impl Sessions {
         let shared = &self.shared;
         let now = shared.issuer.now();
         let hash = hash_refresh_token(refresh_token);
-        let record = match self.bounded(shared.store.consume(&hash, now)).await? {
-            Consumed::Fresh(record) => record,
+        // Read first, written last: the renewal and the signing happen before the store is
+        // changed, and the store applies the rotation whole (consumed token and successor) or
+        // not at all, so a rotation answered with a failure is never half done.
+        let Some(record) = self.bounded(shared.store.find(&hash, now)).await? else {
+            return Err(SessionError::InvalidGrant);
+        };
+        let family = FamilyStart {
+            family: record.family.clone(),
+            issued_at: record.family_issued_at,
+            expires_at: record.expires_at,
+        };
+        let renewed = tokio::time::timeout(
+            shared.timeout,
+            renew(record.subject.clone(), record.claims.clone()),
+        )
+        .await;
+        let claims = match renewed {
+            Ok(Ok(Some(claims))) => strip_registered(claims),
+            Ok(Ok(None)) => {
+                let logins = [(record.family.as_str(), record.subject.as_str())];
+                self.bounded(
+                    shared
+                        .store
+                        .revoke_family(&family.family, record.remaining(now)),
+                )
+                .await?;
+                self.revoke_logins_access(&logins, now).await?;
+                return Err(SessionError::Refused);
+            }
+            Ok(Err(cause)) => return Err(unavailable(cause.into())),
+            Err(_) => return Err(unavailable("session renewal timed out".into())),
+        };
+        let (pair, successor) = self.new_pair(record.subject.clone(), claims, &family, now)?;
+        // Half the timeout: a rotation applied just before its deadline still has the other
+        // half for its answer to arrive before this call gives up.
+        let rotation = Rotation {
+            token_hash: &hash,
+            successor: &successor,
+            now,
+            deadline_ms: unix_millis()
+                .saturating_add(u64::try_from((shared.timeout / 2).as_millis()).unwrap_or(0)),
+            reuse_grace: shared.reuse_grace,
+        };
+        match self.bounded(shared.store.rotate(&rotation)).await? {
+            Consumed::Fresh(_) => Ok(pair),
             Consumed::Reused { family, subject } => {
                 tracing::warn!(
                     target: "tower_jwt_auth",
@@ -672,30 +577,10 @@ impl Sessions {
                 // retried: the token stays consumed, so it is recognised as reused again.
                 self.revoke_logins_access(&[(&family, &subject)], now)
                     .await?;
-                return Err(SessionError::RefreshReused);
+                Err(SessionError::RefreshReused)
             }
-            Consumed::Revoked | Consumed::Unknown => return Err(SessionError::InvalidGrant),
-        };
-        let family = FamilyStart {
-            family: record.family.clone(),
-            issued_at: record.family_issued_at,
-            expires_at: record.expires_at,
-        };
-        let ttl = record.remaining(now);
-        let renewed =
-            tokio::time::timeout(shared.timeout, renew(record.subject.clone(), record.claims))
-                .await;
-        let claims = match renewed {
-            Ok(Ok(Some(claims))) => strip_registered(claims),
-            Ok(Ok(None)) => {
-                self.bounded(shared.store.revoke_family(&family.family, ttl))
-                    .await?;
-                return Err(SessionError::Refused);
-            }
-            Ok(Err(cause)) => return Err(unavailable(cause.into())),
-            Err(_) => return Err(unavailable("session renewal timed out".into())),
-        };
-        self.issue_pair(record.subject, claims, &family, now).await
+            Consumed::Revoked | Consumed::Unknown => Err(SessionError::InvalidGrant),
+        }
     }
 
     /// Logs out: ends the login of the access token (its `sid`) and that of `refresh_token`,
@@ -804,13 +689,15 @@ impl Sessions {
             .await
     }
 
-    async fn issue_pair(
+    /// Signs an access token and makes a refresh token of `family`, with the record a store
+    /// keeps of it; nothing is stored yet.
+    fn new_pair(
         &self,
         subject: String,
         claims: Map<String, Value>,
         family: &FamilyStart,
         now: u64,
-    ) -> Result<TokenPair, SessionError> {
+    ) -> Result<(TokenPair, RefreshRecord), SessionError> {
         let shared = &self.shared;
         let mut access_claims = claims.clone();
         access_claims.insert("sub".into(), subject.clone().into());
@@ -829,15 +716,15 @@ impl Sessions {
             expires_at: family.expires_at,
             claims,
         };
-        self.bounded(shared.store.insert(&record)).await?;
-        Ok(TokenPair {
+        let pair = TokenPair {
             access_token: access.token,
             refresh_token,
             token_type: "Bearer",
             expires_in: shared.issuer.access_lifetime().as_secs(),
             jti: access.jti,
-            family: record.family,
-        })
+            family: record.family.clone(),
+        };
+        Ok((pair, record))
     }
 
     async fn bounded<T>(
