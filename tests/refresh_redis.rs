@@ -462,3 +462,34 @@ async fn a_rotation_answered_503_while_redis_was_frozen_is_never_applied() {
     ));
     assert!(sessions.rotate(next.refresh_token()).await.is_err());
 }
+
+/// With `noeviction`, a full Redis refuses the rotation (503) as a whole: nothing of it is
+/// applied, and once there is room the same token rotates (200).
+#[tokio::test]
+async fn a_full_redis_refuses_the_rotation_whole_and_it_succeeds_once_there_is_room() {
+    let test = "a_full_redis_refuses_the_rotation_whole_and_it_succeeds_once_there_is_room";
+    let Some(server) = RedisServer::start_with(
+        SUITE,
+        test,
+        &["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"],
+    )
+    .await
+    else {
+        return;
+    };
+    let store = RedisRefreshStore::connect(&server.url()).await.unwrap();
+    let clock = TestClock::at(now());
+    let sessions = Sessions::builder(issuer(&clock), store).build().unwrap();
+    let pair = sessions.login(&alice()).await.unwrap();
+    // Out of memory: every write is refused.
+    set_maxmemory(&server.url(), "1").await;
+
+    let error = sessions.login(&alice()).await.unwrap_err();
+    assert!(matches!(error, SessionError::Unavailable(_)), "{error:?}");
+    let error = sessions.rotate(pair.refresh_token()).await.unwrap_err();
+    assert!(matches!(error, SessionError::Unavailable(_)), "{error:?}");
+
+    set_maxmemory(&server.url(), "4mb").await;
+    let next = sessions.rotate(pair.refresh_token()).await.unwrap();
+    sessions.rotate(next.refresh_token()).await.unwrap();
+}

@@ -292,3 +292,19 @@ impl Drop for RedisServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Sets the `maxmemory` of the Redis at `url` (`"1"`: below what it uses, so it refuses every
+/// write as out of memory, as a full Redis under `noeviction` does; `"0"`: no limit).
+///
+/// Filling it with data instead makes a flaky test: Redis judges its memory before each
+/// command with the clients' buffers counted, so what fits changes as buffers grow and shrink.
+pub async fn set_maxmemory(url: &str, limit: &str) {
+    let mut raw = raw_connection(url).await;
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(limit)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+}
