@@ -584,3 +584,52 @@ async fn expired_revocations_make_room_in_a_full_store() {
     store.revoke_token(&facts, short).await.unwrap();
     assert!(store.is_revoked(&facts).await.unwrap());
 }
+
+/// `Revoker::revoke_login` ends every token of the presented token's login (`sid`), and no
+/// other; a token without `sid` is revoked alone.
+#[tokio::test]
+async fn revoking_a_login_ends_every_token_of_it_and_no_other() {
+    use axum::routing::post;
+    use tower_jwt_auth::{AuthError, Revoker};
+    let layer = builder()
+        .revocations(MemoryRevocations::default())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .route(
+            "/logout",
+            post(|revoker: Revoker, token: TokenFacts| async move {
+                revoker.revoke_login(&token).await?;
+                Ok::<_, AuthError>(StatusCode::NO_CONTENT)
+            }),
+        )
+        .layer(layer);
+    let token = |sid: Option<&str>, jti: &str| {
+        let mut claims = json!({ "sub": "alice", "jti": jti, "iat": now(), "exp": now() + 600 });
+        if let Some(sid) = sid {
+            claims["sid"] = json!(sid);
+        }
+        hs256(&claims)
+    };
+    let (a1, a2, b1) = (
+        token(Some("a"), "1"),
+        token(Some("a"), "2"),
+        token(Some("b"), "3"),
+    );
+    let (plain, other_plain) = (token(None, "4"), token(None, "5"));
+    for presented in [&a1, &plain] {
+        let answer = send(app.clone(), post_bearer("/logout", presented)).await;
+        assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    }
+    for revoked in [&a1, &a2, &plain] {
+        send(app.clone(), bearer(revoked)).await.assert_rejected(
+            401,
+            "invalid_token",
+            "jwt revoked",
+        );
+    }
+    for alive in [&b1, &other_plain] {
+        assert_eq!(send(app.clone(), bearer(alive)).await.status, 200);
+    }
+}
