@@ -41,13 +41,13 @@ if ! command -v wrk >/dev/null; then
     fi
 fi
 
-cargo build --release --example server
+cargo build --release -p tower-jwt-auth-demo
 port=$((20000 + RANDOM % 40000))
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/load.XXXXXX")
 # A fixed secret, so the token below can be had from the demo's own login.
 JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=' | head -c 48)
 export JWT_SECRET BIND="127.0.0.1:$port" RUST_LOG=warn
-env -u REDIS_URL target/release/examples/server >"$workdir/server.log" 2>&1 &
+env -u REDIS_URL target/release/tower-jwt-auth-demo >"$workdir/server.log" 2>&1 &
 server=$!
 cleanup() {
     kill "$server" 2>/dev/null || true

@@ -12,7 +12,7 @@ use std::time::Duration;
 use http::Extensions;
 
 use crate::error::AuthError;
-use crate::layer::BoxError;
+use crate::error::BoxError;
 use crate::revocation::{Revocations, Revoker, TokenFacts};
 use crate::user::{InsertUser, UserLookup};
 

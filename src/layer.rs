@@ -23,7 +23,7 @@ use crate::cache::{DEFAULT_CACHE_TTL, VerifiedTokens};
 use crate::checks::{AsyncChecks, DEFAULT_BACKEND_TIMEOUT};
 use crate::claims::JsonClaims;
 use crate::error::{
-    AuthError, ConfigError, DefaultErrorHandler, ErrorHandler, Rendering, is_rfc6750_char,
+    AuthError, BoxError, ConfigError, DefaultErrorHandler, ErrorHandler, Rendering, is_rfc6750_char,
 };
 use crate::extract::Claims;
 use crate::issuer::JwtIssuer;
@@ -42,9 +42,6 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
 /// The longest lifetime a token may claim when nothing else is configured: a year from its
 /// `iat` (or from now, without `iat`). See [`JwtLayerBuilder::max_lifetime`].
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 60 * 60);
-
-/// A boxed error, as used by the response body.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What the layer does with a request that carries no token.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -115,7 +115,9 @@ mod verify;
 pub use checks::DEFAULT_BACKEND_TIMEOUT;
 pub use claims::{JsonClaims, NumericDate};
 pub use env::{EnvConfig, EnvError, from_env, from_env_with_prefix};
-pub use error::{AuthError, ConfigError, ErrorHandler, IssueError, RETRY_AFTER_SECS, SessionError};
+pub use error::{
+    AuthError, BoxError, ConfigError, ErrorHandler, IssueError, RETRY_AFTER_SECS, SessionError,
+};
 pub use extract::Claims;
 pub use guard::{
     ClaimPath, Grants, Guard, GuardService, RequireClaims, RequireRoles, RequireScope,
@@ -132,8 +134,8 @@ pub use jwks::{
     RemoteKeySet, RemoteKeySetBuilder,
 };
 pub use layer::{
-    BoxError, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_LEN, JwtLayer, JwtLayerBuilder, JwtService,
-    MAX_LEEWAY, Mode, ResponseBody, ResponseFuture,
+    DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_LEN, JwtLayer, JwtLayerBuilder, JwtService, MAX_LEEWAY,
+    Mode, ResponseBody, ResponseFuture,
 };
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

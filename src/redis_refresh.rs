@@ -8,8 +8,8 @@ use ::redis::AsyncCommands;
 use ::redis::aio::ConnectionManager;
 use futures_util::future::BoxFuture;
 
+use crate::error::BoxError;
 use crate::error::ConfigError;
-use crate::layer::BoxError;
 use crate::redis_store::{
     self, Connection, KEEP_LATER_SCRIPT, KEEP_LONGER_SCRIPT, RedisRevocations,
 };

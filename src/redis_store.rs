@@ -9,8 +9,8 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{AsyncCommands, Client, RedisError};
 use futures_util::future::BoxFuture;
 
+use crate::error::BoxError;
 use crate::error::ConfigError;
-use crate::layer::BoxError;
 use crate::revocation::{Revocations, TokenFacts, issued_before, login_id, subject_key};
 
 /// Sets KEYS[1] to ARGV[1] with a TTL of ARGV[2] seconds unless it already holds a later moment.

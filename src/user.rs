@@ -8,7 +8,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use http::Extensions;
 
-use crate::layer::BoxError;
+use crate::error::BoxError;
 
 /// The user the lookup found for the request's token.
 ///

@@ -18,7 +18,7 @@ use futures_util::future::BoxFuture;
 
 use super::{Consumed, RefreshRecord, RefreshStore, Rotation, family_revoked_by_subject};
 use crate::clock::{instant_after, unix_millis};
-use crate::layer::BoxError;
+use crate::error::BoxError;
 
 /// How many entries [`MemoryRefreshStore::default`] holds.
 pub const DEFAULT_REFRESH_CAPACITY: usize = 100_000;

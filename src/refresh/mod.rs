@@ -32,13 +32,15 @@ use sha2::{Digest, Sha256};
 
 use crate::checks::DEFAULT_BACKEND_TIMEOUT;
 use crate::clock::unix_millis;
+use crate::error::BoxError;
 use crate::error::{ConfigError, SessionError};
 use crate::issuer::{JwtIssuer, claims_object, random_base64url};
-use crate::layer::{BoxError, MAX_LEEWAY};
+use crate::layer::MAX_LEEWAY;
 use crate::revocation::{Revocations, TokenFacts};
 
 mod memory;
 
+#[cfg(feature = "redis")]
 pub(crate) use memory::late;
 pub use memory::{
     DEFAULT_REFRESH_CAPACITY, DEFAULT_REFRESH_TOKENS_PER_SUBJECT, MemoryRefreshStore,

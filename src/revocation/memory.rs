@@ -21,7 +21,7 @@ use futures_util::future::BoxFuture;
 
 use super::{Revocations, TokenFacts, issued_before, login_id};
 use crate::clock::instant_after;
-use crate::layer::BoxError;
+use crate::error::BoxError;
 
 /// How many tokens and logins of one subject [`MemoryRevocations`] lists one by one by
 /// default, before collapsing them into one "revoked before" entry.

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::unix_now;
 use crate::error::AuthError;
-use crate::layer::BoxError;
+use crate::error::BoxError;
 use crate::source::BearerToken;
 use crate::verify::Clock;
 
@@ -166,6 +166,7 @@ where
     }
 }
 
+#[cfg(feature = "redis")]
 pub(crate) fn subject_key(subject: &str) -> String {
     format!("sub:{subject}")
 }

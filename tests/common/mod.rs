@@ -1,8 +1,6 @@
 //! Helpers shared by the integration tests: keys, token minting, a small app, a request runner.
 #![allow(dead_code)]
 
-pub mod demo;
-
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -20,7 +18,14 @@ use tower_jwt_auth::{Claims, JsonClaims, JwtLayer, Key};
 pub const SECRET: &[u8] = b"test-secret-that-is-long-enough-for-hs512-and-then-some-more-bytes!";
 
 pub fn key_file(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"));
+    // The library's tests/keys, also from the demo package (demo/).
+    let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let keys = [package, package.parent().unwrap_or(package)]
+        .map(|root| root.join("tests/keys"))
+        .into_iter()
+        .find(|keys| keys.is_dir())
+        .unwrap_or_else(|| package.join("tests/keys"));
+    let path = keys.join(name).display().to_string();
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
 

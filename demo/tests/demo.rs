@@ -1,23 +1,21 @@
-//! The demo server (`cargo run --example server`), run as a real process on 127.0.0.1 and
-//! driven with a real HTTP client.
-//!
-//! `cargo test` builds the examples before running tests; to run this file alone, build the
-//! example first (`cargo build --all-features --example server && cargo test --all-features --test
-//! demo`).
+//! The demo server (`cargo run -p tower-jwt-auth-demo`), run as a real process on 127.0.0.1 and
+//! driven with a real HTTP client (`cargo test -p tower-jwt-auth-demo`, which builds it first).
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use common::demo::{Demo, Squatter, start_demo, start_demo_from, start_demo_with};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
+use support::{Demo, Squatter, start_demo, start_demo_from, start_demo_with};
 
 /// What the demo answered.
 struct Reply {
@@ -756,7 +754,7 @@ async fn demo_floor_route_refuses_what_the_layer_refuses() {
     let token = body["access_token"].as_str().unwrap();
     let payload = token.split('.').nth(1).unwrap();
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-    let secret = jsonwebtoken::EncodingKey::from_secret(common::demo::SECRET.as_bytes());
+    let secret = jsonwebtoken::EncodingKey::from_secret(support::SECRET.as_bytes());
     let sign = |typ: &str, claims: &Value| {
         let header = json!({ "alg": "HS256", "typ": typ }).to_string();
         let token = common::sign_raw(
@@ -815,7 +813,7 @@ async fn demo_takes_fractional_dates_and_refuses_lifetimes_over_its_own() {
     let payload = token.split('.').nth(1).unwrap();
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     let iat = claims["iat"].as_u64().unwrap();
-    let secret = jsonwebtoken::EncodingKey::from_secret(common::demo::SECRET.as_bytes());
+    let secret = jsonwebtoken::EncodingKey::from_secret(support::SECRET.as_bytes());
     let with = |changes: &[(&str, Value)]| {
         let mut claims = claims.clone();
         for (claim, value) in changes {

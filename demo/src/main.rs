@@ -1,4 +1,4 @@
-//! The demo API and a small browser page: `cargo run --example server`, then open
+//! The demo API and a small browser page: `cargo run -p tower-jwt-auth-demo`, then open
 //! <http://127.0.0.1:3000/>.
 //!
 //! Listens on 127.0.0.1:3000 (`BIND` overrides). The layer is configured from the `JWT_*`
@@ -41,7 +41,7 @@
 //! ```
 //!
 //! Revocations and refresh tokens live in memory, or in Redis when `REDIS_URL` is set and the
-//! example is built with the `redis` feature (`cargo run --example server --features redis`).
+//! demo is built with the `redis` feature (`cargo run -p tower-jwt-auth-demo --features redis`).
 //! The memory stores' bounds come from `REVOCATION_CAPACITY` (100000), `REVOCATIONS_PER_SUBJECT`
 //! (16), `REFRESH_CAPACITY` (100000) and `REFRESH_TOKENS_PER_SUBJECT` (1000): with small values,
 //! a flood of logins and logouts shows within seconds that no revocation is ever dropped (a full
@@ -73,7 +73,7 @@ const ISSUER: &str = "tower-jwt-auth-demo";
 const AUDIENCE: &str = "demo-api";
 
 /// The page served at `/`: a login form, the current user, a note and a logout button.
-const INDEX_PAGE: &str = include_str!("assets/index.html");
+const INDEX_PAGE: &str = include_str!("../assets/index.html");
 
 /// The longest note `/web/note` keeps, in characters.
 const MAX_NOTE_CHARS: usize = 1000;

@@ -1,15 +1,12 @@
-//! The demo server (`examples/server.rs`) as a real process, for tests/demo.rs and
-//! tests/browser.rs.
-//!
-//! `cargo test` builds the examples before running tests; to run one of those files alone,
-//! build the example first (`cargo build --all-features --example server`).
+//! The demo server as a real process, for `demo/tests/demo.rs` and `demo/tests/browser.rs`.
+#![allow(dead_code)]
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::free_port;
+use crate::common::free_port;
 
 /// The demo server, killed when dropped (also when a test panics).
 pub struct Demo {
@@ -25,13 +22,9 @@ impl Drop for Demo {
     }
 }
 
-/// `cargo test` builds the examples next to the test binaries' `deps` folder.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    profile_dir
-        .join("examples")
-        .join(format!("server{}", std::env::consts::EXE_SUFFIX))
+/// The demo binary, which cargo builds before the demo package's integration tests.
+fn demo_binary() -> PathBuf {
+    env!("CARGO_BIN_EXE_tower-jwt-auth-demo").into()
 }
 
 /// The demo's HMAC secret (`JWT_SECRET`) in these tests.
@@ -88,12 +81,7 @@ where
 }
 
 async fn start_on(port: u16, env: &[(&str, &str)]) -> Result<Demo, String> {
-    let binary = example_binary();
-    assert!(
-        binary.exists(),
-        "{} missing: run through `cargo test`",
-        binary.display()
-    );
+    let binary = demo_binary();
     let child = Command::new(binary)
         .env("BIND", format!("127.0.0.1:{port}"))
         .env("JWT_SECRET", SECRET)

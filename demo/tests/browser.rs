@@ -4,12 +4,13 @@
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`, `/usr/bin/chromedriver`);
 //! `scripts/test` installs them. Without them the tests say how to run them and pass, except
-//! under `CI=true`, where they fail. Like tests/demo.rs, they spawn the demo binary: run them
-//! through `cargo test`, or build the example first (`cargo build --all-features --example
-//! server && cargo test --all-features --test browser`).
+//! under `CI=true`, where they fail. Like tests/demo.rs, they spawn the demo binary, which
+//! `cargo test -p tower-jwt-auth-demo` builds first.
 #![cfg(unix)]
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::future::Future;
 use std::io::Write;
@@ -18,10 +19,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::demo::{Squatter, on_a_free_port, start_demo};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
+use support::{Squatter, on_a_free_port, start_demo};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
