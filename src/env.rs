@@ -14,9 +14,9 @@ use jsonwebtoken::Algorithm;
 
 use crate::claims::JsonClaims;
 use crate::error::ConfigError;
+use crate::keys::Key;
 use crate::layer::{JwtLayer, JwtLayerBuilder, MAX_LEEWAY};
 use crate::source::TokenSource;
-use crate::verify::Key;
 
 const SECRET: &str = "JWT_SECRET";
 const SECRET_ENCODING: &str = "JWT_SECRET_ENCODING";
@@ -150,7 +150,7 @@ enum KeySource {
     Secret(Vec<u8>),
     PublicKey(Key),
     #[cfg(feature = "jwks")]
-    Remote(crate::jwks::RemoteKeySet),
+    Remote(crate::keys::jwks::RemoteKeySet),
 }
 
 impl fmt::Debug for EnvConfig {
@@ -494,7 +494,7 @@ fn secret<F: Fn(&str) -> Option<String>>(
     match encoding.map(str::trim) {
         None => Ok(value.into_bytes()),
         Some(encoding) if encoding.eq_ignore_ascii_case("base64") => {
-            crate::verify::decode_base64_secret(&value).ok_or_else(|| {
+            crate::keys::decode_base64_secret(&value).ok_or_else(|| {
                 invalid(
                     name,
                     format!("not valid base64 (as {} says)", vars.name(SECRET_ENCODING)),
@@ -574,7 +574,7 @@ fn remote(name: &str, discovery: bool, url: &str) -> Result<KeySource, EnvError>
     if !matches!(parsed.scheme(), "https" | "http") {
         return Err(invalid(name, "not an https:// (or http://) URL"));
     }
-    let builder = crate::jwks::RemoteKeySet::builder();
+    let builder = crate::keys::jwks::RemoteKeySet::builder();
     let builder = if discovery {
         builder.oidc_issuer(url)
     } else {

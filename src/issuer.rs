@@ -25,9 +25,10 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, EncodingKey, Header};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::clock::Clock;
 use crate::clock::unix_now;
 use crate::error::{ConfigError, IssueError};
-use crate::verify::{self, Clock};
+use crate::keys;
 
 /// The access token lifetime used when none is configured: short, because an access token
 /// cannot be taken back without a revocation store.
@@ -55,7 +56,7 @@ impl SigningKey {
     /// An HMAC secret encoded in base64, either alphabet, padded or not (as
     /// [`Key::hmac_base64`](crate::Key::hmac_base64) reads it).
     pub fn hmac_base64(secret: &str) -> Result<Self, ConfigError> {
-        verify::decode_base64_secret(secret)
+        keys::decode_base64_secret(secret)
             .map(Self::hmac)
             .ok_or_else(|| ConfigError::InvalidKey("the HMAC secret is not valid base64".into()))
     }
@@ -72,7 +73,7 @@ impl SigningKey {
         let der = der.as_ref();
         // The PEM reader unwraps PKCS#8 to the PKCS#1 key the backends sign with; anything it
         // does not recognise as PKCS#8 is taken as PKCS#1 and checked when the issuer is built.
-        Self::rsa_pem(verify::der_to_pem("PRIVATE KEY", der))
+        Self::rsa_pem(keys::der_to_pem("PRIVATE KEY", der))
             .or_else(|_| Ok(Self::new(EncodingKey::from_rsa_der(der))))
     }
 
@@ -127,7 +128,7 @@ impl SigningKey {
     fn check_strength(&self, algorithm: Algorithm) -> Result<(), ConfigError> {
         match self.encoding.family() {
             AlgorithmFamily::Hmac => {
-                verify::check_hmac_secret(algorithm, self.encoding.as_bytes().len())
+                keys::check_hmac_secret(algorithm, self.encoding.as_bytes().len())
             }
             AlgorithmFamily::Rsa => {
                 // Read from the DER ourselves: aws-lc refuses to load a short key at all, which
@@ -135,7 +136,7 @@ impl SigningKey {
                 let modulus = pkcs1_modulus(self.encoding.as_bytes()).ok_or_else(|| {
                     ConfigError::InvalidKey("not a PKCS#1 or PKCS#8 RSA private key".into())
                 })?;
-                verify::check_rsa_modulus(modulus)
+                keys::check_rsa_modulus(modulus)
             }
             AlgorithmFamily::Ec | AlgorithmFamily::Ed => Ok(()),
         }
@@ -471,7 +472,7 @@ impl JwtIssuerBuilder {
     /// Checks the configuration once (the key fits the algorithm, is strong enough and signs)
     /// and builds the issuer.
     pub fn build(self) -> Result<JwtIssuer, ConfigError> {
-        let provider = verify::crypto_provider()?;
+        let provider = keys::crypto_provider()?;
         let key = self.key.ok_or(ConfigError::NoSigningKey)?;
         let algorithm = match self.algorithm {
             Some(algorithm) => algorithm,

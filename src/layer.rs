@@ -19,19 +19,21 @@ use serde::de::DeserializeOwned;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::cache::{DEFAULT_CACHE_TTL, VerifiedTokens};
 use crate::checks::{AsyncChecks, DEFAULT_BACKEND_TIMEOUT};
 use crate::claims::JsonClaims;
+use crate::clock::Clock;
 use crate::error::{
     AuthError, BoxError, ConfigError, DefaultErrorHandler, ErrorHandler, Rendering, is_rfc6750_char,
 };
 use crate::extract::Claims;
 use crate::issuer::JwtIssuer;
+use crate::keys::{self, Key, KeySource};
 use crate::revocation::{Revocations, RevokedIf, Revoker, RevokerPolicy, TokenFacts};
 use crate::session::{self, CsrfKey, SessionCookie, Sessions};
 use crate::source::{BearerToken, FoundToken, TokenSource, is_valid_cookie_name};
 use crate::user::{self, UserLookup};
-use crate::verify::{self, ClaimFacts, Clock, Expectation, Key, Rules, Verifier};
+use crate::verify::cache::{DEFAULT_CACHE_TTL, VerifiedTokens};
+use crate::verify::{ClaimFacts, Expectation, Rules, Verifier};
 
 /// The default cap on a token's length in bytes.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -605,9 +607,9 @@ pub struct JwtLayerBuilder<C> {
     csrf_secret: Option<Vec<u8>>,
     expose_token: bool,
     #[cfg(feature = "jwks")]
-    remote_keys: Option<crate::jwks::RemoteKeySet>,
+    remote_keys: Option<crate::keys::jwks::RemoteKeySet>,
     #[cfg(feature = "jwks")]
-    issuer_keys: Vec<(String, crate::jwks::RemoteKeySet)>,
+    issuer_keys: Vec<(String, crate::keys::jwks::RemoteKeySet)>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -716,7 +718,7 @@ impl<C> JwtLayerBuilder<C> {
     /// what the fetched keys may verify.
     #[cfg(feature = "jwks")]
     #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
-    pub fn remote_keys(mut self, keys: crate::jwks::RemoteKeySet) -> Self {
+    pub fn remote_keys(mut self, keys: crate::keys::jwks::RemoteKeySet) -> Self {
         self.remote_keys = Some(keys);
         self
     }
@@ -729,7 +731,7 @@ impl<C> JwtLayerBuilder<C> {
     pub fn issuer_keys(
         mut self,
         issuer: impl Into<String>,
-        keys: crate::jwks::RemoteKeySet,
+        keys: crate::keys::jwks::RemoteKeySet,
     ) -> Self {
         self.issuer_keys.push((issuer.into(), keys));
         self
@@ -1027,7 +1029,7 @@ impl<C> JwtLayerBuilder<C> {
     where
         C: DeserializeOwned + Send + Sync + 'static,
     {
-        let provider = verify::crypto_provider()?;
+        let provider = keys::crypto_provider()?;
         let allowed = self.algorithms.clone();
         #[cfg(feature = "jwks")]
         let keys = if self.remote_keys.is_some() || !self.issuer_keys.is_empty() {
@@ -1042,21 +1044,13 @@ impl<C> JwtLayerBuilder<C> {
                     self.issuers.push(issuer.clone());
                 }
             }
-            let remote = crate::jwks::RemoteKeys::new(self.remote_keys, self.issuer_keys);
-            verify::KeySource::Remote(remote)
+            let remote = crate::keys::jwks::RemoteKeys::new(self.remote_keys, self.issuer_keys);
+            KeySource::Remote(remote)
         } else {
-            verify::KeySource::Static(verify::prepare_keys(
-                self.keys,
-                allowed.as_deref(),
-                provider,
-            )?)
+            KeySource::Static(keys::prepare_keys(self.keys, allowed.as_deref(), provider)?)
         };
         #[cfg(not(feature = "jwks"))]
-        let keys = verify::KeySource::Static(verify::prepare_keys(
-            self.keys,
-            allowed.as_deref(),
-            provider,
-        )?);
+        let keys = KeySource::Static(keys::prepare_keys(self.keys, allowed.as_deref(), provider)?);
         if self.leeway > MAX_LEEWAY {
             return Err(ConfigError::LeewayTooLarge);
         }

@@ -82,7 +82,6 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-mod cache;
 mod charset;
 mod checks;
 mod claims;
@@ -92,12 +91,9 @@ mod error;
 mod extract;
 mod guard;
 mod issuer;
-#[cfg(feature = "jwks")]
-#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
-mod jwks;
+mod jws;
+mod keys;
 mod layer;
-mod native;
-mod payload;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis_refresh;
@@ -109,11 +105,11 @@ mod revocation;
 mod session;
 mod source;
 mod user;
-mod verifiers;
 mod verify;
 
 pub use checks::DEFAULT_BACKEND_TIMEOUT;
 pub use claims::{JsonClaims, NumericDate};
+pub use clock::Clock;
 pub use env::{EnvConfig, EnvError, from_env, from_env_with_prefix};
 pub use error::{
     AuthError, BoxError, ConfigError, ErrorHandler, IssueError, RETRY_AFTER_SECS, SessionError,
@@ -129,10 +125,11 @@ pub use issuer::{
 pub use jsonwebtoken::Algorithm;
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
-pub use jwks::{
+pub use keys::jwks::{
     DEFAULT_COOLDOWN, DEFAULT_HTTP_TIMEOUT, DEFAULT_REFRESH_INTERVAL, MAX_DOCUMENT_BYTES,
     RemoteKeySet, RemoteKeySetBuilder,
 };
+pub use keys::{Key, install_crypto_provider};
 pub use layer::{
     DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_LEN, JwtLayer, JwtLayerBuilder, JwtService, MAX_LEEWAY,
     Mode, ResponseBody, ResponseFuture,
@@ -157,4 +154,4 @@ pub use session::{
 };
 pub use source::{BearerToken, DEFAULT_COOKIE_NAME, TokenSource};
 pub use user::CurrentUser;
-pub use verify::{Clock, Key, VerifiedJws, Verifier, install_crypto_provider};
+pub use verify::{VerifiedJws, Verifier};

@@ -484,7 +484,7 @@ impl fmt::Debug for Sessions {
 
 /// The claims of a verified token, to issue them again.
 fn claims_of(token: &str) -> Option<Map<String, Value>> {
-    let payload = crate::verify::decode_base64url(token.split('.').nth(1)?).ok()?;
+    let payload = crate::jws::decode_base64url(token.split('.').nth(1)?).ok()?;
     serde_json::from_slice(&payload).ok()
 }
 

@@ -21,11 +21,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
+use crate::clock::Clock;
 use crate::clock::unix_now;
 use crate::error::AuthError;
 use crate::error::BoxError;
 use crate::source::BearerToken;
-use crate::verify::Clock;
 
 mod memory;
 

@@ -30,7 +30,7 @@ use equivalent::Equivalent;
 use quick_cache::UnitWeighter;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 
-use crate::verify::{ClaimFacts, TimeClaims};
+use super::{ClaimFacts, TimeClaims};
 
 /// How long an entry may live at most by default, however long its token is valid.
 pub(crate) const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5 * 60);

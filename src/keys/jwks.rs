@@ -23,8 +23,9 @@ use jsonwebtoken::jwk::Jwk;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::{Key, KeySet, PreparedKey};
 use crate::error::{AuthError, ConfigError};
-use crate::verify::{self, Key, KeySet, PreparedKey};
+use crate::keys;
 
 /// Default refresh interval when the JWKS response has no `Cache-Control: max-age`.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(10 * 60);
@@ -203,7 +204,7 @@ impl RemoteKeySetBuilder {
                 cooldown: self.cooldown.unwrap_or(DEFAULT_COOLDOWN),
                 interval_bounds: (min, max),
                 default_interval: default_interval.clamp(min, max),
-                provider: verify::crypto_provider()?,
+                provider: keys::crypto_provider()?,
             }),
         })
     }
@@ -274,7 +275,7 @@ impl RemoteKeys {
         if !matches!(error, AuthError::UnknownKid | AuthError::BackendUnavailable) {
             return None;
         }
-        let payload = crate::verify::decode_base64url(token.split('.').nth(1)?).ok()?;
+        let payload = crate::jws::decode_base64url(token.split('.').nth(1)?).ok()?;
         let remote = self.set_for(&payload).ok()?.shared.clone();
         // Joining a fetch already under way costs nothing and may bring the key.
         (remote.cooldown_allows() || remote.fetch_in_flight()).then(|| {
@@ -523,7 +524,7 @@ impl Remote {
         let jwk: Jwk =
             serde_json::from_value(value).map_err(|error| format!("unsupported key: {error}"))?;
         let key = Key::from_jwk(&jwk).map_err(|error| error.to_string())?;
-        verify::prepare_key(key, None, self.provider).map_err(|error| error.to_string())
+        keys::prepare_key(key, None, self.provider).map_err(|error| error.to_string())
     }
 
     fn report(&self, key: &str, why: &str) {

@@ -141,7 +141,7 @@ mod tests {
 
     /// The signing input and the decoded signature of a token `jsonwebtoken` signs.
     fn signed(alg: Algorithm, key: &EncodingKey) -> (String, Vec<u8>) {
-        crate::verify::crypto_provider().unwrap();
+        crate::keys::crypto_provider().unwrap();
         let token = jsonwebtoken::encode(&Header::new(alg), &serde_json::json!({}), key).unwrap();
         let (message, signature) = token.rsplit_once('.').unwrap();
         let signature =

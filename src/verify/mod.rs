@@ -1,0 +1,287 @@
+//! The verification pipeline: a token's syntax, its header, its signature and its claims, each
+//! checked once, in an order that keeps an attacker's cost high and ours low.
+//!
+//! The size cap and the segment syntax are checked before any decoding, the header is parsed
+//! once, the algorithm is checked against the allow-list bound to the selected key before any
+//! cryptography, and the payload is only parsed once the signature holds. We drive
+//! `jsonwebtoken`'s crypto provider directly instead of calling `jsonwebtoken::decode`, which
+//! parses the header and the claims twice and picks its provider at the first request (and
+//! panics there when cargo features cannot choose one).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::crypto::CryptoProvider;
+use serde::de::DeserializeOwned;
+
+use crate::clock::{Now, coarse_clock_is_fine, coarse_now, unix_now};
+use crate::error::AuthError;
+use crate::jws::{
+    Header, SIGNATURE_ON_STACK, Segment, is_base64url_text, object_text, parse_object, split,
+};
+use crate::keys::{KeySource, PreparedKey, per_thread};
+
+pub(crate) mod cache;
+pub(crate) mod payload;
+mod rules;
+
+use payload::Wanted;
+pub(crate) use rules::{Checked, ClaimFacts, Expectation, Rules, TimeClaims};
+use rules::{claims_read_by, typ_matches};
+
+/// The signature-checked parts of a JWS: its algorithm, `kid` and decoded payload.
+#[derive(Debug)]
+pub struct VerifiedJws<'a> {
+    /// The algorithm the token was verified with.
+    pub algorithm: Algorithm,
+    /// The header's `kid`, if any.
+    pub kid: Option<Cow<'a, str>>,
+    /// The decoded payload bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Verifies tokens: the signature, the header rules and the claims, into `C`.
+///
+/// Built by [`JwtLayerBuilder::build`](crate::JwtLayerBuilder::build) and shared by the layer;
+/// reach it through [`JwtLayer::verifier`](crate::JwtLayer::verifier) to verify a token outside a
+/// request (a WebSocket handshake message, a background job).
+pub struct Verifier<C> {
+    keys: KeySource,
+    /// The builder's allow-list, applied on top of each key's own algorithms (remote keys are
+    /// prepared without knowing it).
+    allowed: Option<Vec<Algorithm>>,
+    rules: Rules,
+    provider: &'static CryptoProvider,
+    max_token_len: usize,
+    /// The registered claims the rules read, taken raw by the claims parse.
+    rule_claims: Wanted,
+    /// Cache hits may read the system's coarse clock: no clock is configured, and the coarse
+    /// one is fine enough (decided once, here, rather than at every hit).
+    coarse_clock: bool,
+    _claims: PhantomData<fn() -> C>,
+}
+
+impl<C> fmt::Debug for Verifier<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("allowed", &self.allowed)
+            .field("max_token_len", &self.max_token_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: DeserializeOwned> Verifier<C> {
+    pub(crate) fn new(
+        keys: KeySource,
+        allowed: Option<Vec<Algorithm>>,
+        rules: Rules,
+        provider: &'static CryptoProvider,
+        max_token_len: usize,
+    ) -> Self {
+        let rule_claims = claims_read_by(&rules);
+        let coarse_clock = rules.clock.is_none() && coarse_clock_is_fine();
+        Self {
+            keys,
+            allowed,
+            rules,
+            provider,
+            max_token_len,
+            rule_claims,
+            coarse_clock,
+            _claims: PhantomData,
+        }
+    }
+
+    /// The longest token accepted, in bytes.
+    pub fn max_token_len(&self) -> usize {
+        self.max_token_len
+    }
+
+    /// Verifies `token` completely and returns its claims.
+    pub fn verify(&self, token: &str) -> Result<C, AuthError> {
+        self.verify_collecting(token, false)
+            .map(|(claims, _)| claims)
+    }
+
+    /// Verifies `token`; with `collect`, also returns the registered claims the asynchronous
+    /// checks need (allocated only then).
+    pub(crate) fn verify_collecting(
+        &self,
+        token: &str,
+        collect: bool,
+    ) -> Result<(C, Checked), AuthError> {
+        self.verify_signed(token, |_, _, payload| self.read_claims(payload, collect))
+    }
+
+    /// The claims of a payload whose signature holds.
+    fn read_claims(&self, payload: &[u8], collect: bool) -> Result<(C, Checked), AuthError> {
+        let json = object_text(payload)?;
+        // One pass fills both the claims and the registered claims; when it cannot (the
+        // claims type does not fit the payload, or does not read it as an object), the
+        // registered claims are read on their own, and their verdict comes first, as always.
+        let (claims, seen) = payload::parse::<C>(json, self.wanted(collect));
+        let (claims, registered) = match (claims, seen.complete()) {
+            (Ok(claims), Some(registered)) => (Ok(claims), registered),
+            (claims, _) => (claims, parse_object(json)?),
+        };
+        let checked = self.check_claims(&registered, collect)?;
+        let claims = claims.map_err(|_| AuthError::InvalidToken)?;
+        Ok((claims, checked))
+    }
+
+    /// Checks everything but the claims: the token's syntax, its header (`alg`, `crit`, `typ`,
+    /// `kid`) and its signature. The payload may be any bytes.
+    pub fn verify_signature<'t>(&self, token: &'t str) -> Result<VerifiedJws<'t>, AuthError> {
+        self.verify_signed(token, |algorithm, kid, payload| {
+            Ok(VerifiedJws {
+                algorithm,
+                kid: kid.map(|kid| Cow::Owned(kid.to_owned())),
+                payload: payload.to_vec(),
+            })
+        })
+    }
+
+    /// [`verify_signature`](Self::verify_signature) without allocating: the header and the
+    /// payload are decoded into stack buffers when they fit, and handed to `then`.
+    fn verify_signed<R>(
+        &self,
+        token: &str,
+        then: impl FnOnce(Algorithm, Option<&str>, &[u8]) -> Result<R, AuthError>,
+    ) -> Result<R, AuthError> {
+        if token.len() > self.max_token_len {
+            return Err(AuthError::Malformed);
+        }
+        let (header_b64, payload_b64, signature_b64) = split(token)?;
+        // All three decoded first, each once: a character outside base64url anywhere is
+        // `Malformed` before any other verdict.
+        let mut header_json = Segment::<512>::new();
+        let header_json = header_json.decode(header_b64)?;
+        let mut signature = Segment::<SIGNATURE_ON_STACK>::new();
+        let signature = signature.decode(signature_b64)?;
+        // A JWS payload may be any octets; the claims set's UTF-8 is checked with the claims.
+        let mut payload = Segment::<4096>::new();
+        let payload = payload.decode(payload_b64);
+        // Spare bits set in the payload's last character: the signature is judged first, as
+        // it covers that very text (a forged payload gets "invalid signature").
+        if payload.is_err() && !is_base64url_text(payload_b64) {
+            return Err(AuthError::Malformed);
+        }
+        let header: Header<'_> = parse_object(object_text(header_json)?)?;
+        if signature.is_empty() {
+            return Err(AuthError::MissingSignature);
+        }
+        let algorithm: Algorithm = header
+            .alg
+            .parse()
+            .map_err(|_| AuthError::InvalidAlgorithm)?;
+        if header.crit {
+            return Err(AuthError::UnsupportedCritical);
+        }
+        if let Some(expected) = &self.rules.typ
+            && !header
+                .typ
+                .as_deref()
+                .is_some_and(|typ| typ_matches(typ, &expected.values[0]))
+        {
+            return Err(AuthError::InvalidType {
+                expected: expected.shown.clone(),
+            });
+        }
+        let message = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+        let kid = header.kid.as_deref();
+        match &self.keys {
+            KeySource::Static(keys) => {
+                self.check_signature(keys.select(kid)?, algorithm, message, signature)?;
+            }
+            #[cfg(feature = "jwks")]
+            KeySource::Remote(remote) => {
+                let keys =
+                    remote.snapshot_for(payload.as_deref().map_err(|_| AuthError::Malformed)?)?;
+                self.check_signature(keys.select(kid)?, algorithm, message, signature)?;
+            }
+        }
+        then(algorithm, kid, payload?)
+    }
+
+    fn check_signature(
+        &self,
+        key: &PreparedKey,
+        algorithm: Algorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), AuthError> {
+        let allowed_here = self
+            .allowed
+            .as_ref()
+            .is_none_or(|allowed| allowed.contains(&algorithm));
+        if !key.algorithms.contains(&algorithm) || !allowed_here {
+            return Err(AuthError::InvalidAlgorithm);
+        }
+        if let Some(native) = key.native.iter().find(|v| v.algorithm() == algorithm) {
+            return match native.verify(message, signature) {
+                true => Ok(()),
+                false => Err(AuthError::InvalidSignature),
+            };
+        }
+        let provider = self.provider;
+        let build = || (provider.verifier_factory)(&algorithm, &key.decoding);
+        per_thread::verify(key.id, algorithm, build, message, signature).map_err(|failure| {
+            match failure {
+                per_thread::Failure::Build(_) => AuthError::KeyUnavailable,
+                per_thread::Failure::Mismatch => AuthError::InvalidSignature,
+            }
+        })
+    }
+
+    /// When `error` may go away with fresher remote keys (an unknown `kid`, no keys yet), a
+    /// refetch to await before verifying again; `None` when it cannot help or the cooldown
+    /// forbids it.
+    #[cfg(feature = "jwks")]
+    pub(crate) fn refresh_for(
+        &self,
+        error: &AuthError,
+        token: &str,
+    ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+        match &self.keys {
+            KeySource::Remote(remote) => remote.refresh_for(error, token),
+            KeySource::Static(_) => None,
+        }
+    }
+
+    /// The registered claims `check_claims` reads: those of the rules, and with `collect` the
+    /// facts.
+    fn wanted(&self, collect: bool) -> Wanted {
+        if collect {
+            self.rule_claims
+                .with(Wanted::SUB)
+                .with(Wanted::JTI)
+                .with(Wanted::SID)
+        } else {
+            self.rule_claims
+        }
+    }
+
+    /// The time for a cache hit: the configured clock's reading when there is one; else the
+    /// system's coarse clock, a few nanoseconds against the precise clock's tens (a hit costs
+    /// a few hundred), read as a range of seconds the precise time lies in.
+    pub(crate) fn rough_now(&self) -> Now {
+        self.coarse_clock
+            .then(coarse_now)
+            .flatten()
+            .unwrap_or_else(|| Now::exactly(self.now_secs()))
+    }
+
+    /// Seconds since the Unix epoch, from the configured clock.
+    pub(crate) fn now_secs(&self) -> u64 {
+        self.rules
+            .clock
+            .as_ref()
+            .map_or_else(unix_now, |clock| clock())
+    }
+
+    fn now(&self) -> f64 {
+        self.now_secs() as f64
+    }
+}
