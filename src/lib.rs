@@ -95,11 +95,7 @@ mod jws;
 mod keys;
 mod layer;
 #[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-mod redis_refresh;
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-mod redis_store;
+mod redis;
 mod refresh;
 mod revocation;
 mod session;
@@ -134,17 +130,17 @@ pub use layer::{
     DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_LEN, JwtLayer, JwtLayerBuilder, JwtService, MAX_LEEWAY,
     Mode, ResponseBody, ResponseFuture,
 };
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use redis_refresh::{DEFAULT_REDIS_REFRESH_PREFIX, RedisRefreshStore};
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use redis_store::{DEFAULT_REDIS_PREFIX, RedisRevocations};
 pub use refresh::{
     Consumed, DEFAULT_REFRESH_CAPACITY, DEFAULT_REFRESH_LIFETIME,
     DEFAULT_REFRESH_TOKENS_PER_SUBJECT, MemoryRefreshStore, RefreshRecord, RefreshStore, Rotation,
     Sessions, SessionsBuilder, TokenPair,
 };
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use refresh::{DEFAULT_REDIS_REFRESH_PREFIX, RedisRefreshStore};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use revocation::{DEFAULT_REDIS_PREFIX, RedisRevocations};
 pub use revocation::{
     DEFAULT_REVOCATION_CAPACITY, DEFAULT_REVOCATIONS_PER_SUBJECT, MemoryRevocations, Revocations,
     Revoker, TokenFacts,

@@ -39,12 +39,17 @@ use crate::layer::MAX_LEEWAY;
 use crate::revocation::{Revocations, TokenFacts};
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 #[cfg(feature = "redis")]
 pub(crate) use memory::late;
 pub use memory::{
     DEFAULT_REFRESH_CAPACITY, DEFAULT_REFRESH_TOKENS_PER_SUBJECT, MemoryRefreshStore,
 };
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::{DEFAULT_REDIS_REFRESH_PREFIX, RedisRefreshStore};
 
 /// How long a login's refresh tokens work when nothing else is configured.
 pub const DEFAULT_REFRESH_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);

@@ -28,8 +28,13 @@ use crate::error::BoxError;
 use crate::source::BearerToken;
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use memory::{DEFAULT_REVOCATION_CAPACITY, DEFAULT_REVOCATIONS_PER_SUBJECT, MemoryRevocations};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::{DEFAULT_REDIS_PREFIX, RedisRevocations};
 
 /// What the revocation check and the user lookup learn of a verified token.
 ///

@@ -1,4 +1,5 @@
-//! Refresh tokens shared by many instances through Redis (cargo feature `redis`).
+//! [`RedisRefreshStore`]: refresh tokens shared by many instances through Redis (cargo
+//! feature `redis`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,12 +9,11 @@ use ::redis::AsyncCommands;
 use ::redis::aio::ConnectionManager;
 use futures_util::future::BoxFuture;
 
+use super::{Consumed, RefreshRecord, RefreshStore, Rotation, late};
 use crate::error::BoxError;
 use crate::error::ConfigError;
-use crate::redis_store::{
-    self, Connection, KEEP_LATER_SCRIPT, KEEP_LONGER_SCRIPT, RedisRevocations,
-};
-use crate::refresh::{Consumed, RefreshRecord, RefreshStore, Rotation, late};
+use crate::redis::{self as shared, Connection, KEEP_LATER_SCRIPT, KEEP_LONGER_SCRIPT};
+use crate::revocation::RedisRevocations;
 
 /// The key prefix of refresh tokens when none is configured.
 pub const DEFAULT_REDIS_REFRESH_PREFIX: &str = "tower-jwt-auth:refresh:";
@@ -103,7 +103,7 @@ impl RedisRefreshStore {
     /// evict keys (see [`RedisRevocations`]: the same check, for the same reason: an evicted
     /// record would end a session, an evicted family marker revive a revoked one).
     pub async fn connect(url: &str) -> Result<Self, ConfigError> {
-        let store = Self::from_connection(redis_store::connect(url).await?);
+        let store = Self::from_connection(shared::connect(url).await?);
         store.connection.verify_now().await?;
         Ok(store)
     }
@@ -111,7 +111,7 @@ impl RedisRefreshStore {
     /// Prepares a connection to `url` that is made at the first use, so the application can
     /// start while Redis is still down (token calls then fail closed until it is up).
     pub fn connect_lazy(url: &str) -> Result<Self, ConfigError> {
-        redis_store::connect_lazy(url).map(Self::from_connection)
+        shared::connect_lazy(url).map(Self::from_connection)
     }
 
     /// Uses an existing connection manager (custom TLS, credentials, timeouts).

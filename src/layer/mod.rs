@@ -1,0 +1,145 @@
+//! [`JwtLayer`]: the middleware users add, and the state its services share.
+//!
+//! The request path: [`JwtService`] (service.rs) extracts the token, verifies it or finds it
+//! in the cache, and runs the asynchronous checks; [`ResponseFuture`] (future.rs) waits for the
+//! inner service and writes the session cookies; [`JwtLayerBuilder`] (builder.rs) validates the
+//! whole configuration once.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower_layer::Layer;
+
+use crate::checks::AsyncChecks;
+use crate::claims::JsonClaims;
+use crate::error::{ErrorHandler, Rendering};
+use crate::extract::Claims;
+use crate::revocation::TokenFacts;
+use crate::session::{CsrfKey, Sessions};
+use crate::source::{BearerToken, TokenSource};
+use crate::verify::Verifier;
+use crate::verify::cache::VerifiedTokens;
+
+mod builder;
+mod future;
+mod service;
+
+pub use builder::JwtLayerBuilder;
+pub use future::{ResponseBody, ResponseFuture};
+pub use service::JwtService;
+
+/// The default cap on a token's length in bytes.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// The largest leeway the builder accepts.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
+
+/// The longest lifetime a token may claim when nothing else is configured: a year from its
+/// `iat` (or from now, without `iat`). See [`JwtLayerBuilder::max_lifetime`].
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// What the layer does with a request that carries no token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Refuse it with 400 `invalid_request` (FoalTS `JWTRequired`). The default.
+    #[default]
+    Required,
+    /// Let it through without claims (FoalTS `JWTOptional`). A token that is present but bad is
+    /// still refused.
+    Optional,
+}
+
+/// Verifies a JWT on every request and puts its claims into the request extensions.
+///
+/// Built with [`JwtLayer::builder`]; cheap to clone (one `Arc`). On success the request gets
+/// [`Claims<C>`](Claims) in its extensions (and the [`BearerToken`], when the layer was built
+/// with [`expose_token`](JwtLayerBuilder::expose_token)) and goes on to the inner service; on
+/// failure the inner service is not called and the error is rendered (see [`AuthError`](crate::AuthError)).
+pub struct JwtLayer<C = JsonClaims> {
+    shared: Arc<Shared<C>>,
+}
+
+struct Shared<C> {
+    verifier: Verifier<C>,
+    source: TokenSource,
+    mode: Mode,
+    error_handler: Arc<dyn ErrorHandler>,
+    /// The rendering handed to the guards, when it is not the default one.
+    rendering: Option<Rendering>,
+    checks: Option<Arc<AsyncChecks>>,
+    cache: Option<VerifiedTokens<C>>,
+    sessions: Option<Arc<Sessions>>,
+    /// Set when the source reads a cookie and CSRF protection is on.
+    csrf: Option<CsrfKey>,
+    /// Whether the request extensions get the [`BearerToken`] too.
+    expose_token: bool,
+}
+
+/// A verified request's claims and what else of it the layer keeps.
+struct Authenticated<C> {
+    claims: Arc<C>,
+    /// The token, when the layer hands it over.
+    token: Option<BearerToken>,
+    /// When asynchronous checks are configured.
+    facts: Option<TokenFacts>,
+    /// The cookie token of a session due for renewal on the way out. Boxed: it rides in the
+    /// response future, which every request moves several times, and is rarely there.
+    renew: Option<Box<BearerToken>>,
+}
+
+impl<C: Send + Sync + 'static> Authenticated<C> {
+    /// Puts what handlers read into the request extensions; returns what the way out needs.
+    fn hand_over(self, extensions: &mut http::Extensions) -> Option<Box<BearerToken>> {
+        extensions.insert(Claims(self.claims));
+        if let Some(token) = self.token {
+            extensions.insert(token);
+        }
+        self.renew
+    }
+}
+
+impl<C> Clone for JwtLayer<C> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for JwtLayer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtLayer")
+            .field("verifier", &self.shared.verifier)
+            .field("source", &self.shared.source)
+            .field("mode", &self.shared.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtLayer<JsonClaims> {
+    /// Starts a builder. Claims default to [`JsonClaims`]; pick your own type with
+    /// [`JwtLayerBuilder::claims`].
+    pub fn builder() -> JwtLayerBuilder<JsonClaims> {
+        JwtLayerBuilder::new()
+    }
+}
+
+impl<C> JwtLayer<C> {
+    /// The verifier this layer uses, to verify tokens outside a request.
+    pub fn verifier(&self) -> &Verifier<C> {
+        &self.shared.verifier
+    }
+}
+
+impl<S, C> Layer<S> for JwtLayer<C> {
+    type Service = JwtService<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        JwtService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}

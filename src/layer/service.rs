@@ -1,0 +1,288 @@
+//! [`JwtService`]: the decision for each request.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+#[cfg(feature = "jwks")]
+use futures_util::future::BoxFuture;
+use http::{HeaderMap, Method, Request, Response};
+use serde::de::DeserializeOwned;
+use tower_service::Service;
+
+use crate::claims::JsonClaims;
+use crate::error::{AuthError, BoxError};
+use crate::revocation::TokenFacts;
+use crate::session;
+use crate::source::{BearerToken, FoundToken};
+use crate::verify::ClaimFacts;
+use crate::verify::cache::VerifiedTokens;
+
+use super::future::{ResponseBody, ResponseFuture, SessionReply, finish_response};
+use super::{Authenticated, Mode, Shared};
+
+/// The service [`JwtLayer`](super::JwtLayer) wraps around an inner service.
+pub struct JwtService<S, C = JsonClaims> {
+    pub(super) inner: S,
+    pub(super) shared: Arc<Shared<C>>,
+}
+
+impl<S: Clone, C> Clone for JwtService<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, C> fmt::Debug for JwtService<S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the synchronous part of authentication decided.
+// `Verified` is what nearly every request carries: boxing it would allocate on the fast path.
+#[allow(clippy::large_enum_variant)]
+enum Decision<C> {
+    /// Optional mode and no token: go on without claims.
+    Anonymous,
+    /// The token is verified; asynchronous checks may remain.
+    Verified(Authenticated<C>),
+    /// Fresher remote keys may help (an unknown `kid`, no keys yet): refetch, then verify again.
+    #[cfg(feature = "jwks")]
+    Refresh {
+        token: BearerToken,
+        refresh: BoxFuture<'static, ()>,
+    },
+}
+
+impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
+    fn decide(&self, method: &Method, headers: &HeaderMap) -> Result<Decision<C>, AuthError> {
+        let max_len = self.verifier.max_token_len();
+        let Some(token) = self.source.extract(headers, max_len)? else {
+            return match self.mode {
+                Mode::Optional => Ok(Decision::Anonymous),
+                Mode::Required => Err(self.source.missing_error()),
+            };
+        };
+        match self.authenticate(token, method, headers) {
+            Ok(authenticated) => Ok(Decision::Verified(authenticated)),
+            #[cfg(feature = "jwks")]
+            Err(error) => match self.verifier.refresh_for(&error, token.as_str()) {
+                Some(refresh) => Ok(Decision::Refresh {
+                    token: token.keep(),
+                    refresh,
+                }),
+                None => Err(error),
+            },
+            #[cfg(not(feature = "jwks"))]
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Verifies the token, then what depends on the request: CSRF for an unsafe request
+    /// authenticated by a cookie, and whether the session is due for renewal.
+    ///
+    /// The token stays borrowed from the headers: an owned one (a reference count on the
+    /// header's bytes) is made only for what keeps it, and most requests keep none.
+    fn authenticate(
+        &self,
+        token: FoundToken<'_>,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<Authenticated<C>, AuthError> {
+        let (claims, facts, exp) = self.verify(token).map_err(|error| token.refusal(error))?;
+        if token.is_from_cookie()
+            && let Some(csrf) = &self.csrf
+            && session::is_unsafe(method)
+        {
+            let jti = facts.as_ref().and_then(|facts| facts.jti.as_deref());
+            csrf.check(headers, &session::binding(jti, token.as_str()))?;
+        }
+        let renew = (token.is_from_cookie()
+            && self
+                .sessions
+                .as_ref()
+                .is_some_and(|sessions| sessions.due_for_renewal(exp, self.verifier.now_secs())))
+        .then(|| Box::new(token.keep()));
+        let facts = self.checks.as_ref().and(facts).map(|facts| TokenFacts {
+            token: token.keep(),
+            jti: facts.jti,
+            sub: facts.sub,
+            sid: facts.sid,
+            iat: facts.iat,
+            exp: facts.exp,
+        });
+        Ok(Authenticated {
+            claims,
+            token: self.expose_token.then(|| token.keep()),
+            facts,
+            renew,
+        })
+    }
+
+    /// The claims, the facts when anything needs them, and `exp`.
+    fn verify(
+        &self,
+        token: FoundToken<'_>,
+    ) -> Result<(Arc<C>, Option<ClaimFacts>, f64), AuthError> {
+        let collect = self.checks.is_some() || self.csrf.is_some();
+        let (claims, facts, exp) = match &self.cache {
+            None => {
+                let (claims, checked) = self.verifier.verify_collecting(token.as_str(), collect)?;
+                (Arc::new(claims), checked.facts, checked.times.exp)
+            }
+            Some(cache) => {
+                // One clock read serves the entry's deadline and the token's time claims; inside
+                // the seconds the entry knows to pass, it settles both.
+                let now = self.verifier.rough_now();
+                match cache.get(token.as_bytes(), |hit| {
+                    now.within(&hit.passing) || self.verifier.is_before(now, hit.deadline)
+                }) {
+                    Some(hit) => {
+                        if !now.within(&hit.passing) {
+                            self.verifier.recheck_times(&hit.times, now)?;
+                        }
+                        (hit.claims.clone(), hit.facts.clone(), hit.times.exp)
+                    }
+                    None => self.verify_and_remember(cache, token, collect)?,
+                }
+            }
+        };
+        Ok((claims, facts, exp))
+    }
+
+    /// A cache miss: verifies the token and stores the result.
+    fn verify_and_remember(
+        &self,
+        cache: &VerifiedTokens<C>,
+        token: FoundToken<'_>,
+        collect: bool,
+    ) -> Result<(Arc<C>, Option<ClaimFacts>, f64), AuthError> {
+        let token = token.as_str();
+        let (claims, checked) = self.verifier.verify_collecting(token, collect)?;
+        let claims = Arc::new(claims);
+        // Read after verifying, so the entry cannot outlive the token.
+        let now = self.verifier.now_secs();
+        let facts = checked.facts;
+        let exp = checked.times.exp;
+        cache.insert(
+            token,
+            claims.clone(),
+            facts.clone(),
+            checked.times,
+            now,
+            |times, deadline| self.verifier.passing_seconds(times, deadline),
+        );
+        Ok((claims, facts, exp))
+    }
+
+    /// What the response future needs to write, clear or renew the session cookies.
+    fn reply(&self, renew: Option<Box<BearerToken>>) -> Option<SessionReply> {
+        self.sessions.as_ref().map(|sessions| SessionReply {
+            sessions: sessions.clone(),
+            renew,
+        })
+    }
+
+    /// The asynchronous rest: a key refresh and a second verification, then the revocation
+    /// check and user lookup, then the inner service; or the rejection.
+    async fn finish<S, ReqBody, ResBody>(
+        self: Arc<Self>,
+        mut inner: S,
+        mut request: Request<ReqBody>,
+        decision: Decision<C>,
+    ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
+        let authenticated = match decision {
+            Decision::Anonymous => None,
+            Decision::Verified(authenticated) => Some(authenticated),
+            #[cfg(feature = "jwks")]
+            Decision::Refresh { token, refresh } => {
+                refresh.await;
+                match self.authenticate(token.found(), request.method(), request.headers()) {
+                    Ok(authenticated) => Some(authenticated),
+                    Err(error) => return Ok(self.reject(&error, None)),
+                }
+            }
+        };
+        let mut renew = None;
+        if let Some(mut authenticated) = authenticated {
+            if let (Some(checks), Some(facts)) = (&self.checks, authenticated.facts.take()) {
+                match checks.run(&facts).await {
+                    Ok(insert_user) => checks.insert(request.extensions_mut(), insert_user, facts),
+                    Err((error, cause)) => return Ok(self.reject(&error, cause.as_ref())),
+                }
+            }
+            renew = authenticated.hand_over(request.extensions_mut());
+        }
+        self.hand_rendering(request.extensions_mut());
+        let response = inner.call(request).await?;
+        Ok(finish_response(response, self.reply(renew)))
+    }
+
+    /// Lets the guards behind the layer render their rejections as the layer does.
+    fn hand_rendering(&self, extensions: &mut http::Extensions) {
+        if let Some(rendering) = &self.rendering {
+            extensions.insert(rendering.clone());
+        }
+    }
+
+    fn reject<B>(&self, error: &AuthError, cause: Option<&BoxError>) -> Response<ResponseBody<B>> {
+        error.trace_with_cause(cause.map(|cause| cause as &dyn fmt::Display));
+        self.error_handler
+            .render(error)
+            .map(ResponseBody::rejection)
+    }
+}
+
+impl<S, C, ReqBody, ResBody> Service<Request<ReqBody>> for JwtService<S, C>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    C: DeserializeOwned + Send + Sync + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Send + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let shared = &self.shared;
+        match shared.decide(request.method(), request.headers()) {
+            Ok(Decision::Anonymous) => {
+                shared.hand_rendering(request.extensions_mut());
+                ResponseFuture::inner(self.inner.call(request), shared.reply(None))
+            }
+            // The fast path: nothing asynchronous left, no allocation, no box.
+            Ok(Decision::Verified(authenticated)) if shared.checks.is_none() => {
+                let extensions = request.extensions_mut();
+                let reply = shared.reply(authenticated.hand_over(extensions));
+                shared.hand_rendering(extensions);
+                ResponseFuture::inner(self.inner.call(request), reply)
+            }
+            Ok(decision) => {
+                // The instance that was polled ready serves this request.
+                let ready = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, ready);
+                let shared = self.shared.clone();
+                ResponseFuture::slow(Box::pin(shared.finish(inner, request, decision)))
+            }
+            Err(error) => {
+                error.trace();
+                ResponseFuture::rejected(self.shared.error_handler.render(&error))
+            }
+        }
+    }
+}
