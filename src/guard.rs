@@ -226,6 +226,7 @@ where
 
 /// A guard layer; [`RequireRoles`], [`RequireScope`] and [`RequireClaims`] build it. Cheap to
 /// clone.
+#[must_use = "a guard protects nothing until it wraps a service"]
 pub struct Guard<C = JsonClaims> {
     rule: Arc<dyn Rule<C>>,
     allow_preflight: bool,

@@ -400,6 +400,7 @@ pub(crate) fn random_base64url<const N: usize>() -> Result<String, IssueError> {
 
 /// Configures a [`JwtIssuer`]. Every option has a safe default except the key.
 #[derive(Default)]
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct JwtIssuerBuilder {
     key: Option<SigningKey>,
     algorithm: Option<Algorithm>,

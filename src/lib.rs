@@ -74,6 +74,7 @@
 //! With both enabled, `aws-lc-rs` is used; with neither, [`JwtLayerBuilder::build`] returns
 //! [`ConfigError::NoCryptoBackend`] instead of panicking at the first request.
 #![forbid(unsafe_code)]
+#![deny(unreachable_pub)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -285,7 +285,7 @@ fn jwks_url_builds_a_remote_key_set() {
     assert!(config.issuers().is_empty());
     let debug = format!("{config:?}");
     assert!(debug.contains("RemoteKeySet"), "{debug}");
-    config.layer_builder().build().unwrap();
+    let _ = config.layer_builder().build().unwrap();
 }
 
 #[cfg(feature = "jwks")]
@@ -294,7 +294,7 @@ fn oidc_issuer_builds_a_remote_key_set_and_is_the_expected_issuer() {
     let issuer = "https://login.example.com/realms/main";
     let config = read(&[("JWT_OIDC_ISSUER", issuer)]).unwrap();
     assert_eq!(config.issuers(), [issuer]);
-    config.layer_builder().build().unwrap();
+    let _ = config.layer_builder().build().unwrap();
     // An explicit JWT_ISSUER wins.
     let config = read(&[
         ("JWT_OIDC_ISSUER", issuer),

@@ -606,7 +606,7 @@ fn an_insecure_session_cookie_is_warned_about_at_build() {
             .with_ansi(false)
             .finish();
         tracing::subscriber::with_default(subscriber, || {
-            JwtLayer::builder()
+            let _ = JwtLayer::builder()
                 .key(Key::hmac(SECRET))
                 .session(issuer())
                 .session_cookie(cookie)

@@ -108,6 +108,7 @@ struct Snapshot {
 
 /// Configures a [`RemoteKeySet`].
 #[derive(Debug, Default)]
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct RemoteKeySetBuilder {
     location: Option<Location>,
     client: Option<reqwest::Client>,

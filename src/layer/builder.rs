@@ -17,7 +17,7 @@ use crate::error::{
 use crate::issuer::JwtIssuer;
 use crate::keys::{self, Key, KeySource};
 use crate::revocation::{Revocations, RevokedIf, Revoker, RevokerPolicy, TokenFacts};
-use crate::session::{CsrfKey, SessionCookie, Sessions};
+use crate::session::{CookieSessions, CsrfKey, SessionCookie};
 use crate::source::{TokenSource, is_valid_cookie_name};
 use crate::user::{self, UserLookup};
 use crate::verify::cache::{DEFAULT_CACHE_TTL, VerifiedTokens};
@@ -29,6 +29,7 @@ use super::{DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_LEN, JwtLayer, MAX_LEEWAY, M
 /// whole configuration once and refuses a bad one.
 ///
 /// [`build`]: JwtLayerBuilder::build
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct JwtLayerBuilder<C> {
     keys: Vec<Key>,
     algorithms: Option<Vec<Algorithm>>,
@@ -595,7 +596,7 @@ impl<C> JwtLayerBuilder<C> {
             ));
         }
         let sessions = match (self.session, csrf_key) {
-            (Some(issuer), Some(csrf_key)) => Some(Arc::new(Sessions::new(
+            (Some(issuer), Some(csrf_key)) => Some(Arc::new(CookieSessions::new(
                 issuer,
                 self.session_cookie,
                 csrf_key,

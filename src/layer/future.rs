@@ -13,12 +13,12 @@ use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::error::{AuthError, BoxError};
-use crate::session::Sessions;
+use crate::session::CookieSessions;
 use crate::source::BearerToken;
 
 /// The session cookies a response gets on its way out.
 pub(crate) struct SessionReply {
-    pub(super) sessions: Arc<Sessions>,
+    pub(super) sessions: Arc<CookieSessions>,
     /// The cookie token to renew, when it is due (see `Authenticated::renew`).
     pub(super) renew: Option<Box<BearerToken>>,
 }

@@ -16,7 +16,7 @@ use crate::claims::JsonClaims;
 use crate::error::{ErrorHandler, Rendering};
 use crate::extract::Claims;
 use crate::revocation::TokenFacts;
-use crate::session::{CsrfKey, Sessions};
+use crate::session::{CookieSessions, CsrfKey};
 use crate::source::{BearerToken, TokenSource};
 use crate::verify::Verifier;
 use crate::verify::cache::VerifiedTokens;
@@ -57,6 +57,7 @@ pub enum Mode {
 /// [`Claims<C>`](Claims) in its extensions (and the [`BearerToken`], when the layer was built
 /// with [`expose_token`](JwtLayerBuilder::expose_token)) and goes on to the inner service; on
 /// failure the inner service is not called and the error is rendered (see [`AuthError`](crate::AuthError)).
+#[must_use = "a layer authenticates nothing until it wraps a service"]
 pub struct JwtLayer<C = JsonClaims> {
     shared: Arc<Shared<C>>,
 }
@@ -70,7 +71,7 @@ struct Shared<C> {
     rendering: Option<Rendering>,
     checks: Option<Arc<AsyncChecks>>,
     cache: Option<VerifiedTokens<C>>,
-    sessions: Option<Arc<Sessions>>,
+    sessions: Option<Arc<CookieSessions>>,
     /// Set when the source reads a cookie and CSRF protection is on.
     csrf: Option<CsrfKey>,
     /// Whether the request extensions get the [`BearerToken`] too.

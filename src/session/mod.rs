@@ -12,31 +12,23 @@
 
 use std::convert::Infallible;
 use std::fmt;
-use std::sync::OnceLock;
 
 use axum_core::response::{
     IntoResponse, IntoResponseParts, Response as AxumResponse, ResponseParts,
 };
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
 use http::header::SET_COOKIE;
-use http::{HeaderMap, HeaderValue, Method, Response};
+use http::{HeaderMap, HeaderValue, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
-use crate::error::{AuthError, ConfigError};
+use crate::error::ConfigError;
 use crate::issuer::JwtIssuer;
 use crate::source::{BearerToken, DEFAULT_COOKIE_NAME, is_valid_cookie_name};
 
-/// The readable cookie holding the CSRF token, the name Angular and axios read by default.
-pub const DEFAULT_CSRF_COOKIE_NAME: &str = "XSRF-TOKEN";
+mod csrf;
 
-/// The request headers that may carry the CSRF token.
-pub const CSRF_HEADERS: [&str; 2] = ["x-csrf-token", "x-xsrf-token"];
-
-type HmacSha256 = Hmac<Sha256>;
+pub use csrf::{CSRF_HEADERS, DEFAULT_CSRF_COOKIE_NAME};
+pub(crate) use csrf::{CsrfKey, binding, is_unsafe};
 
 /// The `SameSite` attribute of the session cookies.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,6 +56,7 @@ impl SameSite {
 /// How the layer writes the session cookies: `auth=<jwt>; HttpOnly; Secure; SameSite=Lax;
 /// Path=/; Max-Age=<lifetime>` by default, and the `XSRF-TOKEN` cookie beside it.
 #[derive(Clone)]
+#[must_use = "a cookie configuration does nothing until given to the layer"]
 pub struct SessionCookie {
     name: String,
     path: String,
@@ -290,106 +283,14 @@ impl IntoResponseParts for ClearSession {
     }
 }
 
-/// The CSRF key: from [`JwtLayerBuilder::csrf_secret`](crate::JwtLayerBuilder::csrf_secret), else
-/// derived from the session issuer's key, else one random key per process.
-#[derive(Clone)]
-pub(crate) struct CsrfKey(HmacSha256);
-
-/// HMAC-SHA256 keyed with `key` (HMAC takes keys of any length; the error cannot happen).
-fn keyed(key: &[u8]) -> Result<HmacSha256, ConfigError> {
-    HmacSha256::new_from_slice(key).map_err(|_| ConfigError::Backend("HMAC key refused".into()))
-}
-
-impl CsrfKey {
-    pub(crate) fn from_secret(secret: &[u8]) -> Result<Self, ConfigError> {
-        Self::derive(secret)
-    }
-
-    pub(crate) fn from_issuer(issuer: &JwtIssuer) -> Result<Self, ConfigError> {
-        Self::derive(issuer.key_material())
-    }
-
-    /// One key for every layer of this process, so a token set by one layer passes another.
-    pub(crate) fn process_wide() -> Result<Self, ConfigError> {
-        static KEY: OnceLock<[u8; 32]> = OnceLock::new();
-        let key = match KEY.get() {
-            Some(key) => key,
-            None => {
-                let mut fresh = [0; 32];
-                getrandom::fill(&mut fresh)
-                    .map_err(|_| ConfigError::Backend("no randomness for the CSRF key".into()))?;
-                KEY.get_or_init(|| fresh)
-            }
-        };
-        keyed(key).map(Self)
-    }
-
-    fn derive(material: &[u8]) -> Result<Self, ConfigError> {
-        // A label keeps this key apart from any other use of the material.
-        let mut mac = keyed(material)?;
-        mac.update(b"tower-jwt-auth csrf v1");
-        keyed(&mac.finalize().into_bytes()).map(Self)
-    }
-
-    /// The HMAC keyed once, at build time, continued with `binding` per request.
-    fn mac(&self, binding: &str) -> HmacSha256 {
-        let mut mac = self.0.clone();
-        mac.update(binding.as_bytes());
-        mac
-    }
-
-    /// The CSRF token of the session whose binding (see [`binding`]) this is.
-    pub(crate) fn token(&self, binding: &str) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac(binding).finalize().into_bytes())
-    }
-
-    /// Checks an unsafe request authenticated by a cookie: one of the CSRF headers must carry
-    /// the session's token. Compared in constant time.
-    pub(crate) fn check(&self, headers: &HeaderMap, binding: &str) -> Result<(), AuthError> {
-        let sent = CSRF_HEADERS
-            .iter()
-            .find_map(|name| headers.get(*name))
-            .ok_or(AuthError::InvalidCsrfToken)?;
-        let sent = URL_SAFE_NO_PAD
-            .decode(sent.as_bytes())
-            .map_err(|_| AuthError::InvalidCsrfToken)?;
-        self.mac(binding)
-            .verify_slice(&sent)
-            .map_err(|_| AuthError::InvalidCsrfToken)
-    }
-}
-
-impl fmt::Debug for CsrfKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CsrfKey(..)")
-    }
-}
-
-/// What binds a CSRF token to a session token: its `jti`, or a digest of the whole token.
-pub(crate) fn binding(jti: Option<&str>, token: &str) -> String {
-    match jti {
-        Some(jti) => format!("jti:{jti}"),
-        None => format!("sha256:{:x}", Sha256::digest(token.as_bytes())),
-    }
-}
-
-/// Whether a method can change state, so that a cookie-authenticated request needs the CSRF
-/// token (RFC 9110 §9.2.1 safe methods are exempt).
-pub(crate) fn is_unsafe(method: &Method) -> bool {
-    !matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-    )
-}
-
 /// The layer's session configuration, built once.
-pub(crate) struct Sessions {
+pub(crate) struct CookieSessions {
     issuer: JwtIssuer,
     cookie: SessionCookie,
     csrf: CsrfKey,
 }
 
-impl Sessions {
+impl CookieSessions {
     pub(crate) fn new(
         issuer: JwtIssuer,
         cookie: SessionCookie,
@@ -473,9 +374,9 @@ impl Sessions {
     }
 }
 
-impl fmt::Debug for Sessions {
+impl fmt::Debug for CookieSessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sessions")
+        f.debug_struct("CookieSessions")
             .field("issuer", &self.issuer)
             .field("cookie", &self.cookie)
             .finish_non_exhaustive()
