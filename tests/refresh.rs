@@ -43,11 +43,6 @@ fn sessions(clock: &TestClock) -> Sessions {
     sessions_with(clock, MemoryRefreshStore::default())
 }
 
-fn payload(token: &str) -> Value {
-    let part = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
-}
-
 fn alice() -> Value {
     json!({ "sub": "alice", "roles": ["admin"] })
 }

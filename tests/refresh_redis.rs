@@ -67,11 +67,6 @@ fn hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
-fn payload(token: &str) -> Value {
-    let part = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
-}
-
 #[tokio::test]
 async fn rotation_and_reuse_detection_through_redis() {
     let Some(mut redis) = shared_redis("rotation_and_reuse_detection_through_redis").await else {

@@ -22,21 +22,6 @@ fn builder() -> JwtLayerBuilder<JsonClaims> {
     JwtLayer::builder().key(Key::hmac(SECRET))
 }
 
-fn post_bearer(path: &str, token: &str) -> Request<axum::body::Body> {
-    let mut request = bearer(token);
-    *request.method_mut() = http::Method::POST;
-    *request.uri_mut() = path.parse().unwrap();
-    request
-}
-
-fn user_token(sub: &str, jti: Option<&str>, iat: u64) -> String {
-    let mut claims = json!({ "sub": sub, "iat": iat, "exp": now() + 600 });
-    if let Some(jti) = jti {
-        claims["jti"] = json!(jti);
-    }
-    hs256(&claims)
-}
-
 #[tokio::test]
 async fn logout_revokes_the_presented_token_only() {
     let app = revoking_app(
@@ -49,7 +34,11 @@ async fn logout_revokes_the_presented_token_only() {
         let token = user_token("alice", jti, now() - 10);
         let other = user_token("alice", jti.map(|_| "jti-2"), now() - 5);
         assert_eq!(send(app.clone(), bearer(&token)).await.raw, b"alice");
-        let answer = send(app.clone(), post_bearer("/logout", &token)).await;
+        let answer = send(
+            app.clone(),
+            bearer_to(http::Method::POST, "/logout", &token),
+        )
+        .await;
         assert_eq!(answer.status, StatusCode::NO_CONTENT);
         send(app.clone(), bearer(&token)).await.assert_rejected(
             401,
@@ -72,9 +61,12 @@ async fn logout_everywhere_revokes_tokens_issued_before_it() {
     let old = user_token("bob", Some("old"), now() - 100);
     let bystander = user_token("carol", Some("c"), now() - 100);
     assert_eq!(
-        send(app.clone(), post_bearer("/logout-all", &old))
-            .await
-            .status,
+        send(
+            app.clone(),
+            bearer_to(http::Method::POST, "/logout-all", &old)
+        )
+        .await
+        .status,
         204
     );
     send(app.clone(), bearer(&old))
@@ -170,7 +162,7 @@ async fn logout_answers_503_in_time_when_the_store_hangs() {
     let started = Instant::now();
     let answer = send(
         revoking_app(layer),
-        post_bearer("/logout", &hs256(&claims())),
+        bearer_to(http::Method::POST, "/logout", &hs256(&claims())),
     )
     .await;
     assert_unavailable(&answer);
@@ -188,7 +180,9 @@ async fn clones_and_two_layers_share_one_memory_store() {
     let second = revoking_app(builder().revocations(store).build().unwrap());
     let token = user_token("alice", Some("shared"), now() - 1);
     assert_eq!(
-        send(first, post_bearer("/logout", &token)).await.status,
+        send(first, bearer_to(http::Method::POST, "/logout", &token))
+            .await
+            .status,
         204
     );
     send(second, bearer(&token))
@@ -202,7 +196,12 @@ async fn memory_entries_expire_with_the_token() {
     let app = revoking_app(builder().revocations(store.clone()).build().unwrap());
     let token = hs256(&json!({ "sub": "alice", "jti": "short", "exp": now() + 2 }));
     let facts = facts_of(&token).await;
-    assert_eq!(send(app, post_bearer("/logout", &token)).await.status, 204);
+    assert_eq!(
+        send(app, bearer_to(http::Method::POST, "/logout", &token))
+            .await
+            .status,
+        204
+    );
     assert!(store.is_revoked(&facts).await.unwrap());
     tokio::time::sleep(Duration::from_millis(3100)).await;
     assert!(
@@ -315,7 +314,7 @@ async fn revoker_is_absent_when_a_closure_owns_the_list() {
         .unwrap();
     let answer = send(
         revoking_app(layer),
-        post_bearer("/logout", &hs256(&claims())),
+        bearer_to(http::Method::POST, "/logout", &hs256(&claims())),
     )
     .await;
     answer.assert_unauthenticated();
@@ -465,7 +464,11 @@ async fn revoke_route_reports_store_failure_as_503() {
     }
     // A read-only source: its default revoke refuses, which the route reports as a 503.
     let app = revoking_app(builder().revocations(ReadOnly).build().unwrap());
-    let answer = send(app, post_bearer("/logout", &hs256(&claims()))).await;
+    let answer = send(
+        app,
+        bearer_to(http::Method::POST, "/logout", &hs256(&claims())),
+    )
+    .await;
     assert_unavailable(&answer);
 }
 
@@ -483,7 +486,11 @@ async fn a_flood_of_one_subjects_logouts_forgets_no_revocation_and_spares_others
 
     let alice_revoked = user_token("alice", Some("alice-1"), now() - 30);
     let alice_live = user_token("alice", Some("alice-2"), now() - 30);
-    let answer = send(app.clone(), post_bearer("/logout", &alice_revoked)).await;
+    let answer = send(
+        app.clone(),
+        bearer_to(http::Method::POST, "/logout", &alice_revoked),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::NO_CONTENT);
 
     let mut revoked = Vec::new();
@@ -491,7 +498,11 @@ async fn a_flood_of_one_subjects_logouts_forgets_no_revocation_and_spares_others
     let start = now() - 1_000;
     for i in 0..500 {
         let token = user_token("mallory", Some(&format!("m-{i}")), start + i);
-        let answer = send(app.clone(), post_bearer("/logout", &token)).await;
+        let answer = send(
+            app.clone(),
+            bearer_to(http::Method::POST, "/logout", &token),
+        )
+        .await;
         assert_eq!(answer.status, StatusCode::NO_CONTENT, "logout {i}");
         revoked.push(token);
         assert!(store.len() <= 50, "{} entries after {i}", store.len());
@@ -551,13 +562,21 @@ async fn a_full_store_refuses_the_revocation_with_503_and_keeps_the_others() {
     let mut revoked = Vec::new();
     for i in 0..5 {
         let token = user_token(&format!("user-{i}"), Some(&format!("j-{i}")), now() - 10);
-        let answer = send(app.clone(), post_bearer("/logout", &token)).await;
+        let answer = send(
+            app.clone(),
+            bearer_to(http::Method::POST, "/logout", &token),
+        )
+        .await;
         assert_eq!(answer.status, StatusCode::NO_CONTENT);
         revoked.push(token);
     }
     // The error-level event is checked in tests/tracing_events.rs.
     let one_more = user_token("user-5", Some("j-5"), now() - 10);
-    let answer = send(app.clone(), post_bearer("/logout", &one_more)).await;
+    let answer = send(
+        app.clone(),
+        bearer_to(http::Method::POST, "/logout", &one_more),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer.body["code"], "temporarily_unavailable");
     // Not stored, so not revoked: the client was told so and may retry.
@@ -619,7 +638,11 @@ async fn revoking_a_login_ends_every_token_of_it_and_no_other() {
     );
     let (plain, other_plain) = (token(None, "4"), token(None, "5"));
     for presented in [&a1, &plain] {
-        let answer = send(app.clone(), post_bearer("/logout", presented)).await;
+        let answer = send(
+            app.clone(),
+            bearer_to(http::Method::POST, "/logout", presented),
+        )
+        .await;
         assert_eq!(answer.status, StatusCode::NO_CONTENT);
     }
     for revoked in [&a1, &a2, &plain] {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use common::*;
-use http::{Method, Request, StatusCode};
+use http::{Method, StatusCode};
 use serde_json::json;
 use shared_redis::*;
 use tower_jwt_auth::{
@@ -62,22 +62,6 @@ fn layer(store: RedisRevocations) -> JwtLayer {
     builder().revocations(store).build().unwrap()
 }
 
-fn request(method: Method, path: &str, token: &str) -> Request<axum::body::Body> {
-    let mut request = bearer(token);
-    *request.method_mut() = method;
-    *request.uri_mut() = path.parse().unwrap();
-    request
-}
-
-/// A token of `sub` issued at `iat`, valid for ten minutes, with `jti` when given.
-fn user_token(sub: &str, jti: Option<&str>, iat: u64) -> String {
-    let mut claims = json!({ "sub": sub, "iat": iat, "exp": now() + 600 });
-    if let Some(jti) = jti {
-        claims["jti"] = json!(jti);
-    }
-    hs256(&claims)
-}
-
 /// Asserts that `token` passes: 200 with its subject.
 async fn assert_passes(app: &Router, token: &str, sub: &str) {
     let answer = send(app.clone(), bearer(token)).await;
@@ -95,14 +79,14 @@ async fn assert_revoked(app: &Router, token: &str) {
 }
 
 async fn post_status(app: &Router, path: &str, token: &str) -> StatusCode {
-    send(app.clone(), request(Method::POST, path, token))
+    send(app.clone(), bearer_to(Method::POST, path, token))
         .await
         .status
 }
 
 /// The id the store lists `token` under (`jti:…` or `sha256:…`), as the layer sees it.
 async fn revocation_id(app: &Router, token: &str) -> String {
-    let answer = send(app.clone(), request(Method::GET, "/id", token)).await;
+    let answer = send(app.clone(), bearer_to(Method::GET, "/id", token)).await;
     assert_eq!(answer.status, StatusCode::OK, "body: {}", answer.body);
     String::from_utf8(answer.raw).unwrap()
 }
@@ -446,7 +430,7 @@ async fn stopped_redis_fails_closed_with_503_within_the_backend_timeout() {
         assert_unavailable_in_time(&app, &token).await;
     }
     // Logging out is refused as well: the layer fails closed before the handler runs.
-    let answer = send(app.clone(), request(Method::POST, "/logout", &token)).await;
+    let answer = send(app.clone(), bearer_to(Method::POST, "/logout", &token)).await;
     assert_unavailable(&answer);
 }
 
@@ -507,7 +491,7 @@ async fn fail_open_lets_requests_through_while_redis_is_down() {
     // Failing open means the revocation list is not consulted: the price of the option.
     assert_passes(&app, &revoked, "alice").await;
     let started = Instant::now();
-    let answer = send(app.clone(), request(Method::POST, "/logout", &token)).await;
+    let answer = send(app.clone(), bearer_to(Method::POST, "/logout", &token)).await;
     eprintln!(
         "EXPERIMENT logout while down: {} after {:?}",
         answer.status,

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use tower_jwt_auth::{
     Claims, ClearSession, ConfigError, JwtIssuer, JwtLayer, JwtLayerBuilder, Key, SameSite,
     SessionCookie, SetSession, SigningKey, TokenSource,
@@ -141,11 +141,6 @@ fn post_with_session(uri: &str, token: &str, csrf: &str) -> Request<Body> {
     )
 }
 
-fn claims_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
-
 #[tokio::test]
 async fn set_session_writes_both_cookies_byte_for_byte() {
     let issuer = issuer();
@@ -166,7 +161,7 @@ async fn set_session_writes_both_cookies_byte_for_byte() {
     assert_eq!(csrf.len(), 43, "HMAC-SHA256, base64url");
 
     // The cookie holds an access token of the issuer with the handler's claims.
-    let claims = claims_of(token);
+    let claims = payload(token);
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["roles"], json!(["user"]));
     assert_eq!(
@@ -502,7 +497,7 @@ async fn sliding_sessions_are_renewed_past_their_share() {
     let app = app(&issuer, cookie_layer);
     let session = login(&app).await;
     let cookie = format!("auth={}", session.token);
-    let old = claims_of(&session.token);
+    let old = payload(&session.token);
 
     clock.store(start + 49, Ordering::SeqCst);
     let answer = send(
@@ -530,7 +525,7 @@ async fn sliding_sessions_are_renewed_past_their_share() {
         .and_then(|rest| rest.strip_suffix("; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=100"))
         .unwrap();
     assert!(cookies[1].starts_with("XSRF-TOKEN="));
-    let new = claims_of(renewed);
+    let new = payload(renewed);
     assert_eq!(new["sub"], old["sub"]);
     assert_eq!(new["roles"], old["roles"]);
     assert_ne!(new["jti"], old["jti"]);

@@ -293,12 +293,6 @@ fn cookie_value<'a>(set_cookie: &'a str, name: &str) -> &'a str {
     rest.split(';').next().unwrap()
 }
 
-/// A JWT's header or payload (`part` 0 or 1) as JSON.
-fn jwt_part(token: &str, part: usize) -> Value {
-    let segment = token.split('.').nth(part).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap()
-}
-
 /// A login as the page makes it: the token pair and the two session cookies.
 struct BrowserLogin {
     pair: Value,
@@ -395,14 +389,14 @@ async fn demo_login_answers_the_token_pair_and_sets_the_session_cookies() {
     // The cookie holds its own access token, with the same claims as the pair's.
     let access = pair["access_token"].as_str().unwrap();
     assert_eq!(
-        jwt_part(auth, 0),
+        common::jwt_part(auth, 0),
         json!({ "typ": "at+jwt", "alg": "HS256" })
     );
     assert_eq!(
-        jwt_part(access, 0),
+        common::jwt_part(access, 0),
         json!({ "typ": "at+jwt", "alg": "HS256" })
     );
-    let (mut in_cookie, mut in_pair) = (jwt_part(auth, 1), jwt_part(access, 1));
+    let (mut in_cookie, mut in_pair) = (common::jwt_part(auth, 1), common::jwt_part(access, 1));
     assert_ne!(in_cookie["jti"], in_pair["jti"]);
     // Both belong to the login: the same `sid`, its refresh token family (128 random bits).
     assert_eq!(in_cookie["sid"], in_pair["sid"]);

@@ -6,10 +6,9 @@
 //! each `alg` to, so the result of a check cannot differ: only its cost.
 //!
 //! - HMAC keys, in every build: RustCrypto's keyed `Hmac` state (the inner and outer hashes of
-//!   the padded key), cloned for each message. aws-lc-rs's `hmac::verify` copies its whole
-//!   `HMAC_CTX` (sized for SHA-512 three times over) through FFI at every call instead: for a
-//!   330-byte HS256 signing input, 381–398 ns against 282 ns here, about 5 % of a whole
-//!   verification (HS384/HS512: even).
+//!   the padded key), cloned for each message: aws-lc-rs's `hmac::verify` copies its whole
+//!   `HMAC_CTX` (sized for SHA-512 three times over) through FFI at every call instead, which
+//!   costs more (BENCHMARKS.md has the figures).
 //! - Public keys, with the `aws-lc-rs` backend: its `ParsedPublicKey`. Keys we do not prepare
 //!   (an RSA key given as modulus and exponent, or any public key on the `rust-crypto` backend)
 //!   keep going through the provider.

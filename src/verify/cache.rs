@@ -12,14 +12,15 @@
 //!
 //! The map is `quick_cache`'s: a lookup is a shard's read lock, a hash-table probe and an `Arc`
 //! clone. Its hasher is `foldhash`'s (seeded per process): the standard SipHash cost more than
-//! the probe, and resistance to chosen keys is not needed for keys nobody can choose. `moka`, used before, also recorded every read for its eviction policy and timer wheel,
-//! which made the lookup the largest cost of a cached request. Entries carry their own deadline,
-//! checked at every hit; an expired entry is dropped when it is found, and until then counts
-//! against the capacity like any other, so memory stays bounded.
+//! the probe, and resistance to chosen keys is not needed for keys nobody can choose. A cache
+//! that records every read for an eviction policy or a timer wheel would make the lookup the
+//! largest cost of a hit. Entries carry their own deadline, checked at every hit; an expired
+//! entry is dropped when it is found, and until then counts against the capacity like any
+//! other, so memory stays bounded.
 //!
 //! Deadlines are in the verifier's clock (whole seconds since the epoch), the clock `exp` and
-//! `nbf` are judged by: a hit then reads the time once, for both checks. A monotonic clock for
-//! the TTL alone cost a second clock read per hit, a tenth of a cached request.
+//! `nbf` are judged by: a hit then reads the time once, for both checks, rather than a second
+//! clock for the TTL. (The measurements behind these choices are in BENCHMARKS.md.)
 
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
