@@ -73,7 +73,7 @@ use serde_json::{Map, Value, json};
 use sha2::Sha256;
 use tokio::runtime::Runtime;
 use tower::{Layer, Service, ServiceExt, service_fn};
-use tower_jwt_auth::{JsonClaims, JwtLayer, Key};
+use tower_jwt_auth::{JwtLayer, Key, claims::JsonClaims};
 
 const SECRET: &[u8] = b"bench-secret-that-is-at-least-32-bytes-long";
 

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 /// The default claims type: every claim of the payload, as JSON.
 ///
 /// Use your own `#[derive(Deserialize)]` struct with
-/// [`JwtLayerBuilder::claims`](crate::JwtLayerBuilder::claims) when you know the shape: the
+/// [`JwtLayerBuilder::claims`](crate::layer::JwtLayerBuilder::claims) when you know the shape: the
 /// payload is then parsed straight into it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -39,7 +39,7 @@ impl Deref for JsonClaims {
 ///
 /// ```
 /// use serde::Deserialize;
-/// use tower_jwt_auth::NumericDate;
+/// use tower_jwt_auth::claims::NumericDate;
 ///
 /// #[derive(Deserialize)]
 /// struct MyClaims {

@@ -29,7 +29,7 @@ pub(crate) fn instant_after(now: Instant, ttl: Duration) -> Instant {
 }
 
 /// Reads the current time in whole seconds since the Unix epoch.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+pub(crate) type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// The current time in whole seconds since the Unix epoch: exactly, or somewhere in
 /// `earliest..=latest`.

@@ -69,7 +69,7 @@ const ALL_ALGORITHMS: [Algorithm; 12] = [
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let layer = tower_jwt_auth::from_env()?.build()?;
+/// let layer = tower_jwt_auth::env::from_env()?.build()?;
 /// # Ok(())
 /// # }
 /// ```
@@ -112,7 +112,7 @@ pub fn from_env_with_prefix(prefix: &str) -> Result<JwtLayerBuilder<JsonClaims>,
 /// `Debug` never shows the secret.
 ///
 /// ```
-/// use tower_jwt_auth::EnvConfig;
+/// use tower_jwt_auth::env::EnvConfig;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// // `from_vars` reads any lookup; `from_env` reads the process environment.

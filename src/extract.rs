@@ -27,7 +27,7 @@ use crate::user::CurrentUser;
 ///
 /// ```
 /// use axum::{Json, Router, routing::get};
-/// use tower_jwt_auth::{Claims, JsonClaims};
+/// use tower_jwt_auth::{Claims, claims::JsonClaims};
 ///
 /// async fn me(claims: Claims) -> Json<JsonClaims> {
 ///     Json(claims.into_inner())
@@ -145,7 +145,7 @@ extension_extractor!(BearerToken => token_not_handed_over);
 /// The token is handed over only on request ([`JwtLayerBuilder::expose_token`]), so its absence
 /// behind a working layer is a likely wiring mistake: the 401 comes with an event saying so.
 ///
-/// [`JwtLayerBuilder::expose_token`]: crate::JwtLayerBuilder::expose_token
+/// [`JwtLayerBuilder::expose_token`]: crate::layer::JwtLayerBuilder::expose_token
 fn token_not_handed_over() -> AuthError {
     tracing::warn!(
         target: "tower_jwt_auth",

@@ -4,14 +4,14 @@
 //! never parses the token again. Put guards on routes with axum's `route_layer` (or on a single
 //! method router) so that a 404 or 405 stays a 404 or 405 instead of becoming a 401 or 403.
 //! A refusal is rendered the way the layer in front renders its own: with its
-//! [`error_handler`](crate::JwtLayerBuilder::error_handler) and [`realm`](crate::JwtLayerBuilder::realm)
+//! [`error_handler`](crate::layer::JwtLayerBuilder::error_handler) and [`realm`](crate::layer::JwtLayerBuilder::realm)
 //! when it has them, else as [`AuthError::to_response`] does.
 //!
 //! ```
 //! use axum::{Router, routing::get};
 //! use tower_jwt_auth::{JwtLayer, Key, RequireRoles, RequireScope};
 //!
-//! # fn main() -> Result<(), tower_jwt_auth::ConfigError> {
+//! # fn main() -> Result<(), tower_jwt_auth::error::ConfigError> {
 //! let auth = JwtLayer::builder().key(Key::hmac([7u8; 32])).build()?;
 //! let app: Router = Router::new()
 //!     .route("/admin", get(|| async { "hi admin" }).route_layer(RequireRoles::any(["admin"])?))
@@ -23,7 +23,7 @@
 //!
 //! Guards are generic over the claims type through [`Grants`], implemented for
 //! [`JsonClaims`]; implement it for your own claims type to guard routes behind a layer built
-//! with [`claims::<T>()`](crate::JwtLayerBuilder::claims).
+//! with [`claims::<T>()`](crate::layer::JwtLayerBuilder::claims).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -95,7 +95,7 @@ impl Default for ClaimPath {
 ///
 /// ```
 /// use serde::Deserialize;
-/// use tower_jwt_auth::{ClaimPath, Grants};
+/// use tower_jwt_auth::guard::{ClaimPath, Grants};
 ///
 /// #[derive(Clone, Deserialize)]
 /// struct MyClaims {
@@ -109,7 +109,7 @@ impl Default for ClaimPath {
 ///         self.roles.iter().any(|r| r == role)
 ///     }
 ///     fn has_scope(&self, scope: &str) -> bool {
-///         tower_jwt_auth::scope_list_contains(&self.scope, scope)
+///         tower_jwt_auth::guard::scope_list_contains(&self.scope, scope)
 ///     }
 /// }
 /// ```
@@ -441,7 +441,7 @@ impl<C: Grants + Send + Sync + 'static> RequireScope<C> {
 /// `email_verified`, …). Refusal: 403 `insufficient_scope`, `Insufficient claims.`
 ///
 /// ```
-/// use tower_jwt_auth::{JsonClaims, RequireClaims};
+/// use tower_jwt_auth::{RequireClaims, claims::JsonClaims};
 ///
 /// let verified_email = RequireClaims::matching(|claims: &JsonClaims| {
 ///     claims.get("email_verified") == Some(&serde_json::Value::Bool(true))

@@ -7,7 +7,7 @@
 //!
 //! Tokens are RFC 9068 access tokens: header `typ: "at+jwt"`, with `iat`, `exp`, a random `jti`
 //! and the configured `iss` and `aud` set by the issuer. Verify them with
-//! [`JwtLayerBuilder::typ`](crate::JwtLayerBuilder::typ)`("at+jwt")`, so an ID token or any other
+//! [`JwtLayerBuilder::typ`](crate::layer::JwtLayerBuilder::typ)`("at+jwt")`, so an ID token or any other
 //! JWT signed with the same key is not taken for an access token.
 //!
 //! Signing goes through the crypto backend this crate's features select (the same one the layer
@@ -193,7 +193,7 @@ fn invalid_key(error: jsonwebtoken::errors::Error) -> ConfigError {
 /// ```
 /// use std::time::Duration;
 /// use serde_json::json;
-/// use tower_jwt_auth::{JwtIssuer, JwtLayer, Key, SigningKey};
+/// use tower_jwt_auth::{JwtLayer, Key, issuer::{JwtIssuer, SigningKey}};
 ///
 /// let secret = b"an example secret that is 32 bytes or more";
 /// let issuer = JwtIssuer::builder()

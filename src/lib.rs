@@ -58,21 +58,36 @@
 //! # }
 //! ```
 //!
+//! # Modules
+//!
+//! The names most applications need are at the root; the rest live in the module of the part
+//! they configure, along the path a request takes (ARCHITECTURE.md has one line a module):
+//!
+//! - [`source`]: where the token comes from ([`TokenSource`], [`source::BearerToken`]).
+//! - [`keys`]: verification keys ([`Key`]); [`jwks`]: keys from an identity provider.
+//! - [`verify`]: the pipeline, usable outside a request ([`verify::Verifier`]).
+//! - [`layer`]: [`JwtLayer`], its builder, service, future and defaults.
+//! - [`revocation`]: revocation stores and the [`revocation::Revoker`] handlers log out with.
+//! - [`guard`]: [`RequireRoles`], [`RequireScope`], [`RequireClaims`] and what they read.
+//! - [`claims`]: [`claims::JsonClaims`], [`claims::NumericDate`].
+//! - [`error`]: [`AuthError`] and its table, the configuration and session errors.
+//! - [`issuer`]: [`issuer::JwtIssuer`] signs access tokens this layer accepts; [`refresh`]:
+//!   [`refresh::Sessions`] adds refresh tokens with rotation and reuse detection, logout and
+//!   "log out everywhere"; [`session`]: handler-driven session cookies and CSRF.
+//! - [`env`](mod@env): a layer configured from `JWT_*` variables.
+//!
 //! # Cargo features
 //!
 //! - `aws-lc-rs` (default): verify signatures with aws-lc-rs.
 //! - `rust-crypto`: verify signatures with the pure-Rust RustCrypto crates.
-//! - `jwks`: `RemoteKeySet`, keys from an identity provider (JWKS, OIDC discovery).
-//! - `redis`: `RedisRevocations` and `RedisRefreshStore`, revocations and refresh tokens shared
-//!   by many instances through Redis.
+//! - `jwks`: [`jwks::RemoteKeySet`], keys from an identity provider (JWKS, OIDC discovery).
+//! - `redis`: `revocation::RedisRevocations` and `refresh::RedisRefreshStore`, revocations and
+//!   refresh tokens shared by many instances through Redis.
 //!
-//! # Issuing tokens
-//!
-//! [`JwtIssuer`] signs access tokens this layer accepts, and [`Sessions`] adds refresh tokens
-//! with rotation and reuse detection, logout and "log out everywhere".
-//!
-//! With both enabled, `aws-lc-rs` is used; with neither, [`JwtLayerBuilder::build`] returns
-//! [`ConfigError::NoCryptoBackend`] instead of panicking at the first request.
+//! With both crypto backends enabled, `aws-lc-rs` is used; with neither,
+//! [`JwtLayerBuilder::build`](layer::JwtLayerBuilder::build) returns
+//! [`ConfigError::NoCryptoBackend`](error::ConfigError::NoCryptoBackend) instead of panicking at
+//! the first request.
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]
@@ -85,70 +100,41 @@ struct ReadmeDoctests;
 
 mod charset;
 mod checks;
-mod claims;
+pub mod claims;
 mod clock;
-mod env;
-mod error;
+pub mod env;
+pub mod error;
 mod extract;
-mod guard;
-mod issuer;
+pub mod guard;
+pub mod issuer;
 mod jws;
-mod keys;
-mod layer;
+pub mod keys;
+pub mod layer;
 #[cfg(feature = "redis")]
 mod redis;
-mod refresh;
-mod revocation;
-mod session;
-mod source;
+pub mod refresh;
+pub mod revocation;
+pub mod session;
+pub mod source;
 mod user;
-mod verify;
+pub mod verify;
 
-pub use checks::DEFAULT_BACKEND_TIMEOUT;
-pub use claims::{JsonClaims, NumericDate};
-pub use clock::Clock;
-pub use env::{EnvConfig, EnvError, from_env, from_env_with_prefix};
-pub use error::{
-    AuthError, BoxError, ConfigError, ErrorHandler, IssueError, RETRY_AFTER_SECS, SessionError,
-};
-pub use extract::Claims;
-pub use guard::{
-    ClaimPath, Grants, Guard, GuardService, RequireClaims, RequireRoles, RequireScope,
-    scope_list_contains,
-};
-pub use issuer::{
-    ACCESS_TOKEN_TYP, DEFAULT_ACCESS_LIFETIME, IssuedToken, JwtIssuer, JwtIssuerBuilder, SigningKey,
-};
-pub use jsonwebtoken::Algorithm;
+/// Keys from an identity provider: a JWKS document over HTTPS, or OpenID Connect discovery
+/// (cargo feature `jwks`).
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
-pub use keys::jwks::{
-    DEFAULT_COOLDOWN, DEFAULT_HTTP_TIMEOUT, DEFAULT_REFRESH_INTERVAL, MAX_DOCUMENT_BYTES,
-    RemoteKeySet, RemoteKeySetBuilder,
-};
-pub use keys::{Key, install_crypto_provider};
-pub use layer::{
-    DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_LEN, JwtLayer, JwtLayerBuilder, JwtService, MAX_LEEWAY,
-    Mode, ResponseBody, ResponseFuture,
-};
-pub use refresh::{
-    Consumed, DEFAULT_REFRESH_CAPACITY, DEFAULT_REFRESH_LIFETIME,
-    DEFAULT_REFRESH_TOKENS_PER_SUBJECT, MemoryRefreshStore, RefreshRecord, RefreshStore, Rotation,
-    Sessions, SessionsBuilder, TokenPair,
-};
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use refresh::{DEFAULT_REDIS_REFRESH_PREFIX, RedisRefreshStore};
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use revocation::{DEFAULT_REDIS_PREFIX, RedisRevocations};
-pub use revocation::{
-    DEFAULT_REVOCATION_CAPACITY, DEFAULT_REVOCATIONS_PER_SUBJECT, MemoryRevocations, Revocations,
-    Revoker, TokenFacts,
-};
-pub use session::{
-    CSRF_HEADERS, ClearSession, DEFAULT_CSRF_COOKIE_NAME, SameSite, SessionCookie, SetSession,
-};
-pub use source::{BearerToken, DEFAULT_COOKIE_NAME, TokenSource};
+pub mod jwks {
+    pub use crate::keys::jwks::{
+        DEFAULT_COOLDOWN, DEFAULT_HTTP_TIMEOUT, DEFAULT_REFRESH_INTERVAL, MAX_DOCUMENT_BYTES,
+        RemoteKeySet, RemoteKeySetBuilder,
+    };
+}
+
+pub use error::AuthError;
+pub use extract::Claims;
+pub use guard::{RequireClaims, RequireRoles, RequireScope};
+pub use jsonwebtoken::Algorithm;
+pub use keys::Key;
+pub use layer::JwtLayer;
+pub use source::TokenSource;
 pub use user::CurrentUser;
-pub use verify::{VerifiedJws, Verifier};

@@ -110,10 +110,10 @@ pub(crate) fn is_valid_cookie_name(name: &str) -> bool {
 /// The raw token of an authenticated request, as it arrived.
 ///
 /// Handed over only when the layer is built with
-/// [`expose_token`](crate::JwtLayerBuilder::expose_token): the layer then puts it into the
+/// [`expose_token`](crate::layer::JwtLayerBuilder::expose_token): the layer then puts it into the
 /// request extensions next to the claims, and handlers read it with the [`BearerToken`]
 /// extractor (for example to pass it on to a service called on the user's behalf). It is also
-/// part of [`TokenFacts`](crate::TokenFacts) when asynchronous checks are configured. It shares
+/// part of [`TokenFacts`](crate::revocation::TokenFacts) when asynchronous checks are configured. It shares
 /// the header's bytes instead of copying them. Its `Debug` output is redacted so it never
 /// reaches a log by accident.
 #[derive(Clone)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::json;
-use tower_jwt_auth::{ConfigError, JwtLayer, Key};
+use tower_jwt_auth::{JwtLayer, Key, error::ConfigError};
 
 const ALL: [Algorithm; 12] = [
     Algorithm::HS256,
@@ -243,7 +243,7 @@ async fn single_key_with_kid_refuses_a_different_kid() {
 }
 
 fn build_error(
-    builder: tower_jwt_auth::JwtLayerBuilder<tower_jwt_auth::JsonClaims>,
+    builder: tower_jwt_auth::layer::JwtLayerBuilder<tower_jwt_auth::claims::JsonClaims>,
 ) -> ConfigError {
     builder.build().unwrap_err()
 }

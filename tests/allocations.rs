@@ -15,7 +15,7 @@ use std::cell::Cell;
 use common::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tower_jwt_auth::{JwtLayer, JwtLayerBuilder, Key};
+use tower_jwt_auth::{JwtLayer, Key, layer::JwtLayerBuilder};
 
 /// Counts the allocations of the current thread: tests run on threads of their own, so one
 /// test's count is not disturbed by another's.
@@ -192,7 +192,7 @@ fn by_hand(
 fn an_accepted_request_allocates_no_more_than_handing_its_claims_over() {
     assert_eq!(
         std::mem::size_of::<TokenSized>(),
-        std::mem::size_of::<tower_jwt_auth::BearerToken>()
+        std::mem::size_of::<tower_jwt_auth::source::BearerToken>()
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()

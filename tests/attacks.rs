@@ -177,7 +177,7 @@ fn hs256_with_header(header: &Value, payload: &str) -> String {
 
 /// An HS256 token over exactly these header and payload bytes, UTF-8 or not.
 fn hs256_bytes(header: &[u8], payload: &[u8]) -> String {
-    tower_jwt_auth::install_crypto_provider().unwrap();
+    tower_jwt_auth::keys::install_crypto_provider().unwrap();
     let message = format!("{}.{}", b64(header), b64(payload));
     let signature = jsonwebtoken::crypto::sign(
         message.as_bytes(),
@@ -1173,7 +1173,10 @@ async fn huge_exp_is_refused_by_default_and_by_a_configured_maximum_lifetime() {
 /// nor fail, and the revocation must hold.
 #[tokio::test]
 async fn revoking_a_token_with_a_huge_exp_works() {
-    use tower_jwt_auth::{AuthError, MemoryRevocations, Revoker, TokenFacts};
+    use tower_jwt_auth::{
+        AuthError,
+        revocation::{MemoryRevocations, Revoker, TokenFacts},
+    };
     let layer = JwtLayer::builder()
         .key(Key::hmac(SECRET))
         .max_lifetime(Duration::MAX)

@@ -15,7 +15,10 @@ use common::*;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use tower_jwt_auth::{
-    Claims, ConfigError, CurrentUser, JwtLayer, JwtLayerBuilder, Key, MemoryRevocations, TokenFacts,
+    Claims, CurrentUser, JwtLayer, Key,
+    error::ConfigError,
+    layer::JwtLayerBuilder,
+    revocation::{MemoryRevocations, TokenFacts},
 };
 
 /// Typed claims that count their deserializations, each test with its own counter. Not

@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
-use tower_jwt_auth::{JsonClaims, JwtLayer, JwtLayerBuilder, Key};
+use tower_jwt_auth::{JwtLayer, Key, claims::JsonClaims, layer::JwtLayerBuilder};
 
 const NOW: u64 = 1_700_000_000;
 

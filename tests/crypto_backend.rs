@@ -3,7 +3,7 @@
 
 mod common;
 
-use tower_jwt_auth::{ConfigError, JwtLayer, Key};
+use tower_jwt_auth::{JwtLayer, Key, error::ConfigError};
 
 #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
 #[tokio::test]
@@ -48,7 +48,7 @@ fn with_a_backend_build_succeeds() {
 fn install_crypto_provider_lets_jsonwebtoken_encode_whatever_the_features() {
     // Under `--all-features` jsonwebtoken alone would panic here: it cannot pick between two
     // backends. This test runs in its own process, before any layer is built.
-    tower_jwt_auth::install_crypto_provider().unwrap();
+    tower_jwt_auth::keys::install_crypto_provider().unwrap();
     let token = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &serde_json::json!({ "exp": 1 }),

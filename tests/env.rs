@@ -12,7 +12,11 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use common::*;
 use jsonwebtoken::Algorithm;
 use serde_json::json;
-use tower_jwt_auth::{ConfigError, EnvConfig, EnvError, JwtLayer};
+use tower_jwt_auth::{
+    JwtLayer,
+    env::{EnvConfig, EnvError},
+    error::ConfigError,
+};
 
 /// A secret long enough for HS256, and recognisable in any output.
 const SECRET_TEXT: &str = "test-secret-that-is-long-enough-for-hs512-and-then-some-more-bytes!";
@@ -655,7 +659,7 @@ fn process_environment_is_read_with_the_prefix() {
     let error = EnvConfig::from_env_with_prefix(prefix).unwrap_err();
     assert!(matches!(error, EnvError::NoKeySource { .. }), "{error:?}");
     assert_eq!(error.variables()[0], format!("{prefix}JWT_SECRET").as_str());
-    assert!(tower_jwt_auth::from_env_with_prefix(prefix).is_err());
+    assert!(tower_jwt_auth::env::from_env_with_prefix(prefix).is_err());
 }
 
 // --- Secrets stay secret ----------------------------------------------------------------------

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use common::*;
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
-use tower_jwt_auth::{AuthError, BearerToken, Claims, JwtLayer, Key};
+use tower_jwt_auth::{AuthError, Claims, JwtLayer, Key, source::BearerToken};
 
 #[tokio::test]
 async fn claims_without_the_layer_is_401_unauthorized() {

@@ -10,7 +10,9 @@ use http::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_jwt_auth::{
-    ClaimPath, Grants, Guard, JsonClaims, JwtLayer, Key, RequireClaims, RequireRoles, RequireScope,
+    JwtLayer, Key, RequireClaims, RequireRoles, RequireScope,
+    claims::JsonClaims,
+    guard::{ClaimPath, Grants, Guard},
 };
 
 fn guarded(guard: Guard) -> Router {
@@ -258,7 +260,7 @@ impl Grants for Typed {
         self.roles.iter().any(|granted| granted == role)
     }
     fn has_scope(&self, scope: &str) -> bool {
-        tower_jwt_auth::scope_list_contains(&self.scope, scope)
+        tower_jwt_auth::guard::scope_list_contains(&self.scope, scope)
     }
 }
 

@@ -16,8 +16,9 @@ use jsonwebtoken::Algorithm;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tower_jwt_auth::{
-    ConfigError, DEFAULT_ACCESS_LIFETIME, IssueError, JwtIssuer, JwtIssuerBuilder, JwtLayer,
-    SigningKey,
+    JwtLayer,
+    error::{ConfigError, IssueError},
+    issuer::{DEFAULT_ACCESS_LIFETIME, JwtIssuer, JwtIssuerBuilder, SigningKey},
 };
 
 const FAMILIES: [Algorithm; 6] = [

@@ -16,7 +16,7 @@ use common::*;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
-use tower_jwt_auth::{JwtLayer, RemoteKeySet};
+use tower_jwt_auth::{JwtLayer, jwks::RemoteKeySet};
 
 /// What the fake identity provider serves, and how.
 struct Idp {
@@ -100,7 +100,7 @@ async fn serve_discovery(State(idp): State<Arc<Idp>>) -> Response {
 /// The public JWK of a private key, with a kid.
 fn public_jwk(key: &EncodingKey, alg: Algorithm, kid: &str) -> Value {
     // jsonwebtoken derives the public half through its process-wide provider.
-    tower_jwt_auth::install_crypto_provider().unwrap();
+    tower_jwt_auth::keys::install_crypto_provider().unwrap();
     let mut jwk = serde_json::to_value(Jwk::from_encoding_key(key, alg).unwrap()).unwrap();
     jwk["kid"] = json!(kid);
     jwk
@@ -554,7 +554,7 @@ fn static_and_remote_keys_do_not_mix() {
         .build();
     assert_eq!(
         result.unwrap_err(),
-        tower_jwt_auth::ConfigError::MixedKeySources
+        tower_jwt_auth::error::ConfigError::MixedKeySources
     );
     assert!(
         RemoteKeySet::builder()

@@ -19,9 +19,14 @@ use http_body_util::BodyExt;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use tower_jwt_auth::{
-    Claims, ConfigError, Consumed, DEFAULT_REFRESH_LIFETIME, IssueError, JwtIssuer, JwtLayer, Key,
-    MemoryRefreshStore, MemoryRevocations, RefreshRecord, RefreshStore, SessionError, Sessions,
-    SigningKey, TokenFacts,
+    Claims, JwtLayer, Key,
+    error::{ConfigError, IssueError, SessionError},
+    issuer::{JwtIssuer, SigningKey},
+    refresh::{
+        Consumed, DEFAULT_REFRESH_LIFETIME, MemoryRefreshStore, RefreshRecord, RefreshStore,
+        Sessions,
+    },
+    revocation::{MemoryRevocations, TokenFacts},
 };
 
 const DAY: u64 = 24 * 60 * 60;

@@ -22,8 +22,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared_redis::*;
 use tower_jwt_auth::{
-    Consumed, DEFAULT_REDIS_REFRESH_PREFIX, JwtIssuer, JwtLayer, Key, RedisRefreshStore,
-    RedisRevocations, SessionError, Sessions, SigningKey,
+    JwtLayer, Key,
+    error::SessionError,
+    issuer::{JwtIssuer, SigningKey},
+    refresh::{Consumed, DEFAULT_REDIS_REFRESH_PREFIX, RedisRefreshStore, Sessions},
+    revocation::RedisRevocations,
 };
 
 const HOW_TO_RUN: &str = "set REDIS_URL=redis://127.0.0.1:6379 (a Redis the tests may write to), \
@@ -248,7 +251,7 @@ async fn logout_through_redis_revokes_the_access_token_and_the_family() {
         .route(
             "/logout",
             axum::routing::post(
-                |facts: tower_jwt_auth::TokenFacts,
+                |facts: tower_jwt_auth::revocation::TokenFacts,
                  axum::extract::State((sessions, refresh)): axum::extract::State<(
                     Sessions,
                     String,

@@ -14,8 +14,10 @@ use common::*;
 use http::Request;
 use serde_json::json;
 use tower_jwt_auth::{
-    CurrentUser, JsonClaims, JwtLayer, JwtLayerBuilder, Key, MemoryRevocations, Revocations,
-    TokenFacts,
+    CurrentUser, JwtLayer, Key,
+    claims::JsonClaims,
+    layer::JwtLayerBuilder,
+    revocation::{MemoryRevocations, Revocations, TokenFacts},
 };
 
 fn builder() -> JwtLayerBuilder<JsonClaims> {
@@ -140,14 +142,16 @@ async fn logout_answers_503_in_time_when_the_store_hangs() {
         fn is_revoked<'a>(
             &'a self,
             _token: &'a TokenFacts,
-        ) -> futures_util::future::BoxFuture<'a, Result<bool, tower_jwt_auth::BoxError>> {
+        ) -> futures_util::future::BoxFuture<'a, Result<bool, tower_jwt_auth::error::BoxError>>
+        {
             Box::pin(async { Ok(false) })
         }
         fn revoke_token<'a>(
             &'a self,
             _token: &'a TokenFacts,
             _ttl: Duration,
-        ) -> futures_util::future::BoxFuture<'a, Result<(), tower_jwt_auth::BoxError>> {
+        ) -> futures_util::future::BoxFuture<'a, Result<(), tower_jwt_auth::error::BoxError>>
+        {
             Box::pin(async {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 Ok(())
@@ -458,7 +462,8 @@ async fn revoke_route_reports_store_failure_as_503() {
         fn is_revoked<'a>(
             &'a self,
             _token: &'a TokenFacts,
-        ) -> futures_util::future::BoxFuture<'a, Result<bool, tower_jwt_auth::BoxError>> {
+        ) -> futures_util::future::BoxFuture<'a, Result<bool, tower_jwt_auth::error::BoxError>>
+        {
             Box::pin(async { Ok(false) })
         }
     }
@@ -609,7 +614,7 @@ async fn expired_revocations_make_room_in_a_full_store() {
 #[tokio::test]
 async fn revoking_a_login_ends_every_token_of_it_and_no_other() {
     use axum::routing::post;
-    use tower_jwt_auth::{AuthError, Revoker};
+    use tower_jwt_auth::{AuthError, revocation::Revoker};
     let layer = builder()
         .revocations(MemoryRevocations::default())
         .build()

@@ -21,8 +21,11 @@ use http::{Method, StatusCode};
 use serde_json::json;
 use shared_redis::*;
 use tower_jwt_auth::{
-    ConfigError, DEFAULT_MAX_LIFETIME, DEFAULT_REDIS_PREFIX, JsonClaims, JwtLayer, JwtLayerBuilder,
-    Key, RedisRevocations, Revocations,
+    JwtLayer, Key,
+    claims::JsonClaims,
+    error::ConfigError,
+    layer::{DEFAULT_MAX_LIFETIME, JwtLayerBuilder},
+    revocation::{DEFAULT_REDIS_PREFIX, RedisRevocations, Revocations},
 };
 
 const HOW_TO_RUN: &str = "set REDIS_URL=redis://127.0.0.1:6379 (a Redis the tests may write to), \
@@ -690,7 +693,7 @@ async fn a_redis_that_may_evict_keys_is_refused() {
             message.contains("maxmemory-policy") && message.contains(policy),
             "{message}"
         );
-        let error = tower_jwt_auth::RedisRefreshStore::connect(&server.url())
+        let error = tower_jwt_auth::refresh::RedisRefreshStore::connect(&server.url())
             .await
             .unwrap_err();
         assert!(error.to_string().contains("noeviction"), "{error}");

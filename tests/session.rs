@@ -16,8 +16,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use serde_json::json;
 use tower_jwt_auth::{
-    Claims, ClearSession, ConfigError, JwtIssuer, JwtLayer, JwtLayerBuilder, Key, SameSite,
-    SessionCookie, SetSession, SigningKey, TokenSource,
+    Claims, JwtLayer, Key, TokenSource,
+    error::ConfigError,
+    issuer::{JwtIssuer, SigningKey},
+    layer::JwtLayerBuilder,
+    session::{ClearSession, SameSite, SessionCookie, SetSession},
 };
 
 fn issuer_at(clock: Arc<AtomicU64>, lifetime: u64) -> JwtIssuer {
@@ -34,7 +37,7 @@ fn issuer() -> JwtIssuer {
 }
 
 /// A layer reading the `auth` cookie, with the session.
-fn cookie_layer(issuer: &JwtIssuer) -> JwtLayerBuilder<tower_jwt_auth::JsonClaims> {
+fn cookie_layer(issuer: &JwtIssuer) -> JwtLayerBuilder<tower_jwt_auth::claims::JsonClaims> {
     JwtLayer::builder()
         .key(Key::hmac(SECRET))
         .source(TokenSource::cookie())

@@ -294,7 +294,7 @@ fn invalid_cookie_names_are_refused_at_build() {
             .build();
         assert_eq!(
             result.unwrap_err(),
-            tower_jwt_auth::ConfigError::InvalidCookieName,
+            tower_jwt_auth::error::ConfigError::InvalidCookieName,
             "{name:?}"
         );
     }

@@ -42,7 +42,7 @@ async fn each_rejection_emits_one_debug_event_without_the_token() {
     send(app(hs256_layer()), bearer(&hs256(&claims()))).await;
     let failing_store = tower_jwt_auth::JwtLayer::builder()
         .key(tower_jwt_auth::Key::hmac(SECRET))
-        .revoked_if(|_facts: tower_jwt_auth::TokenFacts| async {
+        .revoked_if(|_facts: tower_jwt_auth::revocation::TokenFacts| async {
             Err::<bool, _>(std::io::Error::other("redis refused the connection"))
         })
         .build()
@@ -74,7 +74,7 @@ async fn each_rejection_emits_one_debug_event_without_the_token() {
     let asks_for_token = axum::Router::new()
         .route(
             "/",
-            axum::routing::get(|token: tower_jwt_auth::BearerToken| async move {
+            axum::routing::get(|token: tower_jwt_auth::source::BearerToken| async move {
                 token.len().to_string()
             }),
         )
@@ -101,7 +101,7 @@ async fn each_rejection_emits_one_debug_event_without_the_token() {
 
 /// A revocation the memory store has no room for fails with 503, and says why at error level.
 async fn a_revocation_the_full_store_refuses_is_logged_at_error(captured: &Captured) {
-    let store = tower_jwt_auth::MemoryRevocations::new(1);
+    let store = tower_jwt_auth::revocation::MemoryRevocations::new(1);
     let layer = tower_jwt_auth::JwtLayer::builder()
         .key(tower_jwt_auth::Key::hmac(SECRET))
         .revocations(store)
@@ -134,9 +134,9 @@ async fn skipped_jwks_keys_are_logged_once(captured: &Captured) {
 
     use jsonwebtoken::Algorithm;
     use jsonwebtoken::jwk::Jwk;
-    use tower_jwt_auth::{JwtLayer, RemoteKeySet};
+    use tower_jwt_auth::{JwtLayer, jwks::RemoteKeySet};
 
-    tower_jwt_auth::install_crypto_provider().unwrap();
+    tower_jwt_auth::keys::install_crypto_provider().unwrap();
     let mut good = serde_json::to_value(
         Jwk::from_encoding_key(&encoding_key(Algorithm::RS256), Algorithm::RS256).unwrap(),
     )

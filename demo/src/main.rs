@@ -61,12 +61,22 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tower_jwt_auth::{
-    Algorithm, ClaimPath, Claims, ClearSession, CurrentUser, DEFAULT_COOKIE_NAME,
-    DEFAULT_REFRESH_CAPACITY, DEFAULT_REFRESH_TOKENS_PER_SUBJECT, DEFAULT_REVOCATION_CAPACITY,
-    DEFAULT_REVOCATIONS_PER_SUBJECT, EnvConfig, EnvError, Grants, JwtIssuer, JwtLayerBuilder,
-    MemoryRefreshStore, MemoryRevocations, NumericDate, RefreshStore, RequireRoles, RequireScope,
-    Revocations, Revoker, SessionCookie, Sessions, SetSession, SigningKey, TokenFacts, TokenSource,
-    scope_list_contains,
+    Algorithm, Claims, CurrentUser, RequireRoles, RequireScope, TokenSource,
+    claims::NumericDate,
+    env::{EnvConfig, EnvError},
+    guard::{ClaimPath, Grants, scope_list_contains},
+    issuer::{JwtIssuer, SigningKey},
+    layer::JwtLayerBuilder,
+    refresh::{
+        DEFAULT_REFRESH_CAPACITY, DEFAULT_REFRESH_TOKENS_PER_SUBJECT, MemoryRefreshStore,
+        RefreshStore, Sessions,
+    },
+    revocation::{
+        DEFAULT_REVOCATION_CAPACITY, DEFAULT_REVOCATIONS_PER_SUBJECT, MemoryRevocations,
+        Revocations, Revoker, TokenFacts,
+    },
+    session::{ClearSession, SessionCookie, SetSession},
+    source::DEFAULT_COOKIE_NAME,
 };
 
 const ISSUER: &str = "tower-jwt-auth-demo";
@@ -203,8 +213,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         #[cfg(feature = "redis")]
         Ok(url) => {
             tracing::info!("revocations and refresh tokens in Redis");
-            let revocations = tower_jwt_auth::RedisRevocations::connect_lazy(&url)?;
-            let refresh_tokens = tower_jwt_auth::RedisRefreshStore::sharing(&revocations);
+            let revocations = tower_jwt_auth::revocation::RedisRevocations::connect_lazy(&url)?;
+            let refresh_tokens = tower_jwt_auth::refresh::RedisRefreshStore::sharing(&revocations);
             app(&config, revocations, refresh_tokens)?
         }
         #[cfg(not(feature = "redis"))]
@@ -258,7 +268,7 @@ fn app(
     config: &EnvConfig,
     revocations: impl Revocations + Clone,
     refresh_tokens: impl RefreshStore,
-) -> Result<Router, tower_jwt_auth::ConfigError> {
+) -> Result<Router, tower_jwt_auth::error::ConfigError> {
     let admin_only = RequireRoles::<AccessClaims>::any_of(["admin"])?;
     let can_read = RequireScope::<AccessClaims>::any_of(["users:read"])?;
     let can_write = RequireScope::<AccessClaims>::any_of(["users:write"])?;

@@ -22,7 +22,9 @@ use http::{HeaderName, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tower::{Layer, Service};
-use tower_jwt_auth::{Algorithm, BearerToken, Claims, JsonClaims, JwtLayer, Key, TokenSource};
+use tower_jwt_auth::{
+    Algorithm, Claims, JwtLayer, Key, TokenSource, claims::JsonClaims, source::BearerToken,
+};
 
 /// The HMAC secret of every layer here (64 bytes).
 pub const SECRET: &[u8] = b"fuzzing-secret-fuzzing-secret-fuzzing-secret-fuzzing-secret-1234";
@@ -256,7 +258,7 @@ fn check_claims(profile: Profile, header: &Value, payload: &Value) {
     // The default maximum lifetime, from iat (or from now).
     let start = iat.unwrap_or(now).min(now);
     assert!(
-        exp - start <= tower_jwt_auth::DEFAULT_MAX_LIFETIME.as_secs() as f64,
+        exp - start <= tower_jwt_auth::layer::DEFAULT_MAX_LIFETIME.as_secs() as f64,
         "a lifetime over the maximum accepted: exp {exp}, from {start}"
     );
     if profile == Profile::Strict {
@@ -301,7 +303,7 @@ pub fn cookies(values: &[HeaderValue]) -> Vec<(HeaderName, HeaderValue)> {
 /// `header_json` and `payload_json`, signed with HS256 and [`SECRET`]: lets the fuzzer reach
 /// everything after the signature check.
 pub fn hs256_signed(header_json: &[u8], payload_json: &[u8]) -> String {
-    tower_jwt_auth::install_crypto_provider().expect("a crypto backend");
+    tower_jwt_auth::keys::install_crypto_provider().expect("a crypto backend");
     let message = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header_json),

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// Why [`JwtLayerBuilder::build`](crate::JwtLayerBuilder::build) refused a configuration.
+/// Why [`JwtLayerBuilder::build`](crate::layer::JwtLayerBuilder::build) refused a configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -61,7 +61,7 @@ pub enum ConfigError {
     InvalidRequirement(String),
     /// Neither the `aws-lc-rs` nor the `rust-crypto` feature is enabled.
     NoCryptoBackend,
-    /// A [`JwtIssuer`](crate::JwtIssuer) was built without a signing key.
+    /// A [`JwtIssuer`](crate::issuer::JwtIssuer) was built without a signing key.
     NoSigningKey,
     /// A token lifetime (access or refresh) is zero.
     ZeroLifetime(&'static str),

@@ -10,7 +10,7 @@ use http::{HeaderValue, StatusCode};
 
 use super::AuthError;
 
-/// Why [`JwtIssuer::issue`](crate::JwtIssuer::issue) could not sign a token.
+/// Why [`JwtIssuer::issue`](crate::issuer::JwtIssuer::issue) could not sign a token.
 ///
 /// These are server-side faults (the claims type, the operating system's random source): a
 /// handler answers them with a 500.
@@ -43,7 +43,7 @@ impl fmt::Display for IssueError {
 
 impl std::error::Error for IssueError {}
 
-/// Why a [`Sessions`](crate::Sessions) call failed: the token endpoint's error table.
+/// Why a [`Sessions`](crate::refresh::Sessions) call failed: the token endpoint's error table.
 ///
 /// A refresh token that cannot be used is the client's problem: 400 `invalid_grant`
 /// (RFC 6749 §5.2) with the crate's JSON `{"code","description"}` body. A store that fails or
@@ -67,7 +67,7 @@ pub enum SessionError {
     Issue(IssueError),
     /// The refresh store, the revocation store or the `rotate_with` callback failed or timed
     /// out.
-    Unavailable(crate::BoxError),
+    Unavailable(crate::error::BoxError),
 }
 
 impl SessionError {

@@ -40,9 +40,9 @@ pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 /// keys and the refresh.
 ///
 /// ```no_run
-/// use tower_jwt_auth::{JwtLayer, RemoteKeySet};
+/// use tower_jwt_auth::{JwtLayer, jwks::RemoteKeySet};
 ///
-/// # fn main() -> Result<(), tower_jwt_auth::ConfigError> {
+/// # fn main() -> Result<(), tower_jwt_auth::error::ConfigError> {
 /// let keys = RemoteKeySet::builder()
 ///     .oidc_issuer("https://login.example.com/realms/main")
 ///     .build()?;

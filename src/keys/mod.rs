@@ -1,4 +1,4 @@
-//! Verification keys: [`Key`] as the user gives it, prepared once into a [`KeySet`] chosen by
+//! Verification keys: [`Key`] as the user gives it, prepared once into a key set chosen by
 //! `kid`, from the builder's keys or an identity provider's JWKS.
 
 use std::fmt;

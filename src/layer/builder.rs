@@ -379,7 +379,7 @@ impl<C> JwtLayerBuilder<C> {
     }
 
     /// Also hands the raw token to the inner service: the request extensions get the
-    /// [`BearerToken`](crate::BearerToken) next to the claims, for the [`BearerToken`](crate::BearerToken) extractor (or
+    /// [`BearerToken`](crate::source::BearerToken) next to the claims, for the [`BearerToken`](crate::source::BearerToken) extractor (or
     /// `extensions().get::<BearerToken>()`). Off by default.
     ///
     /// Turn it on for handlers that pass the user's token on to another service. Off, the
@@ -436,9 +436,9 @@ impl<C> JwtLayerBuilder<C> {
         self
     }
 
-    /// Lets handlers start and end cookie sessions: a response carrying [`SetSession`](crate::SetSession) gets its
+    /// Lets handlers start and end cookie sessions: a response carrying [`SetSession`](crate::session::SetSession) gets its
     /// claims signed by `issuer` into the auth cookie (and the `XSRF-TOKEN` cookie beside it), one
-    /// carrying [`ClearSession`](crate::ClearSession) gets both cleared; other responses keep the cookies as they are,
+    /// carrying [`ClearSession`](crate::session::ClearSession) gets both cleared; other responses keep the cookies as they are,
     /// unless sliding renewal is on ([`SessionCookie::sliding`]). The cookies' attributes come
     /// from [`session_cookie`](Self::session_cookie).
     ///

@@ -44,7 +44,7 @@ pub(super) fn finish_response<B>(
 }
 
 pin_project! {
-    /// The response future of [`JwtService`] and [`GuardService`](crate::GuardService): the
+    /// The response future of [`JwtService`] and [`GuardService`](crate::guard::GuardService): the
     /// inner service's future, a rejection, or the asynchronous checks followed by the inner
     /// service.
     pub struct ResponseFuture<F, B, E> {

@@ -25,6 +25,7 @@ mod builder;
 mod future;
 mod service;
 
+pub use crate::checks::DEFAULT_BACKEND_TIMEOUT;
 pub use builder::JwtLayerBuilder;
 pub use future::{ResponseBody, ResponseFuture};
 pub use service::JwtService;

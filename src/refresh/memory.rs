@@ -37,7 +37,7 @@ pub const DEFAULT_REFRESH_TOKENS_PER_SUBJECT: usize = 1_000;
 ///   is its only one, its oldest consumed tokens are forgotten (a replay of one of them is then
 ///   refused as unknown rather than ending the login);
 /// - at most `capacity` entries in all: a login or rotation that would need more fails with
-///   [`SessionError::Unavailable`](crate::SessionError::Unavailable) (503), logged at error
+///   [`SessionError::Unavailable`](crate::error::SessionError::Unavailable) (503), logged at error
 ///   level.
 ///
 /// Everything is lost when the process ends: every login ends with it. Use `RedisRefreshStore`

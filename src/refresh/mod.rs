@@ -137,7 +137,7 @@ impl IntoResponse for TokenPair {
 /// ```
 /// use std::time::Duration;
 /// use serde_json::json;
-/// use tower_jwt_auth::{JwtIssuer, MemoryRefreshStore, MemoryRevocations, Sessions, SigningKey};
+/// use tower_jwt_auth::{issuer::{JwtIssuer, SigningKey}, refresh::{MemoryRefreshStore, Sessions}, revocation::MemoryRevocations};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let issuer = JwtIssuer::builder()

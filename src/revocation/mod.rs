@@ -9,7 +9,7 @@
 //!
 //! Entries live only as long as they matter: a listed token until it would have expired anyway,
 //! a revoked subject as long as the layer's longest token lifetime
-//! ([`JwtLayerBuilder::max_lifetime`](crate::JwtLayerBuilder::max_lifetime)).
+//! ([`JwtLayerBuilder::max_lifetime`](crate::layer::JwtLayerBuilder::max_lifetime)).
 
 use std::fmt;
 use std::future::Future;
@@ -67,7 +67,7 @@ impl TokenFacts {
     }
 
     /// The `sid` claim, when it is a string: the login the token belongs to (the family of
-    /// refresh tokens that [`Sessions`](crate::Sessions) issued it with).
+    /// refresh tokens that [`Sessions`](crate::refresh::Sessions) issued it with).
     pub fn sid(&self) -> Option<&str> {
         self.sid.as_deref()
     }
@@ -112,7 +112,7 @@ impl fmt::Debug for TokenFacts {
 ///
 /// Implemented by [`MemoryRevocations`] and, with the `redis` feature, `RedisRevocations`.
 /// A plain async closure works too, through
-/// [`JwtLayerBuilder::revoked_if`](crate::JwtLayerBuilder::revoked_if).
+/// [`JwtLayerBuilder::revoked_if`](crate::layer::JwtLayerBuilder::revoked_if).
 pub trait Revocations: Send + Sync + 'static {
     /// Whether `token` is revoked. An error fails the request closed (503) unless the layer is
     /// configured to fail open.
@@ -192,7 +192,7 @@ pub(crate) fn issued_before(token: &TokenFacts, before: u64) -> bool {
 ///
 /// ```
 /// use axum::http::StatusCode;
-/// use tower_jwt_auth::{AuthError, Revoker, TokenFacts};
+/// use tower_jwt_auth::{AuthError, revocation::{Revoker, TokenFacts}};
 ///
 /// async fn logout(revoker: Revoker, token: TokenFacts) -> Result<StatusCode, AuthError> {
 ///     revoker.revoke(&token).await?;

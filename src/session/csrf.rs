@@ -21,7 +21,7 @@ pub const CSRF_HEADERS: [&str; 2] = ["x-csrf-token", "x-xsrf-token"];
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// The CSRF key: from [`JwtLayerBuilder::csrf_secret`](crate::JwtLayerBuilder::csrf_secret), else
+/// The CSRF key: from [`JwtLayerBuilder::csrf_secret`](crate::layer::JwtLayerBuilder::csrf_secret), else
 /// derived from the session issuer's key, else one random key per process.
 #[derive(Clone)]
 pub(crate) struct CsrfKey(HmacSha256);

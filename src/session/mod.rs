@@ -2,7 +2,7 @@
 //!
 //! A handler returns [`SetSession`] or [`ClearSession`] (as a response part, or in the
 //! response's extensions); the [`JwtLayer`](crate::JwtLayer) configured with
-//! [`session`](crate::JwtLayerBuilder::session) signs the claims with its
+//! [`session`](crate::layer::JwtLayerBuilder::session) signs the claims with its
 //! [`JwtIssuer`] and writes the auth cookie, or clears it. Next to the HttpOnly auth cookie it
 //! writes a readable `XSRF-TOKEN` cookie: the double-submit token that unsafe requests
 //! authenticated by the cookie must echo in `X-CSRF-Token` or `X-XSRF-Token`.
@@ -214,7 +214,7 @@ impl SessionCookie {
 /// ```
 /// use axum::Json;
 /// use serde_json::json;
-/// use tower_jwt_auth::SetSession;
+/// use tower_jwt_auth::session::SetSession;
 ///
 /// async fn login() -> (SetSession, Json<serde_json::Value>) {
 ///     let claims = json!({ "sub": "alice", "roles": ["user"] });

@@ -1,4 +1,4 @@
-//! The opt-in cache of verified tokens ([`JwtLayerBuilder::cache`](crate::JwtLayerBuilder::cache)).
+//! The opt-in cache of verified tokens ([`JwtLayerBuilder::cache`](crate::layer::JwtLayerBuilder::cache)).
 //!
 //! A hit skips the signature and the parse, which dominate a request's cost, but nothing that
 //! depends on time or on state outside the token: the time claims are checked again against the

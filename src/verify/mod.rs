@@ -44,7 +44,7 @@ pub struct VerifiedJws<'a> {
 
 /// Verifies tokens: the signature, the header rules and the claims, into `C`.
 ///
-/// Built by [`JwtLayerBuilder::build`](crate::JwtLayerBuilder::build) and shared by the layer;
+/// Built by [`JwtLayerBuilder::build`](crate::layer::JwtLayerBuilder::build) and shared by the layer;
 /// reach it through [`JwtLayer::verifier`](crate::JwtLayer::verifier) to verify a token outside a
 /// request (a WebSocket handshake message, a background job).
 pub struct Verifier<C> {

@@ -357,7 +357,9 @@ mod tests {
     use crate::keys::Key;
 
     /// A layer whose verifier's precise clock reads `clock` (shared, so a test can move it).
-    fn layer_at(clock: &Arc<AtomicU64>) -> crate::JwtLayerBuilder<crate::JsonClaims> {
+    fn layer_at(
+        clock: &Arc<AtomicU64>,
+    ) -> crate::layer::JwtLayerBuilder<crate::claims::JsonClaims> {
         let clock = clock.clone();
         crate::JwtLayer::builder()
             .key(Key::hmac(b"a secret long enough for HS256 keys, 32+ bytes"))
@@ -439,7 +441,7 @@ mod tests {
 
     /// The seconds in `from..until` at which every time rule holds, one by one.
     fn passing_one_by_one(
-        verifier: &Verifier<crate::JsonClaims>,
+        verifier: &Verifier<crate::claims::JsonClaims>,
         times: &TimeClaims,
         from: u64,
         until: u64,

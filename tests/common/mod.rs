@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use tower_jwt_auth::{Claims, JsonClaims, JwtLayer, Key};
+use tower_jwt_auth::{Claims, JwtLayer, Key, claims::JsonClaims};
 
 mod descriptions;
 
@@ -83,7 +83,7 @@ pub fn b64(bytes: impl AsRef<[u8]>) -> String {
 /// Signs exactly the given header and payload texts, so tests control every byte.
 pub fn sign_raw(header: &str, payload: &str, alg: Algorithm, key: &EncodingKey) -> String {
     // With both crypto features enabled, jsonwebtoken cannot pick a backend by itself.
-    tower_jwt_auth::install_crypto_provider().unwrap();
+    tower_jwt_auth::keys::install_crypto_provider().unwrap();
     let message = format!("{}.{}", b64(header), b64(payload));
     let signature = jsonwebtoken::crypto::sign(message.as_bytes(), key, alg).unwrap();
     format!("{message}.{signature}")
@@ -326,8 +326,8 @@ pub fn assert_refused(answer: &Answer, token: &str) -> String {
 
 /// Logs the presented token out.
 pub async fn logout(
-    revoker: tower_jwt_auth::Revoker,
-    token: tower_jwt_auth::TokenFacts,
+    revoker: tower_jwt_auth::revocation::Revoker,
+    token: tower_jwt_auth::revocation::TokenFacts,
 ) -> Result<StatusCode, tower_jwt_auth::AuthError> {
     revoker.revoke(&token).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -335,8 +335,8 @@ pub async fn logout(
 
 /// Logs the presented token's subject out everywhere.
 pub async fn logout_all(
-    revoker: tower_jwt_auth::Revoker,
-    token: tower_jwt_auth::TokenFacts,
+    revoker: tower_jwt_auth::revocation::Revoker,
+    token: tower_jwt_auth::revocation::TokenFacts,
 ) -> Result<StatusCode, tower_jwt_auth::AuthError> {
     revoker
         .revoke_subject(token.sub().unwrap_or_default())
@@ -355,7 +355,7 @@ pub fn revoking_app(layer: JwtLayer) -> Router {
         )
         .route(
             "/id",
-            get(|facts: tower_jwt_auth::TokenFacts| async move { facts.revocation_id() }),
+            get(|facts: tower_jwt_auth::revocation::TokenFacts| async move { facts.revocation_id() }),
         )
         .route("/logout", post(logout))
         .route("/logout-all", post(logout_all))
@@ -365,17 +365,17 @@ pub fn revoking_app(layer: JwtLayer) -> Router {
 /// Rotates the token `token_hash` of `store` straight through the store, at `now`, to a
 /// successor no session will use: what the store answers for that token.
 pub async fn rotate_in_store(
-    store: &impl tower_jwt_auth::RefreshStore,
+    store: &impl tower_jwt_auth::refresh::RefreshStore,
     token_hash: &str,
     now: u64,
-) -> tower_jwt_auth::Consumed {
-    let successor: tower_jwt_auth::RefreshRecord = serde_json::from_value(json!({
+) -> tower_jwt_auth::refresh::Consumed {
+    let successor: tower_jwt_auth::refresh::RefreshRecord = serde_json::from_value(json!({
         "token_hash": format!("successor-of-{token_hash}"), "subject": "nobody",
         "family": "none", "family_issued_at": now, "issued_at": now, "expires_at": now + 60,
         "claims": {}
     }))
     .unwrap();
-    let rotation = tower_jwt_auth::Rotation {
+    let rotation = tower_jwt_auth::refresh::Rotation {
         token_hash,
         successor: &successor,
         now,
@@ -408,12 +408,12 @@ impl TestClock {
 /// The reuse grace, as any store must keep it: `sessions(clock, grace)` gives sessions of a
 /// fresh store with that grace, on `clock`.
 pub async fn reuse_grace_is_kept(
-    sessions: impl Fn(&TestClock, std::time::Duration) -> tower_jwt_auth::Sessions,
+    sessions: impl Fn(&TestClock, std::time::Duration) -> tower_jwt_auth::refresh::Sessions,
 ) {
     use std::time::Duration;
-    use tower_jwt_auth::SessionError;
+    use tower_jwt_auth::error::SessionError;
     let alice = json!({ "sub": "alice" });
-    let reused = |result: Result<tower_jwt_auth::TokenPair, SessionError>| {
+    let reused = |result: Result<tower_jwt_auth::refresh::TokenPair, SessionError>| {
         matches!(result, Err(SessionError::RefreshReused))
     };
 
