@@ -13,7 +13,7 @@ use http::Extensions;
 
 use crate::error::AuthError;
 use crate::error::BoxError;
-use crate::revocation::{Revocations, Revoker, TokenFacts};
+use crate::revocation::{RevocationStore, Revoker, TokenFacts};
 use crate::user::{InsertUser, UserLookup};
 
 /// The default bound on each store or lookup call.
@@ -21,7 +21,7 @@ pub const DEFAULT_BACKEND_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The configured asynchronous checks.
 pub(crate) struct AsyncChecks {
-    pub(crate) revocations: Option<Arc<dyn Revocations>>,
+    pub(crate) revocations: Option<Arc<dyn RevocationStore>>,
     pub(crate) revoker: Option<Revoker>,
     pub(crate) user_lookup: Option<UserLookup>,
     pub(crate) timeout: Duration,
@@ -60,7 +60,11 @@ impl AsyncChecks {
         let Some(lookup) = &self.user_lookup else {
             return Ok(None);
         };
-        let sub = facts.sub.clone().ok_or((AuthError::MissingSubject, None))?;
+        let sub = facts
+            .claims
+            .sub
+            .clone()
+            .ok_or((AuthError::MissingSubject, None))?;
         match tokio::time::timeout(self.timeout, lookup(sub)).await {
             Ok(Ok(Some(insert))) => Ok(Some(insert)),
             Ok(Ok(None)) => Err((AuthError::UnknownSubject, None)),

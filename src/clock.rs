@@ -28,8 +28,27 @@ pub(crate) fn instant_after(now: Instant, ttl: Duration) -> Instant {
     now.checked_add(ttl.min(CENTURY)).unwrap_or(now)
 }
 
-/// Reads the current time in whole seconds since the Unix epoch.
-pub(crate) type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+/// The time rules' clock, in whole seconds since the Unix epoch: the system's, or one the
+/// user configured (`clock(..)` on the builders, for tests and simulations). Cheap to clone.
+#[derive(Clone, Default)]
+pub(crate) struct Clock(Option<Arc<dyn Fn() -> u64 + Send + Sync>>);
+
+impl Clock {
+    /// A clock that reads `read`.
+    pub(crate) fn from_fn(read: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(read)))
+    }
+
+    /// Whether this is the system clock, which a cache hit may read coarsely.
+    pub(crate) fn is_system(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Now, in whole seconds since the Unix epoch.
+    pub(crate) fn now(&self) -> u64 {
+        self.0.as_ref().map_or_else(unix_now, |read| read())
+    }
+}
 
 /// The current time in whole seconds since the Unix epoch: exactly, or somewhere in
 /// `earliest..=latest`.

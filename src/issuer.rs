@@ -26,7 +26,6 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::clock::Clock;
-use crate::clock::unix_now;
 use crate::error::{ConfigError, IssueError};
 use crate::keys;
 
@@ -85,8 +84,8 @@ impl SigningKey {
     }
 
     /// An EC private key (P-256 or P-384) in PKCS#8 DER.
-    pub fn ec_der(der: impl AsRef<[u8]>) -> Self {
-        Self::new(EncodingKey::from_ec_der(der.as_ref()))
+    pub fn ec_der(der: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        Self::ec_pem(keys::der_to_pem("PRIVATE KEY", der.as_ref()))
     }
 
     /// An Ed25519 private key in PKCS#8 PEM (`PRIVATE KEY`).
@@ -97,8 +96,8 @@ impl SigningKey {
     }
 
     /// An Ed25519 private key in PKCS#8 DER.
-    pub fn ed_der(der: impl AsRef<[u8]>) -> Self {
-        Self::new(EncodingKey::from_ed_der(der.as_ref()))
+    pub fn ed_der(der: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        Self::ed_pem(keys::der_to_pem("PRIVATE KEY", der.as_ref()))
     }
 
     fn new(encoding: EncodingKey) -> Self {
@@ -229,7 +228,7 @@ struct Prepared {
     issuer: Option<String>,
     audience: Option<String>,
     lifetime: Duration,
-    clock: Option<Clock>,
+    clock: Clock,
     provider: &'static CryptoProvider,
 }
 
@@ -324,10 +323,7 @@ impl JwtIssuer {
 
     /// The current time by the issuer's clock, in seconds since the Unix epoch.
     pub(crate) fn now(&self) -> u64 {
-        self.shared
-            .clock
-            .as_ref()
-            .map_or_else(unix_now, |clock| clock())
+        self.shared.clock.now()
     }
 
     pub(crate) fn issue_object(
@@ -408,7 +404,7 @@ pub struct JwtIssuerBuilder {
     issuer: Option<String>,
     audience: Option<String>,
     lifetime: Option<Duration>,
-    clock: Option<Clock>,
+    clock: Clock,
 }
 
 impl fmt::Debug for JwtIssuerBuilder {
@@ -466,7 +462,7 @@ impl JwtIssuerBuilder {
 
     /// Replaces the system clock (seconds since the Unix epoch), for tests and simulations.
     pub fn clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
-        self.clock = Some(Arc::new(clock));
+        self.clock = Clock::from_fn(clock);
         self
     }
 

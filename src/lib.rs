@@ -81,7 +81,7 @@
 //! - `aws-lc-rs` (default): verify signatures with aws-lc-rs.
 //! - `rust-crypto`: verify signatures with the pure-Rust RustCrypto crates.
 //! - `jwks`: [`jwks::RemoteKeySet`], keys from an identity provider (JWKS, OIDC discovery).
-//! - `redis`: `revocation::RedisRevocations` and `refresh::RedisRefreshStore`, revocations and
+//! - `redis`: `revocation::RedisRevocationStore` and `refresh::RedisRefreshStore`, revocations and
 //!   refresh tokens shared by many instances through Redis.
 //!
 //! With both crypto backends enabled, `aws-lc-rs` is used; with neither,

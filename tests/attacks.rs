@@ -1175,12 +1175,12 @@ async fn huge_exp_is_refused_by_default_and_by_a_configured_maximum_lifetime() {
 async fn revoking_a_token_with_a_huge_exp_works() {
     use tower_jwt_auth::{
         AuthError,
-        revocation::{MemoryRevocations, Revoker, TokenFacts},
+        revocation::{MemoryRevocationStore, Revoker, TokenFacts},
     };
     let layer = JwtLayer::builder()
         .key(Key::hmac(SECRET))
         .max_lifetime(Duration::MAX)
-        .revocations(MemoryRevocations::default())
+        .revocations(MemoryRevocationStore::default())
         .build()
         .unwrap();
     let router = axum::Router::new()

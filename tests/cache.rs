@@ -18,7 +18,7 @@ use tower_jwt_auth::{
     Claims, CurrentUser, JwtLayer, Key,
     error::ConfigError,
     layer::JwtLayerBuilder,
-    revocation::{MemoryRevocations, TokenFacts},
+    revocation::{MemoryRevocationStore, TokenFacts},
 };
 
 /// Typed claims that count their deserializations, each test with its own counter. Not
@@ -277,7 +277,7 @@ async fn a_cached_token_still_ages_out_under_max_age() {
 async fn a_cached_token_is_still_checked_for_revocation() {
     let layer = JwtLayer::builder()
         .key(Key::hmac(SECRET))
-        .revocations(MemoryRevocations::new(1_000))
+        .revocations(MemoryRevocationStore::new(1_000))
         .cache(100)
         .build()
         .unwrap();
@@ -331,7 +331,7 @@ async fn a_cached_token_still_goes_through_the_user_lookup() {
 async fn the_facts_of_a_hit_are_those_of_the_token() {
     let layer = JwtLayer::builder()
         .key(Key::hmac(SECRET))
-        .revocations(MemoryRevocations::new(1_000))
+        .revocations(MemoryRevocationStore::new(1_000))
         .cache(100)
         .build()
         .unwrap();

@@ -327,10 +327,15 @@ fn a_public_key_or_garbage_is_refused_as_a_signing_key() {
         SigningKey::ed_pem(b"not a key"),
         Err(ConfigError::InvalidKey(_))
     ));
-    // DER is only parsed when the issuer is built.
-    for key in [
+    // DER is parsed at once as far as its PKCS#8 structure goes; a key that still is not a
+    // private key (a public key inside, an RSA key taken as PKCS#1) is refused when the issuer
+    // is built, as it signs a probe.
+    assert!(matches!(
         SigningKey::ec_der(b"garbage"),
-        SigningKey::ed_der(key_file("ed25519.pub.der")),
+        Err(ConfigError::InvalidKey(_))
+    ));
+    for key in [
+        SigningKey::ed_der(key_file("ed25519.pub.der")).unwrap(),
         SigningKey::rsa_der(key_file("rsa.pub.der")).unwrap(),
     ] {
         let error = JwtIssuer::builder().key(key).build().unwrap_err();
@@ -384,11 +389,17 @@ fn base64_secrets_and_der_keys_sign_like_their_pem_forms() {
             Algorithm::RS256,
             SigningKey::rsa_der(pem_body("rsa.key")).unwrap(),
         ),
-        (Algorithm::ES256, SigningKey::ec_der(pem_body("ec256.key"))),
-        (Algorithm::ES384, SigningKey::ec_der(pem_body("ec384.key"))),
+        (
+            Algorithm::ES256,
+            SigningKey::ec_der(pem_body("ec256.key")).unwrap(),
+        ),
+        (
+            Algorithm::ES384,
+            SigningKey::ec_der(pem_body("ec384.key")).unwrap(),
+        ),
         (
             Algorithm::EdDSA,
-            SigningKey::ed_der(pem_body("ed25519.key")),
+            SigningKey::ed_der(pem_body("ed25519.key")).unwrap(),
         ),
     ];
     for (alg, key) in der_keys {

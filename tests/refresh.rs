@@ -26,7 +26,7 @@ use tower_jwt_auth::{
         Consumed, DEFAULT_REFRESH_LIFETIME, MemoryRefreshStore, RefreshRecord, RefreshStore,
         Sessions,
     },
-    revocation::{MemoryRevocations, TokenFacts},
+    revocation::{MemoryRevocationStore, TokenFacts},
 };
 
 const DAY: u64 = 24 * 60 * 60;
@@ -383,7 +383,7 @@ async fn the_store_keeps_only_the_hash_of_a_refresh_token() {
 /// A token endpoint and a protected app: `POST /login`, `POST /token` (the refresh token as the
 /// body), `POST /logout` (behind the layer; the refresh token as the body), `GET /` (behind the
 /// layer).
-fn token_app(sessions: Sessions, revocations: MemoryRevocations) -> Router {
+fn token_app(sessions: Sessions, revocations: MemoryRevocationStore) -> Router {
     let layer = JwtLayer::builder()
         .key(Key::hmac(SECRET))
         .typ("at+jwt")
@@ -438,7 +438,7 @@ async fn the_token_pair_answers_the_oauth_json_body_with_no_store() {
     )
     .build()
     .unwrap();
-    let app = token_app(sessions, MemoryRevocations::default());
+    let app = token_app(sessions, MemoryRevocationStore::default());
     let answer = send(app, post_request("/login", None, "")).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.headers["content-type"], "application/json");
@@ -453,7 +453,7 @@ async fn the_token_pair_answers_the_oauth_json_body_with_no_store() {
 
 #[tokio::test]
 async fn logout_revokes_the_access_token_at_the_layer_and_the_refresh_family() {
-    let revocations = MemoryRevocations::default();
+    let revocations = MemoryRevocationStore::default();
     let sessions = Sessions::builder(
         JwtIssuer::builder()
             .key(SigningKey::hmac(SECRET))
@@ -495,7 +495,7 @@ async fn logout_revokes_the_access_token_at_the_layer_and_the_refresh_family() {
     sessions.rotate(other.refresh_token()).await.unwrap();
 }
 
-fn sessions_revoking_in(revocations: &MemoryRevocations) -> Sessions {
+fn sessions_revoking_in(revocations: &MemoryRevocationStore) -> Sessions {
     Sessions::builder(
         JwtIssuer::builder()
             .key(SigningKey::hmac(SECRET))
@@ -512,7 +512,7 @@ fn sessions_revoking_in(revocations: &MemoryRevocations) -> Sessions {
 /// tokens (A0 at login, A1 at the rotation) stop working too, not only the refresh tokens.
 #[tokio::test]
 async fn a_reused_refresh_token_ends_the_logins_access_tokens_too() {
-    let revocations = MemoryRevocations::default();
+    let revocations = MemoryRevocationStore::default();
     let sessions = sessions_revoking_in(&revocations);
     let app = token_app(sessions.clone(), revocations);
     let first = send(app.clone(), post_request("/login", None, "")).await;
@@ -544,7 +544,7 @@ async fn a_reused_refresh_token_ends_the_logins_access_tokens_too() {
 /// A logout that names no refresh token still ends the login: its `sid` names the family.
 #[tokio::test]
 async fn logout_with_the_access_token_alone_ends_its_refresh_tokens_and_siblings() {
-    let revocations = MemoryRevocations::default();
+    let revocations = MemoryRevocationStore::default();
     let sessions = sessions_revoking_in(&revocations);
     let app = token_app(sessions.clone(), revocations);
     let login = send(app.clone(), post_request("/login", None, "")).await;
@@ -571,7 +571,7 @@ async fn logout_with_the_access_token_alone_ends_its_refresh_tokens_and_siblings
 
 #[tokio::test]
 async fn logout_everywhere_ends_every_session_and_access_token_of_the_subject() {
-    let revocations = MemoryRevocations::default();
+    let revocations = MemoryRevocationStore::default();
     let clock = TestClock::at(now());
     let sessions = Sessions::builder(issuer(&clock), MemoryRefreshStore::default())
         .revocations(revocations.clone())

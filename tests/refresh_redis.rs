@@ -26,7 +26,7 @@ use tower_jwt_auth::{
     error::SessionError,
     issuer::{JwtIssuer, SigningKey},
     refresh::{Consumed, DEFAULT_REDIS_REFRESH_PREFIX, RedisRefreshStore, Sessions},
-    revocation::RedisRevocations,
+    revocation::RedisRevocationStore,
 };
 
 const HOW_TO_RUN: &str = "set REDIS_URL=redis://127.0.0.1:6379 (a Redis the tests may write to), \
@@ -226,7 +226,7 @@ async fn logout_through_redis_revokes_the_access_token_and_the_family() {
     else {
         return;
     };
-    let revocations = RedisRevocations::connect(&redis.url)
+    let revocations = RedisRevocationStore::connect(&redis.url)
         .await
         .unwrap()
         .with_prefix(format!("{}revoked:", redis.prefix));

@@ -17,7 +17,7 @@ use tower_jwt_auth::{
     CurrentUser, JwtLayer, Key,
     claims::JsonClaims,
     layer::JwtLayerBuilder,
-    revocation::{MemoryRevocations, Revocations, TokenFacts},
+    revocation::{MemoryRevocationStore, RevocationStore, TokenFacts},
 };
 
 fn builder() -> JwtLayerBuilder<JsonClaims> {
@@ -28,7 +28,7 @@ fn builder() -> JwtLayerBuilder<JsonClaims> {
 async fn logout_revokes_the_presented_token_only() {
     let app = revoking_app(
         builder()
-            .revocations(MemoryRevocations::default())
+            .revocations(MemoryRevocationStore::default())
             .build()
             .unwrap(),
     );
@@ -57,7 +57,7 @@ async fn logout_revokes_the_presented_token_only() {
 
 #[tokio::test]
 async fn logout_everywhere_revokes_tokens_issued_before_it() {
-    let store = MemoryRevocations::default();
+    let store = MemoryRevocationStore::default();
     let layer = builder().revocations(store.clone()).build().unwrap();
     let app = revoking_app(layer);
     let old = user_token("bob", Some("old"), now() - 100);
@@ -103,7 +103,7 @@ async fn facts_of(token: &str) -> TokenFacts {
         )
         .layer(
             builder()
-                .revocations(MemoryRevocations::default())
+                .revocations(MemoryRevocationStore::default())
                 .build()
                 .unwrap(),
         );
@@ -114,7 +114,7 @@ async fn facts_of(token: &str) -> TokenFacts {
 
 #[tokio::test]
 async fn an_earlier_subject_revocation_never_shortens_a_later_one() {
-    let store = MemoryRevocations::default();
+    let store = MemoryRevocationStore::default();
     let ttl = Duration::from_secs(60);
     store.revoke_subject("erin", now() - 10, ttl).await.unwrap();
     store
@@ -138,7 +138,7 @@ async fn fractional_exp_is_rounded_up_for_revocation() {
 async fn logout_answers_503_in_time_when_the_store_hangs() {
     #[derive(Clone)]
     struct Hanging;
-    impl Revocations for Hanging {
+    impl RevocationStore for Hanging {
         fn is_revoked<'a>(
             &'a self,
             _token: &'a TokenFacts,
@@ -179,7 +179,7 @@ async fn logout_answers_503_in_time_when_the_store_hangs() {
 
 #[tokio::test]
 async fn clones_and_two_layers_share_one_memory_store() {
-    let store = MemoryRevocations::default();
+    let store = MemoryRevocationStore::default();
     let first = revoking_app(builder().revocations(store.clone()).build().unwrap());
     let second = revoking_app(builder().revocations(store).build().unwrap());
     let token = user_token("alice", Some("shared"), now() - 1);
@@ -196,7 +196,7 @@ async fn clones_and_two_layers_share_one_memory_store() {
 
 #[tokio::test]
 async fn memory_entries_expire_with_the_token() {
-    let store = MemoryRevocations::default();
+    let store = MemoryRevocationStore::default();
     let app = revoking_app(builder().revocations(store.clone()).build().unwrap());
     let token = hs256(&json!({ "sub": "alice", "jti": "short", "exp": now() + 2 }));
     let facts = facts_of(&token).await;
@@ -433,7 +433,7 @@ async fn optional_layer_without_token_has_no_current_user() {
 async fn revocation_runs_before_the_user_lookup() {
     let lookups = Arc::new(AtomicUsize::new(0));
     let counter = lookups.clone();
-    let store = MemoryRevocations::default();
+    let store = MemoryRevocationStore::default();
     let layer = builder()
         .revocations(store.clone())
         .user_lookup(move |_sub: String| {
@@ -458,7 +458,7 @@ async fn revocation_runs_before_the_user_lookup() {
 #[tokio::test]
 async fn revoke_route_reports_store_failure_as_503() {
     struct ReadOnly;
-    impl Revocations for ReadOnly {
+    impl RevocationStore for ReadOnly {
         fn is_revoked<'a>(
             &'a self,
             _token: &'a TokenFacts,
@@ -486,7 +486,7 @@ async fn revoke_route_reports_store_failure_as_503() {
 /// bounds, and another user's revocation and live token are untouched.
 #[tokio::test]
 async fn a_flood_of_one_subjects_logouts_forgets_no_revocation_and_spares_others() {
-    let store = MemoryRevocations::new(50).per_subject(4);
+    let store = MemoryRevocationStore::new(50).per_subject(4);
     let app = revoking_app(builder().revocations(store.clone()).build().unwrap());
 
     let alice_revoked = user_token("alice", Some("alice-1"), now() - 30);
@@ -532,7 +532,7 @@ async fn a_flood_of_one_subjects_logouts_forgets_no_revocation_and_spares_others
 /// Logins (`sid`) count against their subject's bound like tokens do.
 #[tokio::test]
 async fn revoked_logins_of_one_subject_collapse_too() {
-    let store = MemoryRevocations::new(10).per_subject(2);
+    let store = MemoryRevocationStore::new(10).per_subject(2);
     let mut facts = Vec::new();
     for i in 0..20 {
         let token = hs256(&json!({
@@ -562,7 +562,7 @@ async fn revoked_logins_of_one_subject_collapse_too() {
 /// logout answers 503 and an error is logged; every revocation already stored still holds.
 #[tokio::test]
 async fn a_full_store_refuses_the_revocation_with_503_and_keeps_the_others() {
-    let store = MemoryRevocations::new(5).per_subject(4);
+    let store = MemoryRevocationStore::new(5).per_subject(4);
     let app = revoking_app(builder().revocations(store.clone()).build().unwrap());
     let mut revoked = Vec::new();
     for i in 0..5 {
@@ -596,7 +596,7 @@ async fn a_full_store_refuses_the_revocation_with_503_and_keeps_the_others() {
 /// Expired entries make room: a full store takes new revocations once old ones have expired.
 #[tokio::test]
 async fn expired_revocations_make_room_in_a_full_store() {
-    let store = MemoryRevocations::new(2);
+    let store = MemoryRevocationStore::new(2);
     let short = Duration::from_millis(300);
     for i in 0..2 {
         let facts = facts_of(&user_token(&format!("u{i}"), Some(&format!("j{i}")), now())).await;
@@ -616,7 +616,7 @@ async fn revoking_a_login_ends_every_token_of_it_and_no_other() {
     use axum::routing::post;
     use tower_jwt_auth::{AuthError, revocation::Revoker};
     let layer = builder()
-        .revocations(MemoryRevocations::default())
+        .revocations(MemoryRevocationStore::default())
         .build()
         .unwrap();
     let app = Router::new()

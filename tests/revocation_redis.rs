@@ -1,4 +1,4 @@
-//! `RedisRevocations` against a real redis-server, never a mock: the outcomes of
+//! `RedisRevocationStore` against a real redis-server, never a mock: the outcomes of
 //! `tests/revocation.rs` shared through Redis, the keys and their lifetimes, and what requests get
 //! while Redis is down, comes back, or was never there.
 //!
@@ -25,7 +25,7 @@ use tower_jwt_auth::{
     claims::JsonClaims,
     error::ConfigError,
     layer::{DEFAULT_MAX_LIFETIME, JwtLayerBuilder},
-    revocation::{DEFAULT_REDIS_PREFIX, RedisRevocations, Revocations},
+    revocation::{DEFAULT_REDIS_PREFIX, RedisRevocationStore, RevocationStore},
 };
 
 const HOW_TO_RUN: &str = "set REDIS_URL=redis://127.0.0.1:6379 (a Redis the tests may write to), \
@@ -46,8 +46,8 @@ async fn shared_redis(test: &str) -> Option<SharedRedis> {
 
 impl SharedRedis {
     /// A store with its own connection, under this test's prefix.
-    async fn store(&self) -> RedisRevocations {
-        RedisRevocations::connect(&self.url)
+    async fn store(&self) -> RedisRevocationStore {
+        RedisRevocationStore::connect(&self.url)
             .await
             .unwrap_or_else(|e| panic!("connecting to REDIS_URL {}: {e}", self.url))
             .with_prefix(&self.prefix)
@@ -61,7 +61,7 @@ fn builder() -> JwtLayerBuilder<JsonClaims> {
     JwtLayer::builder().key(Key::hmac(SECRET))
 }
 
-fn layer(store: RedisRevocations) -> JwtLayer {
+fn layer(store: RedisRevocationStore) -> JwtLayer {
     builder().revocations(store).build().unwrap()
 }
 
@@ -382,7 +382,7 @@ async fn keys_live_under_the_default_or_the_configured_prefix() {
     assert_revoked(&custom, &token).await;
 
     // The default prefix: an app under it shares the Redis but not the revocations.
-    let unprefixed = RedisRevocations::connect(&redis.url).await.unwrap();
+    let unprefixed = RedisRevocationStore::connect(&redis.url).await.unwrap();
     let default = revoking_app(layer(unprefixed));
     assert_passes(&default, &token, &sub).await;
     assert_eq!(post_status(&default, "/logout", &token).await, 204);
@@ -416,7 +416,7 @@ async fn stopped_redis_fails_closed_with_503_within_the_backend_timeout() {
     let Some(mut server) = RedisServer::start(SUITE, test).await else {
         return;
     };
-    let store = RedisRevocations::connect(&server.url()).await.unwrap();
+    let store = RedisRevocationStore::connect(&server.url()).await.unwrap();
     let app = revoking_app(
         builder()
             .revocations(store)
@@ -443,7 +443,7 @@ async fn restarted_redis_serves_again_without_rebuilding_the_app() {
     let Some(mut server) = RedisServer::start(SUITE, test).await else {
         return;
     };
-    let store = RedisRevocations::connect(&server.url()).await.unwrap();
+    let store = RedisRevocationStore::connect(&server.url()).await.unwrap();
     let app = revoking_app(
         builder()
             .revocations(store)
@@ -471,7 +471,7 @@ async fn fail_open_lets_requests_through_while_redis_is_down() {
     let Some(mut server) = RedisServer::start(SUITE, test).await else {
         return;
     };
-    let store = RedisRevocations::connect(&server.url()).await.unwrap();
+    let store = RedisRevocationStore::connect(&server.url()).await.unwrap();
     let app = revoking_app(
         builder()
             .revocations(store)
@@ -506,7 +506,7 @@ async fn fail_open_lets_requests_through_while_redis_is_down() {
 async fn connect_to_a_closed_port_is_an_error_not_a_panic() {
     let port = free_port();
     let started = Instant::now();
-    let error = RedisRevocations::connect(&format!("redis://:hunter2@127.0.0.1:{port}"))
+    let error = RedisRevocationStore::connect(&format!("redis://:hunter2@127.0.0.1:{port}"))
         .await
         .unwrap_err();
     let ConfigError::Backend(why) = &error else {
@@ -522,8 +522,10 @@ async fn connect_to_a_closed_port_is_an_error_not_a_panic() {
     }
 
     // A URL that is not one is refused by both, before any connection attempt.
-    let eager = RedisRevocations::connect("not a url").await.unwrap_err();
-    let lazy = RedisRevocations::connect_lazy("not a url").unwrap_err();
+    let eager = RedisRevocationStore::connect("not a url")
+        .await
+        .unwrap_err();
+    let lazy = RedisRevocationStore::connect_lazy("not a url").unwrap_err();
     for error in [eager, lazy] {
         assert!(
             matches!(&error, ConfigError::Backend(why) if why.starts_with("invalid Redis URL")),
@@ -535,7 +537,7 @@ async fn connect_to_a_closed_port_is_an_error_not_a_panic() {
 #[tokio::test]
 async fn lazy_store_builds_without_redis_and_fails_closed() {
     let port = free_port();
-    let store = RedisRevocations::connect_lazy(&format!("redis://127.0.0.1:{port}")).unwrap();
+    let store = RedisRevocationStore::connect_lazy(&format!("redis://127.0.0.1:{port}")).unwrap();
     let app = revoking_app(
         builder()
             .revocations(store)
@@ -557,7 +559,7 @@ async fn lazy_store_serves_once_redis_comes_up() {
     };
     // The app starts while Redis is down…
     server.stop();
-    let store = RedisRevocations::connect_lazy(&server.url()).unwrap();
+    let store = RedisRevocationStore::connect_lazy(&server.url()).unwrap();
     let app = revoking_app(
         builder()
             .revocations(store)
@@ -584,7 +586,7 @@ async fn concurrent_clients_through_a_redis_restart_get_only_2xx_or_503_and_lose
     let Some(mut server) = RedisServer::start_persistent(SUITE, test).await else {
         return;
     };
-    let store = RedisRevocations::connect(&server.url()).await.unwrap();
+    let store = RedisRevocationStore::connect(&server.url()).await.unwrap();
     let app = revoking_app(
         builder()
             .revocations(store)
@@ -687,7 +689,9 @@ async fn a_redis_that_may_evict_keys_is_refused() {
         else {
             return;
         };
-        let error = RedisRevocations::connect(&server.url()).await.unwrap_err();
+        let error = RedisRevocationStore::connect(&server.url())
+            .await
+            .unwrap_err();
         let message = error.to_string();
         assert!(
             message.contains("maxmemory-policy") && message.contains(policy),
@@ -698,7 +702,7 @@ async fn a_redis_that_may_evict_keys_is_refused() {
             .unwrap_err();
         assert!(error.to_string().contains("noeviction"), "{error}");
 
-        let lazy = RedisRevocations::connect_lazy(&server.url()).unwrap();
+        let lazy = RedisRevocationStore::connect_lazy(&server.url()).unwrap();
         let app = revoking_app(
             builder()
                 .revocations(lazy)
@@ -710,7 +714,7 @@ async fn a_redis_that_may_evict_keys_is_refused() {
         let answer = send(app.clone(), bearer(&token)).await;
         assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{policy}");
         // The user may vouch for the policy (a Redis without CONFIG); then it is used.
-        let vouched = RedisRevocations::connect_lazy(&server.url())
+        let vouched = RedisRevocationStore::connect_lazy(&server.url())
             .unwrap()
             .assume_no_eviction();
         let app = revoking_app(builder().revocations(vouched).build().unwrap());
@@ -732,7 +736,7 @@ async fn a_full_redis_with_noeviction_refuses_the_logout_and_keeps_every_revocat
     else {
         return;
     };
-    let store = RedisRevocations::connect(&server.url()).await.unwrap();
+    let store = RedisRevocationStore::connect(&server.url()).await.unwrap();
     let app = revoking_app(
         builder()
             .revocations(store)

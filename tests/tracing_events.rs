@@ -101,7 +101,7 @@ async fn each_rejection_emits_one_debug_event_without_the_token() {
 
 /// A revocation the memory store has no room for fails with 503, and says why at error level.
 async fn a_revocation_the_full_store_refuses_is_logged_at_error(captured: &Captured) {
-    let store = tower_jwt_auth::revocation::MemoryRevocations::new(1);
+    let store = tower_jwt_auth::revocation::MemoryRevocationStore::new(1);
     let layer = tower_jwt_auth::JwtLayer::builder()
         .key(tower_jwt_auth::Key::hmac(SECRET))
         .revocations(store)

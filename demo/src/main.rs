@@ -40,7 +40,7 @@
 //! curl -s -X POST localhost:3000/auth/logout-all -H "authorization: Bearer $TOKEN"
 //! ```
 //!
-//! Revocations and refresh tokens live in memory, or in Redis when `REDIS_URL` is set and the
+//! RevocationStore and refresh tokens live in memory, or in Redis when `REDIS_URL` is set and the
 //! demo is built with the `redis` feature (`cargo run -p tower-jwt-auth-demo --features redis`).
 //! The memory stores' bounds come from `REVOCATION_CAPACITY` (100000), `REVOCATIONS_PER_SUBJECT`
 //! (16), `REFRESH_CAPACITY` (100000) and `REFRESH_TOKENS_PER_SUBJECT` (1000): with small values,
@@ -72,8 +72,8 @@ use tower_jwt_auth::{
         RefreshStore, Sessions,
     },
     revocation::{
-        DEFAULT_REVOCATION_CAPACITY, DEFAULT_REVOCATIONS_PER_SUBJECT, MemoryRevocations,
-        Revocations, Revoker, TokenFacts,
+        DEFAULT_REVOCATION_CAPACITY, DEFAULT_REVOCATIONS_PER_SUBJECT, MemoryRevocationStore,
+        RevocationStore, Revoker, TokenFacts,
     },
     session::{ClearSession, SessionCookie, SetSession},
     source::DEFAULT_COOKIE_NAME,
@@ -213,7 +213,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         #[cfg(feature = "redis")]
         Ok(url) => {
             tracing::info!("revocations and refresh tokens in Redis");
-            let revocations = tower_jwt_auth::revocation::RedisRevocations::connect_lazy(&url)?;
+            let revocations = tower_jwt_auth::revocation::RedisRevocationStore::connect_lazy(&url)?;
             let refresh_tokens = tower_jwt_auth::refresh::RedisRefreshStore::sharing(&revocations);
             app(&config, revocations, refresh_tokens)?
         }
@@ -240,7 +240,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// The in-memory stores, bounded by `REVOCATION_CAPACITY` and `REVOCATIONS_PER_SUBJECT`
 /// (revocations), `REFRESH_CAPACITY` and `REFRESH_TOKENS_PER_SUBJECT` (refresh tokens), or the
 /// crate's defaults.
-fn memory_stores() -> Result<(MemoryRevocations, MemoryRefreshStore), String> {
+fn memory_stores() -> Result<(MemoryRevocationStore, MemoryRefreshStore), String> {
     let number = |name: &str, default: usize| match std::env::var(name) {
         Ok(value) => value
             .trim()
@@ -249,12 +249,14 @@ fn memory_stores() -> Result<(MemoryRevocations, MemoryRefreshStore), String> {
         Err(std::env::VarError::NotPresent) => Ok(default),
         Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not UTF-8")),
     };
-    let revocations =
-        MemoryRevocations::new(number("REVOCATION_CAPACITY", DEFAULT_REVOCATION_CAPACITY)? as u64)
-            .per_subject(number(
-                "REVOCATIONS_PER_SUBJECT",
-                DEFAULT_REVOCATIONS_PER_SUBJECT,
-            )?);
+    let revocations = MemoryRevocationStore::new(number(
+        "REVOCATION_CAPACITY",
+        DEFAULT_REVOCATION_CAPACITY,
+    )? as u64)
+    .per_subject(number(
+        "REVOCATIONS_PER_SUBJECT",
+        DEFAULT_REVOCATIONS_PER_SUBJECT,
+    )?);
     let refresh_tokens =
         MemoryRefreshStore::new(number("REFRESH_CAPACITY", DEFAULT_REFRESH_CAPACITY)? as u64)
             .per_subject(number(
@@ -266,7 +268,7 @@ fn memory_stores() -> Result<(MemoryRevocations, MemoryRefreshStore), String> {
 
 fn app(
     config: &EnvConfig,
-    revocations: impl Revocations + Clone,
+    revocations: impl RevocationStore + Clone,
     refresh_tokens: impl RefreshStore,
 ) -> Result<Router, tower_jwt_auth::error::ConfigError> {
     let admin_only = RequireRoles::<AccessClaims>::any_of(["admin"])?;

@@ -16,7 +16,7 @@ use crate::error::{
 };
 use crate::issuer::JwtIssuer;
 use crate::keys::{self, Key, KeySource};
-use crate::revocation::{Revocations, RevokedIf, Revoker, RevokerPolicy, TokenFacts};
+use crate::revocation::{RevocationStore, RevokedIf, Revoker, RevokerPolicy, TokenFacts};
 use crate::session::{CookieSessions, CsrfKey, SessionCookie};
 use crate::source::{TokenSource, is_valid_cookie_name};
 use crate::user::{self, UserLookup};
@@ -46,8 +46,8 @@ pub struct JwtLayerBuilder<C> {
     max_token_len: usize,
     realm: Option<String>,
     error_handler: Option<Arc<dyn ErrorHandler>>,
-    clock: Option<Clock>,
-    revocations: Option<(Arc<dyn Revocations>, bool)>,
+    clock: Clock,
+    revocations: Option<(Arc<dyn RevocationStore>, bool)>,
     user_lookup: Option<UserLookup>,
     backend_timeout: Duration,
     revocation_fail_open: bool,
@@ -96,7 +96,7 @@ impl JwtLayerBuilder<JsonClaims> {
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             realm: None,
             error_handler: None,
-            clock: None,
+            clock: Clock::default(),
             revocations: None,
             user_lookup: None,
             backend_timeout: DEFAULT_BACKEND_TIMEOUT,
@@ -309,14 +309,14 @@ impl<C> JwtLayerBuilder<C> {
 
     /// Replaces the system clock (seconds since the Unix epoch), for tests and simulations.
     pub fn clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
-        self.clock = Some(Arc::new(clock));
+        self.clock = Clock::from_fn(clock);
         self
     }
 
     /// Checks every verified token against `store` (after the signature and claims, never
     /// before) and puts a [`Revoker`] into the request extensions, so handlers can log out.
     /// Revoked → 401 `jwt revoked`. Default: no revocation check.
-    pub fn revocations(mut self, store: impl Revocations) -> Self {
+    pub fn revocations(mut self, store: impl RevocationStore) -> Self {
         self.revocations = Some((Arc::new(store), true));
         self
     }

@@ -109,13 +109,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
                 .as_ref()
                 .is_some_and(|sessions| sessions.due_for_renewal(exp, self.verifier.now_secs())))
         .then(|| Box::new(token.keep()));
-        let facts = self.checks.as_ref().and(facts).map(|facts| TokenFacts {
+        let facts = self.checks.as_ref().and(facts).map(|claims| TokenFacts {
             token: token.keep(),
-            jti: facts.jti,
-            sub: facts.sub,
-            sid: facts.sid,
-            iat: facts.iat,
-            exp: facts.exp,
+            claims,
         });
         Ok(Authenticated {
             claims,

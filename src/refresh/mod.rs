@@ -33,7 +33,7 @@ use crate::error::BoxError;
 use crate::error::{ConfigError, SessionError};
 use crate::issuer::{JwtIssuer, claims_object, random_base64url};
 use crate::layer::MAX_LEEWAY;
-use crate::revocation::{Revocations, TokenFacts};
+use crate::revocation::{RevocationStore, TokenFacts};
 
 mod memory;
 #[cfg(feature = "redis")]
@@ -129,7 +129,7 @@ impl IntoResponse for TokenPair {
 }
 
 /// Logins, refresh token rotation and logouts: a [`JwtIssuer`], a [`RefreshStore`] and,
-/// optionally, the [`Revocations`] store the layer checks.
+/// optionally, the [`RevocationStore`] store the layer checks.
 ///
 /// Cheap to clone. Every store call is bounded by the backend timeout and fails closed
 /// ([`SessionError::Unavailable`], a 503).
@@ -137,13 +137,13 @@ impl IntoResponse for TokenPair {
 /// ```
 /// use std::time::Duration;
 /// use serde_json::json;
-/// use tower_jwt_auth::{issuer::{JwtIssuer, SigningKey}, refresh::{MemoryRefreshStore, Sessions}, revocation::MemoryRevocations};
+/// use tower_jwt_auth::{issuer::{JwtIssuer, SigningKey}, refresh::{MemoryRefreshStore, Sessions}, revocation::MemoryRevocationStore};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let issuer = JwtIssuer::builder()
 ///     .key(SigningKey::hmac(b"an example secret that is 32 bytes or more"))
 ///     .build()?;
-/// let revocations = MemoryRevocations::default(); // also given to the JwtLayer
+/// let revocations = MemoryRevocationStore::default(); // also given to the JwtLayer
 /// let sessions = Sessions::builder(issuer, MemoryRefreshStore::default())
 ///     .revocations(revocations.clone())
 ///     .refresh_lifetime(Duration::from_secs(7 * 24 * 60 * 60))
@@ -166,7 +166,7 @@ pub struct Sessions {
 struct SessionsInner {
     issuer: JwtIssuer,
     store: Arc<dyn RefreshStore>,
-    revocations: Option<Arc<dyn Revocations>>,
+    revocations: Option<Arc<dyn RevocationStore>>,
     refresh_lifetime: Duration,
     timeout: Duration,
     reuse_grace: Duration,
@@ -189,7 +189,7 @@ impl fmt::Debug for Sessions {
 pub struct SessionsBuilder {
     issuer: JwtIssuer,
     store: Arc<dyn RefreshStore>,
-    revocations: Option<Arc<dyn Revocations>>,
+    revocations: Option<Arc<dyn RevocationStore>>,
     refresh_lifetime: Duration,
     timeout: Duration,
     reuse_grace: Duration,
@@ -208,10 +208,10 @@ impl fmt::Debug for SessionsBuilder {
 
 impl SessionsBuilder {
     /// The revocation store [`Sessions::logout`] lists access tokens in; give the layer the
-    /// same store (a clone of a `MemoryRevocations` or `RedisRevocations` shares it). Default:
+    /// same store (a clone of a `MemoryRevocationStore` or `RedisRevocationStore` shares it). Default:
     /// none, and a logout only ends the refresh token's session: its access token stays valid
     /// until it expires.
-    pub fn revocations(mut self, store: impl Revocations) -> Self {
+    pub fn revocations(mut self, store: impl RevocationStore) -> Self {
         self.revocations = Some(Arc::new(store));
         self
     }

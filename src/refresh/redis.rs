@@ -13,7 +13,7 @@ use super::{Consumed, RefreshRecord, RefreshStore, Rotation, late};
 use crate::error::BoxError;
 use crate::error::ConfigError;
 use crate::redis::{self as shared, Connection, KEEP_LATER_SCRIPT, KEEP_LONGER_SCRIPT};
-use crate::revocation::RedisRevocations;
+use crate::revocation::RedisRevocationStore;
 
 /// The key prefix of refresh tokens when none is configured.
 pub const DEFAULT_REDIS_REFRESH_PREFIX: &str = "tower-jwt-auth:refresh:";
@@ -82,7 +82,7 @@ return {'fresh', f[6]}
 /// of concurrent rotations of one token, exactly one wins.
 ///
 /// Cheap to clone; clones share the connection. Meant for a single Redis (or a primary), like
-/// [`RedisRevocations`]; the consume script derives keys from the record, which a cluster would
+/// [`RedisRevocationStore`]; the consume script derives keys from the record, which a cluster would
 /// refuse.
 #[derive(Clone)]
 pub struct RedisRefreshStore {
@@ -100,7 +100,7 @@ impl fmt::Debug for RedisRefreshStore {
 
 impl RedisRefreshStore {
     /// Connects to `url` (`redis://host:port/db`) now; fails when Redis is unreachable or may
-    /// evict keys (see [`RedisRevocations`]: the same check, for the same reason: an evicted
+    /// evict keys (see [`RedisRevocationStore`]: the same check, for the same reason: an evicted
     /// record would end a session, an evicted family marker revive a revoked one).
     pub async fn connect(url: &str) -> Result<Self, ConfigError> {
         let store = Self::from_connection(shared::connect(url).await?);
@@ -128,7 +128,7 @@ impl RedisRefreshStore {
 
     /// Shares the connection of a revocation store: one multiplexed connection for both, and
     /// one eviction check.
-    pub fn sharing(revocations: &RedisRevocations) -> Self {
+    pub fn sharing(revocations: &RedisRevocationStore) -> Self {
         Self::with_connection(revocations.connection())
     }
 

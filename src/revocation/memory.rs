@@ -1,4 +1,4 @@
-//! [`MemoryRevocations`]: revocations kept in this process, bounded without ever forgetting a
+//! [`MemoryRevocationStore`]: revocations kept in this process, bounded without ever forgetting a
 //! live one.
 //!
 //! A plain bounded cache would evict a live revocation when full, and make its token valid
@@ -19,18 +19,18 @@ use std::time::{Duration, Instant};
 use foldhash::fast::RandomState;
 use futures_util::future::BoxFuture;
 
-use super::{Revocations, TokenFacts, issued_before, login_id};
+use super::{RevocationStore, TokenFacts, issued_before, login_id};
 use crate::clock::instant_after;
 use crate::error::BoxError;
 
-/// How many tokens and logins of one subject [`MemoryRevocations`] lists one by one by
+/// How many tokens and logins of one subject [`MemoryRevocationStore`] lists one by one by
 /// default, before collapsing them into one "revoked before" entry.
 pub const DEFAULT_REVOCATIONS_PER_SUBJECT: usize = 16;
 
-/// How many entries [`MemoryRevocations::default`] holds.
+/// How many entries [`MemoryRevocationStore::default`] holds.
 pub const DEFAULT_REVOCATION_CAPACITY: usize = 100_000;
 
-/// Revocations kept in this process: for a single instance, tests and development.
+/// RevocationStore kept in this process: for a single instance, tests and development.
 ///
 /// Bounded, and never by forgetting a live revocation:
 /// - each entry lives as long as what it revokes can (a listed token until its `exp` plus the
@@ -42,11 +42,11 @@ pub const DEFAULT_REVOCATION_CAPACITY: usize = 100_000;
 /// - at most `capacity` entries in all: a revocation that would need more fails (the logout
 ///   answers 503, logged at error level) rather than evicting one.
 ///
-/// Everything is lost when the process ends: use `RedisRevocations` when revocations must
+/// Everything is lost when the process ends: use `RedisRevocationStore` when revocations must
 /// survive a restart or be shared by several instances. Cheap to clone; clones share the
 /// entries.
 #[derive(Clone)]
-pub struct MemoryRevocations {
+pub struct MemoryRevocationStore {
     shared: Arc<Shared>,
 }
 
@@ -98,10 +98,10 @@ impl RevokedBefore {
     }
 }
 
-impl fmt::Debug for MemoryRevocations {
+impl fmt::Debug for MemoryRevocationStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.read();
-        f.debug_struct("MemoryRevocations")
+        f.debug_struct("MemoryRevocationStore")
             .field("listed", &state.listed.len())
             .field("subjects_revoked", &state.subjects_revoked)
             .field("capacity", &self.shared.capacity)
@@ -110,7 +110,7 @@ impl fmt::Debug for MemoryRevocations {
     }
 }
 
-impl Default for MemoryRevocations {
+impl Default for MemoryRevocationStore {
     /// A store of [`DEFAULT_REVOCATION_CAPACITY`] entries, [`DEFAULT_REVOCATIONS_PER_SUBJECT`]
     /// a subject.
     fn default() -> Self {
@@ -118,7 +118,7 @@ impl Default for MemoryRevocations {
     }
 }
 
-impl MemoryRevocations {
+impl MemoryRevocationStore {
     /// A store holding at most `capacity` entries, [`DEFAULT_REVOCATIONS_PER_SUBJECT`] of one
     /// subject listed one by one.
     pub fn new(capacity: u64) -> Self {
@@ -391,7 +391,7 @@ impl State {
     }
 }
 
-impl Revocations for MemoryRevocations {
+impl RevocationStore for MemoryRevocationStore {
     fn is_revoked<'a>(&'a self, token: &'a TokenFacts) -> BoxFuture<'a, Result<bool, BoxError>> {
         let revoked = self.check(token);
         Box::pin(async move { Ok(revoked) })

@@ -22,19 +22,21 @@ use futures_util::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
-use crate::clock::unix_now;
 use crate::error::AuthError;
 use crate::error::BoxError;
 use crate::source::BearerToken;
+use crate::verify::ClaimFacts;
 
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
-pub use memory::{DEFAULT_REVOCATION_CAPACITY, DEFAULT_REVOCATIONS_PER_SUBJECT, MemoryRevocations};
+pub use memory::{
+    DEFAULT_REVOCATION_CAPACITY, DEFAULT_REVOCATIONS_PER_SUBJECT, MemoryRevocationStore,
+};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use redis::{DEFAULT_REDIS_PREFIX, RedisRevocations};
+pub use redis::{DEFAULT_REDIS_PREFIX, RedisRevocationStore};
 
 /// What the revocation check and the user lookup learn of a verified token.
 ///
@@ -43,11 +45,7 @@ pub use redis::{DEFAULT_REDIS_PREFIX, RedisRevocations};
 #[derive(Clone)]
 pub struct TokenFacts {
     pub(crate) token: BearerToken,
-    pub(crate) jti: Option<String>,
-    pub(crate) sub: Option<String>,
-    pub(crate) sid: Option<String>,
-    pub(crate) iat: Option<u64>,
-    pub(crate) exp: u64,
+    pub(crate) claims: ClaimFacts,
 }
 
 impl TokenFacts {
@@ -58,34 +56,34 @@ impl TokenFacts {
 
     /// The `jti` claim, when it is a string.
     pub fn jti(&self) -> Option<&str> {
-        self.jti.as_deref()
+        self.claims.jti.as_deref()
     }
 
     /// The `sub` claim, when it is a string.
     pub fn sub(&self) -> Option<&str> {
-        self.sub.as_deref()
+        self.claims.sub.as_deref()
     }
 
     /// The `sid` claim, when it is a string: the login the token belongs to (the family of
     /// refresh tokens that [`Sessions`](crate::refresh::Sessions) issued it with).
     pub fn sid(&self) -> Option<&str> {
-        self.sid.as_deref()
+        self.claims.sid.as_deref()
     }
 
     /// The `iat` claim in whole seconds, when present.
     pub fn iat(&self) -> Option<u64> {
-        self.iat
+        self.claims.iat
     }
 
     /// The `exp` claim in whole seconds.
     pub fn exp(&self) -> u64 {
-        self.exp
+        self.claims.exp
     }
 
     /// The identifier a store lists this token under: `jti:<jti>`, or `sha256:<digest>` of the
     /// whole token when it has no `jti`, so the store never holds a usable token.
     pub fn revocation_id(&self) -> String {
-        match &self.jti {
+        match &self.claims.jti {
             Some(jti) => format!("jti:{jti}"),
             None => {
                 let digest = Sha256::digest(self.token.as_str().as_bytes());
@@ -98,11 +96,11 @@ impl TokenFacts {
 impl fmt::Debug for TokenFacts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenFacts")
-            .field("jti", &self.jti)
-            .field("sub", &self.sub)
-            .field("sid", &self.sid)
-            .field("iat", &self.iat)
-            .field("exp", &self.exp)
+            .field("jti", &self.claims.jti)
+            .field("sub", &self.claims.sub)
+            .field("sid", &self.claims.sid)
+            .field("iat", &self.claims.iat)
+            .field("exp", &self.claims.exp)
             .finish_non_exhaustive()
     }
 }
@@ -110,10 +108,10 @@ impl fmt::Debug for TokenFacts {
 /// A source of revocations: answers whether a verified token is revoked, and, for stores,
 /// remembers new revocations.
 ///
-/// Implemented by [`MemoryRevocations`] and, with the `redis` feature, `RedisRevocations`.
+/// Implemented by [`MemoryRevocationStore`] and, with the `redis` feature, `RedisRevocationStore`.
 /// A plain async closure works too, through
 /// [`JwtLayerBuilder::revoked_if`](crate::layer::JwtLayerBuilder::revoked_if).
-pub trait Revocations: Send + Sync + 'static {
+pub trait RevocationStore: Send + Sync + 'static {
     /// Whether `token` is revoked. An error fails the request closed (503) unless the layer is
     /// configured to fail open.
     fn is_revoked<'a>(&'a self, token: &'a TokenFacts) -> BoxFuture<'a, Result<bool, BoxError>>;
@@ -159,7 +157,7 @@ pub trait Revocations: Send + Sync + 'static {
 /// A revocation check from an async closure (FoalTS `blackList`).
 pub(crate) struct RevokedIf<F>(pub(crate) F);
 
-impl<F, Fut, E> Revocations for RevokedIf<F>
+impl<F, Fut, E> RevocationStore for RevokedIf<F>
 where
     F: Fn(TokenFacts) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<bool, E>> + Send + 'static,
@@ -184,7 +182,7 @@ pub(crate) fn login_id(sid: &str) -> String {
 /// Whether `token` was issued strictly before `before`. A token without `iat` cannot prove it
 /// was issued afterwards, so it counts as revoked.
 pub(crate) fn issued_before(token: &TokenFacts, before: u64) -> bool {
-    token.iat.is_none_or(|iat| iat < before)
+    token.claims.iat.is_none_or(|iat| iat < before)
 }
 
 /// Revokes tokens from a handler. The layer puts it into the request extensions when it was
@@ -201,7 +199,7 @@ pub(crate) fn issued_before(token: &TokenFacts, before: u64) -> bool {
 /// ```
 #[derive(Clone)]
 pub struct Revoker {
-    store: Arc<dyn Revocations>,
+    store: Arc<dyn RevocationStore>,
     policy: Arc<RevokerPolicy>,
 }
 
@@ -210,7 +208,7 @@ pub(crate) struct RevokerPolicy {
     pub(crate) leeway: Duration,
     pub(crate) subject_ttl: Duration,
     pub(crate) timeout: Duration,
-    pub(crate) clock: Option<Clock>,
+    pub(crate) clock: Clock,
 }
 
 impl fmt::Debug for Revoker {
@@ -223,7 +221,7 @@ impl fmt::Debug for Revoker {
 }
 
 impl Revoker {
-    pub(crate) fn new(store: Arc<dyn Revocations>, policy: RevokerPolicy) -> Self {
+    pub(crate) fn new(store: Arc<dyn RevocationStore>, policy: RevokerPolicy) -> Self {
         Self {
             store,
             policy: Arc::new(policy),
@@ -231,10 +229,7 @@ impl Revoker {
     }
 
     fn now(&self) -> u64 {
-        self.policy
-            .clock
-            .as_ref()
-            .map_or_else(unix_now, |clock| clock())
+        self.policy.clock.now()
     }
 
     /// Bounds a store write like the layer bounds its checks, so a logout route answers 503 in
@@ -249,7 +244,10 @@ impl Revoker {
 
     /// Revokes one token until it would have expired anyway (its `exp` plus the layer's leeway).
     pub async fn revoke(&self, token: &TokenFacts) -> Result<(), AuthError> {
-        let until = token.exp.saturating_add(self.policy.leeway.as_secs());
+        let until = token
+            .claims
+            .exp
+            .saturating_add(self.policy.leeway.as_secs());
         let ttl = Duration::from_secs(until.saturating_sub(self.now()));
         self.bounded(self.store.revoke_token(token, ttl)).await
     }
@@ -293,11 +291,13 @@ mod tests {
     fn token_without_iat_counts_as_issued_before_a_subject_revocation() {
         let facts = |iat| TokenFacts {
             token: BearerToken::for_tests("a.b.c"),
-            jti: None,
-            sub: Some("alice".into()),
-            sid: None,
-            iat,
-            exp: 0,
+            claims: ClaimFacts {
+                jti: None,
+                sub: Some("alice".into()),
+                sid: None,
+                iat,
+                exp: 0,
+            },
         };
         assert!(issued_before(&facts(None), 100));
         assert!(issued_before(&facts(Some(99)), 100));
@@ -308,11 +308,13 @@ mod tests {
     fn tokens_without_jti_are_listed_by_digest_not_by_value() {
         let facts = TokenFacts {
             token: BearerToken::for_tests("header.payload.signature"),
-            jti: None,
-            sub: None,
-            sid: None,
-            iat: None,
-            exp: 0,
+            claims: ClaimFacts {
+                jti: None,
+                sub: None,
+                sid: None,
+                iat: None,
+                exp: 0,
+            },
         };
         let id = facts.revocation_id();
         assert!(id.starts_with("sha256:"));

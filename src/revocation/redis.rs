@@ -1,4 +1,4 @@
-//! [`RedisRevocations`]: revocations shared by many instances through Redis (cargo feature
+//! [`RedisRevocationStore`]: revocations shared by many instances through Redis (cargo feature
 //! `redis`).
 
 use std::fmt;
@@ -9,14 +9,14 @@ use ::redis::AsyncCommands;
 use ::redis::aio::ConnectionManager;
 use futures_util::future::BoxFuture;
 
-use super::{Revocations, TokenFacts, issued_before, login_id, subject_key};
+use super::{RevocationStore, TokenFacts, issued_before, login_id, subject_key};
 use crate::error::{BoxError, ConfigError};
 use crate::redis::{Connection, KEEP_LATER_SCRIPT, KEEP_LONGER_SCRIPT, connect, connect_lazy};
 
 /// The key prefix used when none is configured.
 pub const DEFAULT_REDIS_PREFIX: &str = "tower-jwt-auth:revoked:";
 
-/// Revocations in Redis, shared by every instance of the application.
+/// RevocationStore in Redis, shared by every instance of the application.
 ///
 /// A revoked token is a key `<prefix>jti:<jti>` (or `<prefix>sha256:<digest>` for a token
 /// without `jti`) set with `SET … EX <remaining lifetime>`, so Redis forgets it when the token
@@ -35,21 +35,21 @@ pub const DEFAULT_REDIS_PREFIX: &str = "tower-jwt-auth:revoked:";
 /// Where `CONFIG GET` is not allowed (managed Redis), check the policy yourself and call
 /// [`assume_no_eviction`](Self::assume_no_eviction).
 #[derive(Clone)]
-pub struct RedisRevocations {
+pub struct RedisRevocationStore {
     connection: Connection,
     prefix: Arc<str>,
 }
 
-impl fmt::Debug for RedisRevocations {
+impl fmt::Debug for RedisRevocationStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The URL may carry a password: it is not kept, and not shown.
-        f.debug_struct("RedisRevocations")
+        f.debug_struct("RedisRevocationStore")
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
 }
 
-impl RedisRevocations {
+impl RedisRevocationStore {
     /// Connects to `url` (`redis://host:port/db`) now; fails when Redis is unreachable.
     pub async fn connect(url: &str) -> Result<Self, ConfigError> {
         let store = Self::from_connection(connect(url).await?);
@@ -95,7 +95,7 @@ impl RedisRevocations {
     }
 }
 
-impl Revocations for RedisRevocations {
+impl RevocationStore for RedisRevocationStore {
     fn is_revoked<'a>(&'a self, token: &'a TokenFacts) -> BoxFuture<'a, Result<bool, BoxError>> {
         Box::pin(async move {
             let mut connection = self.connection.ready().await?;

@@ -16,7 +16,7 @@ use jsonwebtoken::Algorithm;
 use jsonwebtoken::crypto::CryptoProvider;
 use serde::de::DeserializeOwned;
 
-use crate::clock::{Now, coarse_clock_is_fine, coarse_now, unix_now};
+use crate::clock::{Now, coarse_clock_is_fine, coarse_now};
 use crate::error::AuthError;
 use crate::jws::{
     Header, SIGNATURE_ON_STACK, Segment, is_base64url_text, object_text, parse_object, split,
@@ -81,7 +81,7 @@ impl<C: DeserializeOwned> Verifier<C> {
         max_token_len: usize,
     ) -> Self {
         let rule_claims = claims_read_by(&rules);
-        let coarse_clock = rules.clock.is_none() && coarse_clock_is_fine();
+        let coarse_clock = rules.clock.is_system() && coarse_clock_is_fine();
         Self {
             keys,
             allowed,
@@ -275,10 +275,7 @@ impl<C: DeserializeOwned> Verifier<C> {
 
     /// Seconds since the Unix epoch, from the configured clock.
     pub(crate) fn now_secs(&self) -> u64 {
-        self.rules
-            .clock
-            .as_ref()
-            .map_or_else(unix_now, |clock| clock())
+        self.rules.clock.now()
     }
 
     fn now(&self) -> f64 {

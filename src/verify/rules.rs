@@ -26,7 +26,7 @@ pub(crate) struct Rules {
     pub(crate) issuers: Option<Expectation>,
     pub(crate) subject: Option<Expectation>,
     pub(crate) typ: Option<Expectation>,
-    pub(crate) clock: Option<Clock>,
+    pub(crate) clock: Clock,
 }
 
 /// Accepted values of a claim, and the text the error description shows for them.
