@@ -169,6 +169,7 @@ trait Rule<C>: Send + Sync + 'static {
     fn check(&self, claims: &C) -> Result<(), AuthError>;
 }
 
+#[derive(Clone)]
 struct RoleRule {
     roles: Vec<String>,
     path: ClaimPath,
@@ -188,6 +189,7 @@ impl<C: Grants> Rule<C> for RoleRule {
     }
 }
 
+#[derive(Clone)]
 struct ScopeRule {
     scopes: Vec<String>,
     shown: Arc<str>,
@@ -224,8 +226,8 @@ where
     }
 }
 
-/// A guard layer; [`RequireRoles`], [`RequireScope`] and [`RequireClaims`] build it. Cheap to
-/// clone.
+/// A guard layer of any kind: what [`RequireClaims`] builds, and what [`RequireRoles`] and
+/// [`RequireScope`] convert into (`Guard::from`). Cheap to clone.
 #[must_use = "a guard protects nothing until it wraps a service"]
 pub struct Guard<C = JsonClaims> {
     rule: Arc<dyn Rule<C>>,
@@ -277,130 +279,144 @@ impl<S, C> Layer<S> for Guard<C> {
     }
 }
 
-/// Requires roles from the claims: [`any`](RequireRoles::any) of them (default) or
-/// [`all`](RequireRoles::all). Refusal: 403 `insufficient_scope`, `Insufficient role.`
-#[derive(Debug)]
-pub struct RequireRoles<C = JsonClaims>(PhantomData<fn() -> C>);
-
-impl RequireRoles<JsonClaims> {
-    /// One of `roles`, read from the `roles` claim of [`JsonClaims`].
-    pub fn any<I, S>(roles: I) -> Result<Guard<JsonClaims>, ConfigError>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self::any_of(roles)
-    }
-
-    /// Every one of `roles`, read from the `roles` claim of [`JsonClaims`].
-    pub fn all<I, S>(roles: I) -> Result<Guard<JsonClaims>, ConfigError>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self::all_of(roles)
-    }
-
-    /// One of `roles`, read at `path` (`ClaimPath::dotted("realm_access.roles")?`) of
-    /// [`JsonClaims`].
-    pub fn any_at<I, S>(path: ClaimPath, roles: I) -> Result<Guard<JsonClaims>, ConfigError>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self::any_of_at(path, roles)
-    }
-
-    /// Every one of `roles`, read at `path` of [`JsonClaims`].
-    pub fn all_at<I, S>(path: ClaimPath, roles: I) -> Result<Guard<JsonClaims>, ConfigError>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self::all_of_at(path, roles)
-    }
+/// Requires roles from the claims: [`any`](RequireRoles::any) of them or
+/// [`all`](RequireRoles::all), read from the `roles` claim unless [`at`](RequireRoles::at) says
+/// where, for [`JsonClaims`] unless [`claims`](RequireRoles::claims) names the layer's type.
+/// Refusal: 403 `insufficient_scope`, `Insufficient role.`
+///
+/// ```
+/// use tower_jwt_auth::RequireRoles;
+/// use tower_jwt_auth::guard::ClaimPath;
+///
+/// # fn main() -> Result<(), tower_jwt_auth::error::ConfigError> {
+/// let admins = RequireRoles::any(["admin"])?;
+/// let keycloak_admins =
+///     RequireRoles::any(["admin"])?.at(ClaimPath::dotted("realm_access.roles")?);
+/// # let _ = (admins, keycloak_admins);
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "a guard protects nothing until it wraps a service"]
+pub struct RequireRoles<C = JsonClaims> {
+    rule: RoleRule,
+    allow_preflight: bool,
+    _claims: PhantomData<fn() -> C>,
 }
 
-impl<C: Grants + Send + Sync + 'static> RequireRoles<C> {
-    /// One of `roles`, for any claims type implementing [`Grants`] (`RequireRoles::<T>::any_of`).
-    pub fn any_of<I, S>(roles: I) -> Result<Guard<C>, ConfigError>
+impl RequireRoles<JsonClaims> {
+    /// One of `roles`.
+    pub fn any<I, S>(roles: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self::with(Match::Any, roles, ClaimPath::default())
+        Self::with(Match::Any, roles)
     }
 
-    /// Every one of `roles`, for any claims type implementing [`Grants`].
-    pub fn all_of<I, S>(roles: I) -> Result<Guard<C>, ConfigError>
+    /// Every one of `roles`.
+    pub fn all<I, S>(roles: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self::with(Match::All, roles, ClaimPath::default())
+        Self::with(Match::All, roles)
     }
 
-    /// One of `roles` at `path`, for any claims type implementing [`Grants`].
-    pub fn any_of_at<I, S>(path: ClaimPath, roles: I) -> Result<Guard<C>, ConfigError>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self::with(Match::Any, roles, path)
-    }
-
-    /// Every one of `roles` at `path`, for any claims type implementing [`Grants`].
-    pub fn all_of_at<I, S>(path: ClaimPath, roles: I) -> Result<Guard<C>, ConfigError>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self::with(Match::All, roles, path)
-    }
-
-    fn with<I, S>(matching: Match, roles: I, path: ClaimPath) -> Result<Guard<C>, ConfigError>
+    fn with<I, S>(matching: Match, roles: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         let roles = required_values("role", roles, |_| true)?;
-        Ok(Guard::new(RoleRule {
-            roles,
-            path,
-            matching,
-        }))
+        Ok(Self {
+            rule: RoleRule {
+                roles,
+                path: ClaimPath::default(),
+                matching,
+            },
+            allow_preflight: false,
+            _claims: PhantomData,
+        })
+    }
+}
+
+impl<C> RequireRoles<C> {
+    /// Reads the roles at `path` (`ClaimPath::dotted("realm_access.roles")?`) instead of the
+    /// `roles` claim.
+    pub fn at(mut self, path: ClaimPath) -> Self {
+        self.rule.path = path;
+        self
+    }
+
+    /// Reads the roles from the claims type `D` of the layer in front (through its
+    /// [`Grants`]) instead of [`JsonClaims`].
+    pub fn claims<D>(self) -> RequireRoles<D> {
+        RequireRoles {
+            rule: self.rule,
+            allow_preflight: self.allow_preflight,
+            _claims: PhantomData,
+        }
+    }
+
+    /// See [`Guard::allow_preflight`].
+    pub fn allow_preflight(mut self) -> Self {
+        self.allow_preflight = true;
+        self
+    }
+}
+
+impl<C> Clone for RequireRoles<C> {
+    fn clone(&self) -> Self {
+        Self {
+            rule: self.rule.clone(),
+            allow_preflight: self.allow_preflight,
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C> fmt::Debug for RequireRoles<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequireRoles")
+            .field("roles", &self.rule.roles)
+            .field("path", &self.rule.path)
+            .field("matching", &self.rule.matching)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, C: Grants + Send + Sync + 'static> Layer<S> for RequireRoles<C> {
+    type Service = GuardService<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Guard::from(self.clone()).layer(inner)
+    }
+}
+
+/// The guard it is, to keep guards of different kinds in one type.
+impl<C: Grants + Send + Sync + 'static> From<RequireRoles<C>> for Guard<C> {
+    fn from(guard: RequireRoles<C>) -> Self {
+        Self {
+            rule: Arc::new(guard.rule),
+            allow_preflight: guard.allow_preflight,
+        }
     }
 }
 
 /// Requires OAuth scopes (RFC 6749 §3.3): [`any`](RequireScope::any) of them or
-/// [`all`](RequireScope::all). Refusal: 403 `insufficient_scope`, `Insufficient scope.`, and the
+/// [`all`](RequireScope::all), for [`JsonClaims`] unless [`claims`](RequireScope::claims)
+/// names the layer's type. Refusal: 403 `insufficient_scope`, `Insufficient scope.`, and the
 /// required scopes in the challenge's `scope` attribute (RFC 6750 §3.1).
-#[derive(Debug)]
-pub struct RequireScope<C = JsonClaims>(PhantomData<fn() -> C>);
-
-impl RequireScope<JsonClaims> {
-    /// One of `scopes`, for [`JsonClaims`].
-    pub fn any<I, S>(scopes: I) -> Result<Guard<JsonClaims>, ConfigError>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self::any_of(scopes)
-    }
-
-    /// Every one of `scopes`, for [`JsonClaims`].
-    pub fn all<I, S>(scopes: I) -> Result<Guard<JsonClaims>, ConfigError>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self::all_of(scopes)
-    }
+#[must_use = "a guard protects nothing until it wraps a service"]
+pub struct RequireScope<C = JsonClaims> {
+    rule: ScopeRule,
+    allow_preflight: bool,
+    _claims: PhantomData<fn() -> C>,
 }
 
-impl<C: Grants + Send + Sync + 'static> RequireScope<C> {
-    /// One of `scopes`, for any claims type implementing [`Grants`].
-    pub fn any_of<I, S>(scopes: I) -> Result<Guard<C>, ConfigError>
+impl RequireScope<JsonClaims> {
+    /// One of `scopes`.
+    pub fn any<I, S>(scopes: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -408,8 +424,8 @@ impl<C: Grants + Send + Sync + 'static> RequireScope<C> {
         Self::with(Match::Any, scopes)
     }
 
-    /// Every one of `scopes`, for any claims type implementing [`Grants`].
-    pub fn all_of<I, S>(scopes: I) -> Result<Guard<C>, ConfigError>
+    /// Every one of `scopes`.
+    pub fn all<I, S>(scopes: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -417,7 +433,7 @@ impl<C: Grants + Send + Sync + 'static> RequireScope<C> {
         Self::with(Match::All, scopes)
     }
 
-    fn with<I, S>(matching: Match, scopes: I) -> Result<Guard<C>, ConfigError>
+    fn with<I, S>(matching: Match, scopes: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -429,11 +445,70 @@ impl<C: Grants + Send + Sync + 'static> RequireScope<C> {
                 .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
         })?;
         let shown = scopes.join(" ").into();
-        Ok(Guard::new(ScopeRule {
-            scopes,
-            shown,
-            matching,
-        }))
+        Ok(Self {
+            rule: ScopeRule {
+                scopes,
+                shown,
+                matching,
+            },
+            allow_preflight: false,
+            _claims: PhantomData,
+        })
+    }
+}
+
+impl<C> RequireScope<C> {
+    /// Reads the scopes from the claims type `D` of the layer in front (through its
+    /// [`Grants`]) instead of [`JsonClaims`].
+    pub fn claims<D>(self) -> RequireScope<D> {
+        RequireScope {
+            rule: self.rule,
+            allow_preflight: self.allow_preflight,
+            _claims: PhantomData,
+        }
+    }
+
+    /// See [`Guard::allow_preflight`].
+    pub fn allow_preflight(mut self) -> Self {
+        self.allow_preflight = true;
+        self
+    }
+}
+
+impl<C> Clone for RequireScope<C> {
+    fn clone(&self) -> Self {
+        Self {
+            rule: self.rule.clone(),
+            allow_preflight: self.allow_preflight,
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<C> fmt::Debug for RequireScope<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequireScope")
+            .field("scopes", &self.rule.scopes)
+            .field("matching", &self.rule.matching)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, C: Grants + Send + Sync + 'static> Layer<S> for RequireScope<C> {
+    type Service = GuardService<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Guard::from(self.clone()).layer(inner)
+    }
+}
+
+/// The guard it is, to keep guards of different kinds in one type.
+impl<C: Grants + Send + Sync + 'static> From<RequireScope<C>> for Guard<C> {
+    fn from(guard: RequireScope<C>) -> Self {
+        Self {
+            rule: Arc::new(guard.rule),
+            allow_preflight: guard.allow_preflight,
+        }
     }
 }
 

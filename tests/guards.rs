@@ -15,13 +15,13 @@ use tower_jwt_auth::{
     guard::{ClaimPath, Grants, Guard},
 };
 
-fn guarded(guard: Guard) -> Router {
+fn guarded(guard: impl Into<Guard>) -> Router {
     Router::new()
-        .route("/", get(|| async { "ok" }).route_layer(guard))
+        .route("/", get(|| async { "ok" }).route_layer(guard.into()))
         .layer(hs256_layer())
 }
 
-async fn status(guard: Guard, claims: Value) -> StatusCode {
+async fn status(guard: impl Into<Guard>, claims: Value) -> StatusCode {
     let mut claims = claims;
     claims["exp"] = json!(now() + 60);
     send(guarded(guard), bearer(&hs256(&claims))).await.status
@@ -90,7 +90,9 @@ async fn near_miss_roles_are_refused() {
 #[tokio::test]
 async fn nested_role_paths_keycloak_style() {
     let realm = || {
-        RequireRoles::any_at(ClaimPath::dotted("realm_access.roles").unwrap(), ["admin"]).unwrap()
+        RequireRoles::any(["admin"])
+            .unwrap()
+            .at(ClaimPath::dotted("realm_access.roles").unwrap())
     };
     assert_eq!(
         status(realm(), json!({ "realm_access": { "roles": ["admin"] } })).await,
@@ -102,7 +104,7 @@ async fn nested_role_paths_keycloak_style() {
     );
 
     let client = ClaimPath::new(["resource_access", "web.app", "roles"]).unwrap();
-    let guard = RequireRoles::any_at(client, ["editor"]).unwrap();
+    let guard = RequireRoles::any(["editor"]).unwrap().at(client);
     let claims = json!({ "resource_access": { "web.app": { "roles": ["editor"] } } });
     assert_eq!(status(guard, claims).await, StatusCode::OK);
 }
@@ -218,7 +220,7 @@ async fn preflight_passes_only_when_allowed() {
             .body(Body::empty())
             .unwrap()
     };
-    let app = |guard: Guard| {
+    let app = |guard: RequireRoles| {
         Router::new().route(
             "/",
             get(|| async { "ok" })
@@ -274,11 +276,13 @@ async fn guards_work_with_a_typed_claims_struct() {
     let app = Router::new()
         .route(
             "/admin",
-            get(|| async { "ok" }).route_layer(RequireRoles::<Typed>::any_of(["admin"]).unwrap()),
+            get(|| async { "ok" })
+                .route_layer(RequireRoles::any(["admin"]).unwrap().claims::<Typed>()),
         )
         .route(
             "/read",
-            get(|| async { "ok" }).route_layer(RequireScope::<Typed>::any_of(["read"]).unwrap()),
+            get(|| async { "ok" })
+                .route_layer(RequireScope::any(["read"]).unwrap().claims::<Typed>()),
         )
         .layer(layer);
     let token = hs256(&json!({ "exp": now() + 60, "roles": ["admin"], "scope": "write" }));

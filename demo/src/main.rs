@@ -271,9 +271,9 @@ fn app(
     revocations: impl RevocationStore + Clone,
     refresh_tokens: impl RefreshStore,
 ) -> Result<Router, tower_jwt_auth::error::ConfigError> {
-    let admin_only = RequireRoles::<AccessClaims>::any_of(["admin"])?;
-    let can_read = RequireScope::<AccessClaims>::any_of(["users:read"])?;
-    let can_write = RequireScope::<AccessClaims>::any_of(["users:write"])?;
+    let admin_only = RequireRoles::any(["admin"])?.claims::<AccessClaims>();
+    let can_read = RequireScope::any(["users:read"])?.claims::<AccessClaims>();
+    let can_write = RequireScope::any(["users:write"])?.claims::<AccessClaims>();
 
     let directory: Directory = Arc::new(Mutex::new(
         USERS
