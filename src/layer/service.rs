@@ -15,8 +15,7 @@ use crate::error::{AuthError, BoxError};
 use crate::revocation::TokenFacts;
 use crate::session;
 use crate::source::{BearerToken, FoundToken};
-use crate::verify::ClaimFacts;
-use crate::verify::cache::VerifiedTokens;
+use crate::verify::cache::Outcome;
 
 use super::future::{ResponseBody, ResponseFuture, SessionReply, finish_response};
 use super::{Authenticated, Mode, Shared};
@@ -95,7 +94,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         method: &Method,
         headers: &HeaderMap,
     ) -> Result<Authenticated<C>, AuthError> {
-        let (claims, facts, exp) = self.verify(token).map_err(|error| token.refusal(error))?;
+        let Outcome { claims, facts, exp } =
+            self.verify(token).map_err(|error| token.refusal(error))?;
         if token.is_from_cookie()
             && let Some(csrf) = &self.csrf
             && session::is_unsafe(method)
@@ -122,59 +122,10 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
     }
 
     /// The claims, the facts when anything needs them, and `exp`.
-    fn verify(
-        &self,
-        token: FoundToken<'_>,
-    ) -> Result<(Arc<C>, Option<ClaimFacts>, f64), AuthError> {
+    fn verify(&self, token: FoundToken<'_>) -> Result<Outcome<C>, AuthError> {
         let collect = self.checks.is_some() || self.csrf.is_some();
-        let (claims, facts, exp) = match &self.cache {
-            None => {
-                let (claims, checked) = self.verifier.verify_collecting(token.as_str(), collect)?;
-                (Arc::new(claims), checked.facts, checked.times.exp)
-            }
-            Some(cache) => {
-                // One clock read serves the entry's deadline and the token's time claims; inside
-                // the seconds the entry knows to pass, it settles both.
-                let now = self.verifier.rough_now();
-                match cache.get(token.as_bytes(), |hit| {
-                    now.within(&hit.passing) || self.verifier.is_before(now, hit.deadline)
-                }) {
-                    Some(hit) => {
-                        if !now.within(&hit.passing) {
-                            self.verifier.recheck_times(&hit.times, now)?;
-                        }
-                        (hit.claims.clone(), hit.facts.clone(), hit.times.exp)
-                    }
-                    None => self.verify_and_remember(cache, token, collect)?,
-                }
-            }
-        };
-        Ok((claims, facts, exp))
-    }
-
-    /// A cache miss: verifies the token and stores the result.
-    fn verify_and_remember(
-        &self,
-        cache: &VerifiedTokens<C>,
-        token: FoundToken<'_>,
-        collect: bool,
-    ) -> Result<(Arc<C>, Option<ClaimFacts>, f64), AuthError> {
-        let token = token.as_str();
-        let (claims, checked) = self.verifier.verify_collecting(token, collect)?;
-        let claims = Arc::new(claims);
-        // Read after verifying, so the entry cannot outlive the token.
-        let now = self.verifier.now_secs();
-        let facts = checked.facts;
-        let exp = checked.times.exp;
-        cache.insert(
-            token,
-            claims.clone(),
-            facts.clone(),
-            checked.times,
-            now,
-            |times, deadline| self.verifier.passing_seconds(times, deadline),
-        );
-        Ok((claims, facts, exp))
+        self.verifier
+            .verify_through(self.cache.as_ref(), token, collect)
     }
 
     /// What the response future needs to write, clear or renew the session cookies.

@@ -31,7 +31,11 @@ use equivalent::Equivalent;
 use quick_cache::UnitWeighter;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 
-use super::{ClaimFacts, TimeClaims};
+use serde::de::DeserializeOwned;
+
+use super::{ClaimFacts, TimeClaims, Verifier};
+use crate::error::AuthError;
+use crate::source::FoundToken;
 
 /// How long an entry may live at most by default, however long its token is valid.
 pub(crate) const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
@@ -160,6 +164,68 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.entries.len()
+    }
+}
+
+/// What a verification for the layer yields, from the cache or not.
+pub(crate) struct Outcome<C> {
+    pub(crate) claims: Arc<C>,
+    /// The registered claims the asynchronous checks need, when asked for.
+    pub(crate) facts: Option<ClaimFacts>,
+    pub(crate) exp: f64,
+}
+
+impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
+    /// Verifies `token` for the layer: through `cache` when there is one, where a hit is a
+    /// token verified before whose time claims still hold; `collect` asks for the facts.
+    pub(crate) fn verify_through(
+        &self,
+        cache: Option<&VerifiedTokens<C>>,
+        token: FoundToken<'_>,
+        collect: bool,
+    ) -> Result<Outcome<C>, AuthError> {
+        let Some(cache) = cache else {
+            let (claims, checked) = self.verify_collecting(token.as_str(), collect)?;
+            return Ok(Outcome {
+                claims: Arc::new(claims),
+                facts: checked.facts,
+                exp: checked.times.exp,
+            });
+        };
+        // One clock read serves the entry's deadline and the token's time claims; inside the
+        // seconds the entry knows to pass, it settles both.
+        let now = self.rough_now();
+        let hit = cache.get(token.as_bytes(), |hit| {
+            now.within(&hit.passing) || self.is_before(now, hit.deadline)
+        });
+        if let Some(hit) = hit {
+            if !now.within(&hit.passing) {
+                self.recheck_times(&hit.times, now)?;
+            }
+            return Ok(Outcome {
+                claims: hit.claims.clone(),
+                facts: hit.facts.clone(),
+                exp: hit.times.exp,
+            });
+        }
+        let token = token.as_str();
+        let (claims, checked) = self.verify_collecting(token, collect)?;
+        let claims = Arc::new(claims);
+        // Read after verifying, so the entry cannot outlive the token.
+        let now = self.now_secs();
+        cache.insert(
+            token,
+            claims.clone(),
+            checked.facts.clone(),
+            checked.times,
+            now,
+            |times, deadline| self.passing_seconds(times, deadline),
+        );
+        Ok(Outcome {
+            claims,
+            facts: checked.facts,
+            exp: checked.times.exp,
+        })
     }
 }
 
