@@ -65,28 +65,6 @@ fn layer(store: RedisRevocationStore) -> JwtLayer {
     builder().revocations(store).build().unwrap()
 }
 
-/// Asserts that `token` passes: 200 with its subject.
-async fn assert_passes(app: &Router, token: &str, sub: &str) {
-    let answer = send(app.clone(), bearer(token)).await;
-    assert_eq!(
-        (answer.status, String::from_utf8_lossy(&answer.raw).as_ref()),
-        (StatusCode::OK, sub),
-        "the token should pass"
-    );
-}
-
-async fn assert_revoked(app: &Router, token: &str) {
-    send(app.clone(), bearer(token))
-        .await
-        .assert_rejected(401, "invalid_token", "jwt revoked");
-}
-
-async fn post_status(app: &Router, path: &str, token: &str) -> StatusCode {
-    send(app.clone(), bearer_to(Method::POST, path, token))
-        .await
-        .status
-}
-
 /// The id the store lists `token` under (`jti:…` or `sha256:…`), as the layer sees it.
 async fn revocation_id(app: &Router, token: &str) -> String {
     let answer = send(app.clone(), bearer_to(Method::GET, "/id", token)).await;

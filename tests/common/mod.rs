@@ -493,3 +493,27 @@ pub fn bearer_to(method: http::Method, path: &str, token: &str) -> Request<Body>
     *request.uri_mut() = path.parse().unwrap();
     request
 }
+
+/// Asserts that `token` passes: 200 with its subject.
+pub async fn assert_passes(app: &Router, token: &str, sub: &str) {
+    let answer = send(app.clone(), bearer(token)).await;
+    assert_eq!(
+        (answer.status, String::from_utf8_lossy(&answer.raw).as_ref()),
+        (StatusCode::OK, sub),
+        "the token should pass"
+    );
+}
+
+/// Asserts that `token` is refused as revoked.
+pub async fn assert_revoked(app: &Router, token: &str) {
+    send(app.clone(), bearer(token))
+        .await
+        .assert_rejected(401, "invalid_token", "jwt revoked");
+}
+
+/// The status of a POST with `token` to `path`.
+pub async fn post_status(app: &Router, path: &str, token: &str) -> StatusCode {
+    send(app.clone(), bearer_to(http::Method::POST, path, token))
+        .await
+        .status
+}
