@@ -27,6 +27,58 @@ end
 return nil
 ";
 
+/// The constructors both stores have, for a store type with the fields `connection:
+/// Connection` and `prefix: Arc<str>`, and its default prefix; `$calls` names what fails closed
+/// while Redis is down.
+macro_rules! store_constructors {
+    ($store:ident, $default_prefix:ident, $calls:literal) => {
+        impl $store {
+            /// Connects to `url` (`redis://host:port/db`) now; fails when Redis is unreachable
+            /// or may evict keys.
+            pub async fn connect(url: &str) -> Result<Self, ConfigError> {
+                let store = Self::from_connection(crate::redis::connect(url).await?);
+                store.connection.verify_now().await?;
+                Ok(store)
+            }
+
+            /// Prepares a connection to `url` that is made at the first use, so the application
+            #[doc = concat!("can start while Redis is still down (", $calls, " then fail closed")]
+            /// until it is up).
+            pub fn connect_lazy(url: &str) -> Result<Self, ConfigError> {
+                crate::redis::connect_lazy(url).map(Self::from_connection)
+            }
+
+            /// Uses an existing connection manager (custom TLS, credentials, timeouts).
+            pub fn from_connection(connection: ConnectionManager) -> Self {
+                Self::with_connection(Connection::new(connection))
+            }
+
+            fn with_connection(connection: Connection) -> Self {
+                Self {
+                    connection,
+                    prefix: $default_prefix.into(),
+                }
+            }
+
+            /// Skips the eviction check, for a Redis that does not allow `CONFIG GET`: you state
+            /// that its `maxmemory-policy` is `noeviction` (or that it has no memory limit).
+            pub fn assume_no_eviction(mut self) -> Self {
+                self.connection = self.connection.assuming_no_eviction();
+                self
+            }
+
+            /// Sets the key prefix, to share one Redis between applications. Default:
+            #[doc = concat!("[`", stringify!($default_prefix), "`].")]
+            pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+                self.prefix = prefix.into().into();
+                self
+            }
+        }
+    };
+}
+
+pub(crate) use store_constructors;
+
 /// How both stores connect. Short bounds: the layer answers 503 after its own timeout anyway,
 /// and a reconnect loop that backs off for minutes would keep the app failing long after Redis
 /// is back.

@@ -33,8 +33,7 @@ pub use service::JwtService;
 /// The default cap on a token's length in bytes.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 
-/// The largest leeway the builder accepts.
-pub const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
+pub use crate::verify::rules::MAX_LEEWAY;
 
 /// The longest lifetime a token may claim when nothing else is configured: a year from its
 /// `iat` (or from now, without `iat`). See [`JwtLayerBuilder::max_lifetime`].

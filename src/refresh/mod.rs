@@ -32,8 +32,8 @@ use crate::clock::unix_millis;
 use crate::error::BoxError;
 use crate::error::{ConfigError, SessionError};
 use crate::issuer::{JwtIssuer, claims_object, random_base64url};
-use crate::layer::MAX_LEEWAY;
 use crate::revocation::{RevocationStore, TokenFacts};
+use crate::verify::rules::MAX_LEEWAY;
 
 mod memory;
 #[cfg(feature = "redis")]

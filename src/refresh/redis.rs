@@ -12,7 +12,7 @@ use futures_util::future::BoxFuture;
 use super::{Consumed, RefreshRecord, RefreshStore, Rotation, late};
 use crate::error::BoxError;
 use crate::error::ConfigError;
-use crate::redis::{self as shared, Connection, KEEP_LATER_SCRIPT, KEEP_LONGER_SCRIPT};
+use crate::redis::{Connection, KEEP_LATER_SCRIPT, KEEP_LONGER_SCRIPT, store_constructors};
 use crate::revocation::RedisRevocationStore;
 
 /// The key prefix of refresh tokens when none is configured.
@@ -81,9 +81,13 @@ return {'fresh', f[6]}
 /// expiring when no token it covers can be alive. Consuming is one Lua script, atomic in Redis:
 /// of concurrent rotations of one token, exactly one wins.
 ///
+/// Redis must not evict these keys, as for [`RedisRevocationStore`]: an evicted record would end
+/// a session, an evicted family marker revive a revoked one. The same check refuses a Redis that
+/// may evict.
+///
 /// Cheap to clone; clones share the connection. Meant for a single Redis (or a primary), like
-/// [`RedisRevocationStore`]; the consume script derives keys from the record, which a cluster would
-/// refuse.
+/// [`RedisRevocationStore`]; the rotation script derives keys from the record, which a cluster
+/// would refuse.
 #[derive(Clone)]
 pub struct RedisRefreshStore {
     connection: Connection,
@@ -98,52 +102,17 @@ impl fmt::Debug for RedisRefreshStore {
     }
 }
 
+store_constructors!(
+    RedisRefreshStore,
+    DEFAULT_REDIS_REFRESH_PREFIX,
+    "token calls"
+);
+
 impl RedisRefreshStore {
-    /// Connects to `url` (`redis://host:port/db`) now; fails when Redis is unreachable or may
-    /// evict keys (see [`RedisRevocationStore`]: the same check, for the same reason: an evicted
-    /// record would end a session, an evicted family marker revive a revoked one).
-    pub async fn connect(url: &str) -> Result<Self, ConfigError> {
-        let store = Self::from_connection(shared::connect(url).await?);
-        store.connection.verify_now().await?;
-        Ok(store)
-    }
-
-    /// Prepares a connection to `url` that is made at the first use, so the application can
-    /// start while Redis is still down (token calls then fail closed until it is up).
-    pub fn connect_lazy(url: &str) -> Result<Self, ConfigError> {
-        shared::connect_lazy(url).map(Self::from_connection)
-    }
-
-    /// Uses an existing connection manager (custom TLS, credentials, timeouts).
-    pub fn from_connection(connection: ConnectionManager) -> Self {
-        Self::with_connection(Connection::new(connection))
-    }
-
-    fn with_connection(connection: Connection) -> Self {
-        Self {
-            connection,
-            prefix: DEFAULT_REDIS_REFRESH_PREFIX.into(),
-        }
-    }
-
     /// Shares the connection of a revocation store: one multiplexed connection for both, and
     /// one eviction check.
     pub fn sharing(revocations: &RedisRevocationStore) -> Self {
         Self::with_connection(revocations.connection())
-    }
-
-    /// Skips the eviction check, for a Redis that does not allow `CONFIG GET`: you state that
-    /// its `maxmemory-policy` is `noeviction` (or that it has no memory limit).
-    pub fn assume_no_eviction(mut self) -> Self {
-        self.connection = self.connection.assuming_no_eviction();
-        self
-    }
-
-    /// Sets the key prefix, to share one Redis between applications. Default:
-    /// [`DEFAULT_REDIS_REFRESH_PREFIX`].
-    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into().into();
-        self
     }
 
     fn key(&self, kind: &str, id: &str) -> String {

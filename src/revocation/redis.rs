@@ -11,7 +11,7 @@ use futures_util::future::BoxFuture;
 
 use super::{RevocationStore, TokenFacts, issued_before, login_id, subject_key};
 use crate::error::{BoxError, ConfigError};
-use crate::redis::{Connection, KEEP_LATER_SCRIPT, KEEP_LONGER_SCRIPT, connect, connect_lazy};
+use crate::redis::{Connection, KEEP_LATER_SCRIPT, KEEP_LONGER_SCRIPT, store_constructors};
 
 /// The key prefix used when none is configured.
 pub const DEFAULT_REDIS_PREFIX: &str = "tower-jwt-auth:revoked:";
@@ -49,42 +49,9 @@ impl fmt::Debug for RedisRevocationStore {
     }
 }
 
+store_constructors!(RedisRevocationStore, DEFAULT_REDIS_PREFIX, "requests");
+
 impl RedisRevocationStore {
-    /// Connects to `url` (`redis://host:port/db`) now; fails when Redis is unreachable.
-    pub async fn connect(url: &str) -> Result<Self, ConfigError> {
-        let store = Self::from_connection(connect(url).await?);
-        store.connection.verify_now().await?;
-        Ok(store)
-    }
-
-    /// Prepares a connection to `url` that is made at the first use, so the application can
-    /// start while Redis is still down (requests then fail closed until it is up).
-    pub fn connect_lazy(url: &str) -> Result<Self, ConfigError> {
-        connect_lazy(url).map(Self::from_connection)
-    }
-
-    /// Uses an existing connection manager (custom TLS, credentials, timeouts).
-    pub fn from_connection(connection: ConnectionManager) -> Self {
-        Self {
-            connection: Connection::new(connection),
-            prefix: DEFAULT_REDIS_PREFIX.into(),
-        }
-    }
-
-    /// Skips the eviction check, for a Redis that does not allow `CONFIG GET`: you state that
-    /// its `maxmemory-policy` is `noeviction` (or that it has no memory limit).
-    pub fn assume_no_eviction(mut self) -> Self {
-        self.connection = self.connection.assuming_no_eviction();
-        self
-    }
-
-    /// Sets the key prefix, to share one Redis between applications. Default:
-    /// [`DEFAULT_REDIS_PREFIX`].
-    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into().into();
-        self
-    }
-
     /// The shared connection, for a `RedisRefreshStore` on the same Redis.
     pub(crate) fn connection(&self) -> Connection {
         self.connection.clone()

@@ -25,7 +25,7 @@ use crate::keys::{KeySource, PreparedKey, per_thread};
 
 pub(crate) mod cache;
 pub(crate) mod payload;
-mod rules;
+pub(crate) mod rules;
 
 use payload::Wanted;
 pub(crate) use rules::{Checked, ClaimFacts, Expectation, Rules, TimeClaims};

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserializer;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
@@ -14,6 +15,10 @@ use super::payload::{Registered, Wanted};
 use crate::clock::{Clock, Now};
 use crate::error::AuthError;
 use crate::jws::Text;
+
+/// The largest leeway the builder accepts: what stores add to a token's life so that a
+/// revocation outlives it under any layer.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(5 * 60);
 
 /// Validation rules, prepared once at build time.
 #[derive(Clone)]
