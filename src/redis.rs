@@ -11,7 +11,7 @@ use ::redis::{Client, RedisError};
 use crate::error::{BoxError, ConfigError};
 
 /// Sets KEYS[1] to ARGV[1] with a TTL of ARGV[2] seconds unless it already holds a later moment.
-pub(crate) const KEEP_LATER_SCRIPT: &str = r"
+const KEEP_LATER_SCRIPT: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]))
 if current == nil or current < tonumber(ARGV[1]) then
     redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
@@ -20,7 +20,7 @@ return nil
 ";
 
 /// Sets KEYS[1] with a TTL of ARGV[1] seconds unless it already lives at least that long.
-pub(crate) const KEEP_LONGER_SCRIPT: &str = r"
+const KEEP_LONGER_SCRIPT: &str = r"
 if redis.call('TTL', KEYS[1]) < tonumber(ARGV[1]) then
     redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
 end
@@ -143,6 +143,40 @@ impl Connection {
             self.no_eviction.store(true, Ordering::Release);
         }
         Ok(manager)
+    }
+
+    /// Sets `key` to `before` (Unix seconds) for `ttl`, atomically, unless it already holds a
+    /// later moment: an older "revoked before" must not un-revoke tokens.
+    pub(crate) async fn keep_later(
+        &self,
+        key: String,
+        before: u64,
+        ttl: Duration,
+    ) -> Result<(), BoxError> {
+        let mut connection = self.ready().await?;
+        let () = ::redis::cmd("EVAL")
+            .arg(KEEP_LATER_SCRIPT)
+            .arg(1)
+            .arg(key)
+            .arg(before)
+            .arg(ttl.as_secs().max(1))
+            .query_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets `key` for `ttl`, atomically, unless it already lives at least that long: a shorter
+    /// life must not shorten a revocation.
+    pub(crate) async fn keep_longer(&self, key: String, ttl: Duration) -> Result<(), BoxError> {
+        let mut connection = self.ready().await?;
+        let () = ::redis::cmd("EVAL")
+            .arg(KEEP_LONGER_SCRIPT)
+            .arg(1)
+            .arg(key)
+            .arg(ttl.as_secs().max(1))
+            .query_async(&mut connection)
+            .await?;
+        Ok(())
     }
 
     /// [`ready`](Self::ready) at start-up: a Redis that may evict is a configuration error.

@@ -508,6 +508,18 @@ fn sessions_revoking_in(revocations: &MemoryRevocationStore) -> Sessions {
     .unwrap()
 }
 
+/// A login through `app` and one rotation: the (access, refresh) pair of each.
+async fn login_and_rotate(app: &Router) -> [(String, String); 2] {
+    let pair = |answer: &Answer| {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        let field = |name: &str| answer.body[name].as_str().unwrap().to_owned();
+        (field("access_token"), field("refresh_token"))
+    };
+    let login = pair(&send(app.clone(), post_request("/login", None, "")).await);
+    let rotated = pair(&send(app.clone(), post_request("/token", None, &login.1)).await);
+    [login, rotated]
+}
+
 /// Reuse detection ends the whole login: the access tokens issued with the family's refresh
 /// tokens (A0 at login, A1 at the rotation) stop working too, not only the refresh tokens.
 #[tokio::test]
@@ -515,12 +527,7 @@ async fn a_reused_refresh_token_ends_the_logins_access_tokens_too() {
     let revocations = MemoryRevocationStore::default();
     let sessions = sessions_revoking_in(&revocations);
     let app = token_app(sessions.clone(), revocations);
-    let first = send(app.clone(), post_request("/login", None, "")).await;
-    let a0 = first.body["access_token"].as_str().unwrap().to_owned();
-    let r0 = first.body["refresh_token"].as_str().unwrap().to_owned();
-    let second = send(app.clone(), post_request("/token", None, &r0)).await;
-    assert_eq!(second.status, StatusCode::OK);
-    let a1 = second.body["access_token"].as_str().unwrap().to_owned();
+    let [(a0, r0), (a1, _)] = login_and_rotate(&app).await;
     assert_eq!(payload(&a0)["sid"], payload(&a1)["sid"]);
     // Another login of the same user, which the reuse must not end.
     let other = sessions.login(&alice()).await.unwrap();
@@ -547,12 +554,7 @@ async fn logout_with_the_access_token_alone_ends_its_refresh_tokens_and_siblings
     let revocations = MemoryRevocationStore::default();
     let sessions = sessions_revoking_in(&revocations);
     let app = token_app(sessions.clone(), revocations);
-    let login = send(app.clone(), post_request("/login", None, "")).await;
-    let a0 = login.body["access_token"].as_str().unwrap().to_owned();
-    let r0 = login.body["refresh_token"].as_str().unwrap().to_owned();
-    let rotated = send(app.clone(), post_request("/token", None, &r0)).await;
-    let a1 = rotated.body["access_token"].as_str().unwrap().to_owned();
-    let r1 = rotated.body["refresh_token"].as_str().unwrap().to_owned();
+    let [(a0, _), (a1, r1)] = login_and_rotate(&app).await;
 
     let logout = send(app.clone(), post_request("/logout", Some(&a1), "")).await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);

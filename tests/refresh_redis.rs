@@ -466,13 +466,7 @@ async fn a_rotation_answered_503_while_redis_was_frozen_is_never_applied() {
 #[tokio::test]
 async fn a_full_redis_refuses_the_rotation_whole_and_it_succeeds_once_there_is_room() {
     let test = "a_full_redis_refuses_the_rotation_whole_and_it_succeeds_once_there_is_room";
-    let Some(server) = RedisServer::start_with(
-        SUITE,
-        test,
-        &["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"],
-    )
-    .await
-    else {
+    let Some(server) = RedisServer::start_refusing_writes_when_full(SUITE, test).await else {
         return;
     };
     let store = RedisRefreshStore::connect(&server.url()).await.unwrap();

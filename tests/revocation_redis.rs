@@ -65,6 +65,17 @@ fn layer(store: RedisRevocationStore) -> JwtLayer {
     builder().revocations(store).build().unwrap()
 }
 
+/// The app of the fault tests: every call to Redis bounded by [`TIMEOUT`].
+fn fault_app(store: RedisRevocationStore) -> Router {
+    revoking_app(
+        builder()
+            .revocations(store)
+            .backend_timeout(TIMEOUT)
+            .build()
+            .unwrap(),
+    )
+}
+
 /// The id the store lists `token` under (`jti:…` or `sha256:…`), as the layer sees it.
 async fn revocation_id(app: &Router, token: &str) -> String {
     let answer = send(app.clone(), bearer_to(Method::GET, "/id", token)).await;
@@ -395,13 +406,7 @@ async fn stopped_redis_fails_closed_with_503_within_the_backend_timeout() {
         return;
     };
     let store = RedisRevocationStore::connect(&server.url()).await.unwrap();
-    let app = revoking_app(
-        builder()
-            .revocations(store)
-            .backend_timeout(TIMEOUT)
-            .build()
-            .unwrap(),
-    );
+    let app = fault_app(store);
     let token = user_token("alice", Some("a"), now());
     assert_passes(&app, &token, "alice").await;
 
@@ -422,13 +427,7 @@ async fn restarted_redis_serves_again_without_rebuilding_the_app() {
         return;
     };
     let store = RedisRevocationStore::connect(&server.url()).await.unwrap();
-    let app = revoking_app(
-        builder()
-            .revocations(store)
-            .backend_timeout(TIMEOUT)
-            .build()
-            .unwrap(),
-    );
+    let app = fault_app(store);
     let token = user_token("alice", Some("a"), now());
     assert_passes(&app, &token, "alice").await;
 
@@ -516,13 +515,7 @@ async fn connect_to_a_closed_port_is_an_error_not_a_panic() {
 async fn lazy_store_builds_without_redis_and_fails_closed() {
     let port = free_port();
     let store = RedisRevocationStore::connect_lazy(&format!("redis://127.0.0.1:{port}")).unwrap();
-    let app = revoking_app(
-        builder()
-            .revocations(store)
-            .backend_timeout(TIMEOUT)
-            .build()
-            .unwrap(),
-    );
+    let app = fault_app(store);
     let token = user_token("alice", Some("a"), now());
     for _ in 0..3 {
         assert_unavailable_in_time(&app, &token).await;
@@ -538,13 +531,7 @@ async fn lazy_store_serves_once_redis_comes_up() {
     // The app starts while Redis is down…
     server.stop();
     let store = RedisRevocationStore::connect_lazy(&server.url()).unwrap();
-    let app = revoking_app(
-        builder()
-            .revocations(store)
-            .backend_timeout(TIMEOUT)
-            .build()
-            .unwrap(),
-    );
+    let app = fault_app(store);
     let token = user_token("alice", Some("a"), now());
     assert_unavailable_in_time(&app, &token).await;
     // …and serves once it is up, without being rebuilt.
@@ -565,13 +552,7 @@ async fn concurrent_clients_through_a_redis_restart_get_only_2xx_or_503_and_lose
         return;
     };
     let store = RedisRevocationStore::connect(&server.url()).await.unwrap();
-    let app = revoking_app(
-        builder()
-            .revocations(store)
-            .backend_timeout(TIMEOUT)
-            .build()
-            .unwrap(),
-    );
+    let app = fault_app(store);
     let revoked: Vec<String> = (0..5)
         .map(|i| user_token("mallory", Some(&format!("stolen-{i}")), now()))
         .collect();
@@ -681,13 +662,7 @@ async fn a_redis_that_may_evict_keys_is_refused() {
         assert!(error.to_string().contains("noeviction"), "{error}");
 
         let lazy = RedisRevocationStore::connect_lazy(&server.url()).unwrap();
-        let app = revoking_app(
-            builder()
-                .revocations(lazy)
-                .backend_timeout(TIMEOUT)
-                .build()
-                .unwrap(),
-        );
+        let app = fault_app(lazy);
         let token = user_token("alice", Some("a"), now());
         let answer = send(app.clone(), bearer(&token)).await;
         assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{policy}");
@@ -705,23 +680,11 @@ async fn a_redis_that_may_evict_keys_is_refused() {
 #[tokio::test]
 async fn a_full_redis_with_noeviction_refuses_the_logout_and_keeps_every_revocation() {
     let test = "a_full_redis_with_noeviction_refuses_the_logout_and_keeps_every_revocation";
-    let Some(server) = RedisServer::start_with(
-        SUITE,
-        test,
-        &["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"],
-    )
-    .await
-    else {
+    let Some(server) = RedisServer::start_refusing_writes_when_full(SUITE, test).await else {
         return;
     };
     let store = RedisRevocationStore::connect(&server.url()).await.unwrap();
-    let app = revoking_app(
-        builder()
-            .revocations(store)
-            .backend_timeout(TIMEOUT)
-            .build()
-            .unwrap(),
-    );
+    let app = fault_app(store);
     let mut revoked = Vec::new();
     for i in 0..20 {
         let token = user_token(&format!("user-{i}"), Some(&format!("j-{i}")), now());

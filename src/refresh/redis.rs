@@ -12,7 +12,7 @@ use futures_util::future::BoxFuture;
 use super::{Consumed, RefreshRecord, RefreshStore, Rotation, late};
 use crate::error::BoxError;
 use crate::error::ConfigError;
-use crate::redis::{Connection, KEEP_LATER_SCRIPT, KEEP_LONGER_SCRIPT, store_constructors};
+use crate::redis::{Connection, store_constructors};
 use crate::revocation::RedisRevocationStore;
 
 /// The key prefix of refresh tokens when none is configured.
@@ -207,17 +207,7 @@ impl RefreshStore for RedisRefreshStore {
         family: &'a str,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
-        Box::pin(async move {
-            let mut connection = self.connection.ready().await?;
-            let () = ::redis::cmd("EVAL")
-                .arg(KEEP_LONGER_SCRIPT)
-                .arg(1)
-                .arg(self.key("family", family))
-                .arg(ttl.as_secs().max(1))
-                .query_async(&mut connection)
-                .await?;
-            Ok(())
-        })
+        Box::pin(self.connection.keep_longer(self.key("family", family), ttl))
     }
 
     fn revoke_subject<'a>(
@@ -226,17 +216,9 @@ impl RefreshStore for RedisRefreshStore {
         before: u64,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
-        Box::pin(async move {
-            let mut connection = self.connection.ready().await?;
-            let () = ::redis::cmd("EVAL")
-                .arg(KEEP_LATER_SCRIPT)
-                .arg(1)
-                .arg(self.key("sub", subject))
-                .arg(before)
-                .arg(ttl.as_secs().max(1))
-                .query_async(&mut connection)
-                .await?;
-            Ok(())
-        })
+        Box::pin(
+            self.connection
+                .keep_later(self.key("sub", subject), before, ttl),
+        )
     }
 }

@@ -11,7 +11,7 @@ use futures_util::future::BoxFuture;
 
 use super::{RevocationStore, TokenFacts, issued_before, login_id, subject_key};
 use crate::error::{BoxError, ConfigError};
-use crate::redis::{Connection, KEEP_LATER_SCRIPT, KEEP_LONGER_SCRIPT, store_constructors};
+use crate::redis::{Connection, store_constructors};
 
 /// The key prefix used when none is configured.
 pub const DEFAULT_REDIS_PREFIX: &str = "tower-jwt-auth:revoked:";
@@ -110,17 +110,7 @@ impl RevocationStore for RedisRevocationStore {
         _revoked_at: u64,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
-        Box::pin(async move {
-            let mut connection = self.connection.ready().await?;
-            let () = ::redis::cmd("EVAL")
-                .arg(KEEP_LONGER_SCRIPT)
-                .arg(1)
-                .arg(self.key(&login_id(login)))
-                .arg(ttl.as_secs().max(1))
-                .query_async(&mut connection)
-                .await?;
-            Ok(())
-        })
+        Box::pin(self.connection.keep_longer(self.key(&login_id(login)), ttl))
     }
 
     fn revoke_subject<'a>(
@@ -129,19 +119,9 @@ impl RevocationStore for RedisRevocationStore {
         before: u64,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
-        Box::pin(async move {
-            let mut connection = self.connection.ready().await?;
-            let seconds = ttl.as_secs().max(1);
-            // Atomically keep the later moment: an older `before` must not un-revoke tokens.
-            let () = ::redis::cmd("EVAL")
-                .arg(KEEP_LATER_SCRIPT)
-                .arg(1)
-                .arg(self.key(&subject_key(subject)))
-                .arg(before)
-                .arg(seconds)
-                .query_async(&mut connection)
-                .await?;
-            Ok(())
-        })
+        Box::pin(
+            self.connection
+                .keep_later(self.key(&subject_key(subject)), before, ttl),
+        )
     }
 }

@@ -164,6 +164,17 @@ impl RedisServer {
         .await
     }
 
+    /// As [`start`](Self::start), with a 4 MB memory limit and `noeviction`: when full it
+    /// refuses writes (see [`set_maxmemory`] to make it full at once) and drops nothing.
+    pub async fn start_refusing_writes_when_full(suite: &str, test: &str) -> Option<Self> {
+        Self::start_with(
+            suite,
+            test,
+            &["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"],
+        )
+        .await
+    }
+
     /// Starts one on a free port with `config` (redis-server arguments such as
     /// `--maxmemory 1mb`) on top of the defaults.
     pub async fn start_with(suite: &str, test: &str, config: &[&str]) -> Option<Self> {
