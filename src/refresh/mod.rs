@@ -160,10 +160,10 @@ impl IntoResponse for TokenPair {
 /// ```
 #[derive(Clone)]
 pub struct Sessions {
-    shared: Arc<SessionsInner>,
+    shared: Arc<SessionsConfig>,
 }
 
-struct SessionsInner {
+struct SessionsConfig {
     issuer: JwtIssuer,
     store: Arc<dyn RefreshStore>,
     revocations: Option<Arc<dyn RevocationStore>>,
@@ -174,12 +174,18 @@ struct SessionsInner {
 
 impl fmt::Debug for Sessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sessions")
-            .field("issuer", &self.shared.issuer)
-            .field("revocations", &self.shared.revocations.is_some())
-            .field("refresh_lifetime", &self.shared.refresh_lifetime)
-            .field("timeout", &self.shared.timeout)
-            .field("reuse_grace", &self.shared.reuse_grace)
+        f.debug_tuple("Sessions").field(&self.shared).finish()
+    }
+}
+
+impl fmt::Debug for SessionsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionsConfig")
+            .field("issuer", &self.issuer)
+            .field("revocations", &self.revocations.is_some())
+            .field("refresh_lifetime", &self.refresh_lifetime)
+            .field("timeout", &self.timeout)
+            .field("reuse_grace", &self.reuse_grace)
             .finish_non_exhaustive()
     }
 }
@@ -187,22 +193,14 @@ impl fmt::Debug for Sessions {
 /// Configures [`Sessions`].
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct SessionsBuilder {
-    issuer: JwtIssuer,
-    store: Arc<dyn RefreshStore>,
-    revocations: Option<Arc<dyn RevocationStore>>,
-    refresh_lifetime: Duration,
-    timeout: Duration,
-    reuse_grace: Duration,
+    config: SessionsConfig,
 }
 
 impl fmt::Debug for SessionsBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionsBuilder")
-            .field("issuer", &self.issuer)
-            .field("refresh_lifetime", &self.refresh_lifetime)
-            .field("timeout", &self.timeout)
-            .field("reuse_grace", &self.reuse_grace)
-            .finish_non_exhaustive()
+        f.debug_tuple("SessionsBuilder")
+            .field(&self.config)
+            .finish()
     }
 }
 
@@ -212,20 +210,20 @@ impl SessionsBuilder {
     /// none, and a logout only ends the refresh token's session: its access token stays valid
     /// until it expires.
     pub fn revocations(mut self, store: impl RevocationStore) -> Self {
-        self.revocations = Some(Arc::new(store));
+        self.config.revocations = Some(Arc::new(store));
         self
     }
 
     /// How long a login's refresh tokens work, counted from the login: rotation does not extend
     /// it. Default: [`DEFAULT_REFRESH_LIFETIME`] (30 days). Whole seconds; zero is refused.
     pub fn refresh_lifetime(mut self, lifetime: Duration) -> Self {
-        self.refresh_lifetime = lifetime;
+        self.config.refresh_lifetime = lifetime;
         self
     }
 
     /// The bound on each store call. Default: [`DEFAULT_BACKEND_TIMEOUT`] (1 s).
     pub fn backend_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.config.timeout = timeout;
         self
     }
 
@@ -240,27 +238,21 @@ impl SessionsBuilder {
     /// (the client's pair then stops working, and its next use is detected as a reuse, which
     /// ends the login, the thief's pair included). Keep it to seconds.
     pub fn reuse_grace(mut self, grace: Duration) -> Self {
-        self.reuse_grace = grace;
+        self.config.reuse_grace = grace;
         self
     }
 
     /// Checks the configuration and builds the sessions.
     pub fn build(self) -> Result<Sessions, ConfigError> {
-        if self.refresh_lifetime.as_secs() == 0 {
+        let config = self.config;
+        if config.refresh_lifetime.as_secs() == 0 {
             return Err(ConfigError::ZeroLifetime("refresh token"));
         }
-        if self.timeout.is_zero() {
+        if config.timeout.is_zero() {
             return Err(ConfigError::ZeroBackendTimeout);
         }
         Ok(Sessions {
-            shared: Arc::new(SessionsInner {
-                issuer: self.issuer,
-                store: self.store,
-                revocations: self.revocations,
-                refresh_lifetime: self.refresh_lifetime,
-                timeout: self.timeout,
-                reuse_grace: self.reuse_grace,
-            }),
+            shared: Arc::new(config),
         })
     }
 }
@@ -269,12 +261,14 @@ impl Sessions {
     /// Starts configuring sessions that sign with `issuer` and keep refresh tokens in `store`.
     pub fn builder(issuer: JwtIssuer, store: impl RefreshStore) -> SessionsBuilder {
         SessionsBuilder {
-            issuer,
-            store: Arc::new(store),
-            revocations: None,
-            refresh_lifetime: DEFAULT_REFRESH_LIFETIME,
-            timeout: DEFAULT_BACKEND_TIMEOUT,
-            reuse_grace: Duration::ZERO,
+            config: SessionsConfig {
+                issuer,
+                store: Arc::new(store),
+                revocations: None,
+                refresh_lifetime: DEFAULT_REFRESH_LIFETIME,
+                timeout: DEFAULT_BACKEND_TIMEOUT,
+                reuse_grace: Duration::ZERO,
+            },
         }
     }
 
