@@ -777,3 +777,23 @@ async fn a_full_refresh_store_refuses_the_login_with_503_and_keeps_the_others() 
         );
     }
 }
+
+/// A renewal the application refuses (the user was deactivated) ends the login whole: its
+/// refresh tokens and, with a revocation store, its access tokens.
+#[tokio::test]
+async fn a_refused_renewal_ends_the_logins_access_tokens_too() {
+    let revocations = MemoryRevocationStore::default();
+    let sessions = sessions_revoking_in(&revocations);
+    let app = token_app(sessions.clone(), revocations);
+    let [(a0, _), (a1, r1)] = login_and_rotate(&app).await;
+    let refused = sessions
+        .rotate_with(&r1, |_, _| async { Ok::<_, std::io::Error>(None) })
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, SessionError::Refused), "{refused:?}");
+    for token in [&a0, &a1] {
+        send(app.clone(), bearer(token))
+            .await
+            .assert_rejected(401, "invalid_token", "jwt revoked");
+    }
+}
