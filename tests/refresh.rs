@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -218,27 +217,8 @@ fn concurrent_rotations_of_one_token_have_exactly_one_winner() {
         let sessions = sessions(&clock);
         for _ in 0..5 {
             let pair = sessions.login(&alice()).await.unwrap();
-            let barrier = Arc::new(tokio::sync::Barrier::new(32));
-            let tasks: Vec<_> = (0..32)
-                .map(|_| {
-                    let sessions = sessions.clone();
-                    let token = pair.refresh_token().to_owned();
-                    let barrier = barrier.clone();
-                    tokio::spawn(async move {
-                        barrier.wait().await;
-                        sessions.rotate(&token).await
-                    })
-                })
-                .collect();
-            let mut winners = 0;
-            for task in tasks {
-                match task.await.unwrap() {
-                    Ok(_) => winners += 1,
-                    Err(SessionError::RefreshReused) => {}
-                    Err(other) => panic!("unexpected {other:?}"),
-                }
-            }
-            assert_eq!(winners, 1);
+            let winners = rotate_concurrently(&sessions, pair.refresh_token()).await;
+            assert_eq!(winners.len(), 1);
         }
     });
 }
@@ -454,16 +434,7 @@ async fn the_token_pair_answers_the_oauth_json_body_with_no_store() {
 #[tokio::test]
 async fn logout_revokes_the_access_token_at_the_layer_and_the_refresh_family() {
     let revocations = MemoryRevocationStore::default();
-    let sessions = Sessions::builder(
-        JwtIssuer::builder()
-            .key(SigningKey::hmac(SECRET))
-            .build()
-            .unwrap(),
-        MemoryRefreshStore::default(),
-    )
-    .revocations(revocations.clone())
-    .build()
-    .unwrap();
+    let sessions = sessions_revoking_in(&revocations);
     let app = token_app(sessions.clone(), revocations);
     let login = send(app.clone(), post_request("/login", None, "")).await;
     let access = login.body["access_token"].as_str().unwrap().to_owned();

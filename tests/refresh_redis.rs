@@ -12,7 +12,6 @@ mod common;
 #[path = "common/redis.rs"]
 mod shared_redis;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -188,26 +187,7 @@ fn concurrent_rotations_through_redis_have_exactly_one_winner() {
         let sessions = sessions(&clock, redis.store().await);
         for _ in 0..5 {
             let pair = sessions.login(&alice()).await.unwrap();
-            let barrier = Arc::new(tokio::sync::Barrier::new(32));
-            let tasks: Vec<_> = (0..32)
-                .map(|_| {
-                    let sessions = sessions.clone();
-                    let token = pair.refresh_token().to_owned();
-                    let barrier = barrier.clone();
-                    tokio::spawn(async move {
-                        barrier.wait().await;
-                        sessions.rotate(&token).await
-                    })
-                })
-                .collect();
-            let mut winners = Vec::new();
-            for task in tasks {
-                match task.await.unwrap() {
-                    Ok(pair) => winners.push(pair),
-                    Err(SessionError::RefreshReused) => {}
-                    Err(other) => panic!("unexpected {other:?}"),
-                }
-            }
+            let winners = rotate_concurrently(&sessions, pair.refresh_token()).await;
             assert_eq!(winners.len(), 1);
             // The losers' reuse revoked the family: the winner's token is refused too.
             assert!(matches!(

@@ -65,6 +65,16 @@ fn layer(store: RedisRevocationStore) -> JwtLayer {
     builder().revocations(store).build().unwrap()
 }
 
+/// A redis-server of `test`'s own, the fault tests' app on it, and a token it lets through.
+async fn serving(test: &str) -> Option<(RedisServer, Router, String)> {
+    let server = RedisServer::start(SUITE, test).await?;
+    let store = RedisRevocationStore::connect(&server.url()).await.unwrap();
+    let app = fault_app(store);
+    let token = user_token("alice", Some("a"), now());
+    assert_passes(&app, &token, "alice").await;
+    Some((server, app, token))
+}
+
 /// The app of the fault tests: every call to Redis bounded by [`TIMEOUT`].
 fn fault_app(store: RedisRevocationStore) -> Router {
     revoking_app(
@@ -402,13 +412,9 @@ async fn keys_live_under_the_default_or_the_configured_prefix() {
 #[tokio::test]
 async fn stopped_redis_fails_closed_with_503_within_the_backend_timeout() {
     let test = "stopped_redis_fails_closed_with_503_within_the_backend_timeout";
-    let Some(mut server) = RedisServer::start(SUITE, test).await else {
+    let Some((mut server, app, token)) = serving(test).await else {
         return;
     };
-    let store = RedisRevocationStore::connect(&server.url()).await.unwrap();
-    let app = fault_app(store);
-    let token = user_token("alice", Some("a"), now());
-    assert_passes(&app, &token, "alice").await;
 
     server.stop();
     // Every request while it is down, not only the first one that finds the connection gone.
@@ -423,13 +429,9 @@ async fn stopped_redis_fails_closed_with_503_within_the_backend_timeout() {
 #[tokio::test]
 async fn restarted_redis_serves_again_without_rebuilding_the_app() {
     let test = "restarted_redis_serves_again_without_rebuilding_the_app";
-    let Some(mut server) = RedisServer::start(SUITE, test).await else {
+    let Some((mut server, app, token)) = serving(test).await else {
         return;
     };
-    let store = RedisRevocationStore::connect(&server.url()).await.unwrap();
-    let app = fault_app(store);
-    let token = user_token("alice", Some("a"), now());
-    assert_passes(&app, &token, "alice").await;
 
     server.stop();
     assert_unavailable_in_time(&app, &token).await;

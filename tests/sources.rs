@@ -18,6 +18,11 @@ fn layer(source: TokenSource, optional: bool) -> JwtLayer {
     .unwrap()
 }
 
+/// What the cookie source (required mode) answers to a GET with `headers`.
+async fn through_the_cookie_source(headers: &[(&str, &str)]) -> Answer {
+    send(app(layer(TokenSource::cookie(), false)), get_with(headers)).await
+}
+
 #[tokio::test]
 async fn scheme_is_case_insensitive_and_extra_spaces_are_allowed() {
     let token = hs256(&claims());
@@ -68,11 +73,7 @@ async fn obs_text_in_the_header_is_refused_without_panic() {
 async fn cookie_source_reads_the_auth_cookie() {
     let token = hs256(&claims());
     let cookie = format!("theme=dark; auth={token}; lang=en");
-    let answer = send(
-        app(layer(TokenSource::cookie(), false)),
-        get_with(&[("cookie", &cookie)]),
-    )
-    .await;
+    let answer = through_the_cookie_source(&[("cookie", &cookie)]).await;
     answer.assert_user(Some("alice"));
 }
 
@@ -90,11 +91,7 @@ async fn cookie_name_is_configurable() {
 #[tokio::test]
 async fn cookie_source_ignores_the_authorization_header() {
     let token = hs256(&claims());
-    let answer = send(
-        app(layer(TokenSource::cookie(), false)),
-        get_with(&[("authorization", &format!("Bearer {token}"))]),
-    )
-    .await;
+    let answer = through_the_cookie_source(&[("authorization", &format!("Bearer {token}"))]).await;
     answer.assert_rejected(400, "invalid_request", "Auth cookie not found.");
 }
 
@@ -102,30 +99,19 @@ async fn cookie_source_ignores_the_authorization_header() {
 async fn two_auth_cookies_are_multiple_tokens() {
     let token = hs256(&claims());
     let in_one_header = format!("auth={token}; auth={token}");
-    let answer = send(
-        app(layer(TokenSource::cookie(), false)),
-        get_with(&[("cookie", &in_one_header)]),
-    )
-    .await;
+    let answer = through_the_cookie_source(&[("cookie", &in_one_header)]).await;
     answer.assert_rejected(400, "invalid_request", "Multiple tokens in request.");
 
     let cookie = format!("auth={token}");
-    let answer = send(
-        app(layer(TokenSource::cookie(), false)),
-        get_with(&[("cookie", &cookie), ("cookie", &cookie)]),
-    )
-    .await;
+    let answer = through_the_cookie_source(&[("cookie", &cookie), ("cookie", &cookie)]).await;
     answer.assert_rejected(400, "invalid_request", "Multiple tokens in request.");
 }
 
 #[tokio::test]
 async fn cookie_split_across_headers_is_found() {
     let token = hs256(&claims());
-    let answer = send(
-        app(layer(TokenSource::cookie(), false)),
-        get_with(&[("cookie", "a=1"), ("cookie", &format!("auth={token}"))]),
-    )
-    .await;
+    let answer =
+        through_the_cookie_source(&[("cookie", "a=1"), ("cookie", &format!("auth={token}"))]).await;
     answer.assert_user(Some("alice"));
 }
 
@@ -133,22 +119,14 @@ async fn cookie_split_across_headers_is_found() {
 async fn quoted_cookie_value_is_accepted() {
     let token = hs256(&claims());
     let cookie = format!("auth=\"{token}\"");
-    let answer = send(
-        app(layer(TokenSource::cookie(), false)),
-        get_with(&[("cookie", &cookie)]),
-    )
-    .await;
+    let answer = through_the_cookie_source(&[("cookie", &cookie)]).await;
     answer.assert_user(Some("alice"));
 }
 
 #[tokio::test]
 async fn garbage_in_the_auth_cookie_is_jwt_malformed() {
     for cookie in ["auth=not-a-jwt", "auth=a.b.c.d", "auth=%7Ba%7D.b.c"] {
-        let answer = send(
-            app(layer(TokenSource::cookie(), false)),
-            get_with(&[("cookie", cookie)]),
-        )
-        .await;
+        let answer = through_the_cookie_source(&[("cookie", cookie)]).await;
         answer.assert_rejected(401, "invalid_token", "jwt malformed");
     }
 }

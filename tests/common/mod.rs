@@ -517,3 +517,34 @@ pub async fn post_status(app: &Router, path: &str, token: &str) -> StatusCode {
         .await
         .status
 }
+
+/// 32 rotations of `token` released at once, on as many tasks: the pairs of those that won.
+/// Every other one must be refused as a reuse.
+pub async fn rotate_concurrently(
+    sessions: &tower_jwt_auth::refresh::Sessions,
+    token: &str,
+) -> Vec<tower_jwt_auth::refresh::TokenPair> {
+    use std::sync::Arc;
+    use tower_jwt_auth::error::SessionError;
+    let barrier = Arc::new(tokio::sync::Barrier::new(32));
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let sessions = sessions.clone();
+            let token = token.to_owned();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                sessions.rotate(&token).await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(pair) => winners.push(pair),
+            Err(SessionError::RefreshReused) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    winners
+}
