@@ -275,12 +275,7 @@ async fn a_cached_token_still_ages_out_under_max_age() {
 
 #[tokio::test]
 async fn a_cached_token_is_still_checked_for_revocation() {
-    let layer = JwtLayer::builder()
-        .key(Key::hmac(SECRET))
-        .revocations(MemoryRevocationStore::new(1_000))
-        .cache(100)
-        .build()
-        .unwrap();
+    let layer = cached_revoking_layer();
     let app = revoking_app(layer);
     let token = hs256(&json!({ "sub": "alice", "jti": "j-1", "exp": now() + 600 }));
     assert_eq!(send(app.clone(), bearer(&token)).await.status, 200);
@@ -329,12 +324,7 @@ async fn a_cached_token_still_goes_through_the_user_lookup() {
 
 #[tokio::test]
 async fn the_facts_of_a_hit_are_those_of_the_token() {
-    let layer = JwtLayer::builder()
-        .key(Key::hmac(SECRET))
-        .revocations(MemoryRevocationStore::new(1_000))
-        .cache(100)
-        .build()
-        .unwrap();
+    let layer = cached_revoking_layer();
     let app = Router::new()
         .route(
             "/",
@@ -451,4 +441,14 @@ fn an_empty_cache_is_refused() {
         .cache_ttl(Duration::from_secs(1))
         .build();
     assert!(one_second.is_ok());
+}
+
+/// A cached layer with a memory revocation store.
+fn cached_revoking_layer() -> JwtLayer {
+    JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .revocations(MemoryRevocationStore::new(1_000))
+        .cache(100)
+        .build()
+        .unwrap()
 }

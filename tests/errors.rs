@@ -334,14 +334,6 @@ async fn wrong_subject_is_jwt_subject_invalid() {
     }
 }
 
-fn two_key_layer() -> JwtLayer {
-    JwtLayer::builder()
-        .key(Key::hmac(SECRET).with_kid("k1"))
-        .key(Key::hmac(b"second-secret-second-secret-second-secret").with_kid("k2"))
-        .build()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn key_set_without_kid_in_token_is_missing_kid() {
     let token = hs256(&claims());

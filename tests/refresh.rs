@@ -207,11 +207,7 @@ async fn unknown_empty_and_oversized_refresh_tokens_are_invalid_grants() {
 
 #[test]
 fn concurrent_rotations_of_one_token_have_exactly_one_winner() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = four_worker_runtime();
     runtime.block_on(async {
         let clock = TestClock::at(1_000_000);
         let sessions = sessions(&clock);
@@ -364,12 +360,7 @@ async fn the_store_keeps_only_the_hash_of_a_refresh_token() {
 /// body), `POST /logout` (behind the layer; the refresh token as the body), `GET /` (behind the
 /// layer).
 fn token_app(sessions: Sessions, revocations: MemoryRevocationStore) -> Router {
-    let layer = JwtLayer::builder()
-        .key(Key::hmac(SECRET))
-        .typ("at+jwt")
-        .revocations(revocations)
-        .build()
-        .unwrap();
+    let layer = access_token_layer(revocations);
     let (login, refresh, logout) = (sessions.clone(), sessions.clone(), sessions);
     let protected = Router::new()
         .route(

@@ -21,7 +21,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared_redis::*;
 use tower_jwt_auth::{
-    JwtLayer, Key,
     error::SessionError,
     issuer::{JwtIssuer, SigningKey},
     refresh::{Consumed, DEFAULT_REDIS_REFRESH_PREFIX, RedisRefreshStore, Sessions},
@@ -172,11 +171,7 @@ async fn keys_expire_with_the_family_and_never_hold_the_token() {
 
 #[test]
 fn concurrent_rotations_through_redis_have_exactly_one_winner() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = four_worker_runtime();
     runtime.block_on(async {
         let Some(mut redis) =
             shared_redis("concurrent_rotations_through_redis_have_exactly_one_winner").await
@@ -217,12 +212,7 @@ async fn logout_through_redis_revokes_the_access_token_and_the_family() {
         .revocations(revocations.clone())
         .build()
         .unwrap();
-    let layer = JwtLayer::builder()
-        .key(Key::hmac(SECRET))
-        .typ("at+jwt")
-        .revocations(revocations)
-        .build()
-        .unwrap();
+    let layer = access_token_layer(revocations);
     let pair = sessions.login(&alice()).await.unwrap();
     let other = sessions.login(&alice()).await.unwrap();
 

@@ -548,3 +548,43 @@ pub async fn rotate_concurrently(
     }
     winners
 }
+
+/// A layer with two HMAC keys, chosen by `kid` (`k1`: [`SECRET`], `k2`).
+pub fn two_key_layer() -> JwtLayer {
+    JwtLayer::builder()
+        .key(Key::hmac(SECRET).with_kid("k1"))
+        .key(Key::hmac(b"second-secret-second-secret-second-secret").with_kid("k2"))
+        .build()
+        .unwrap()
+}
+
+/// One algorithm of each key family.
+pub const ONE_ALGORITHM_A_FAMILY: [Algorithm; 5] = [
+    Algorithm::HS256,
+    Algorithm::RS256,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::EdDSA,
+];
+
+/// A multi-threaded runtime of four workers, for tests of concurrent requests.
+pub fn four_worker_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The layer in front of the apps that `Sessions` issues for: HS256 with [`SECRET`], RFC 9068
+/// access tokens, checked against `revocations`.
+pub fn access_token_layer(
+    revocations: impl tower_jwt_auth::revocation::RevocationStore,
+) -> JwtLayer {
+    JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .typ("at+jwt")
+        .revocations(revocations)
+        .build()
+        .unwrap()
+}
