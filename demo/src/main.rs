@@ -40,7 +40,7 @@
 //! curl -s -X POST localhost:3000/auth/logout-all -H "authorization: Bearer $TOKEN"
 //! ```
 //!
-//! RevocationStore and refresh tokens live in memory, or in Redis when `REDIS_URL` is set and the
+//! Revocations and refresh tokens live in memory, or in Redis when `REDIS_URL` is set and the
 //! demo is built with the `redis` feature (`cargo run -p tower-jwt-auth-demo --features redis`).
 //! The memory stores' bounds come from `REVOCATION_CAPACITY` (100000), `REVOCATIONS_PER_SUBJECT`
 //! (16), `REFRESH_CAPACITY` (100000) and `REFRESH_TOKENS_PER_SUBJECT` (1000): with small values,

@@ -30,7 +30,7 @@ pub const DEFAULT_REVOCATIONS_PER_SUBJECT: usize = 16;
 /// How many entries [`MemoryRevocationStore::default`] holds.
 pub const DEFAULT_REVOCATION_CAPACITY: usize = 100_000;
 
-/// RevocationStore kept in this process: for a single instance, tests and development.
+/// Revocations kept in this process: for a single instance, tests and development.
 ///
 /// Bounded, and never by forgetting a live revocation:
 /// - each entry lives as long as what it revokes can (a listed token until its `exp` plus the

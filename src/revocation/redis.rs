@@ -16,7 +16,7 @@ use crate::redis::{Connection, store_constructors};
 /// The key prefix used when none is configured.
 pub const DEFAULT_REDIS_PREFIX: &str = "tower-jwt-auth:revoked:";
 
-/// RevocationStore in Redis, shared by every instance of the application.
+/// Revocations in Redis, shared by every instance of the application.
 ///
 /// A revoked token is a key `<prefix>jti:<jti>` (or `<prefix>sha256:<digest>` for a token
 /// without `jti`) set with `SET … EX <remaining lifetime>`, so Redis forgets it when the token
