@@ -23,7 +23,7 @@ use tower_jwt_auth::{
     issuer::{JwtIssuer, SigningKey},
     refresh::{
         Consumed, DEFAULT_REFRESH_LIFETIME, MemoryRefreshStore, RefreshRecord, RefreshStore,
-        Sessions,
+        Rotation, Sessions,
     },
     revocation::{MemoryRevocationStore, TokenFacts},
 };
@@ -758,4 +758,38 @@ async fn a_refused_renewal_ends_the_logins_access_tokens_too() {
             .await
             .assert_rejected(401, "invalid_token", "jwt revoked");
     }
+}
+
+/// A rotation that reaches the store after its deadline (the caller has answered with a
+/// failure by then) changes nothing: the presented token rotates normally afterwards, and the
+/// late successor was never stored.
+#[tokio::test]
+async fn a_rotation_past_its_deadline_is_refused_and_applies_nothing() {
+    let clock = TestClock::at(1_000_000);
+    let store = MemoryRefreshStore::default();
+    let sessions = sessions_with(&clock, store.clone());
+    let pair = sessions.login(&alice()).await.unwrap();
+    let hash = URL_SAFE_NO_PAD.encode(Sha256::digest(pair.refresh_token()));
+    let successor: RefreshRecord = serde_json::from_value(json!({
+        "token_hash": "late-successor", "subject": "alice", "family": pair.family(),
+        "family_issued_at": 1_000_000, "issued_at": 1_000_000, "expires_at": 2_000_000,
+        "claims": {}
+    }))
+    .unwrap();
+    let late = Rotation {
+        token_hash: &hash,
+        successor: &successor,
+        now: 1_000_000,
+        deadline_ms: 0,
+        reuse_grace: Duration::ZERO,
+    };
+    assert!(store.rotate(&late).await.is_err());
+    assert_eq!(store.find("late-successor", 1_000_000).await.unwrap(), None);
+    // The token is as it was: it rotates, and only once.
+    let next = sessions.rotate(pair.refresh_token()).await.unwrap();
+    assert_eq!(next.family(), pair.family());
+    assert!(matches!(
+        sessions.rotate(pair.refresh_token()).await,
+        Err(SessionError::RefreshReused)
+    ));
 }
