@@ -63,11 +63,12 @@ async fn axum_server_authenticates_over_http() {
 #[tokio::test]
 async fn bare_hyper_service_works_without_axum() {
     let service = ServiceBuilder::new().layer(hs256_layer()).service_fn(
-        |request: Request<Incoming>| async move {
-            let sub = request
-                .extensions()
-                .get::<tower_jwt_auth::Claims>()
-                .and_then(|claims| claims.subject().map(str::to_owned))
+        |mut request: Request<Incoming>| async move {
+            let claims = tower_jwt_auth::Claims::from_extensions(request.extensions_mut());
+            let sub = claims
+                .ok()
+                .flatten()
+                .and_then(|claims: tower_jwt_auth::Claims| claims.subject().map(str::to_owned))
                 .unwrap_or_default();
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!(
                 "hello {sub}"

@@ -317,7 +317,7 @@ async fn revoker_is_absent_when_a_closure_owns_the_list() {
         bearer_to(http::Method::POST, "/logout", &hs256(&claims())),
     )
     .await;
-    answer.assert_unauthenticated();
+    answer.assert_misconfigured();
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -68,8 +68,8 @@ async fn each_rejection_emits_one_debug_event_without_the_token() {
     );
     assert!(!output.contains(&expired[..30]));
 
-    // A handler asking for the token the layer does not hand over: the 401 says only
-    // "unauthenticated", the warn-level event says how to fix the wiring.
+    // A handler asking for the token the layer does not hand over: a 500, and the error-level
+    // event says how to fix the wiring.
     let token = hs256(&claims());
     let asks_for_token = axum::Router::new()
         .route(
@@ -81,7 +81,7 @@ async fn each_rejection_emits_one_debug_event_without_the_token() {
         .layer(hs256_layer());
     send(asks_for_token, bearer(&token))
         .await
-        .assert_unauthenticated();
+        .assert_misconfigured();
     let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let hints: Vec<&str> = output
         .lines()
@@ -89,7 +89,7 @@ async fn each_rejection_emits_one_debug_event_without_the_token() {
         .collect();
     assert_eq!(hints.len(), 1, "{output}");
     assert!(
-        hints[0].contains("WARN") && hints[0].contains("kind=\"unauthenticated\""),
+        hints[0].contains("ERROR") && hints[0].contains("kind=\"misconfigured\""),
         "{output}"
     );
     assert!(!output.contains(&token[..30]));

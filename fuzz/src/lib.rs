@@ -119,7 +119,7 @@ pub struct Outcome {
 /// Sends a request with these headers through `layer` to a handler that answers 200 with the
 /// token it was handed.
 pub fn send(layer: &JwtLayer, headers: &[(HeaderName, HeaderValue)]) -> Outcome {
-    let inner = tower::service_fn(|request: Request<()>| async move {
+    let inner = tower::service_fn(|mut request: Request<()>| async move {
         let token = request
             .extensions()
             .get::<BearerToken>()
@@ -127,7 +127,10 @@ pub fn send(layer: &JwtLayer, headers: &[(HeaderName, HeaderValue)]) -> Outcome 
             .as_str()
             .to_owned();
         assert!(
-            request.extensions().get::<Claims<JsonClaims>>().is_some(),
+            matches!(
+                Claims::<JsonClaims>::from_extensions(request.extensions_mut()),
+                Ok(Some(_))
+            ),
             "a verified request carries its claims"
         );
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(token))))

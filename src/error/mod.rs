@@ -114,6 +114,11 @@ pub enum AuthError {
     BackendUnavailable,
     /// No key could be resolved at request time: a server-side misconfiguration.
     KeyUnavailable,
+    /// A guard or extractor that cannot work where it is: it asks for another claims type than
+    /// the layer verifies into, or no layer is in front of it. A server-side misconfiguration,
+    /// answered 500 with an empty body and logged at ERROR naming the mistake, never a 401 that
+    /// blames the client.
+    Misconfigured,
     /// The token lacks a required scope (RFC 6750 §3.1 `insufficient_scope`).
     InsufficientScope {
         /// The scopes the route requires, space separated (the challenge's `scope`).
@@ -426,6 +431,14 @@ impl AuthError {
                 parameter: None,
                 when: "no key could be resolved: a server misconfiguration (empty body)",
             },
+            Self::Misconfigured => Row {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                code: None,
+                kind: "misconfigured",
+                description: "Internal server error.",
+                parameter: None,
+                when: "a guard or extractor of another claims type, or with no layer in front (empty body)",
+            },
         }
     }
 
@@ -536,6 +549,7 @@ mod tests {
             AuthError::InvalidCsrfToken,
             AuthError::BackendUnavailable,
             AuthError::KeyUnavailable,
+            AuthError::Misconfigured,
         ];
         for error in &all {
             match error {
@@ -572,7 +586,8 @@ mod tests {
                 | AuthError::InsufficientClaims
                 | AuthError::InvalidCsrfToken
                 | AuthError::BackendUnavailable
-                | AuthError::KeyUnavailable => {}
+                | AuthError::KeyUnavailable
+                | AuthError::Misconfigured => {}
             }
         }
         all

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum_core::body::Body;
 use axum_core::response::Response;
-use http::HeaderValue;
+use http::{HeaderValue, StatusCode};
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 
 use super::{AuthError, RETRY_AFTER_SECS};
@@ -39,7 +39,7 @@ impl AuthError {
     /// (none for server errors) and the challenge header.
     pub fn to_response(&self, realm: Option<&str>) -> Response {
         let status = self.status();
-        let mut response = if *self == Self::KeyUnavailable {
+        let mut response = if status == StatusCode::INTERNAL_SERVER_ERROR {
             Response::new(Body::empty())
         } else {
             let body = serde_json::json!({

@@ -36,7 +36,7 @@ use tower_service::Service;
 
 use crate::claims::JsonClaims;
 use crate::error::{AuthError, ConfigError, Rendering};
-use crate::extract::Claims;
+use crate::extract::authentication;
 use crate::layer::{ResponseBody, ResponseFuture};
 
 mod require;
@@ -117,11 +117,19 @@ impl Default for ClaimPath {
 /// }
 /// ```
 pub trait Grants {
-    /// Whether the roles at `path` contain `role`, exactly and case-sensitively.
-    fn has_role(&self, path: &ClaimPath, role: &str) -> bool;
+    /// Whether the roles at `path` contain `role`, exactly and case-sensitively. By default a
+    /// token grants no role.
+    fn has_role(&self, path: &ClaimPath, role: &str) -> bool {
+        let _ = (path, role);
+        false
+    }
 
     /// Whether the token's scopes contain `scope`, exactly (`read` never matches `read:all`).
-    fn has_scope(&self, scope: &str) -> bool;
+    /// By default a token grants no scope.
+    fn has_scope(&self, scope: &str) -> bool {
+        let _ = scope;
+        false
+    }
 }
 
 /// Whether a space-delimited scope list (RFC 6749 §3.3) contains `scope` as a whole token.
@@ -159,6 +167,14 @@ enum Match {
 }
 
 impl Match {
+    /// How a refusal falls short, for the logs.
+    fn missing(self) -> &'static str {
+        match self {
+            Self::Any => "none",
+            Self::All => "not all",
+        }
+    }
+
     fn check(self, required: &[String], granted: impl Fn(&str) -> bool) -> bool {
         match self {
             Self::Any => required.iter().any(|value| granted(value)),
@@ -170,6 +186,13 @@ impl Match {
 /// The decision a guard makes for verified claims.
 trait Rule<C>: Send + Sync + 'static {
     fn check(&self, claims: &C) -> Result<(), AuthError>;
+
+    /// The guard's name, for the logs.
+    fn name(&self) -> &'static str;
+
+    /// What the guard requires, for the DEBUG event of a refusal: the configuration's values,
+    /// never the token's.
+    fn requirement(&self) -> String;
 }
 
 #[derive(Clone)]
@@ -189,6 +212,19 @@ impl<C: Grants> Rule<C> for RoleRule {
         } else {
             Err(AuthError::InsufficientRole)
         }
+    }
+
+    fn name(&self) -> &'static str {
+        "RequireRoles"
+    }
+
+    fn requirement(&self) -> String {
+        format!(
+            "refused: the roles at `{}` hold {} of {:?}",
+            self.path.segments.join("."),
+            self.matching.missing(),
+            self.roles
+        )
     }
 }
 
@@ -212,6 +248,18 @@ impl<C: Grants> Rule<C> for ScopeRule {
             })
         }
     }
+
+    fn name(&self) -> &'static str {
+        "RequireScope"
+    }
+
+    fn requirement(&self) -> String {
+        format!(
+            "refused: the token's scopes hold {} of {:?}",
+            self.matching.missing(),
+            self.scopes
+        )
+    }
 }
 
 struct PredicateRule<F>(F);
@@ -226,6 +274,14 @@ where
         } else {
             Err(AuthError::InsufficientClaims)
         }
+    }
+
+    fn name(&self) -> &'static str {
+        "RequireClaims"
+    }
+
+    fn requirement(&self) -> String {
+        "refused: the predicate returned false".to_owned()
     }
 }
 
@@ -318,20 +374,29 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         if self.guard.allow_preflight && is_preflight(&request) {
             return ResponseFuture::inner(self.inner.call(request), None);
         }
-        let verdict = match request.extensions().get::<Claims<C>>() {
-            Some(Claims(claims)) => self.guard.rule.check(claims),
-            None => Err(AuthError::Unauthenticated),
+        let verdict = match authentication::claims::<C>(request.extensions_mut()) {
+            Ok(claims) => self.guard.rule.check(&claims).inspect_err(|error| {
+                tracing::debug!(
+                    target: "tower_jwt_auth",
+                    guard = self.guard.rule.name(),
+                    "{}",
+                    self.guard.rule.requirement(),
+                );
+                error.trace();
+            }),
+            Err(absent) => Err(authentication::refusal(
+                absent,
+                self.guard.rule.name(),
+                Some((request.method(), request.uri().path())),
+            )),
         };
         match verdict {
             Ok(()) => ResponseFuture::inner(self.inner.call(request), None),
-            Err(error) => {
-                error.trace();
-                ResponseFuture::rejected(Rendering::of(request.extensions(), &error))
-            }
+            Err(error) => ResponseFuture::rejected(Rendering::of(request.extensions(), &error)),
         }
     }
 }

@@ -14,7 +14,7 @@ use tower_layer::Layer;
 use crate::checks::AsyncChecks;
 use crate::claims::JsonClaims;
 use crate::error::{ErrorHandler, Rendering};
-use crate::extract::Claims;
+use crate::extract::authentication::Authentication;
 use crate::revocation::TokenFacts;
 use crate::session::{CookieSessions, CsrfKey};
 use crate::source::{BearerToken, TokenSource};
@@ -79,8 +79,9 @@ struct Shared<C> {
 }
 
 /// A verified request's claims and what else of it the layer keeps.
-struct Authenticated<C> {
-    claims: Arc<C>,
+struct Authenticated {
+    /// The claims, for the extractors and guards.
+    claims: Authentication,
     /// The token, when the layer hands it over.
     token: Option<BearerToken>,
     /// When asynchronous checks are configured.
@@ -90,10 +91,10 @@ struct Authenticated<C> {
     renew: Option<Box<BearerToken>>,
 }
 
-impl<C: Send + Sync + 'static> Authenticated<C> {
+impl Authenticated {
     /// Puts what handlers read into the request extensions; returns what the way out needs.
     fn hand_over(self, extensions: &mut http::Extensions) -> Option<Box<BearerToken>> {
-        extensions.insert(Claims(self.claims));
+        extensions.insert(self.claims);
         if let Some(token) = self.token {
             extensions.insert(token);
         }

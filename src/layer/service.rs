@@ -12,6 +12,7 @@ use tower_service::Service;
 
 use crate::claims::JsonClaims;
 use crate::error::{AuthError, BoxError};
+use crate::extract::authentication::Authentication;
 use crate::revocation::TokenFacts;
 use crate::session;
 use crate::source::{BearerToken, FoundToken};
@@ -46,11 +47,11 @@ impl<S: fmt::Debug, C> fmt::Debug for JwtService<S, C> {
 /// What the synchronous part of authentication decided.
 // `Verified` is what nearly every request carries: boxing it would allocate on the fast path.
 #[allow(clippy::large_enum_variant)]
-enum Decision<C> {
+enum Decision {
     /// Optional mode and no token: go on without claims.
     Anonymous,
     /// The token is verified; asynchronous checks may remain.
-    Verified(Authenticated<C>),
+    Verified(Authenticated),
     /// Fresher remote keys may help (an unknown `kid`, no keys yet): refetch, then verify again.
     #[cfg(feature = "jwks")]
     Refresh {
@@ -60,7 +61,7 @@ enum Decision<C> {
 }
 
 impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
-    fn decide(&self, method: &Method, headers: &HeaderMap) -> Result<Decision<C>, AuthError> {
+    fn decide(&self, method: &Method, headers: &HeaderMap) -> Result<Decision, AuthError> {
         let max_len = self.verifier.max_token_len();
         let Some(token) = self.source.extract(headers, max_len)? else {
             return match self.mode {
@@ -93,7 +94,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         token: FoundToken<'_>,
         method: &Method,
         headers: &HeaderMap,
-    ) -> Result<Authenticated<C>, AuthError> {
+    ) -> Result<Authenticated, AuthError> {
         let Outcome { claims, facts, exp } =
             self.verify(token).map_err(|error| token.refusal(error))?;
         if token.is_from_cookie()
@@ -114,7 +115,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             claims,
         });
         Ok(Authenticated {
-            claims,
+            claims: Authentication::verified(claims, || token.keep()),
             token: self.expose_token.then(|| token.keep()),
             facts,
             renew,
@@ -142,13 +143,16 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         self: Arc<Self>,
         mut inner: S,
         mut request: Request<ReqBody>,
-        decision: Decision<C>,
+        decision: Decision,
     ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     {
         let authenticated = match decision {
-            Decision::Anonymous => None,
+            Decision::Anonymous => {
+                request.extensions_mut().insert(Authentication::Anonymous);
+                None
+            }
             Decision::Verified(authenticated) => Some(authenticated),
             #[cfg(feature = "jwks")]
             Decision::Refresh { token, refresh } => {
@@ -209,7 +213,9 @@ where
         let shared = &self.shared;
         match shared.decide(request.method(), request.headers()) {
             Ok(Decision::Anonymous) => {
-                shared.hand_rendering(request.extensions_mut());
+                let extensions = request.extensions_mut();
+                extensions.insert(Authentication::Anonymous);
+                shared.hand_rendering(extensions);
                 ResponseFuture::inner(self.inner.call(request), shared.reply(None))
             }
             // The fast path: nothing asynchronous left, no allocation, no box.

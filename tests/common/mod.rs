@@ -181,6 +181,19 @@ impl Answer {
         assert_eq!(self.challenge(), "Bearer");
     }
 
+    /// Asserts the 500 of a guard or extractor that cannot work where it is: no body, no
+    /// challenge (the client did nothing wrong).
+    pub fn assert_misconfigured(&self) {
+        assert_eq!(
+            self.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "body: {}",
+            self.body
+        );
+        assert!(self.raw.is_empty(), "body: {}", self.body);
+        assert!(!self.headers.contains_key("www-authenticate"));
+    }
+
     pub fn assert_user(&self, user: Option<&str>) {
         assert_eq!(self.status, StatusCode::OK, "body: {}", self.body);
         assert_eq!(self.body, json!({ "user": user }));
