@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use http::Extensions;
 
-use crate::error::AuthError;
 use crate::error::BoxError;
+use crate::error::{AuthError, explained};
 use crate::revocation::{RevocationStore, Revoker, TokenFacts};
 use crate::user::{InsertUser, UserLookup};
 
@@ -52,7 +52,12 @@ impl AsyncChecks {
         if let Some(revocations) = &self.revocations {
             match tokio::time::timeout(self.timeout, revocations.is_revoked(facts)).await {
                 Ok(Ok(false)) => {}
-                Ok(Ok(true)) => return Err((AuthError::Revoked, None)),
+                Ok(Ok(true)) => {
+                    let why = format_args!(
+                        "the revocation store lists the token, its login or its subject"
+                    );
+                    return Err((explained(AuthError::Revoked, why), None));
+                }
                 Ok(Err(cause)) => self.revocation_failed(cause)?,
                 Err(_) => self.revocation_failed("revocation check timed out".into())?,
             }
@@ -60,14 +65,17 @@ impl AsyncChecks {
         let Some(lookup) = &self.user_lookup else {
             return Ok(None);
         };
-        let sub = facts
-            .claims
-            .sub
-            .clone()
-            .ok_or((AuthError::MissingSubject, None))?;
+        let sub = facts.claims.sub.clone().ok_or_else(|| {
+            let why =
+                format_args!("a user lookup is configured and `sub` is absent or not a string");
+            (explained(AuthError::MissingSubject, why), None)
+        })?;
         match tokio::time::timeout(self.timeout, lookup(sub)).await {
             Ok(Ok(Some(insert))) => Ok(Some(insert)),
-            Ok(Ok(None)) => Err((AuthError::UnknownSubject, None)),
+            Ok(Ok(None)) => {
+                let why = format_args!("the user lookup found no user for the token's `sub`");
+                Err((explained(AuthError::UnknownSubject, why), None))
+            }
             Ok(Err(cause)) => Err((AuthError::BackendUnavailable, Some(cause))),
             Err(_) => Err((
                 AuthError::BackendUnavailable,

@@ -99,10 +99,13 @@ impl Serialize for NumericDate {
     }
 }
 
+/// The refusal of a NumericDate that is not a finite number.
+pub(crate) const NOT_FINITE: &str = "a NumericDate is a finite number";
+
 impl<'de> Deserialize<'de> for NumericDate {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let secs = f64::deserialize(deserializer)?;
-        Self::from_f64(secs).ok_or_else(|| de::Error::custom("a NumericDate is a finite number"))
+        Self::from_f64(secs).ok_or_else(|| de::Error::custom(NOT_FINITE))
     }
 }
 

@@ -13,7 +13,7 @@ use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, HeaderValue};
 
 use crate::charset::{B64Token, ByteClass};
-use crate::error::AuthError;
+use crate::error::{AuthError, Shown, explained};
 
 /// The default name of the auth cookie, as in FoalTS.
 pub const DEFAULT_COOKIE_NAME: &str = "auth";
@@ -86,13 +86,25 @@ impl TokenSource {
                     None => error,
                 };
                 match (&header, from_cookie(headers, name).map_err(refuse)?) {
-                    (Some(_), Some(_)) => return Err(refuse(AuthError::MultipleTokens)),
+                    (Some(_), Some(_)) => {
+                        let error = explained(
+                            AuthError::MultipleTokens,
+                            format_args!("a token in both the Authorization header and a cookie"),
+                        );
+                        return Err(refuse(error));
+                    }
                     (_, cookie) => header.or(cookie),
                 }
             }
         };
         match token {
-            Some(token) if token.len() > max_len => Err(token.refusal(AuthError::Malformed)),
+            Some(token) if token.len() > max_len => Err(token.refusal(explained(
+                AuthError::Malformed,
+                format_args!(
+                    "the token is {} bytes, over the {max_len}-byte cap",
+                    token.len()
+                ),
+            ))),
             token => Ok(token),
         }
     }
@@ -223,7 +235,10 @@ impl<'h> FoundToken<'h> {
         if self.from_cookie || is_b64token(self.as_bytes()) {
             error
         } else {
-            AuthError::InvalidScheme
+            explained(
+                AuthError::InvalidScheme,
+                format_args!("the Authorization header's token has characters outside b64token"),
+            )
         }
     }
 
@@ -251,11 +266,19 @@ fn from_authorization(headers: &HeaderMap) -> Result<Option<FoundToken<'_>>, Aut
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(AuthError::MultipleTokens);
+        return Err(explained(
+            AuthError::MultipleTokens,
+            format_args!("two Authorization headers"),
+        ));
     }
     // On the bytes, and without looking at the token's characters yet: see
     // `FoundToken::refusal`.
-    let range = locate_bearer(value.as_bytes()).ok_or(AuthError::InvalidScheme)?;
+    let range = locate_bearer(value.as_bytes()).ok_or_else(|| {
+        explained(
+            AuthError::InvalidScheme,
+            format_args!("the Authorization header is not `Bearer <token>`"),
+        )
+    })?;
     Ok(Some(FoundToken {
         header: value,
         start: range.start,
@@ -337,10 +360,16 @@ fn from_cookie<'h>(
                 continue;
             }
             if found.is_some() {
-                return Err(AuthError::MultipleTokens);
+                return Err(explained(
+                    AuthError::MultipleTokens,
+                    format_args!("two {} cookies", Shown(name)),
+                ));
             }
             if !is_b64token(value.as_bytes()) {
-                return Err(AuthError::Malformed);
+                return Err(explained(
+                    AuthError::Malformed,
+                    format_args!("the {} cookie has characters outside b64token", Shown(name)),
+                ));
             }
             found = Some(FoundToken::within(header, value, true).ok_or(AuthError::Malformed)?);
         }

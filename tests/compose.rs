@@ -40,8 +40,11 @@ fn typed_app(layer: JwtLayer<User>) -> Router {
     Router::new()
         .route(
             "/admin",
-            get(|Claims(user): Claims<User>| async move { user.sub.clone() })
-                .route_layer(RequireRoles::any(["admin"]).unwrap()),
+            get(|Claims(user): Claims<User>| async move {
+                assert!(user.exp.as_f64() > 0.0);
+                user.sub.clone()
+            })
+            .route_layer(RequireRoles::any(["admin"]).unwrap()),
         )
         .route(
             "/reports",
@@ -80,7 +83,12 @@ async fn untyped_guards_and_extractors_work_under_a_typed_layer() {
     }));
     for path in ["/admin", "/reports", "/team"] {
         let answer = send(app.clone(), at(path, &user)).await;
-        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}: {}", answer.body);
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            answer.body
+        );
         assert_eq!(answer.body["code"], "insufficient_scope");
     }
 }
@@ -218,8 +226,9 @@ async fn a_typed_reader_of_another_type_is_a_500() {
     let predicate = Router::new()
         .route(
             "/",
-            get(|| async { "ok" })
-                .route_layer(RequireClaims::matching(|staff: &Staff| !staff.roles.is_empty())),
+            get(|| async { "ok" }).route_layer(RequireClaims::matching(|staff: &Staff| {
+                !staff.roles.is_empty()
+            })),
         )
         .layer(user_layer());
     let token = hs256(&json!({ "sub": "alice", "exp": now() + 60, "roles": ["admin"] }));

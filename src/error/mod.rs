@@ -484,6 +484,29 @@ impl AuthError {
     }
 }
 
+/// Logs, at DEBUG, why `error` is the verdict, and returns it. For the operator only: the client
+/// gets the table's row. Never the token, nor a claim value that could be a secret: only the
+/// layer's configuration, time claims, and header parameters and issuer or audience names
+/// (public identifiers), these through [`Shown`].
+pub(crate) fn explained(error: AuthError, why: fmt::Arguments<'_>) -> AuthError {
+    tracing::debug!(target: "tower_jwt_auth", kind = error.kind_name(), "token refused: {why}");
+    error
+}
+
+/// A value from the token in a log line: quoted and escaped (no line breaks nor control
+/// characters reach the log), and cut after 64 characters.
+pub(crate) struct Shown<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const MOST: usize = 64;
+        match self.0.char_indices().nth(MOST) {
+            Some((cut, _)) => write!(f, "{:?}…", &self.0[..cut]),
+            None => write!(f, "{:?}", self.0),
+        }
+    }
+}
+
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.description())

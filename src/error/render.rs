@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use axum_core::body::Body;
 use axum_core::response::Response;
-use http::{HeaderValue, StatusCode};
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, StatusCode};
 
 use super::{AuthError, RETRY_AFTER_SECS};
 

@@ -167,17 +167,20 @@ pub(crate) fn claims<C: Send + Sync + 'static>(
     let json = match extensions.get::<Claims<JsonClaims>>() {
         Some(Claims(json)) => json.clone(),
         None => {
-            let json = Arc::new(
-                json_view(&token).ok_or(Absent::Misuse(Misuse::Unreadable { layer }))?,
-            );
+            let json =
+                Arc::new(json_view(&token).ok_or(Absent::Misuse(Misuse::Unreadable { layer }))?);
             extensions.insert(Claims(json.clone()));
             json
         }
     };
     let json: Arc<dyn Any + Send + Sync> = json;
     // `C` is `JsonClaims`, so the downcast cannot fail.
-    json.downcast::<C>()
-        .map_err(|_| Absent::Misuse(Misuse::OtherType { wanted: type_name::<C>(), layer }))
+    json.downcast::<C>().map_err(|_| {
+        Absent::Misuse(Misuse::OtherType {
+            wanted: type_name::<C>(),
+            layer,
+        })
+    })
 }
 
 /// A value the layer puts into the extensions of the requests it verified (a user, the token).
@@ -206,10 +209,13 @@ fn json_view(token: &BearerToken) -> Option<JsonClaims> {
 /// bound (paths come from requests), after which it is logged once per pair of types.
 pub(crate) fn first_report(misuse: &Misuse, path: &str) -> bool {
     const MOST_ROUTES: usize = 256;
-    static REPORTED: Mutex<Option<HashSet<(&'static str, &'static str, String)>>> =
-        Mutex::new(None);
+    /// The claims type asked for, the layer's, and the path.
+    type Report = (&'static str, &'static str, String);
+    static REPORTED: Mutex<Option<HashSet<Report>>> = Mutex::new(None);
     let (wanted, layer) = misuse.key();
-    let mut reported = REPORTED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut reported = REPORTED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let reported = reported.get_or_insert_with(HashSet::new);
     let path = if reported.len() < MOST_ROUTES {
         path

@@ -78,7 +78,11 @@ impl<C: Send + Sync + 'static> Claims<C> {
         match authentication::claims(extensions) {
             Ok(claims) => Ok(Some(Self(claims))),
             Err(Absent::Anonymous) => Ok(None),
-            Err(absent) => Err(authentication::refusal(absent, "Claims::from_extensions", None)),
+            Err(absent) => Err(authentication::refusal(
+                absent,
+                "Claims::from_extensions",
+                None,
+            )),
         }
     }
 }
@@ -151,7 +155,11 @@ where
 }
 
 fn refused(absent: Absent, parts: &Parts) -> AuthError {
-    authentication::refusal(absent, "an extractor", Some((&parts.method, parts.uri.path())))
+    authentication::refusal(
+        absent,
+        "an extractor",
+        Some((&parts.method, parts.uri.path())),
+    )
 }
 
 /// Extractors for the values the layer puts into the extensions of the requests it verified:

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Key, KeySet, PreparedKey};
-use crate::error::{AuthError, ConfigError};
+use crate::error::{AuthError, ConfigError, Shown, explained};
 use crate::keys;
 
 /// Default refresh interval when the JWKS response has no `Cache-Control: max-age`.
@@ -242,8 +242,16 @@ impl RemoteKeys {
         if let Some(set) = &self.any_issuer {
             return Ok(set);
         }
-        let invalid = || AuthError::InvalidIssuer {
-            expected: self.issuers_shown.clone(),
+        let invalid = || {
+            explained(
+                AuthError::InvalidIssuer {
+                    expected: self.issuers_shown.clone(),
+                },
+                format_args!(
+                    "no string `iss` among the issuers with keys ({}): no key set to try",
+                    self.issuers_shown
+                ),
+            )
         };
         #[derive(Deserialize)]
         struct IssuerOnly {
@@ -263,7 +271,10 @@ impl RemoteKeys {
         set.shared.ensure_refreshing();
         let snapshot = set.shared.snapshot.load();
         if !snapshot.loaded {
-            return Err(AuthError::BackendUnavailable);
+            return Err(explained(
+                AuthError::BackendUnavailable,
+                format_args!("the remote key set has not been fetched yet"),
+            ));
         }
         Ok(KeysGuard(snapshot))
     }
@@ -291,7 +302,13 @@ pub(crate) struct KeysGuard(Guard<Arc<Snapshot>>);
 impl KeysGuard {
     pub(crate) fn select(&self, kid: Option<&str>) -> Result<&PreparedKey, AuthError> {
         if kid.is_some_and(|kid| self.0.ambiguous.contains(kid)) {
-            return Err(AuthError::UnknownKid);
+            return Err(explained(
+                AuthError::UnknownKid,
+                format_args!(
+                    "kid {} names several keys of the fetched set",
+                    Shown(kid.unwrap_or_default())
+                ),
+            ));
         }
         self.0.keys.select(kid)
     }

@@ -532,6 +532,7 @@ impl<C> JwtLayerBuilder<C> {
             issuers: expectation("issuer", self.issuers, ",")?,
             subject: expectation("subject", self.subject.into_iter().collect(), "")?,
             typ: expectation("typ", self.typ.into_iter().collect(), "")?,
+            subject_required: self.user_lookup.is_some(),
             clock: self.clock.clone(),
         };
         if self.backend_timeout.is_zero() {

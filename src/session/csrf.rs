@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use http::{HeaderMap, Method};
 use sha2::{Digest, Sha256};
 
-use crate::error::{AuthError, ConfigError};
+use crate::error::{AuthError, ConfigError, explained};
 use crate::issuer::JwtIssuer;
 
 /// The readable cookie holding the CSRF token, the name Angular and axios read by default.
@@ -77,16 +77,24 @@ impl CsrfKey {
     /// Checks an unsafe request authenticated by a cookie: one of the CSRF headers must carry
     /// the session's token. Compared in constant time.
     pub(crate) fn check(&self, headers: &HeaderMap, binding: &str) -> Result<(), AuthError> {
+        let refused = |why| explained(AuthError::InvalidCsrfToken, why);
         let sent = CSRF_HEADERS
             .iter()
             .find_map(|name| headers.get(*name))
-            .ok_or(AuthError::InvalidCsrfToken)?;
+            .ok_or_else(|| {
+                refused(format_args!(
+                    "an unsafe request with the session cookie and no X-CSRF-Token or \
+                     X-XSRF-Token header"
+                ))
+            })?;
         let sent = URL_SAFE_NO_PAD
             .decode(sent.as_bytes())
-            .map_err(|_| AuthError::InvalidCsrfToken)?;
-        self.mac(binding)
-            .verify_slice(&sent)
-            .map_err(|_| AuthError::InvalidCsrfToken)
+            .map_err(|_| refused(format_args!("the CSRF header is not base64url")))?;
+        self.mac(binding).verify_slice(&sent).map_err(|_| {
+            refused(format_args!(
+                "the CSRF header does not match the session's token"
+            ))
+        })
     }
 }
 

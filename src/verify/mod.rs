@@ -17,7 +17,7 @@ use jsonwebtoken::crypto::CryptoProvider;
 use serde::de::DeserializeOwned;
 
 use crate::clock::{Now, coarse_clock_is_fine, coarse_now};
-use crate::error::AuthError;
+use crate::error::{AuthError, Shown, explained};
 use crate::jws::{
     Header, SIGNATURE_ON_STACK, Segment, is_base64url_text, object_text, parse_object, split,
 };
@@ -29,7 +29,7 @@ pub(crate) mod rules;
 
 use payload::Wanted;
 pub(crate) use rules::{Checked, ClaimFacts, Expectation, Rules, TimeClaims};
-use rules::{claims_read_by, typ_matches};
+use rules::{claims_read_by, string_claim, typ_matches};
 
 /// The signature-checked parts of a JWS: its algorithm, `kid` and decoded payload.
 #[derive(Debug)]
@@ -61,6 +61,33 @@ pub struct Verifier<C> {
     /// one is fine enough (decided once, here, rather than at every hit).
     coarse_clock: bool,
     _claims: PhantomData<fn() -> C>,
+}
+
+/// A key in a log line: its `kid`, or the only key of its set.
+struct KeyName<'a>(Option<&'a str>);
+
+impl fmt::Display for KeyName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(kid) => write!(f, "with kid {}", Shown(kid)),
+            None => f.write_str("of the key set (no kid)"),
+        }
+    }
+}
+
+/// Why no key was selected.
+fn unselected(error: AuthError, kid: Option<&str>) -> AuthError {
+    match (&error, kid) {
+        (AuthError::MissingKid, _) => explained(
+            error,
+            format_args!("the key set holds several keys and the token has no kid"),
+        ),
+        (_, Some(kid)) => explained(
+            error,
+            format_args!("kid {} is not in the key set", Shown(kid)),
+        ),
+        _ => error,
+    }
 }
 
 impl<C> fmt::Debug for Verifier<C> {
@@ -127,8 +154,25 @@ impl<C: DeserializeOwned> Verifier<C> {
             (claims, _) => (claims, parse_object(json)?),
         };
         let checked = self.check_claims(&registered, collect)?;
-        let claims = claims.map_err(|_| AuthError::InvalidToken)?;
+        let claims = claims.map_err(|_| self.claims_type_refusal(json, &registered))?;
         Ok((claims, checked))
+    }
+
+    /// The refusal of a payload whose registered claims pass but which does not fit `C`: the
+    /// registered-claim rule it breaks when there is one (a user lookup needs a string `sub`),
+    /// else `InvalidToken`, logged with the field and what was wrong with it.
+    fn claims_type_refusal(&self, json: &str, registered: &payload::Registered<'_>) -> AuthError {
+        if self.rules.subject_required && string_claim(registered.sub).is_none() {
+            return explained(
+                AuthError::MissingSubject,
+                format_args!("a user lookup is configured and `sub` is absent or not a string"),
+            );
+        }
+        let why = payload::why_it_does_not_fit::<C>(json);
+        explained(
+            AuthError::InvalidToken,
+            format_args!("claims type `{}`: {why}", std::any::type_name::<C>()),
+        )
     }
 
     /// Checks everything but the claims: the token's syntax, its header (`alg`, `crit`, `typ`,
@@ -151,33 +195,67 @@ impl<C: DeserializeOwned> Verifier<C> {
         then: impl FnOnce(Algorithm, Option<&str>, &[u8]) -> Result<R, AuthError>,
     ) -> Result<R, AuthError> {
         if token.len() > self.max_token_len {
-            return Err(AuthError::Malformed);
+            return Err(explained(
+                AuthError::Malformed,
+                format_args!(
+                    "the token is {} bytes, over the {}-byte cap",
+                    token.len(),
+                    self.max_token_len
+                ),
+            ));
         }
-        let (header_b64, payload_b64, signature_b64) = split(token)?;
+        let (header_b64, payload_b64, signature_b64) = split(token)
+            .map_err(|error| explained(error, format_args!("not three dot-separated segments")))?;
+        let not_base64url = |segment: &'static str| {
+            move |error| explained(error, format_args!("the {segment} is not base64url"))
+        };
         // All three decoded first, each once: a character outside base64url anywhere is
         // `Malformed` before any other verdict.
         let mut header_json = Segment::<512>::new();
-        let header_json = header_json.decode(header_b64)?;
+        let header_json = header_json
+            .decode(header_b64)
+            .map_err(not_base64url("header"))?;
         let mut signature = Segment::<SIGNATURE_ON_STACK>::new();
-        let signature = signature.decode(signature_b64)?;
+        let signature = signature
+            .decode(signature_b64)
+            .map_err(not_base64url("signature"))?;
         // A JWS payload may be any octets; the claims set's UTF-8 is checked with the claims.
         let mut payload = Segment::<4096>::new();
         let payload = payload.decode(payload_b64);
         // Spare bits set in the payload's last character: the signature is judged first, as
         // it covers that very text (a forged payload gets "invalid signature").
         if payload.is_err() && !is_base64url_text(payload_b64) {
-            return Err(AuthError::Malformed);
+            return Err(not_base64url("payload")(AuthError::Malformed));
         }
-        let header: Header<'_> = parse_object(object_text(header_json)?)?;
+        let header: Header<'_> =
+            object_text(header_json)
+                .and_then(parse_object)
+                .map_err(|error| {
+                    explained(
+                        error,
+                        format_args!("the header is not a UTF-8 JSON object with a string `alg`"),
+                    )
+                })?;
         if signature.is_empty() {
-            return Err(AuthError::MissingSignature);
+            return Err(explained(
+                AuthError::MissingSignature,
+                format_args!("the signature segment is empty"),
+            ));
         }
-        let algorithm: Algorithm = header
-            .alg
-            .parse()
-            .map_err(|_| AuthError::InvalidAlgorithm)?;
+        let algorithm: Algorithm = header.alg.parse().map_err(|_| {
+            explained(
+                AuthError::InvalidAlgorithm,
+                format_args!(
+                    "alg {} is no JWS algorithm this crate verifies",
+                    Shown(&header.alg)
+                ),
+            )
+        })?;
         if header.crit {
-            return Err(AuthError::UnsupportedCritical);
+            return Err(explained(
+                AuthError::UnsupportedCritical,
+                format_args!("the header has a `crit` parameter"),
+            ));
         }
         if let Some(expected) = &self.rules.typ
             && !header
@@ -185,21 +263,31 @@ impl<C: DeserializeOwned> Verifier<C> {
                 .as_deref()
                 .is_some_and(|typ| typ_matches(typ, &expected.values[0]))
         {
-            return Err(AuthError::InvalidType {
-                expected: expected.shown.clone(),
-            });
+            let typ = header.typ.as_deref().map(Shown);
+            return Err(explained(
+                AuthError::InvalidType {
+                    expected: expected.shown.clone(),
+                },
+                format_args!(
+                    "typ {} is not the expected {}",
+                    typ.as_ref().map_or(&"(none)" as &dyn fmt::Display, |t| t),
+                    Shown(&expected.values[0])
+                ),
+            ));
         }
         let message = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
         let kid = header.kid.as_deref();
         match &self.keys {
             KeySource::Static(keys) => {
-                self.check_signature(keys.select(kid)?, algorithm, message, signature)?;
+                let key = keys.select(kid).map_err(|error| unselected(error, kid))?;
+                self.check_signature(key, algorithm, kid, message, signature)?;
             }
             #[cfg(feature = "jwks")]
             KeySource::Remote(remote) => {
                 let keys =
                     remote.snapshot_for(payload.as_deref().map_err(|_| AuthError::Malformed)?)?;
-                self.check_signature(keys.select(kid)?, algorithm, message, signature)?;
+                let key = keys.select(kid).map_err(|error| unselected(error, kid))?;
+                self.check_signature(key, algorithm, kid, message, signature)?;
             }
         }
         then(algorithm, kid, payload?)
@@ -209,6 +297,7 @@ impl<C: DeserializeOwned> Verifier<C> {
         &self,
         key: &PreparedKey,
         algorithm: Algorithm,
+        kid: Option<&str>,
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), AuthError> {
@@ -217,20 +306,45 @@ impl<C: DeserializeOwned> Verifier<C> {
             .as_ref()
             .is_none_or(|allowed| allowed.contains(&algorithm));
         if !key.algorithms.contains(&algorithm) || !allowed_here {
-            return Err(AuthError::InvalidAlgorithm);
+            return Err(explained(
+                AuthError::InvalidAlgorithm,
+                format_args!(
+                    "alg {algorithm:?} is not allowed for the key {} (it takes {:?}{})",
+                    KeyName(kid),
+                    key.algorithms,
+                    self.allowed
+                        .as_ref()
+                        .map_or(String::new(), |allowed| format!(", the layer {allowed:?}")),
+                ),
+            ));
         }
+        let mismatch = || {
+            explained(
+                AuthError::InvalidSignature,
+                format_args!(
+                    "the {algorithm:?} signature does not verify with the key {}",
+                    KeyName(kid)
+                ),
+            )
+        };
         if let Some(native) = key.native.iter().find(|v| v.algorithm() == algorithm) {
             return match native.verify(message, signature) {
                 true => Ok(()),
-                false => Err(AuthError::InvalidSignature),
+                false => Err(mismatch()),
             };
         }
         let provider = self.provider;
         let build = || (provider.verifier_factory)(&algorithm, &key.decoding);
         per_thread::verify(key.id, algorithm, build, message, signature).map_err(|failure| {
             match failure {
-                per_thread::Failure::Build(_) => AuthError::KeyUnavailable,
-                per_thread::Failure::Mismatch => AuthError::InvalidSignature,
+                per_thread::Failure::Build(cause) => explained(
+                    AuthError::KeyUnavailable,
+                    format_args!(
+                        "no {algorithm:?} verifier could be built from the key {}: {cause}",
+                        KeyName(kid)
+                    ),
+                ),
+                per_thread::Failure::Mismatch => mismatch(),
             }
         })
     }

@@ -19,6 +19,9 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
+use crate::claims::NOT_FINITE;
+use crate::error::Shown;
+
 /// The registered claims we check, kept raw so a claim of the wrong type is reported as such
 /// instead of failing the whole payload.
 #[derive(Default, Deserialize)]
@@ -322,6 +325,61 @@ impl<'s, 'a, A: MapAccess<'a>> MapAccess<'a> for WatchedMap<'s, 'a, A> {
     }
 }
 
+/// Why `json` (a payload that failed to parse into `C`) does not fit `C`, for the log: the path
+/// of the field and serde's account of the mistake, without the value, which serde's messages
+/// quote (`invalid type: string "…"`) and which may be a secret. Parsed again with the path
+/// tracked: a refusal's cost, never a success's.
+pub(crate) fn why_it_does_not_fit<C: DeserializeOwned>(json: &str) -> String {
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let error = match serde_path_to_error::deserialize::<_, C>(&mut deserializer) {
+        Ok(_) => return "the payload is not one JSON object".to_owned(),
+        Err(error) => error,
+    };
+    let what = without_values(&error.inner().to_string());
+    match error.path().to_string().as_str() {
+        "." => what,
+        path => format!("field {}: {what}", Shown(path)),
+    }
+}
+
+/// serde's message without the values it quotes; a message of another form (a claims type's
+/// own `Deserialize`) is not repeated at all, as it may quote anything.
+fn without_values(message: &str) -> String {
+    // serde_json appends the position.
+    let message = message
+        .rfind(" at line ")
+        .map_or(message, |at| &message[..at]);
+    let expected = message.rfind(", expected ").map_or("", |at| &message[at..]);
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            // `string "…"`, `integer `5``, `floating point `1.5``, `map`, …: the kind only.
+            let kind = rest
+                .split(['`', '"', ','])
+                .next()
+                .unwrap_or_default()
+                .trim_end();
+            return format!("{prefix}{kind}{expected}");
+        }
+    }
+    if message.starts_with("unknown variant ") {
+        return format!("unknown variant{expected}");
+    }
+    let names_a_field = ["missing field ", "duplicate field ", "unknown field "]
+        .iter()
+        .any(|prefix| message.starts_with(prefix));
+    if names_a_field
+        || message.starts_with("invalid length ")
+        || message == "number out of range"
+        || message == NOT_FINITE
+    {
+        return message
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
+    }
+    "the claims type's own Deserialize refused a value".to_owned()
+}
+
 /// A map key, borrowed from the payload unless it holds escapes.
 struct KeySeed;
 
@@ -446,6 +504,65 @@ mod tests {
             assert!(map.is_ok());
             assert!(seen.complete().is_none(), "{twice}");
         }
+    }
+
+    #[test]
+    fn a_misfit_is_explained_by_field_and_kind_without_the_value() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Strict {
+            exp: u64,
+            scope: String,
+            level: Level,
+            #[serde(default)]
+            tags: [u8; 2],
+        }
+        #[derive(Debug, Deserialize)]
+        enum Level {
+            Low,
+        }
+        for (json, why) in [
+            (r#"{"exp":1}"#, "missing field `scope`"),
+            (
+                r#"{"exp":"s3cret","scope":"a","level":"Low"}"#,
+                r#"field "exp": invalid type: string, expected u64"#,
+            ),
+            (
+                r#"{"exp":1700000000.5,"scope":"a","level":"Low"}"#,
+                r#"field "exp": invalid type: floating point, expected u64"#,
+            ),
+            (
+                r#"{"exp":-1,"scope":"a","level":"Low"}"#,
+                r#"field "exp": invalid value: integer, expected u64"#,
+            ),
+            (
+                r#"{"exp":1,"scope":"a","level":"s3cret"}"#,
+                r#"field "level": unknown variant, expected `Low`"#,
+            ),
+            (
+                r#"{"exp":1,"scope":"a","level":"Low","tags":[1]}"#,
+                r#"field "tags": invalid length 1, expected an array of length 2"#,
+            ),
+        ] {
+            assert_eq!(why_it_does_not_fit::<Strict>(json), why, "{json}");
+        }
+
+        #[derive(Debug)]
+        struct Custom;
+        impl<'de> Deserialize<'de> for Custom {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                Err(de::Error::custom(format!("bad {text}")))
+            }
+        }
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct WithCustom {
+            key: Custom,
+        }
+        let why = why_it_does_not_fit::<WithCustom>(r#"{"key":"s3cret"}"#);
+        assert!(!why.contains("s3cret"), "{why}");
+        assert!(why.starts_with(r#"field "key": "#), "{why}");
     }
 
     #[test]

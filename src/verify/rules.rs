@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use super::Verifier;
 use super::payload::{Registered, Wanted};
 use crate::clock::{Clock, Now};
-use crate::error::AuthError;
+use crate::error::{AuthError, Shown, explained};
 use crate::jws::Text;
 
 /// The largest leeway the builder accepts: what stores add to a token's life so that a
@@ -31,6 +31,9 @@ pub(crate) struct Rules {
     pub(crate) issuers: Option<Expectation>,
     pub(crate) subject: Option<Expectation>,
     pub(crate) typ: Option<Expectation>,
+    /// A user lookup reads `sub`: a payload that does not fit the claims type and has no
+    /// string `sub` is refused for that (`MissingSubject`), as it would be with `JsonClaims`.
+    pub(crate) subject_required: bool,
     pub(crate) clock: Clock,
 }
 
@@ -128,9 +131,26 @@ pub(crate) fn numeric_date(
         serde_json::from_str::<f64>(raw.get())
             .ok()
             .filter(|value| value.is_finite())
-            .ok_or(AuthError::InvalidTimeClaim { claim })
+            .ok_or_else(|| {
+                explained(
+                    AuthError::InvalidTimeClaim { claim },
+                    format_args!("`{claim}` is {}, not a NumericDate", json_kind(raw.get())),
+                )
+            })
     })
     .transpose()
+}
+
+/// What kind of JSON value `raw` is, without its content.
+fn json_kind(raw: &str) -> &'static str {
+    match raw.as_bytes().first() {
+        Some(b'"') => "a string",
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number out of range",
+    }
 }
 
 pub(crate) fn string_claim(raw: Option<&RawValue>) -> Option<Text<'_>> {
@@ -192,43 +212,81 @@ impl<C: DeserializeOwned> Verifier<C> {
         let rules = &self.rules;
         let now = self.now();
 
+        let exp = numeric_date(claims.exp, "exp")?.ok_or_else(|| {
+            explained(AuthError::MissingExpiration, format_args!("no `exp` claim"))
+        })?;
         let times = TimeClaims {
-            exp: numeric_date(claims.exp, "exp")?.ok_or(AuthError::MissingExpiration)?,
+            exp,
             nbf: numeric_date(claims.nbf, "nbf")?,
             iat: numeric_date(claims.iat, "iat")?,
         };
-        self.check_window(&times, now)?;
+        self.check_window(&times, now)
+            .map_err(|error| self.explain_time(error, &times, now))?;
         if let Some(expected) = &rules.audiences
             && !audience_matches(claims.aud, expected)
         {
-            return Err(AuthError::InvalidAudience {
-                expected: expected.shown.clone(),
-            });
+            return Err(explained(
+                AuthError::InvalidAudience {
+                    expected: expected.shown.clone(),
+                },
+                format_args!(
+                    "aud {} holds none of {:?}",
+                    Shown(claims.aud.map_or("(none)", RawValue::get)),
+                    expected.values
+                ),
+            ));
         }
         if let Some(expected) = &rules.issuers
             && !string_claim(claims.iss).is_some_and(|iss| expected.accepts(&iss))
         {
-            return Err(AuthError::InvalidIssuer {
-                expected: expected.shown.clone(),
-            });
+            return Err(explained(
+                AuthError::InvalidIssuer {
+                    expected: expected.shown.clone(),
+                },
+                format_args!(
+                    "iss {} is none of {:?}",
+                    Shown(claims.iss.map_or("(none)", RawValue::get)),
+                    expected.values
+                ),
+            ));
         }
         if let Some(expected) = &rules.subject
             && !string_claim(claims.sub).is_some_and(|sub| expected.accepts(&sub))
         {
-            return Err(AuthError::InvalidSubject {
-                expected: expected.shown.clone(),
-            });
+            // Not the token's `sub`: it names a user.
+            return Err(explained(
+                AuthError::InvalidSubject {
+                    expected: expected.shown.clone(),
+                },
+                format_args!(
+                    "sub is absent, not a string, or not {:?}",
+                    expected.values[0]
+                ),
+            ));
         }
         if let Some(max_lifetime) = rules.max_lifetime {
             // From `iat` when the token states it, else from now: either way a token cannot be
             // valid for longer than this, whatever `exp` says. Once true, true for good: `iat`
             // is never after now, and without it the lifetime left only shrinks.
             let TimeClaims { exp, iat, .. } = times;
-            if exp - iat.unwrap_or(now).min(now) > max_lifetime as f64 {
-                return Err(AuthError::LifetimeTooLong);
+            let from = iat.unwrap_or(now).min(now);
+            if exp - from > max_lifetime as f64 {
+                return Err(explained(
+                    AuthError::LifetimeTooLong,
+                    format_args!(
+                        "exp {exp} is {} s after {}, more than max_lifetime {max_lifetime} s",
+                        exp - from,
+                        if iat.is_some_and(|iat| iat <= now) {
+                            "iat"
+                        } else {
+                            "now"
+                        },
+                    ),
+                ));
             }
         }
-        self.check_max_age(&times, now)?;
+        self.check_max_age(&times, now)
+            .map_err(|error| self.explain_time(error, &times, now))?;
         let facts = collect.then(|| ClaimFacts {
             jti: string_claim(claims.jti).map(|jti| jti.0.into_owned()),
             sub: string_claim(claims.sub).map(|sub| sub.0.into_owned()),
@@ -250,12 +308,65 @@ impl<C: DeserializeOwned> Verifier<C> {
     /// holding at both ends means holding throughout. Otherwise the precise clock decides.
     pub(crate) fn recheck_times(&self, times: &TimeClaims, now: Now) -> Result<(), AuthError> {
         let at = |now: u64| self.check_times_at(times, now);
+        let settled =
+            |now: u64| at(now).map_err(|error| self.explain_time(error, times, now as f64));
         if now.earliest == now.latest {
-            return at(now.earliest);
+            return settled(now.earliest);
         }
         match (at(now.earliest), at(now.latest)) {
             (Ok(()), Ok(())) => Ok(()),
-            _ => at(self.now_secs()),
+            _ => settled(self.now_secs()),
+        }
+    }
+
+    /// Why a time rule refused `times` at `now`: the claim, how far it is from now, the leeway.
+    fn explain_time(&self, error: AuthError, times: &TimeClaims, now: f64) -> AuthError {
+        let leeway = self.rules.leeway;
+        match error {
+            AuthError::Expired => explained(
+                error,
+                format_args!(
+                    "exp {} is {} s in the past (leeway {leeway} s)",
+                    times.exp,
+                    now - times.exp
+                ),
+            ),
+            AuthError::NotActive => {
+                let nbf = times.nbf.unwrap_or_default();
+                explained(
+                    error,
+                    format_args!(
+                        "nbf {nbf} is {} s in the future (leeway {leeway} s)",
+                        nbf - now
+                    ),
+                )
+            }
+            AuthError::IssuedInFuture => {
+                let iat = times.iat.unwrap_or_default();
+                explained(
+                    error,
+                    format_args!(
+                        "iat {iat} is {} s in the future (leeway {leeway} s)",
+                        iat - now
+                    ),
+                )
+            }
+            AuthError::MissingIssuedAt => explained(
+                error,
+                format_args!("max_age is configured and the token has no `iat`"),
+            ),
+            AuthError::MaxAgeExceeded => {
+                let iat = times.iat.unwrap_or_default();
+                explained(
+                    error,
+                    format_args!(
+                        "iat {iat} is {} s ago, more than max_age {} s (leeway {leeway} s)",
+                        now - iat,
+                        self.rules.max_age.unwrap_or_default()
+                    ),
+                )
+            }
+            error => error,
         }
     }
 
