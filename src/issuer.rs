@@ -183,7 +183,7 @@ fn pkcs1_modulus(der: &[u8]) -> Option<&[u8]> {
 }
 
 fn invalid_key(error: jsonwebtoken::errors::Error) -> ConfigError {
-    ConfigError::InvalidKey(error.to_string())
+    crate::error::key_refused("the signing key", &error)
 }
 
 /// Signs access tokens. Built once with [`JwtIssuer::builder`]; cheap to clone (clones share
@@ -479,7 +479,12 @@ impl JwtIssuerBuilder {
             && (algorithm.family() != AlgorithmFamily::Ec
                 || key.ec_algorithm(provider)? == algorithm);
         if !fits {
-            return Err(ConfigError::NoAlgorithmForKey { kid: self.kid });
+            return Err(ConfigError::NoAlgorithmForKey {
+                kid: self.kid,
+                position: 1,
+                family: crate::keys::family_name(key.encoding.family()),
+                algorithms: vec![algorithm],
+            });
         }
         key.check_strength(algorithm)?;
         // A public key passed as a private one, or a truncated file, fails here, not at the

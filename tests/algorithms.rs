@@ -284,7 +284,12 @@ fn configuration_errors_are_reported_at_build() {
     );
     assert_eq!(
         build_error(b().key(Key::hmac(SECRET)).algorithms([Algorithm::RS256])),
-        ConfigError::NoAlgorithmForKey { kid: None }
+        ConfigError::NoAlgorithmForKey {
+            kid: None,
+            position: 1,
+            family: "HMAC",
+            algorithms: vec![Algorithm::RS256],
+        }
     );
     assert_eq!(
         build_error(
@@ -298,7 +303,12 @@ fn configuration_errors_are_reported_at_build() {
             b().key(decoding_key(Algorithm::ES256))
                 .algorithms([Algorithm::ES384])
         ),
-        ConfigError::NoAlgorithmForKey { kid: None }
+        ConfigError::NoAlgorithmForKey {
+            kid: None,
+            position: 1,
+            family: "EC",
+            algorithms: vec![Algorithm::ES384],
+        }
     );
 }
 

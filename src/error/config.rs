@@ -23,10 +23,17 @@ pub enum ConfigError {
     NoAlgorithmForKey {
         /// The key's `kid`, if it has one.
         kid: Option<String>,
+        /// The key's place among the configured keys, from 1.
+        position: usize,
+        /// The key's kind: `HMAC`, `RSA`, `EC` or `Ed25519`.
+        family: &'static str,
+        /// The algorithms it was asked to work with.
+        algorithms: Vec<jsonwebtoken::Algorithm>,
     },
     /// An allowed algorithm has no key of its family.
     NoKeyForAlgorithm(jsonwebtoken::Algorithm),
-    /// A key could not be parsed, or the crypto backend refused it.
+    /// A key could not be parsed, or the crypto backend refused it: a sentence saying which
+    /// key and why.
     InvalidKey(String),
     /// An RSA key is shorter than 2048 bits.
     RsaKeyTooShort {
@@ -76,15 +83,25 @@ impl fmt::Display for ConfigError {
                 f,
                 "{algorithm:?} needs a secret of at least {minimum} bytes, got {actual} (RFC 7518 section 3.2)"
             ),
-            Self::NoAlgorithmForKey { kid } => {
-                write!(f, "key {kid:?} fits none of the allowed algorithms")
+            Self::NoAlgorithmForKey { kid, position, family, algorithms } => {
+                write!(f, "key #{position}")?;
+                if let Some(kid) = kid {
+                    write!(f, " (kid {kid:?})")?;
+                }
+                write!(
+                    f,
+                    " is an {family} key and cannot work with {}: allow an algorithm of its \
+                     kind (an EC key takes only the one of its curve), or bind the key to one \
+                     with Key::with_algorithm",
+                    AlgorithmList(algorithms)
+                )
             }
             Self::NoKeyForAlgorithm(alg) => {
                 write!(f, "algorithm {alg:?} is allowed but no key of its family is configured")
             }
             Self::InvalidKey(why) => write!(f, "invalid key: {why}"),
             Self::RsaKeyTooShort { bits } => {
-                write!(f, "RSA key of {bits} bits is too short: 2048 bits at least")
+                write!(f, "an RSA key of {bits} bits is too short: use one of 2048 bits at least")
             }
             Self::AmbiguousKid(kid) => match kid {
                 Some(kid) => write!(f, "two keys share the kid {kid:?}"),
@@ -113,3 +130,52 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// `RS256`, `RS256 or PS256`, `any of HS256, HS384 or HS512`.
+struct AlgorithmList<'a>(&'a [jsonwebtoken::Algorithm]);
+
+impl fmt::Display for AlgorithmList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            [] => f.write_str("no algorithm"),
+            [one] => write!(f, "{one:?}"),
+            [first @ .., last] => {
+                if first.len() > 1 {
+                    f.write_str("any of ")?;
+                }
+                for (i, alg) in first.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{alg:?}")?;
+                }
+                write!(f, " or {last:?}")
+            }
+        }
+    }
+}
+
+/// A key the crypto library refused, in words: which key and why, never the library's
+/// `Debug` form.
+pub(crate) fn key_refused(which: &str, error: &jsonwebtoken::errors::Error) -> ConfigError {
+    use jsonwebtoken::errors::ErrorKind;
+    let why = match error.kind() {
+        ErrorKind::InvalidKeyFormat => {
+            "its bytes are not a key of the kind it was given as (check the PEM, DER or JWK \
+             text, and that it is a public key for verifying, a private one for signing)"
+                .to_owned()
+        }
+        ErrorKind::InvalidRsaKey(detail) => format!("it is not a valid RSA key ({detail})"),
+        ErrorKind::InvalidEcdsaKey => {
+            "it is not a valid P-256 or P-384 key for its algorithm".to_owned()
+        }
+        ErrorKind::InvalidEddsaKey => "it is not a valid Ed25519 key".to_owned(),
+        ErrorKind::UnsupportedAlgorithm | ErrorKind::InvalidAlgorithm => {
+            "the crypto backend does not support its algorithm".to_owned()
+        }
+        ErrorKind::Base64(detail) => format!("a base64 part of it does not decode ({detail})"),
+        ErrorKind::Json(detail) => format!("its JWK is not valid JSON ({detail})"),
+        _ => format!("the crypto backend refused it ({error})"),
+    };
+    ConfigError::InvalidKey(format!("{which}: {why}"))
+}

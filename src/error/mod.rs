@@ -18,6 +18,7 @@ mod render;
 mod session;
 
 pub use config::ConfigError;
+pub(crate) use config::key_refused;
 pub use render::ErrorHandler;
 pub(crate) use render::{DefaultErrorHandler, Rendering, is_rfc6750_char};
 pub use session::{IssueError, SessionError};

@@ -207,7 +207,7 @@ pub(crate) fn decode_base64_secret(secret: &str) -> Option<Vec<u8>> {
 }
 
 pub(super) fn invalid_key(error: jsonwebtoken::errors::Error) -> ConfigError {
-    ConfigError::InvalidKey(error.to_string())
+    crate::error::key_refused("the key", &error)
 }
 
 pub(crate) fn der_to_pem(label: &str, der: &[u8]) -> String {
@@ -265,5 +265,15 @@ impl KeySet {
                 .find(|key| key.kid.as_deref() == Some(kid))
                 .ok_or(AuthError::UnknownKid),
         }
+    }
+}
+
+/// A key family in words, for configuration errors.
+pub(crate) fn family_name(family: AlgorithmFamily) -> &'static str {
+    match family {
+        AlgorithmFamily::Hmac => "HMAC",
+        AlgorithmFamily::Rsa => "RSA",
+        AlgorithmFamily::Ec => "EC",
+        AlgorithmFamily::Ed => "Ed25519",
     }
 }

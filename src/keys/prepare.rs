@@ -61,7 +61,11 @@ pub(crate) fn prepare_keys(
     }
     let prepared = keys
         .into_iter()
-        .map(|key| prepare_key(key, allowed, provider))
+        .enumerate()
+        .map(|(i, key)| {
+            let kid = key.kid.clone();
+            prepare_key(key, allowed, provider).map_err(|error| naming(error, i + 1, kid))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(allowed) = allowed {
         for alg in allowed {
@@ -71,6 +75,31 @@ pub(crate) fn prepare_keys(
         }
     }
     Ok(KeySet { keys: prepared })
+}
+
+/// Says which key an error is about: by its place among the configured keys and its `kid`.
+fn naming(error: ConfigError, place: usize, kid: Option<String>) -> ConfigError {
+    match error {
+        ConfigError::NoAlgorithmForKey {
+            kid,
+            family,
+            algorithms,
+            ..
+        } => ConfigError::NoAlgorithmForKey {
+            kid,
+            position: place,
+            family,
+            algorithms,
+        },
+        ConfigError::InvalidKey(why) => {
+            let why = why.strip_prefix("the key: ").unwrap_or(&why);
+            ConfigError::InvalidKey(match kid {
+                Some(kid) => format!("key #{place} (kid {kid:?}): {why}"),
+                None => format!("key #{place}: {why}"),
+            })
+        }
+        error => error,
+    }
 }
 
 /// Binds one key to the algorithms it may verify (its own `alg`, else the allow-list's
@@ -95,7 +124,15 @@ pub(crate) fn prepare_key(
         (None, None) => vec![key.default_algorithm()],
     };
     if algorithms.is_empty() || !algorithms.iter().all(|alg| key.fits(*alg)) {
-        return Err(ConfigError::NoAlgorithmForKey { kid: key.kid });
+        return Err(ConfigError::NoAlgorithmForKey {
+            kid: key.kid,
+            position: 1,
+            family: super::family_name(key.decoding.family()),
+            algorithms: match (key.algorithm, allowed) {
+                (_, Some(allowed)) => allowed.to_vec(),
+                (bound, None) => bound.into_iter().collect(),
+            },
+        });
     }
     check_key_strength(&key.decoding, &algorithms, provider)?;
     for alg in &algorithms {
