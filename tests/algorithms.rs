@@ -417,3 +417,47 @@ fn debug_output_never_shows_key_material() {
         );
     }
 }
+
+/// Configuration errors are sentences that say which key, what was expected and how to fix it:
+/// never a Rust `Debug` form (`None`, `InvalidKeyFormat`).
+#[test]
+fn configuration_errors_are_sentences_naming_the_key() {
+    let message = |builder: tower_jwt_auth::layer::JwtLayerBuilder<_>| {
+        let message = build_error(builder).to_string();
+        for debug_form in ["None", "Some(", "InvalidKeyFormat", "Error("] {
+            assert!(!message.contains(debug_form), "{message}");
+        }
+        message
+    };
+    let b = JwtLayer::builder;
+    assert_eq!(
+        message(b().key(Key::hmac(SECRET)).algorithms([Algorithm::RS256])),
+        "key #1 is an HMAC key and cannot work with RS256: allow an algorithm of its kind (an EC \
+         key takes only the one of its curve), or bind the key to one with Key::with_algorithm"
+    );
+    let two = b()
+        .key(Key::hmac(SECRET).with_kid("k1"))
+        .key(decoding_key(Algorithm::ES256).with_kid("k2"))
+        .algorithms([Algorithm::HS256, Algorithm::ES384, Algorithm::RS256]);
+    assert!(message(two).starts_with(
+        r#"key #2 (kid "k2") is an EC key and cannot work with any of HS256, ES384 or RS256"#
+    ),);
+    // A key the crypto library refuses: its place, its kid, and why in words.
+    let not_a_key = Key::rsa_pem(b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        not_a_key.starts_with("invalid key: the key: its bytes are not a key of the kind"),
+        "{not_a_key}"
+    );
+    let zero = json!({ "kty": "OKP", "crv": "Ed25519", "x": b64([0u8; 32]) });
+    let zero = Key::from_jwk(&serde_json::from_value(zero).unwrap()).unwrap();
+    let refused = message(
+        b().key(Key::hmac(SECRET).with_kid("k1"))
+            .key(zero.with_kid("k2")),
+    );
+    assert_eq!(
+        refused,
+        r#"invalid key: key #2 (kid "k2"): a small-order Ed25519 key"#
+    );
+}

@@ -143,28 +143,42 @@ fn secret_encoding_without_a_secret_is_an_error() {
 }
 
 #[test]
-fn short_secret_is_refused_by_build() {
-    let config = read(&[("JWT_SECRET", "too-short")]).unwrap();
-    let refused = config.layer_builder().build().unwrap_err();
-    assert_eq!(
-        refused,
-        ConfigError::SecretTooShort {
-            algorithm: Algorithm::HS256,
-            minimum: 32,
-            actual: 9,
-        }
+fn a_short_secret_is_refused_naming_the_variable() {
+    let error = refused(&[("JWT_SECRET", "too-short")]);
+    assert_invalid(&error, "JWT_SECRET", "9 bytes is too short for HS256");
+    assert!(error.to_string().contains("at least 32"), "{error}");
+    assert!(!error.to_string().contains("too-short"), "{error}");
+    // Against the strongest HMAC algorithm allowed, with the prefix.
+    let error = EnvConfig::from_vars(
+        "APP_",
+        lookup(&[
+            ("APP_JWT_SECRET", "x".repeat(40).as_str()),
+            ("APP_JWT_ALGORITHMS", "HS256,HS512"),
+        ]),
+    )
+    .unwrap_err();
+    assert_invalid(&error, "APP_JWT_SECRET", "40 bytes is too short for HS512");
+    assert!(
+        error.to_string().contains("APP_JWT_SECRET_ENCODING=base64"),
+        "{error}"
     );
-    // The same through the shorthand's builder, with a stronger algorithm.
+    // Long enough for what is allowed: read, and the build agrees.
     let config = read(&[
-        ("JWT_SECRET", "x".repeat(40).as_str()),
-        ("JWT_ALGORITHMS", "HS512"),
+        ("JWT_SECRET", "x".repeat(48).as_str()),
+        ("JWT_ALGORITHMS", "HS384"),
     ])
     .unwrap();
+    assert!(config.layer_builder().build().is_ok());
+    // The build still refuses a secret too short for what it is given, as a ConfigError.
+    let config = read(&[("JWT_SECRET", "x".repeat(32).as_str())]).unwrap();
     assert!(matches!(
-        config.layer_builder().build(),
+        config
+            .layer_builder()
+            .algorithms([Algorithm::HS512])
+            .build(),
         Err(ConfigError::SecretTooShort {
             minimum: 64,
-            actual: 40,
+            actual: 32,
             ..
         })
     ));

@@ -179,7 +179,18 @@ struct DirectoryUser {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // `main`'s own error would be shown with `Debug`: the message instead.
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -202,12 +213,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .map_err(|error| error.to_string())?
         }
-        // `main`'s error is shown with `Debug`: show the message instead.
-        Err(error) => return Err(error.to_string().into()),
+        Err(error) => return Err(error.into()),
     };
-    let addr: SocketAddr = std::env::var("BIND")
-        .unwrap_or_else(|_| "127.0.0.1:3000".into())
-        .parse()?;
+    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let addr: SocketAddr = bind.parse().map_err(|error| {
+        format!("BIND={bind:?} is not an address and port such as 127.0.0.1:3000: {error}")
+    })?;
 
     let app = match std::env::var("REDIS_URL") {
         #[cfg(feature = "redis")]
@@ -231,7 +242,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             app(&config, revocations, refresh_tokens)?
         }
     };
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|error| {
+        format!("cannot listen on {addr}: {error}; set BIND to another address and port")
+    })?;
     tracing::info!("demo API listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())

@@ -905,3 +905,47 @@ async fn a_taken_demo_port_is_left_for_another() {
     let (status, body) = call("GET", &format!("{}/public/hello", demo.base), &[], None).await;
     assert_eq!((status, body), (StatusCode::OK, json!({ "user": null })));
 }
+
+/// A demo that cannot start says why in words, naming the variable to change, and exits with a
+/// failure: a taken port names `BIND`, a short secret names `JWT_SECRET`.
+#[tokio::test]
+async fn a_demo_that_cannot_start_names_the_variable_to_change() {
+    let squatter = Squatter::start().await;
+    let taken = format!("127.0.0.1:{}", squatter.port);
+    for (env, says) in [
+        (
+            vec![("BIND", taken.as_str())],
+            vec!["cannot listen on", "set BIND"],
+        ),
+        (
+            vec![("BIND", "localhost")],
+            vec!["BIND=\"localhost\" is not an address"],
+        ),
+        (
+            vec![("BIND", "127.0.0.1:0"), ("JWT_SECRET", "short")],
+            vec!["invalid JWT_SECRET: 5 bytes is too short for HS256"],
+        ),
+    ] {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tower-jwt-auth-demo"))
+            .env("JWT_SECRET", support::SECRET)
+            .env("RUST_LOG", "warn")
+            .env_remove("REDIS_URL")
+            .envs(env.iter().copied())
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(30), output)
+            .await
+            .expect("the demo exits")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{env:?}: {stderr}");
+        let error = stderr
+            .lines()
+            .find(|line| line.starts_with("error: "))
+            .unwrap_or_else(|| panic!("{env:?}: {stderr}"));
+        for words in says {
+            assert!(error.contains(words), "{env:?}: {error}");
+        }
+        assert!(!error.contains("Os {"), "Debug form: {error}");
+        assert!(!error.contains("short\""), "the secret: {error}");
+    }
+}

@@ -246,13 +246,17 @@ impl EnvConfig {
             }
         };
 
+        let algorithms = vars
+            .get(ALGORITHMS)
+            .map(|value| algorithms(&vars.name(ALGORITHMS), &value))
+            .transpose()?;
+        if let KeySource::Secret(secret) = &key {
+            secret_fits(&vars, secret.len(), algorithms.as_deref())?;
+        }
         Ok(Self {
             key,
             key_variable: vars.name(key_var),
-            algorithms: vars
-                .get(ALGORITHMS)
-                .map(|value| algorithms(&vars.name(ALGORITHMS), &value))
-                .transpose()?,
+            algorithms,
             issuers,
             audiences: vars.list(AUDIENCE)?,
             leeway: vars
@@ -407,6 +411,38 @@ fn secret<F: Fn(&str) -> Option<String>>(
             "the only supported encoding is `base64` (unset: the secret's bytes as they are)",
         )),
     }
+}
+
+/// An HMAC secret long enough for every HMAC algorithm it is to verify (RFC 7518 §3.2),
+/// checked here so that the error names the variable rather than leaving it to the build.
+fn secret_fits<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<'_, F>,
+    len: usize,
+    algorithms: Option<&[Algorithm]>,
+) -> Result<(), EnvError> {
+    let hmac = algorithms.map_or(vec![Algorithm::HS256], |algorithms| {
+        algorithms
+            .iter()
+            .copied()
+            .filter(|alg| matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+            .collect()
+    });
+    for algorithm in hmac {
+        if let Err(ConfigError::SecretTooShort { minimum, .. }) =
+            crate::keys::check_hmac_secret(algorithm, len)
+        {
+            return Err(invalid(
+                &vars.name(SECRET),
+                format!(
+                    "{len} bytes is too short for {algorithm:?}, which needs at least {minimum} \
+                     (RFC 7518 section 3.2); make one with `openssl rand -base64 {minimum}` and \
+                     set {}=base64",
+                    vars.name(SECRET_ENCODING)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn public_key(name: &str, value: &str) -> Result<Key, EnvError> {
