@@ -21,9 +21,11 @@
 //! # }
 //! ```
 //!
-//! Guards are generic over the claims type through [`Grants`], implemented for
-//! [`JsonClaims`]; implement it for your own claims type to guard routes behind a layer built
-//! with [`claims::<T>()`](crate::layer::JwtLayerBuilder::claims).
+//! The guards read [`JsonClaims`] unless told otherwise, and work so behind a layer of any
+//! claims type: behind a layer of another type they read the verified payload as JSON, once
+//! per request that asks. To read the layer's own type (no second parse), implement [`Grants`]
+//! for it and name it with `.claims::<T>()`. A guard of another type than the layer's, or with
+//! no layer in front of it, answers 500 and logs the mistake at ERROR, naming both types.
 
 use std::fmt;
 use std::sync::Arc;
@@ -94,7 +96,8 @@ impl Default for ClaimPath {
 }
 
 /// What a token grants: roles and OAuth scopes. Implemented for [`JsonClaims`]; implement it
-/// for your own claims type to use the guards with it.
+/// for your own claims type to guard routes with it (`RequireRoles::any([..])?.claims::<T>()`).
+/// Both methods grant nothing by default, so a type with roles only implements `has_role`.
 ///
 /// ```
 /// use serde::Deserialize;
