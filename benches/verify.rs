@@ -46,6 +46,12 @@
 //! `INTERLEAVE=0` skips that pass; a criterion filter that matches nothing
 //! (`-- interleaved-only`) runs only it.
 //!
+//! Last, the guards behind a cached HS256 layer, in an axum `Router` as users run them, taking
+//! turns in the same way ("Guards behind a typed layer"): the layer of typed claims against the
+//! layer of `JsonClaims` (the untyped view costs nothing unless asked for: the ratio is the
+//! price of keeping the token for it), and a role guard on the route, typed (`.claims::<T>()`,
+//! reading the cached claims) or untyped (reading the payload again as JSON).
+//!
 //! Run with `cargo bench --bench verify`; criterion options follow `--`, for example
 //! `cargo bench --bench verify -- --warm-up-time 1 --measurement-time 3 HS256`. The machine is
 //! shared and noisy: compare ratios from one run, never times from different runs.
@@ -102,6 +108,12 @@ struct TypedClaims {
     jti: String,
     scope: String,
     roles: Vec<String>,
+}
+
+impl tower_jwt_auth::guard::Grants for TypedClaims {
+    fn has_role(&self, _path: &tower_jwt_auth::guard::ClaimPath, role: &str) -> bool {
+        self.roles.iter().any(|granted| granted == role)
+    }
 }
 
 /// A claims type the floor can read `exp` from.
@@ -669,6 +681,95 @@ fn report(since: SystemTime) {
     }
 }
 
+/// The guards behind a cached typed layer, behind a Router: interleaved only (see the module docs).
+fn bench_guards(rt: &Runtime) {
+    if !interleaving() {
+        return;
+    }
+    use tower_jwt_auth::RequireRoles;
+    let key = Key::hmac(SECRET);
+    let iat = now() - 60;
+    let claims = json!({
+        "sub": "248289761001", "iss": "https://auth.example.com/",
+        "aud": "https://api.example.com/", "iat": iat, "exp": iat + 3600,
+        "jti": "5f2b7c9a0d8e4f61a3b2c1d0e9f8a7b6", "scope": "openid profile email read:users",
+        "roles": ["user", "editor"],
+    });
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .expect("signing the token");
+    let auth = HeaderValue::try_from(format!("Bearer {token}")).expect("header value");
+    let typed = layer::<TypedClaims>(&key, Some(10_000));
+    let map = layer::<JsonClaims>(&key, Some(10_000));
+    let route = || Router::new().route("/", get(handler));
+    let editors = || RequireRoles::any(["editor"]).expect("a role");
+    let typed_router = route().layer(typed.clone());
+    let map_router = route().layer(map);
+    let typed_guard = route()
+        .route_layer(editors().claims::<TypedClaims>())
+        .layer(typed.clone());
+    let untyped_guard = route().route_layer(editors()).layer(typed);
+    for (name, router) in [
+        ("typed", &typed_router),
+        ("map", &map_router),
+        ("typed_guard", &typed_guard),
+        ("untyped_guard", &untyped_guard),
+    ] {
+        check(name, rt, router, &auth, true);
+    }
+    let mut cases: Vec<Turn<'_>> = vec![
+        (
+            "typed",
+            Box::new(|| drop(black_box(send(rt, &typed_router, &auth)))),
+        ),
+        (
+            "map",
+            Box::new(|| drop(black_box(send(rt, &map_router, &auth)))),
+        ),
+        (
+            "typed_guard",
+            Box::new(|| drop(black_box(send(rt, &typed_guard, &auth)))),
+        ),
+        (
+            "untyped_guard",
+            Box::new(|| drop(black_box(send(rt, &untyped_guard, &auth)))),
+        ),
+    ];
+    let rounds = interleave(&mut cases);
+    let ratio = |f: &dyn Fn(Lookup<'_>) -> f64| {
+        middle(
+            rounds
+                .iter()
+                .map(|round| {
+                    f(&|name: &str| {
+                        round
+                            .iter()
+                            .find(|(n, _)| *n == name)
+                            .map_or(f64::NAN, |(_, ns)| *ns)
+                    })
+                })
+                .collect(),
+        )
+    };
+    println!(
+        "\nGuards behind a typed layer (HS256, cached, axum Router; medians of per-round \
+         ratios):\ntyped/map {:.3} | typed_guard/typed {:.3} | untyped_guard/typed {:.3} | \
+         untyped_guard-typed_guard {:+.0} ns | typed {:.0} ns, map {:.0} ns, typed_guard {:.0} ns, \
+         untyped_guard {:.0} ns",
+        ratio(&|t| t("typed") / t("map")),
+        ratio(&|t| t("typed_guard") / t("typed")),
+        ratio(&|t| t("untyped_guard") / t("typed")),
+        ratio(&|t| t("untyped_guard") - t("typed_guard")),
+        ratio(&|t| t("typed")),
+        ratio(&|t| t("map")),
+        ratio(&|t| t("typed_guard")),
+        ratio(&|t| t("untyped_guard")),
+    );
+}
+
 fn main() {
     let since = SystemTime::now();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -681,4 +782,5 @@ fn main() {
     criterion.final_summary();
     report(since);
     report_interleaved();
+    bench_guards(&rt);
 }
