@@ -220,13 +220,21 @@ async fn preflight_passes_only_when_allowed() {
             .body(Body::empty())
             .unwrap()
     };
+    // Behind the optional layer: a preflight carries no token.
     let app = |guard: RequireRoles| {
-        Router::new().route(
-            "/",
-            get(|| async { "ok" })
-                .options(|| async { "preflight" })
-                .route_layer(guard),
-        )
+        let optional = JwtLayer::builder()
+            .key(Key::hmac(SECRET))
+            .optional()
+            .build()
+            .unwrap();
+        Router::new()
+            .route(
+                "/",
+                get(|| async { "ok" })
+                    .options(|| async { "preflight" })
+                    .route_layer(guard),
+            )
+            .layer(optional)
     };
     let answer = send(
         app(RequireRoles::any(["admin"]).unwrap().allow_preflight()),
