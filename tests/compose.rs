@@ -251,3 +251,102 @@ async fn a_guard_outside_the_layer_is_a_500() {
         .assert_misconfigured();
     send(app, get_with(&[])).await.assert_misconfigured();
 }
+
+/// What a strict claims type refuses to parse, when a registered claim is at fault.
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct Strict {
+    sub: String,
+    exp: u64,
+    nbf: Option<u64>,
+    iat: Option<u64>,
+    aud: Option<String>,
+    iss: Option<String>,
+    scope: String,
+}
+
+/// The FoalTS table holds with a typed claims type: a payload that does not fit the type is
+/// refused for the registered-claim rule it breaks, and only otherwise as `invalid token`.
+#[tokio::test]
+async fn the_error_table_holds_with_typed_claims() {
+    let strict = || {
+        JwtLayer::builder()
+            .claims::<Strict>()
+            .key(Key::hmac(SECRET))
+            .audience("api")
+            .issuer("https://issuer.example")
+    };
+    let app = |layer: JwtLayer<Strict>| {
+        Router::new()
+            .route("/", get(|_: Claims<Strict>| async { "ok" }))
+            .layer(layer)
+    };
+    let plain = app(strict().build().unwrap());
+    let looking_up = app(strict()
+        .user_lookup(|sub: String| async move { Ok::<_, std::io::Error>(Some(sub)) })
+        .build()
+        .unwrap());
+    let now = now();
+    // Valid but for the one claim each case changes; every case also breaks the type.
+    let base = || {
+        json!({
+            "sub": "alice", "exp": now + 60, "aud": "api", "iss": "https://issuer.example",
+        })
+    };
+    let with = |changes: serde_json::Value| {
+        let mut claims = base();
+        for (name, value) in changes.as_object().unwrap() {
+            if value.is_null() {
+                claims.as_object_mut().unwrap().remove(name);
+            } else {
+                claims[name] = value.clone();
+            }
+        }
+        hs256(&claims)
+    };
+    let rows: [(&Router, serde_json::Value, &str); 10] = [
+        (&plain, json!({ "exp": null }), "jwt expiration required"),
+        (&plain, json!({ "exp": "soon" }), "invalid exp value"),
+        (&plain, json!({ "exp": now - 10 }), "jwt expired"),
+        (&plain, json!({ "nbf": now + 600 }), "jwt not active"),
+        (
+            &plain,
+            json!({ "iat": now + 600 }),
+            "jwt issued in the future",
+        ),
+        (
+            &plain,
+            json!({ "aud": 7 }),
+            "jwt audience invalid. expected: api",
+        ),
+        (
+            &plain,
+            json!({ "iss": "https://other.example" }),
+            "jwt issuer invalid. expected: https://issuer.example",
+        ),
+        (
+            &looking_up,
+            json!({ "sub": null }),
+            "The token must include a subject which is the id of the user.",
+        ),
+        (
+            &looking_up,
+            json!({ "sub": 42 }),
+            "The token must include a subject which is the id of the user.",
+        ),
+        // No registered claim at fault: the type alone refuses (`scope` is missing).
+        (&plain, json!({}), "invalid token"),
+    ];
+    for (app, changes, description) in rows {
+        let answer = send(app.clone(), at("/", &with(changes.clone()))).await;
+        answer.assert_rejected(401, "invalid_token", description);
+    }
+    // The fractional `exp` the RFC allows, in a `u64` field: refused by the type, not by a
+    // rule (the crate's `NumericDate` is the field type that takes it).
+    let fractional = with(json!({ "exp": now as f64 + 60.5, "scope": "read" }));
+    send(plain.clone(), at("/", &fractional))
+        .await
+        .assert_rejected(401, "invalid_token", "invalid token");
+    let fitting = with(json!({ "scope": "read" }));
+    assert_eq!(send(plain, at("/", &fitting)).await.status, StatusCode::OK);
+}
