@@ -450,10 +450,7 @@ fn bench_algorithm(c: &mut Criterion, rt: &Runtime, algorithm: Algorithm) {
 
     if interleaving() {
         let mut cases: Vec<Turn<'_>> = vec![
-            (
-                "no_auth",
-                Box::new(|| drop(black_box(send(rt, &plain, &auth)))),
-            ),
+            turn("no_auth", rt, &plain, &auth),
             (
                 "decode",
                 Box::new(|| {
@@ -471,22 +468,10 @@ fn bench_algorithm(c: &mut Criterion, rt: &Runtime, algorithm: Algorithm) {
                     );
                 }),
             ),
-            (
-                "layer",
-                Box::new(|| drop(black_box(send(rt, &typed_service, &auth)))),
-            ),
-            (
-                "layer_cached",
-                Box::new(|| drop(black_box(send(rt, &typed_cached_service, &auth)))),
-            ),
-            (
-                "axum_no_auth",
-                Box::new(|| drop(black_box(send(rt, &router, &auth)))),
-            ),
-            (
-                "axum_layer",
-                Box::new(|| drop(black_box(send(rt, &router_layered, &auth)))),
-            ),
+            turn("layer", rt, &typed_service, &auth),
+            turn("layer_cached", rt, &typed_cached_service, &auth),
+            turn("axum_no_auth", rt, &router, &auth),
+            turn("axum_layer", rt, &router_layered, &auth),
         ];
         let rounds = interleave(&mut cases);
         INTERLEAVED.with(|all| all.borrow_mut().push((alg.clone(), rounds)));
@@ -501,6 +486,23 @@ where
 {
     rt.block_on(service.clone().oneshot(request(Some(auth))))
         .expect("the service failed")
+}
+
+/// The case of the interleaved pass that sends one request through `service`.
+fn turn<'a, S, B>(
+    name: &'static str,
+    rt: &'a Runtime,
+    service: &'a S,
+    auth: &'a HeaderValue,
+) -> Turn<'a>
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    (
+        name,
+        Box::new(move || drop(black_box(send(rt, service, auth)))),
+    )
 }
 
 /// A named case of the interleaved pass.
@@ -720,23 +722,11 @@ fn bench_guards(rt: &Runtime) {
     ] {
         check(name, rt, router, &auth, true);
     }
-    let mut cases: Vec<Turn<'_>> = vec![
-        (
-            "typed",
-            Box::new(|| drop(black_box(send(rt, &typed_router, &auth)))),
-        ),
-        (
-            "map",
-            Box::new(|| drop(black_box(send(rt, &map_router, &auth)))),
-        ),
-        (
-            "typed_guard",
-            Box::new(|| drop(black_box(send(rt, &typed_guard, &auth)))),
-        ),
-        (
-            "untyped_guard",
-            Box::new(|| drop(black_box(send(rt, &untyped_guard, &auth)))),
-        ),
+    let mut cases = vec![
+        turn("typed", rt, &typed_router, &auth),
+        turn("map", rt, &map_router, &auth),
+        turn("typed_guard", rt, &typed_guard, &auth),
+        turn("untyped_guard", rt, &untyped_guard, &auth),
     ];
     let rounds = interleave(&mut cases);
     let ratio = |f: &dyn Fn(Lookup<'_>) -> f64| {

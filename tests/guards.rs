@@ -274,32 +274,69 @@ impl Grants for Typed {
     }
 }
 
-#[tokio::test]
-async fn guards_work_with_a_typed_claims_struct() {
+/// `/admin` needs the role `admin` and `/read` the scope `read`, read from `T`.
+fn typed_guards<T>() -> Router
+where
+    T: Grants + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
     let layer = JwtLayer::builder()
-        .claims::<Typed>()
+        .claims::<T>()
         .key(Key::hmac(SECRET))
         .build()
         .unwrap();
-    let app = Router::new()
+    Router::new()
         .route(
             "/admin",
-            get(|| async { "ok" })
-                .route_layer(RequireRoles::any(["admin"]).unwrap().claims::<Typed>()),
+            get(|| async { "ok" }).route_layer(RequireRoles::any(["admin"]).unwrap().claims::<T>()),
         )
         .route(
             "/read",
-            get(|| async { "ok" })
-                .route_layer(RequireScope::any(["read"]).unwrap().claims::<Typed>()),
+            get(|| async { "ok" }).route_layer(RequireScope::any(["read"]).unwrap().claims::<T>()),
         )
-        .layer(layer);
-    let token = hs256(&json!({ "exp": now() + 60, "roles": ["admin"], "scope": "write" }));
-    let mut request = bearer(&token);
-    *request.uri_mut() = "/admin".parse().unwrap();
-    assert_eq!(send(app.clone(), request).await.status, StatusCode::OK);
-    let mut request = bearer(&token);
-    *request.uri_mut() = "/read".parse().unwrap();
-    assert_eq!(send(app, request).await.status, StatusCode::FORBIDDEN);
+        .layer(layer)
+}
+
+async fn typed_status(app: &Router, path: &str, claims: Value) -> StatusCode {
+    let mut claims = claims;
+    claims["exp"] = json!(now() + 60);
+    let request = bearer_to(http::Method::GET, path, &hs256(&claims));
+    send(app.clone(), request).await.status
+}
+
+#[derive(Deserialize)]
+struct Staff {
+    roles: Vec<String>,
+}
+
+/// A roles-only claims type implements one method; its scopes grant nothing.
+impl Grants for Staff {
+    fn has_role(&self, _path: &ClaimPath, role: &str) -> bool {
+        self.roles.iter().any(|granted| granted == role)
+    }
+}
+
+/// Typed guards read the layer's claims type through its `Grants`; a type implementing only
+/// `has_role` grants no scope.
+#[tokio::test]
+async fn guards_work_with_a_typed_claims_struct_and_a_roles_only_one() {
+    let typed = typed_guards::<Typed>();
+    let roles_only = typed_guards::<Staff>();
+    let admin_writer = json!({ "roles": ["admin"], "scope": "write" });
+    let reader = json!({ "roles": [], "scope": "read" });
+    let admin_reader = json!({ "roles": ["admin"], "scope": "read" });
+    for (app, path, grants, status) in [
+        (&typed, "/admin", &admin_writer, StatusCode::OK),
+        (&typed, "/read", &admin_writer, StatusCode::FORBIDDEN),
+        (&typed, "/read", &reader, StatusCode::OK),
+        (&roles_only, "/admin", &admin_reader, StatusCode::OK),
+        (&roles_only, "/read", &admin_reader, StatusCode::FORBIDDEN),
+    ] {
+        assert_eq!(
+            typed_status(app, path, grants.clone()).await,
+            status,
+            "{path} {grants}"
+        );
+    }
 }
 
 /// The guards answer in the format of the layer in front of them: its error handler, or its

@@ -322,52 +322,34 @@ impl<C: DeserializeOwned> Verifier<C> {
     /// Why a time rule refused `times` at `now`: the claim, how far it is from now, the leeway.
     fn explain_time(&self, error: AuthError, times: &TimeClaims, now: f64) -> AuthError {
         let leeway = self.rules.leeway;
-        match error {
-            AuthError::Expired => explained(
-                error,
-                format_args!(
-                    "exp {} is {} s in the past (leeway {leeway} s)",
-                    times.exp,
-                    now - times.exp
-                ),
-            ),
-            AuthError::NotActive => {
-                let nbf = times.nbf.unwrap_or_default();
-                explained(
-                    error,
-                    format_args!(
-                        "nbf {nbf} is {} s in the future (leeway {leeway} s)",
-                        nbf - now
-                    ),
-                )
-            }
-            AuthError::IssuedInFuture => {
-                let iat = times.iat.unwrap_or_default();
-                explained(
-                    error,
-                    format_args!(
-                        "iat {iat} is {} s in the future (leeway {leeway} s)",
-                        iat - now
-                    ),
-                )
-            }
-            AuthError::MissingIssuedAt => explained(
-                error,
-                format_args!("max_age is configured and the token has no `iat`"),
-            ),
+        let (claim, value) = match error {
+            AuthError::Expired => ("exp", times.exp),
+            AuthError::NotActive => ("nbf", times.nbf.unwrap_or_default()),
+            AuthError::IssuedInFuture => ("iat", times.iat.unwrap_or_default()),
             AuthError::MaxAgeExceeded => {
                 let iat = times.iat.unwrap_or_default();
-                explained(
-                    error,
-                    format_args!(
-                        "iat {iat} is {} s ago, more than max_age {} s (leeway {leeway} s)",
-                        now - iat,
-                        self.rules.max_age.unwrap_or_default()
-                    ),
-                )
+                let max_age = self.rules.max_age.unwrap_or_default();
+                let why = format_args!(
+                    "iat {iat} is {} s ago, more than max_age {max_age} s (leeway {leeway} s)",
+                    now - iat
+                );
+                return explained(error, why);
             }
-            error => error,
-        }
+            AuthError::MissingIssuedAt => {
+                let why = format_args!("max_age is configured and the token has no `iat`");
+                return explained(error, why);
+            }
+            error => return error,
+        };
+        let (distance, side) = if value <= now {
+            (now - value, "past")
+        } else {
+            (value - now, "future")
+        };
+        explained(
+            error,
+            format_args!("{claim} {value} is {distance} s in the {side} (leeway {leeway} s)"),
+        )
     }
 
     /// The whole seconds before `until` (a cache entry's deadline) at which every time rule holds
