@@ -113,6 +113,7 @@ pub mod layer;
 #[cfg(feature = "redis")]
 mod redis;
 pub mod refresh;
+mod request;
 pub mod revocation;
 pub mod session;
 pub mod source;

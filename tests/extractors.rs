@@ -216,14 +216,16 @@ async fn bearer_token_from_a_cookie_is_the_cookie_value() {
 async fn custom_error_handler_replaces_the_rendering_but_keeps_the_status() {
     let layer = JwtLayer::builder()
         .key(Key::hmac(SECRET))
-        .error_handler(|error: &AuthError| -> Response {
-            let mut response =
-                (error.status(), Json(json!({ "error": error.kind_name() }))).into_response();
-            if let Some(challenge) = error.challenge(Some("custom")) {
-                response.headers_mut().insert("www-authenticate", challenge);
-            }
-            response
-        })
+        .error_handler(
+            |error: &AuthError, _: &tower_jwt_auth::error::RequestHead<'_>| -> Response {
+                let mut response =
+                    (error.status(), Json(json!({ "error": error.kind_name() }))).into_response();
+                if let Some(challenge) = error.challenge(Some("custom")) {
+                    response.headers_mut().insert("www-authenticate", challenge);
+                }
+                response
+            },
+        )
         .build()
         .unwrap();
     let expired = hs256(&json!({ "exp": now() - 1 }));

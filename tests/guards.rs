@@ -394,7 +394,10 @@ async fn guards_render_their_refusals_as_the_layer_does() {
     assert_forbidden(&answer, "Insufficient role.", None);
 }
 
-fn custom_rendering(error: &tower_jwt_auth::AuthError) -> axum::response::Response {
+fn custom_rendering(
+    error: &tower_jwt_auth::AuthError,
+    _request: &tower_jwt_auth::error::RequestHead<'_>,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     let code = error.code().unwrap_or("none");
     (error.status(), format!("custom: {code}")).into_response()

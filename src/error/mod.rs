@@ -10,16 +10,21 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use axum_core::response::{IntoResponse, Response};
+use axum_core::response::IntoResponse;
 use http::StatusCode;
 
 mod config;
 mod render;
 mod session;
 
+pub use crate::request::RequestHead;
+pub use axum_core::body::Body;
 pub use config::ConfigError;
 pub(crate) use config::key_refused;
 pub use render::ErrorHandler;
+
+/// The response an [`ErrorHandler`] builds (axum's, re-exported).
+pub type Response = http::Response<Body>;
 pub(crate) use render::{DefaultErrorHandler, Rendering, is_rfc6750_char};
 pub use session::{IssueError, SessionError};
 

@@ -9,6 +9,7 @@ use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 
 use super::{AuthError, RETRY_AFTER_SECS};
+use crate::request::RequestHead;
 
 impl AuthError {
     /// The `WWW-Authenticate` challenge for this kind, or `None` for server errors.
@@ -63,6 +64,74 @@ impl AuthError {
         }
         response
     }
+
+    /// The gRPC status code this kind is answered with: 16 `UNAUTHENTICATED` for the 400 and
+    /// 401 rows, 7 `PERMISSION_DENIED` for the 403 rows, 14 `UNAVAILABLE` for the 503, 13
+    /// `INTERNAL` for the 500s.
+    pub fn grpc_code(&self) -> u8 {
+        match self.status().as_u16() {
+            403 => 7,
+            503 => 14,
+            500..=599 => 13,
+            _ => 16,
+        }
+    }
+
+    /// Renders this error as a gRPC answer: HTTP 200, `grpc-status` and the percent-encoded
+    /// `grpc-message` (the table's description) in the headers of an empty body (a
+    /// "Trailers-Only" response, which HTTP/2 and gRPC-Web clients read alike), the
+    /// `WWW-Authenticate` challenge and the 503's `Retry-After` kept as metadata.
+    pub fn to_grpc_response(&self, realm: Option<&str>) -> Response {
+        self.grpc_response(realm, None)
+    }
+
+    fn grpc_response(&self, realm: Option<&str>, content_type: Option<&HeaderValue>) -> Response {
+        let mut response = Response::new(Body::empty());
+        let headers = response.headers_mut();
+        let content_type = content_type
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from_static("application/grpc"));
+        headers.insert(CONTENT_TYPE, content_type);
+        headers.insert(
+            "grpc-status",
+            HeaderValue::from(u16::from(self.grpc_code())),
+        );
+        // Percent-encoded bytes are visible ASCII: this cannot fail.
+        if let Ok(message) = HeaderValue::from_str(&grpc_message(&self.description())) {
+            headers.insert("grpc-message", message);
+        }
+        if let Some(challenge) = self.challenge(realm) {
+            headers.insert(WWW_AUTHENTICATE, challenge);
+        }
+        if *self == Self::BackendUnavailable {
+            headers.insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
+    }
+
+    /// Renders this error for `request` the default way: as a gRPC answer for a gRPC call
+    /// ([`to_grpc_response`](Self::to_grpc_response), echoing its `content-type`), else as
+    /// [`to_response`](Self::to_response) does.
+    pub fn to_response_for(&self, request: &RequestHead<'_>, realm: Option<&str>) -> Response {
+        match request.grpc_content_type() {
+            Some(content_type) => self.grpc_response(realm, Some(content_type)),
+            None => self.to_response(realm),
+        }
+    }
+}
+
+/// The gRPC spec's percent-encoding of a status message: every byte outside `%x20-7E`, and `%`
+/// itself, as `%XX`.
+fn grpc_message(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if (0x20..=0x7e).contains(&byte) && byte != b'%' {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
 }
 
 /// Appends `name="value"`, replacing every character RFC 6750 §3 does not allow inside a quoted
@@ -84,36 +153,45 @@ pub(crate) fn is_rfc6750_char(c: char) -> bool {
     matches!(c, '\x20'..='\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E')
 }
 
-/// Renders an [`AuthError`] into a response, replacing the default JSON rendering.
+/// Renders an [`AuthError`] into a response, replacing the default rendering, for the layer
+/// and the guards behind it.
 ///
-/// Implemented for every `Fn(&AuthError) -> Response + Send + Sync + 'static`. Use
-/// [`AuthError::status`] and [`AuthError::challenge`] to keep the status and challenge the
-/// default rendering would have sent.
+/// Implemented for every `Fn(&AuthError, &RequestHead<'_>) -> Response + Send + Sync +
+/// 'static`. The request's head tells a gRPC call ([`RequestHead::is_grpc`]) from a browser;
+/// [`AuthError::to_response_for`] is the default rendering to fall back on, and
+/// [`AuthError::status`] and [`AuthError::challenge`] keep the status and challenge it would
+/// have sent. [`Response`] and [`Body`] are re-exported here, so no dependency on `axum-core`
+/// is needed.
 ///
 /// ```
-/// use axum_core::response::{IntoResponse, Response};
+/// use tower_jwt_auth::error::{Body, RequestHead, Response};
 /// use tower_jwt_auth::{AuthError, JwtLayer, Key};
 ///
 /// let layer = JwtLayer::builder()
 ///     .key(Key::hmac(b"an example secret that is 32 bytes+"))
-///     .error_handler(|error: &AuthError| -> Response {
-///         (error.status(), format!("denied: {}", error.description())).into_response()
+///     .error_handler(|error: &AuthError, request: &RequestHead<'_>| -> Response {
+///         if request.is_grpc() {
+///             return error.to_response_for(request, None);
+///         }
+///         let mut response = Response::new(Body::from(format!("denied: {error}")));
+///         *response.status_mut() = error.status();
+///         response
 ///     })
 ///     .build()
 ///     .unwrap();
 /// # let _ = layer;
 /// ```
 pub trait ErrorHandler: Send + Sync + 'static {
-    /// Builds the response for `error`.
-    fn render(&self, error: &AuthError) -> Response;
+    /// Builds the response for `error`, refusing `request`.
+    fn render(&self, error: &AuthError, request: &RequestHead<'_>) -> Response;
 }
 
 impl<F> ErrorHandler for F
 where
-    F: Fn(&AuthError) -> Response + Send + Sync + 'static,
+    F: Fn(&AuthError, &RequestHead<'_>) -> Response + Send + Sync + 'static,
 {
-    fn render(&self, error: &AuthError) -> Response {
-        self(error)
+    fn render(&self, error: &AuthError, request: &RequestHead<'_>) -> Response {
+        self(error, request)
     }
 }
 
@@ -124,11 +202,12 @@ where
 pub(crate) struct Rendering(pub(crate) Arc<dyn ErrorHandler>);
 
 impl Rendering {
-    /// Renders `error` the way the layer in front of this request would, or by default.
-    pub(crate) fn of(extensions: &http::Extensions, error: &AuthError) -> Response {
-        match extensions.get::<Self>() {
-            Some(Self(handler)) => handler.render(error),
-            None => error.to_response(None),
+    /// Renders `error` the way the layer in front of `request` would, or by default.
+    pub(crate) fn of<B>(request: &http::Request<B>, error: &AuthError) -> Response {
+        let head = RequestHead::of(request);
+        match request.extensions().get::<Self>() {
+            Some(Self(handler)) => handler.render(error, &head),
+            None => error.to_response_for(&head, None),
         }
     }
 }
@@ -141,8 +220,8 @@ pub(crate) struct DefaultErrorHandler {
 }
 
 impl ErrorHandler for DefaultErrorHandler {
-    fn render(&self, error: &AuthError) -> Response {
-        error.to_response(self.realm.as_deref())
+    fn render(&self, error: &AuthError, request: &RequestHead<'_>) -> Response {
+        error.to_response_for(request, self.realm.as_deref())
     }
 }
 

@@ -399,7 +399,7 @@ where
         };
         match verdict {
             Ok(()) => ResponseFuture::inner(self.inner.call(request), None),
-            Err(error) => ResponseFuture::rejected(Rendering::of(request.extensions(), &error)),
+            Err(error) => ResponseFuture::rejected(Rendering::of(&request, &error)),
         }
     }
 }

@@ -13,6 +13,7 @@ use tower_service::Service;
 use crate::claims::JsonClaims;
 use crate::error::{AuthError, BoxError};
 use crate::extract::authentication::Authentication;
+use crate::request::RequestHead;
 use crate::revocation::TokenFacts;
 use crate::session;
 use crate::source::{BearerToken, FoundToken};
@@ -159,7 +160,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
                 refresh.await;
                 match self.authenticate(token.found(), request.method(), request.headers()) {
                     Ok(authenticated) => Some(authenticated),
-                    Err(error) => return Ok(self.reject(&error, None)),
+                    Err(error) => return Ok(self.reject(&error, None, &request)),
                 }
             }
         };
@@ -168,7 +169,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             if let (Some(checks), Some(facts)) = (&self.checks, authenticated.facts.take()) {
                 match checks.run(&facts).await {
                     Ok(insert_user) => checks.insert(request.extensions_mut(), insert_user, facts),
-                    Err((error, cause)) => return Ok(self.reject(&error, cause.as_ref())),
+                    Err((error, cause)) => {
+                        return Ok(self.reject(&error, cause.as_ref(), &request));
+                    }
                 }
             }
             renew = authenticated.hand_over(request.extensions_mut());
@@ -185,10 +188,15 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         }
     }
 
-    fn reject<B>(&self, error: &AuthError, cause: Option<&BoxError>) -> Response<ResponseBody<B>> {
+    fn reject<ReqBody, B>(
+        &self,
+        error: &AuthError,
+        cause: Option<&BoxError>,
+        request: &Request<ReqBody>,
+    ) -> Response<ResponseBody<B>> {
         error.trace_with_cause(cause.map(|cause| cause as &dyn fmt::Display));
         self.error_handler
-            .render(error)
+            .render(error, &RequestHead::of(request))
             .map(ResponseBody::rejection)
     }
 }
@@ -234,7 +242,8 @@ where
             }
             Err(error) => {
                 error.trace();
-                ResponseFuture::rejected(self.shared.error_handler.render(&error))
+                let head = RequestHead::of(&request);
+                ResponseFuture::rejected(self.shared.error_handler.render(&error, &head))
             }
         }
     }
