@@ -53,10 +53,13 @@ pub enum Mode {
 
 /// Verifies a JWT on every request and puts its claims into the request extensions.
 ///
-/// Built with [`JwtLayer::builder`]; cheap to clone (one `Arc`). On success the request gets
-/// [`Claims<C>`](Claims) in its extensions (and the [`BearerToken`], when the layer was built
-/// with [`expose_token`](JwtLayerBuilder::expose_token)) and goes on to the inner service; on
-/// failure the inner service is not called and the error is rendered (see [`AuthError`](crate::AuthError)).
+/// Built with [`JwtLayer::builder`]; cheap to clone (one `Arc`). On success the request gets the
+/// verified claims in its extensions, read with the [`Claims<C>`](crate::Claims) extractor (or
+/// [`Claims::from_extensions`](crate::Claims::from_extensions) outside axum), and the
+/// [`BearerToken`] when the layer was built with
+/// [`expose_token`](JwtLayerBuilder::expose_token); it then goes on to the inner service. On
+/// failure the inner service is not called and the error is rendered (see
+/// [`AuthError`](crate::AuthError)), as a gRPC answer for a gRPC call.
 #[must_use = "a layer authenticates nothing until it wraps a service"]
 pub struct JwtLayer<C = JsonClaims> {
     shared: Arc<Shared<C>>,
