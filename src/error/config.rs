@@ -62,6 +62,9 @@ pub enum ConfigError {
     Backend(String),
     /// The cookie name is not a valid cookie name.
     InvalidCookieName,
+    /// A token source can never find a token: an invalid header name, scheme, query parameter
+    /// name or subprotocol, or a combination of no source.
+    InvalidTokenSource(String),
     /// The realm contains characters a quoted auth-param cannot carry.
     InvalidRealm,
     /// A guard was given no role or scope, or one that is empty or not a valid scope token.
@@ -118,6 +121,7 @@ impl fmt::Display for ConfigError {
             }
             Self::Backend(why) => write!(f, "backend: {why}"),
             Self::InvalidCookieName => f.write_str("invalid cookie name"),
+            Self::InvalidTokenSource(why) => write!(f, "invalid token source: {why}"),
             Self::InvalidRealm => f.write_str("the realm contains characters not allowed"),
             Self::InvalidRequirement(why) => write!(f, "invalid guard requirement: {why}"),
             Self::NoCryptoBackend => f.write_str(

@@ -49,6 +49,9 @@ pub enum AuthError {
     MissingAuthorizationHeader,
     /// Required mode, cookie source, and no auth cookie.
     MissingAuthCookie,
+    /// Required mode, and none of the other sources (a query parameter, a named header, the
+    /// WebSocket subprotocol list, a custom source) holds a token.
+    MissingToken,
     /// An `Authorization` header that is not `Bearer <b64token>`.
     InvalidScheme,
     /// More than one token: two `Authorization` headers, two auth cookies, or a header and a
@@ -180,6 +183,14 @@ impl AuthError {
                 description: "Auth cookie not found.",
                 parameter: None,
                 when: "no auth cookie (cookie source)",
+            },
+            Self::MissingToken => Row {
+                status: StatusCode::BAD_REQUEST,
+                code: Some("invalid_request"),
+                kind: "missing_token",
+                description: "Token not found.",
+                parameter: None,
+                when: "no token in a query, named header, subprotocol or custom source",
             },
             Self::InvalidScheme => Row {
                 status: StatusCode::BAD_REQUEST,
@@ -538,6 +549,7 @@ mod tests {
         let all = vec![
             AuthError::MissingAuthorizationHeader,
             AuthError::MissingAuthCookie,
+            AuthError::MissingToken,
             AuthError::InvalidScheme,
             AuthError::MultipleTokens,
             AuthError::Malformed,
@@ -584,6 +596,7 @@ mod tests {
             match error {
                 AuthError::MissingAuthorizationHeader
                 | AuthError::MissingAuthCookie
+                | AuthError::MissingToken
                 | AuthError::InvalidScheme
                 | AuthError::MultipleTokens
                 | AuthError::Malformed

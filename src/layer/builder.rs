@@ -18,7 +18,7 @@ use crate::issuer::JwtIssuer;
 use crate::keys::{self, Key, KeySource};
 use crate::revocation::{RevocationStore, RevokedIf, Revoker, RevokerPolicy, TokenFacts};
 use crate::session::{CookieSessions, CsrfKey, SessionCookie};
-use crate::source::{TokenSource, is_valid_cookie_name};
+use crate::source::TokenSource;
 use crate::user::{self, UserLookup};
 use crate::verify::cache::{DEFAULT_CACHE_TTL, VerifiedTokens};
 use crate::verify::{Expectation, Rules, Verifier};
@@ -510,13 +510,7 @@ impl<C> JwtLayerBuilder<C> {
         if self.max_token_len == 0 {
             return Err(ConfigError::ZeroSizeCap);
         }
-        if self
-            .source
-            .cookie_name()
-            .is_some_and(|name| !is_valid_cookie_name(name))
-        {
-            return Err(ConfigError::InvalidCookieName);
-        }
+        self.source.validate()?;
         if let Some(realm) = &self.realm
             && !realm.chars().all(is_rfc6750_char)
         {

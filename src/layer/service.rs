@@ -62,15 +62,15 @@ enum Decision {
 }
 
 impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
-    fn decide(&self, method: &Method, headers: &HeaderMap) -> Result<Decision, AuthError> {
+    fn decide(&self, head: &RequestHead<'_>) -> Result<Decision, AuthError> {
         let max_len = self.verifier.max_token_len();
-        let Some(token) = self.source.extract(headers, max_len)? else {
+        let Some(token) = self.source.extract(head, max_len)? else {
             return match self.mode {
                 Mode::Optional => Ok(Decision::Anonymous),
                 Mode::Required => Err(self.source.missing_error()),
             };
         };
-        match self.authenticate(token, method, headers) {
+        match self.authenticate(&token, head.method(), head.headers()) {
             Ok(authenticated) => Ok(Decision::Verified(authenticated)),
             #[cfg(feature = "jwks")]
             Err(error) => match self.verifier.refresh_for(&error, token.as_str()) {
@@ -92,7 +92,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
     /// header's bytes) is made only for what keeps it, and most requests keep none.
     fn authenticate(
         &self,
-        token: FoundToken<'_>,
+        token: &FoundToken<'_>,
         method: &Method,
         headers: &HeaderMap,
     ) -> Result<Authenticated, AuthError> {
@@ -124,7 +124,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
     }
 
     /// The claims, the facts when anything needs them, and `exp`.
-    fn verify(&self, token: FoundToken<'_>) -> Result<Outcome<C>, AuthError> {
+    fn verify(&self, token: &FoundToken<'_>) -> Result<Outcome<C>, AuthError> {
         let collect = self.checks.is_some() || self.csrf.is_some();
         self.verifier
             .verify_through(self.cache.as_ref(), token, collect)
@@ -158,7 +158,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             #[cfg(feature = "jwks")]
             Decision::Refresh { token, refresh } => {
                 refresh.await;
-                match self.authenticate(token.found(), request.method(), request.headers()) {
+                match self.authenticate(&token.found(), request.method(), request.headers()) {
                     Ok(authenticated) => Some(authenticated),
                     Err(error) => return Ok(self.reject(&error, None, &request)),
                 }
@@ -219,7 +219,7 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
-        match shared.decide(request.method(), request.headers()) {
+        match shared.decide(&RequestHead::of(&request)) {
             Ok(Decision::Anonymous) => {
                 let extensions = request.extensions_mut();
                 extensions.insert(Authentication::Anonymous);

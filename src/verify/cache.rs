@@ -181,7 +181,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
     pub(crate) fn verify_through(
         &self,
         cache: Option<&VerifiedTokens<C>>,
-        token: FoundToken<'_>,
+        token: &FoundToken<'_>,
         collect: bool,
     ) -> Result<Outcome<C>, AuthError> {
         let Some(cache) = cache else {
