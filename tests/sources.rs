@@ -327,3 +327,246 @@ async fn a_header_token_that_is_no_b64token_is_refused_for_that_first() {
         answer.assert_rejected(401, "invalid_token", "jwt malformed");
     }
 }
+
+// --- Sources for other transports ------------------------------------------------------------
+
+/// What `source` (required mode) answers to a GET of `uri` with `headers`.
+async fn through(source: TokenSource, uri: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut request = get_with(headers);
+    *request.uri_mut() = uri.parse().unwrap();
+    send(app(layer(source, false)), request).await
+}
+
+const UPGRADE: [(&str, &str); 2] = [("upgrade", "websocket"), ("connection", "Upgrade")];
+
+#[tokio::test]
+async fn a_query_parameter_holds_the_token_where_it_is_configured() {
+    let token = hs256(&claims());
+    let uri = format!("/?x=1&access_token={token}&y=2");
+    through(TokenSource::query("access_token"), &uri, &[])
+        .await
+        .assert_user(Some("alice"));
+    // On upgrades only: a plain GET has no token, an upgrade has one.
+    let upgrades = || TokenSource::query_on_upgrades("access_token");
+    through(upgrades(), &uri, &[]).await.assert_rejected(
+        400,
+        "invalid_request",
+        "Token not found.",
+    );
+    through(upgrades(), &uri, &UPGRADE)
+        .await
+        .assert_user(Some("alice"));
+    // Never read when not configured.
+    through(TokenSource::Header, &uri, &UPGRADE)
+        .await
+        .assert_rejected(400, "invalid_request", "Authorization header not found.");
+}
+
+#[tokio::test]
+async fn query_tokens_are_one_b64token_taken_as_they_are() {
+    let token = hs256(&claims());
+    let source = || TokenSource::query("access_token");
+    let twice = format!("/?access_token={token}&access_token={token}");
+    through(source(), &twice, &[]).await.assert_rejected(
+        400,
+        "invalid_request",
+        "Multiple tokens in request.",
+    );
+    let encoded = format!("/?access_token={}", token.replace('.', "%2E"));
+    through(source(), &encoded, &[])
+        .await
+        .assert_rejected(401, "invalid_token", "jwt malformed");
+    // A parameter that only starts with the name is another parameter; an empty one is none.
+    for uri in [
+        format!("/?access_token_x={token}"),
+        "/?access_token=".to_owned(),
+    ] {
+        through(source(), &uri, &[]).await.assert_rejected(
+            400,
+            "invalid_request",
+            "Token not found.",
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_named_header_holds_the_token_with_or_without_a_scheme() {
+    let token = hs256(&claims());
+    let bare = || TokenSource::named_header("x-api-token");
+    through(bare(), "/", &[("x-api-token", &format!(" {token} "))])
+        .await
+        .assert_user(Some("alice"));
+    let with_scheme = || TokenSource::named_header_with_scheme("x-api-token", "Token");
+    through(
+        with_scheme(),
+        "/",
+        &[("x-api-token", &format!("token {token}"))],
+    )
+    .await
+    .assert_user(Some("alice"));
+    through(
+        with_scheme(),
+        "/",
+        &[("x-api-token", &format!("Bearer {token}"))],
+    )
+    .await
+    .assert_rejected(401, "invalid_token", "jwt malformed");
+    through(bare(), "/", &[("x-api-token", &format!("Token {token}"))])
+        .await
+        .assert_rejected(401, "invalid_token", "jwt malformed");
+    let twice = [
+        ("x-api-token", token.as_str()),
+        ("x-api-token", token.as_str()),
+    ];
+    through(bare(), "/", &twice).await.assert_rejected(
+        400,
+        "invalid_request",
+        "Multiple tokens in request.",
+    );
+    // `Authorization` is not looked at by a named header source.
+    through(
+        bare(),
+        "/",
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await
+    .assert_rejected(400, "invalid_request", "Token not found.");
+}
+
+#[tokio::test]
+async fn the_websocket_subprotocol_after_the_marker_is_the_token() {
+    let token = hs256(&claims());
+    let source = TokenSource::websocket_protocol;
+    for offered in [
+        vec![format!("access_token, {token}")],
+        vec![format!("chat, access_token,{token}, json")],
+        // The marker and the token on two header lines.
+        vec!["chat, access_token".to_owned(), token.clone()],
+    ] {
+        let headers: Vec<(&str, &str)> = offered
+            .iter()
+            .map(|line| ("sec-websocket-protocol", line.as_str()))
+            .collect();
+        through(source(), "/", &headers)
+            .await
+            .assert_user(Some("alice"));
+    }
+    for (line, status, code, description) in [
+        ("access_token", 401, "invalid_token", "jwt malformed"),
+        ("chat, json", 400, "invalid_request", "Token not found."),
+        ("access_token, a\"b", 401, "invalid_token", "jwt malformed"),
+    ] {
+        through(source(), "/", &[("sec-websocket-protocol", line)])
+            .await
+            .assert_rejected(status, code, description);
+    }
+    let twice = format!("access_token, {token}, access_token, {token}");
+    through(source(), "/", &[("sec-websocket-protocol", &twice)])
+        .await
+        .assert_rejected(400, "invalid_request", "Multiple tokens in request.");
+}
+
+#[tokio::test]
+async fn a_custom_source_finds_the_token_its_own_way() {
+    let token = hs256(&claims());
+    let source = || {
+        TokenSource::custom(|head| {
+            head.headers()
+                .get("x-forwarded-token")
+                .and_then(|value| value.to_str().ok())
+                .map(|value| value.trim_start_matches("jwt:").to_owned())
+        })
+    };
+    through(
+        source(),
+        "/",
+        &[("x-forwarded-token", &format!("jwt:{token}"))],
+    )
+    .await
+    .assert_user(Some("alice"));
+    through(source(), "/", &[("x-forwarded-token", "jwt:not a token")])
+        .await
+        .assert_rejected(401, "invalid_token", "jwt malformed");
+    through(source(), "/", &[])
+        .await
+        .assert_rejected(400, "invalid_request", "Token not found.");
+}
+
+/// A combination takes the token of the one source that has one, and refuses two.
+#[tokio::test]
+async fn combined_sources_keep_one_token_per_request() {
+    let token = hs256(&claims());
+    let bearer = format!("Bearer {token}");
+    let source = || {
+        TokenSource::Header
+            .or(TokenSource::query("access_token"))
+            .or(TokenSource::websocket_protocol())
+    };
+    let in_query = format!("/?access_token={token}");
+    let protocol = format!("access_token, {token}");
+    through(source(), "/", &[("authorization", &bearer)])
+        .await
+        .assert_user(Some("alice"));
+    through(source(), &in_query, &[])
+        .await
+        .assert_user(Some("alice"));
+    through(source(), "/", &[("sec-websocket-protocol", &protocol)])
+        .await
+        .assert_user(Some("alice"));
+    for (uri, headers) in [
+        (in_query.as_str(), vec![("authorization", bearer.as_str())]),
+        (
+            "/",
+            vec![
+                ("authorization", bearer.as_str()),
+                ("sec-websocket-protocol", &protocol),
+            ],
+        ),
+        (
+            in_query.as_str(),
+            vec![("sec-websocket-protocol", protocol.as_str())],
+        ),
+    ] {
+        through(source(), uri, &headers).await.assert_rejected(
+            400,
+            "invalid_request",
+            "Multiple tokens in request.",
+        );
+    }
+    // No token: the first source's row.
+    through(source(), "/", &[]).await.assert_rejected(
+        400,
+        "invalid_request",
+        "Authorization header not found.",
+    );
+    // A header that is not `Bearer <b64token>` is refused for that first, as alone.
+    through(source(), &in_query, &[("authorization", "Bearer a\"b")])
+        .await
+        .assert_rejected(400, "invalid_request", BAD_SCHEME);
+}
+
+#[test]
+fn sources_that_can_never_find_a_token_are_refused_at_build() {
+    use tower_jwt_auth::error::ConfigError;
+    for source in [
+        TokenSource::named_header("x api token"),
+        TokenSource::named_header_with_scheme("x-api-token", "to ken"),
+        TokenSource::query(""),
+        TokenSource::query("a&b"),
+        TokenSource::WebSocketProtocol {
+            marker: String::new(),
+        },
+        TokenSource::AnyOf(Vec::new()),
+        TokenSource::Header.or(TokenSource::query("a=b")),
+    ] {
+        let error = JwtLayer::builder()
+            .key(Key::hmac(SECRET))
+            .source(source.clone())
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(error, ConfigError::InvalidTokenSource(_)),
+            "{source:?}: {error:?}"
+        );
+    }
+}
