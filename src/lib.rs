@@ -1,5 +1,5 @@
-//! JWT authentication for any [Tower](https://docs.rs/tower) service: axum routers and bare
-//! hyper alike.
+//! JWT authentication for any [Tower](https://docs.rs/tower) service: axum routers, bare hyper
+//! and tonic gRPC servers alike (a gRPC call is refused with a gRPC status).
 //!
 //! [`JwtLayer`] reads the token from `Authorization: Bearer` or an `auth` cookie, verifies it
 //! with keys and rules prepared once when the layer is built, and puts the typed [`Claims`] into
