@@ -9,16 +9,23 @@ use tonic::transport::{Channel, Server};
 use tonic::{Code, Request, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
+use tower_jwt_auth::guard::{Grants, Guard};
 use tower_jwt_auth::revocation::TokenFacts;
-use tower_jwt_auth::{JwtLayer, Key, RequireScope};
+use tower_jwt_auth::{JwtLayer, Key, RequireRoles, RequireScope};
 
 /// Serves the gRPC health service behind `auth` and a guard requiring the scope `health:read`;
 /// returns a client whose every call carries `authorization` when it is given.
 async fn health_behind(auth: JwtLayer) -> impl FnMut(Option<String>) -> HealthCall {
+    health_guarded_by(auth, RequireScope::any(["health:read"]).unwrap().into()).await
+}
+
+async fn health_guarded_by<C: Send + Sync + 'static>(
+    auth: JwtLayer,
+    guard: Guard<C>,
+) -> impl FnMut(Option<String>) -> HealthCall {
     let (_reporter, health) = tonic_health::server::health_reporter();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let guard = RequireScope::any(["health:read"]).unwrap();
     tokio::spawn(
         Server::builder()
             .layer(auth)
@@ -87,9 +94,9 @@ async fn refusals_reach_a_tonic_client_as_grpc_statuses() {
         Code::Unauthenticated,
         "Expected a bearer token. Scheme is Authorization: Bearer <token>.",
     );
-    let mut forged = hs256(&json!({ "exp": now() + 60, "scope": "health:read" }));
-    forged.pop();
-    forged.push('A');
+    let forged = forged(&hs256(
+        &json!({ "exp": now() + 60, "scope": "health:read" }),
+    ));
     assert_status(
         call(bearer(&forged)).check().await,
         Code::Unauthenticated,
@@ -171,5 +178,27 @@ async fn an_error_handler_sees_the_grpc_call_and_may_answer_its_own_way() {
         call(None).check().await,
         Code::Unauthenticated,
         "custom: missing_authorization_header",
+    );
+}
+
+#[derive(serde::Deserialize)]
+struct Other {}
+
+impl Grants for Other {}
+
+/// A guard that cannot work behind this layer is the server's mistake: `INTERNAL`, never
+/// `UNAUTHENTICATED`.
+#[tokio::test]
+async fn a_misconfigured_guard_is_internal_to_a_grpc_client() {
+    let guard = RequireRoles::any(["admin"])
+        .unwrap()
+        .claims::<Other>()
+        .into();
+    let mut call = health_guarded_by(hs256_layer(), guard).await;
+    let valid = hs256(&json!({ "exp": now() + 60, "roles": ["admin"] }));
+    assert_status(
+        call(bearer(&valid)).check().await,
+        Code::Internal,
+        "Internal server error.",
     );
 }

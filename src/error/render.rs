@@ -273,6 +273,52 @@ mod tests {
     }
 
     #[test]
+    fn grpc_codes_follow_the_status() {
+        for (error, code) in [
+            (AuthError::MissingAuthorizationHeader, 16),
+            (AuthError::Expired, 16),
+            (AuthError::Unauthenticated, 16),
+            (AuthError::InsufficientRole, 7),
+            (AuthError::InvalidCsrfToken, 7),
+            (AuthError::BackendUnavailable, 14),
+            (AuthError::KeyUnavailable, 13),
+            (AuthError::Misconfigured, 13),
+        ] {
+            assert_eq!(error.grpc_code(), code, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn grpc_messages_are_percent_encoded_as_the_spec_says() {
+        assert_eq!(grpc_message("jwt expired"), "jwt expired");
+        assert_eq!(grpc_message("100% s\u{fb}r\n"), "100%25 s%C3%BBr%0A");
+    }
+
+    #[test]
+    fn a_grpc_call_gets_a_trailers_only_answer_in_its_content_type() {
+        let (method, uri) = (http::Method::POST, http::Uri::from_static("/pkg.Svc/Call"));
+        for content_type in ["application/grpc", "application/grpc-web+proto"] {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            let head = RequestHead::new(&method, &uri, &headers);
+            let response = AuthError::Expired.to_response_for(&head, Some("api"));
+            assert_eq!(response.status(), StatusCode::OK);
+            let headers = response.headers();
+            assert_eq!(headers[CONTENT_TYPE], content_type);
+            assert_eq!(headers["grpc-status"], "16");
+            assert_eq!(headers["grpc-message"], "jwt expired");
+            assert_eq!(
+                headers[WWW_AUTHENTICATE],
+                r#"Bearer realm="api", error="invalid_token", error_description="jwt expired""#
+            );
+        }
+        let headers = http::HeaderMap::new();
+        let plain =
+            AuthError::Expired.to_response_for(&RequestHead::new(&method, &uri, &headers), None);
+        assert_eq!(plain.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
     fn server_errors_have_no_challenge() {
         assert!(AuthError::KeyUnavailable.challenge(Some("api")).is_none());
     }

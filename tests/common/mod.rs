@@ -601,3 +601,15 @@ pub fn access_token_layer(
         .build()
         .unwrap()
 }
+
+/// `token` with the first character of its signature changed: the same length, canonical
+/// base64url still, and a signature that no longer verifies.
+pub fn forged(token: &str) -> String {
+    let at = token.rfind('.').unwrap() + 1;
+    let first = if token.as_bytes()[at] == b'A' {
+        "B"
+    } else {
+        "A"
+    };
+    format!("{}{first}{}", &token[..at], &token[at + 1..])
+}
