@@ -20,7 +20,7 @@ shift
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
-    targets=(authorization_header cookie_source layer)
+    targets=(authorization_header cookie_source layer transport_sources)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -364,11 +364,12 @@ pub struct BearerToken {
     origin: Origin,
 }
 
-/// What a kept token's bytes belong to.
+/// What a kept token's bytes belong to. The URI is boxed: a `Uri` is twice a header value's
+/// size, and a token is moved with every request that keeps one, while query tokens are rare.
 #[derive(Clone)]
 enum KeptText {
     Header(HeaderValue),
-    Uri(Uri),
+    Uri(Box<Uri>),
 }
 
 /// What a found token's bytes belong to: borrowed from the request, or made by a
@@ -529,7 +530,7 @@ impl<'h> FoundToken<'h> {
         BearerToken {
             text: match &self.text {
                 FoundText::Header(header) => KeptText::Header((*header).clone()),
-                FoundText::Uri(uri) => KeptText::Uri((*uri).clone()),
+                FoundText::Uri(uri) => KeptText::Uri(Box::new((*uri).clone())),
                 FoundText::Made(made) => KeptText::Header(made.clone()),
             },
             range: self.start..self.end,

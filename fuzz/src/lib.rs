@@ -119,6 +119,11 @@ pub struct Outcome {
 /// Sends a request with these headers through `layer` to a handler that answers 200 with the
 /// token it was handed.
 pub fn send(layer: &JwtLayer, headers: &[(HeaderName, HeaderValue)]) -> Outcome {
+    send_to(layer, http::Uri::from_static("/"), headers)
+}
+
+/// [`send`] for a request to `uri`.
+pub fn send_to(layer: &JwtLayer, uri: http::Uri, headers: &[(HeaderName, HeaderValue)]) -> Outcome {
     let inner = tower::service_fn(|mut request: Request<()>| async move {
         let token = request
             .extensions()
@@ -137,6 +142,7 @@ pub fn send(layer: &JwtLayer, headers: &[(HeaderName, HeaderValue)]) -> Outcome 
     });
     let mut service = layer.layer(inner);
     let mut request = Request::new(());
+    *request.uri_mut() = uri;
     for (name, value) in headers {
         request.headers_mut().append(name, value.clone());
     }

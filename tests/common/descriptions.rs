@@ -6,6 +6,7 @@
 pub const REFUSAL_DESCRIPTIONS: &[&str] = &[
     "Authorization header not found.",
     "Auth cookie not found.",
+    "Token not found.",
     "Expected a bearer token. Scheme is Authorization: Bearer <token>.",
     "Multiple tokens in request.",
     "jwt malformed",
