@@ -13,7 +13,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use common::*;
-use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 use tower_jwt_auth::{JwtLayer, jwks::RemoteKeySet};
@@ -98,28 +97,9 @@ async fn serve_discovery(State(idp): State<Arc<Idp>>) -> Response {
 }
 
 /// The public JWK of a private key, with a kid.
-fn public_jwk(key: &EncodingKey, alg: Algorithm, kid: &str) -> Value {
-    // jsonwebtoken derives the public half through its process-wide provider.
-    tower_jwt_auth::keys::install_crypto_provider().unwrap();
-    let mut jwk = serde_json::to_value(Jwk::from_encoding_key(key, alg).unwrap()).unwrap();
-    jwk["kid"] = json!(kid);
-    jwk
-}
-
-/// The public JWK of the test key of `alg`.
-fn jwk(alg: Algorithm, kid: &str) -> Value {
-    public_jwk(&encoding_key(alg), alg, kid)
-}
-
 fn rsa2_jwk(kid: &str) -> Value {
     let key = EncodingKey::from_rsa_pem(&key_file("rsa2.key")).unwrap();
     public_jwk(&key, Algorithm::RS256, kid)
-}
-
-/// A token signed with the test key of `alg`, naming `kid`.
-fn signed(alg: Algorithm, kid: &str) -> String {
-    let header = json!({ "alg": alg, "kid": kid }).to_string();
-    sign_raw(&header, &claims().to_string(), alg, &encoding_key(alg))
 }
 
 fn rsa2_signed(kid: &str) -> String {
@@ -161,7 +141,7 @@ async fn tokens_verify_against_the_published_keys_of_every_family() {
     );
     let layer = layer(remote(&idp, Duration::from_secs(30)));
     for alg in algs {
-        let answer = try_token(layer.clone(), &signed(alg, &format!("{alg:?}"))).await;
+        let answer = try_token(layer.clone(), &kid_signed(alg, &format!("{alg:?}"))).await;
         answer.assert_user(Some("alice"));
     }
     assert_eq!(idp.hits(), 1, "one fetch serves every later request");
@@ -173,7 +153,7 @@ async fn rotation_picks_up_new_kids_and_drops_removed_ones() {
     idp.serve(vec![jwk(Algorithm::RS256, "old")]);
     let layer = layer(remote(&idp, Duration::from_millis(100)));
     assert_eq!(
-        status_of(&layer, &signed(Algorithm::RS256, "old")).await,
+        status_of(&layer, &kid_signed(Algorithm::RS256, "old")).await,
         200
     );
 
@@ -185,7 +165,7 @@ async fn rotation_picks_up_new_kids_and_drops_removed_ones() {
         "the unknown kid triggers a refetch"
     );
     // "old" is cached from the first fetch? No: the refetch replaced the snapshot.
-    try_token(layer.clone(), &signed(Algorithm::RS256, "old"))
+    try_token(layer.clone(), &kid_signed(Algorithm::RS256, "old"))
         .await
         .assert_rejected(401, "invalid_token", "invalid kid");
     assert_eq!(idp.hits(), 2);
@@ -196,10 +176,10 @@ async fn unknown_kid_flood_is_bounded_by_the_cooldown() {
     let idp = Idp::start().await;
     idp.serve(vec![jwk(Algorithm::RS256, "known")]);
     let layer = layer(remote(&idp, Duration::from_millis(300)));
-    let known = signed(Algorithm::RS256, "known");
+    let known = kid_signed(Algorithm::RS256, "known");
     assert_eq!(status_of(&layer, &known).await, 200);
     // Within the cooldown of the first fetch, unknown kids cause no fetch at all.
-    let early = signed(Algorithm::RS256, "attacker-early");
+    let early = kid_signed(Algorithm::RS256, "attacker-early");
     try_token(layer.clone(), &early)
         .await
         .assert_rejected(401, "invalid_token", "invalid kid");
@@ -210,7 +190,7 @@ async fn unknown_kid_flood_is_bounded_by_the_cooldown() {
     let flood = (0..200).map(|i| {
         let (layer, token) = (
             layer.clone(),
-            signed(Algorithm::RS256, &format!("attacker-{i}")),
+            kid_signed(Algorithm::RS256, &format!("attacker-{i}")),
         );
         tokio::spawn(async move { try_token(layer, &token).await.status })
     });
@@ -231,7 +211,10 @@ async fn concurrent_requests_with_one_new_kid_make_one_fetch() {
     let idp = Idp::start().await;
     idp.serve(vec![jwk(Algorithm::RS256, "a")]);
     let layer = layer(remote(&idp, Duration::from_millis(50)));
-    assert_eq!(status_of(&layer, &signed(Algorithm::RS256, "a")).await, 200);
+    assert_eq!(
+        status_of(&layer, &kid_signed(Algorithm::RS256, "a")).await,
+        200
+    );
     tokio::time::sleep(Duration::from_millis(60)).await;
 
     idp.serve(vec![jwk(Algorithm::RS256, "a"), rsa2_jwk("b")]);
@@ -267,7 +250,7 @@ async fn last_good_keys_keep_serving_when_the_endpoint_breaks() {
         .build()
         .unwrap();
     let layer = layer(keys);
-    let good = signed(Algorithm::ES256, "good");
+    let good = kid_signed(Algorithm::ES256, "good");
     assert_eq!(status_of(&layer, &good).await, 200);
 
     type Breakage = Box<dyn Fn(&Idp)>;
@@ -303,7 +286,7 @@ async fn last_good_keys_keep_serving_when_the_endpoint_breaks() {
         tokio::time::sleep(Duration::from_millis(30)).await;
         // An unknown kid forces a refetch, which fails...
         let started = Instant::now();
-        let unknown = signed(Algorithm::ES256, "unknown");
+        let unknown = kid_signed(Algorithm::ES256, "unknown");
         try_token(layer.clone(), &unknown).await.assert_rejected(
             401,
             "invalid_token",
@@ -330,12 +313,15 @@ async fn no_keys_ever_loaded_is_503_not_401() {
     let idp = Idp::start().await;
     *idp.status.lock().unwrap() = StatusCode::SERVICE_UNAVAILABLE;
     let layer = layer(remote(&idp, Duration::from_secs(30)));
-    let answer = try_token(layer.clone(), &signed(Algorithm::RS256, "k")).await;
+    let answer = try_token(layer.clone(), &kid_signed(Algorithm::RS256, "k")).await;
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer.body["code"], "temporarily_unavailable");
     assert_eq!(answer.headers["retry-after"], "5");
     // Within the cooldown, no second fetch: still 503.
-    assert_eq!(status_of(&layer, &signed(Algorithm::RS256, "k")).await, 503);
+    assert_eq!(
+        status_of(&layer, &kid_signed(Algorithm::RS256, "k")).await,
+        503
+    );
     assert_eq!(idp.hits(), 1);
 }
 
@@ -350,7 +336,7 @@ async fn unreachable_endpoint_is_503() {
         .jwks_url(format!("http://127.0.0.1:{port}/jwks"))
         .build()
         .unwrap();
-    let answer = try_token(layer(keys), &signed(Algorithm::RS256, "k")).await;
+    let answer = try_token(layer(keys), &kid_signed(Algorithm::RS256, "k")).await;
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
 }
 
@@ -390,15 +376,15 @@ async fn key_policy_keeps_only_verification_keys() {
     let layer = layer(remote(&idp, Duration::from_secs(30)));
 
     assert_eq!(
-        status_of(&layer, &signed(Algorithm::EdDSA, "fine")).await,
+        status_of(&layer, &kid_signed(Algorithm::EdDSA, "fine")).await,
         200,
         "usable keys survive"
     );
     assert_eq!(
-        status_of(&layer, &signed(Algorithm::RS256, "bound")).await,
+        status_of(&layer, &kid_signed(Algorithm::RS256, "bound")).await,
         200
     );
-    try_token(layer.clone(), &signed(Algorithm::PS256, "bound"))
+    try_token(layer.clone(), &kid_signed(Algorithm::PS256, "bound"))
         .await
         .assert_rejected(401, "invalid_token", "invalid algorithm");
     for kid in [
@@ -411,7 +397,7 @@ async fn key_policy_keeps_only_verification_keys() {
             "dup" => Algorithm::EdDSA,
             _ => Algorithm::RS256,
         };
-        try_token(layer.clone(), &signed(alg, kid))
+        try_token(layer.clone(), &kid_signed(alg, kid))
             .await
             .assert_rejected(401, "invalid_token", "invalid kid");
     }
@@ -422,7 +408,10 @@ async fn several_keys_require_a_kid() {
     let idp = Idp::start().await;
     idp.serve(vec![jwk(Algorithm::RS256, "a"), jwk(Algorithm::ES256, "b")]);
     let layer = layer(remote(&idp, Duration::from_secs(30)));
-    assert_eq!(status_of(&layer, &signed(Algorithm::RS256, "a")).await, 200);
+    assert_eq!(
+        status_of(&layer, &kid_signed(Algorithm::RS256, "a")).await,
+        200
+    );
     let no_kid = token_with(Algorithm::RS256, &claims());
     try_token(layer, &no_kid)
         .await
@@ -441,7 +430,10 @@ async fn background_refresh_follows_cache_control_max_age() {
         .build()
         .unwrap();
     let layer = layer(keys);
-    assert_eq!(status_of(&layer, &signed(Algorithm::RS256, "a")).await, 200);
+    assert_eq!(
+        status_of(&layer, &kid_signed(Algorithm::RS256, "a")).await,
+        200
+    );
     // Without any request, the background task refetches about once a second.
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let hits = idp.hits();

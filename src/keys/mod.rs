@@ -1,6 +1,7 @@
 //! Verification keys: [`Key`] as the user gives it, prepared once into a key set chosen by
 //! `kid`, from the builder's keys or an identity provider's JWKS.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -102,6 +103,74 @@ impl Key {
     /// set), as are keys whose `use` is not `sig` or whose `key_ops` lack `verify`. The JWK's
     /// `kid` is kept and its `alg`, when present, binds the key to that algorithm.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, ConfigError> {
+        Self::from_jwk_allowing(jwk, false)
+    }
+
+    /// The keys of a whole JWKS document (`{"keys": [...]}`), as text, under the policy of
+    /// remote key sets: each key as [`from_jwk`](Self::from_jwk) takes it (`use`, `key_ops`,
+    /// `alg`; no `oct` key), RSA keys of 2048 bits or more. Unlike a remote set, where a bad
+    /// key is skipped and logged, a bad key here is an error naming it, and so are two keys
+    /// sharing a `kid`, or several keys one of which has none, when the layer is built.
+    ///
+    /// ```
+    /// use tower_jwt_auth::{JwtLayer, Key};
+    ///
+    /// # fn main() -> Result<(), tower_jwt_auth::error::ConfigError> {
+    /// let jwks = r#"{"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "2026-12",
+    ///     "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+    /// let layer = JwtLayer::builder().keys(Key::from_jwks_json(jwks)?).build()?;
+    /// # let _ = layer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_jwks_json(document: &str) -> Result<Vec<Self>, ConfigError> {
+        Self::jwks(document, false)
+    }
+
+    /// [`from_jwks_json`](Self::from_jwks_json), reading the document from the file at `path`.
+    pub fn from_jwks_file(path: impl AsRef<std::path::Path>) -> Result<Vec<Self>, ConfigError> {
+        let path = path.as_ref();
+        let document = std::fs::read_to_string(path).map_err(|error| {
+            ConfigError::InvalidKey(format!("the JWKS file {}: {error}", path.display()))
+        })?;
+        Self::from_jwks_json(&document)
+    }
+
+    /// [`from_jwks_json`](Self::from_jwks_json) that also takes `oct` keys (HMAC secrets): for a
+    /// document the application holds as a secret itself, never one fetched or published.
+    pub fn from_jwks_json_with_secrets(document: &str) -> Result<Vec<Self>, ConfigError> {
+        Self::jwks(document, true)
+    }
+
+    fn jwks(document: &str, secrets: bool) -> Result<Vec<Self>, ConfigError> {
+        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(document).map_err(|error| {
+            // serde_json's message says where, and what was expected, never the key material.
+            ConfigError::InvalidKey(format!("the JWKS document is not a JWK set: {error}"))
+        })?;
+        if set.keys.is_empty() {
+            return Err(ConfigError::NoKey);
+        }
+        set.keys
+            .iter()
+            .enumerate()
+            .map(|(index, jwk)| {
+                Self::from_jwk_allowing(jwk, secrets).map_err(|error| match error {
+                    ConfigError::InvalidKey(why) => {
+                        let why = why.strip_prefix("the key: ").unwrap_or(&why);
+                        ConfigError::InvalidKey(match &jwk.common.key_id {
+                            Some(kid) => {
+                                format!("key #{} (kid {kid:?}) of the JWKS: {why}", index + 1)
+                            }
+                            None => format!("key #{} of the JWKS: {why}", index + 1),
+                        })
+                    }
+                    error => error,
+                })
+            })
+            .collect()
+    }
+
+    fn from_jwk_allowing(jwk: &Jwk, secrets: bool) -> Result<Self, ConfigError> {
         let common = &jwk.common;
         if let Some(key_use) = &common.public_key_use
             && *key_use != PublicKeyUse::Signature
@@ -118,7 +187,7 @@ impl Key {
             ));
         }
         let decoding = DecodingKey::from_jwk(jwk).map_err(invalid_key)?;
-        if decoding.family() == AlgorithmFamily::Hmac {
+        if decoding.family() == AlgorithmFamily::Hmac && !secrets {
             return Err(ConfigError::InvalidKey(
                 "symmetric (oct) JWKs are not accepted".into(),
             ));
@@ -227,10 +296,14 @@ pub(crate) struct PreparedKey {
     pub(crate) native: Arc<[NativeVerifier]>,
 }
 
-/// The keys of a verifier, selected by `kid` when there are several.
+/// The keys of a verifier, selected by `kid` when there are several: one hash lookup, however
+/// many keys (a scan cost a microsecond more for the 100th key than for the first).
 #[derive(Clone, Default)]
 pub(crate) struct KeySet {
     keys: Vec<PreparedKey>,
+    /// Where each `kid` is in `keys`, when there are several keys (each then has a distinct
+    /// `kid`). A `kid` is chosen by the token, unverified: the hasher is seeded per process.
+    by_kid: HashMap<Box<str>, usize, foldhash::quality::RandomState>,
 }
 
 /// Where a verifier's keys come from.
@@ -243,9 +316,17 @@ pub(crate) enum KeySource {
 }
 
 impl KeySet {
-    #[cfg(feature = "jwks")]
+    /// `keys` must have distinct `kid`s when there are several.
     pub(crate) fn new(keys: Vec<PreparedKey>) -> Self {
-        Self { keys }
+        let by_kid = match keys.as_slice() {
+            [] | [_] => HashMap::default(),
+            keys => keys
+                .iter()
+                .enumerate()
+                .filter_map(|(index, key)| key.kid.clone().map(|kid| (kid, index)))
+                .collect(),
+        };
+        Self { keys, by_kid }
     }
 
     #[cfg(feature = "jwks")]
@@ -260,9 +341,10 @@ impl KeySet {
                 _ => Ok(only),
             },
             (_, None) => Err(AuthError::MissingKid),
-            (keys, Some(kid)) => keys
-                .iter()
-                .find(|key| key.kid.as_deref() == Some(kid))
+            (keys, Some(kid)) => self
+                .by_kid
+                .get(kid)
+                .and_then(|&index| keys.get(index))
                 .ok_or(AuthError::UnknownKid),
         }
     }

@@ -74,7 +74,7 @@ pub(crate) fn prepare_keys(
             }
         }
     }
-    Ok(KeySet { keys: prepared })
+    Ok(KeySet::new(prepared))
 }
 
 /// Says which key an error is about: by its place among the configured keys and its `kid`.

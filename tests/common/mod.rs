@@ -613,3 +613,24 @@ pub fn forged(token: &str) -> String {
     };
     format!("{}{first}{}", &token[..at], &token[at + 1..])
 }
+
+/// The public JWK of `key` for `alg`, named `kid`.
+pub fn public_jwk(key: &EncodingKey, alg: Algorithm, kid: &str) -> Value {
+    // jsonwebtoken derives the public half through its process-wide provider.
+    tower_jwt_auth::keys::install_crypto_provider().unwrap();
+    let mut jwk =
+        serde_json::to_value(jsonwebtoken::jwk::Jwk::from_encoding_key(key, alg).unwrap()).unwrap();
+    jwk["kid"] = json!(kid);
+    jwk
+}
+
+/// The public JWK of the test key of `alg`.
+pub fn jwk(alg: Algorithm, kid: &str) -> Value {
+    public_jwk(&encoding_key(alg), alg, kid)
+}
+
+/// A token of [`claims`] signed with the test key of `alg`, naming `kid`.
+pub fn kid_signed(alg: Algorithm, kid: &str) -> String {
+    let header = json!({ "alg": alg, "kid": kid }).to_string();
+    sign_raw(&header, &claims().to_string(), alg, &encoding_key(alg))
+}
