@@ -15,7 +15,7 @@
 //! crypto features end up enabled.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use base64::Engine;
@@ -32,6 +32,13 @@ use crate::keys;
 /// The access token lifetime used when none is configured: short, because an access token
 /// cannot be taken back without a revocation store.
 pub const DEFAULT_ACCESS_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// How long verifiers may keep the published documents by default: `Cache-Control: max-age`.
+pub const DEFAULT_DOCUMENTS_MAX_AGE: Duration = Duration::from_secs(5 * 60);
+
+mod publish;
+
+pub use publish::{DISCOVERY_PATH, JWKS_PATH, PublishedDocument};
 
 /// The header `typ` of the tokens a [`JwtIssuer`] signs (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -220,24 +227,50 @@ pub struct JwtIssuer {
 }
 
 struct Prepared {
-    key: EncodingKey,
-    algorithm: Algorithm,
-    /// The base64url JOSE header, the same for every token.
-    header_b64: String,
-    kid: Option<String>,
+    /// The signing key and the published ones, replaced whole by a rotation.
+    ring: RwLock<Arc<KeyRing>>,
+    /// The first signing key's bytes, which the CSRF key of cookie sessions is derived from:
+    /// a rotation must not invalidate every session's CSRF token.
+    first_key: EncodingKey,
     issuer: Option<String>,
     audience: Option<String>,
     lifetime: Duration,
     clock: Clock,
     provider: &'static CryptoProvider,
+    /// The `Cache-Control: max-age` of the published documents.
+    documents_max_age: Duration,
+}
+
+/// The key tokens are signed with, and the public keys verifiers are told about.
+struct KeyRing {
+    active: ActiveKey,
+    /// The public JWKs of the active key (first, when it has a public part) and of the retiring
+    /// keys, which verifiers must keep accepting until they are retired.
+    published: Vec<PublishedKey>,
+}
+
+struct ActiveKey {
+    key: EncodingKey,
+    algorithm: Algorithm,
+    kid: Option<String>,
+    /// The base64url JOSE header, the same for every token.
+    header_b64: String,
+}
+
+/// A public key as a JWK, with its `kid`.
+#[derive(Clone)]
+struct PublishedKey {
+    kid: String,
+    jwk: Value,
 }
 
 impl fmt::Debug for JwtIssuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shared = &self.shared;
+        let ring = self.ring();
         f.debug_struct("JwtIssuer")
-            .field("algorithm", &shared.algorithm)
-            .field("kid", &shared.kid)
+            .field("algorithm", &ring.active.algorithm)
+            .field("kid", &ring.active.kid)
             .field("issuer", &shared.issuer)
             .field("audience", &shared.audience)
             .field("access_lifetime", &shared.lifetime)
@@ -310,15 +343,121 @@ impl JwtIssuer {
         self.shared.lifetime
     }
 
-    /// The algorithm tokens are signed with.
+    /// The algorithm tokens are signed with (the active key's).
     pub fn algorithm(&self) -> Algorithm {
-        self.shared.algorithm
+        self.ring().active.algorithm
     }
 
-    /// The signing key's bytes (an HMAC secret or a private key's DER), to derive other keys
-    /// from: never to be shown.
+    /// The `kid` tokens are signed with (the active key's), if any.
+    pub fn kid(&self) -> Option<String> {
+        self.ring().active.kid.clone()
+    }
+
+    /// The first signing key's bytes (an HMAC secret or a private key's DER), to derive other
+    /// keys from: never to be shown. The same after a rotation.
     pub(crate) fn key_material(&self) -> &[u8] {
-        self.shared.key.as_bytes()
+        self.shared.first_key.as_bytes()
+    }
+
+    fn ring(&self) -> Arc<KeyRing> {
+        let ring = self.shared.ring.read();
+        Arc::clone(&ring.unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Signs with `key` from now on, under `kid` (default: the RFC 7638 thumbprint of its
+    /// public key; none for an HMAC secret), after the same checks as the builder's. The key
+    /// it replaces is retiring: its public part stays in [`jwks`](Self::jwks), so verifiers
+    /// that fetch it keep accepting the tokens it signed, until [`retire`](Self::retire)
+    /// removes it. Returns the new key's `kid`.
+    ///
+    /// Rotation without downtime: publish the new key first (verifiers find an unknown `kid`
+    /// through their refetch), keep the old one published for as long as its tokens live
+    /// (the access lifetime, plus verifiers' cache time), then retire it.
+    pub fn rotate(
+        &self,
+        key: SigningKey,
+        algorithm: Option<Algorithm>,
+        kid: Option<String>,
+    ) -> Result<Option<String>, ConfigError> {
+        let (active, published) = prepare_signer(self.shared.provider, key, algorithm, kid)?;
+        let mut ring = self
+            .shared
+            .ring
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let (Some(new), Some(kid)) = (&published, &active.kid)
+            && ring.published.iter().any(|old| old.kid == new.kid)
+        {
+            return Err(ConfigError::AmbiguousKid(Some(kid.clone())));
+        }
+        let kid = active.kid.clone();
+        let mut keys: Vec<PublishedKey> = published.into_iter().collect();
+        keys.extend(ring.published.iter().cloned());
+        *ring = Arc::new(KeyRing {
+            active,
+            published: keys,
+        });
+        Ok(kid)
+    }
+
+    /// Stops publishing the retiring key `kid`: verifiers that refetch the key set refuse its
+    /// tokens from then on. `false` when no retiring key has that `kid` (the active key cannot
+    /// be retired: rotate first).
+    pub fn retire(&self, kid: &str) -> bool {
+        let mut ring = self
+            .shared
+            .ring
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if ring.active.kid.as_deref() == Some(kid)
+            || !ring.published.iter().any(|key| key.kid == kid)
+        {
+            return false;
+        }
+        let published = ring
+            .published
+            .iter()
+            .filter(|key| key.kid != kid)
+            .cloned()
+            .collect();
+        let active = ActiveKey {
+            key: ring.active.key.clone(),
+            algorithm: ring.active.algorithm,
+            kid: ring.active.kid.clone(),
+            header_b64: ring.active.header_b64.clone(),
+        };
+        *ring = Arc::new(KeyRing { active, published });
+        true
+    }
+
+    /// The public keys verifiers should accept, as a JWKS document (RFC 7517 §5): the active
+    /// key and the retiring ones, each with its `kid`, `use: "sig"` and `alg`. Empty for an
+    /// HMAC issuer: a shared secret is never published.
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<Value> = self
+            .ring()
+            .published
+            .iter()
+            .map(|key| key.jwk.clone())
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// An OpenID-style discovery document for this issuer: its `issuer`, the `jwks_uri` at
+    /// `<issuer>/.well-known/jwks.json`, and the signing algorithm. Needs an issuer
+    /// ([`JwtIssuerBuilder::issuer`]).
+    pub fn discovery_document(&self) -> Result<Value, ConfigError> {
+        let issuer = self
+            .shared
+            .issuer
+            .as_deref()
+            .ok_or(ConfigError::EmptyExpectation("issuer"))?;
+        let algorithm = format!("{:?}", self.ring().active.algorithm);
+        Ok(serde_json::json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{}{}", issuer.trim_end_matches('/'), publish::JWKS_PATH),
+            "id_token_signing_alg_values_supported": [algorithm],
+        }))
     }
 
     /// The current time by the issuer's clock, in seconds since the Unix epoch.
@@ -335,6 +474,8 @@ impl JwtIssuer {
             return Err(IssueError::ZeroLifetime);
         }
         let shared = &*self.shared;
+        let ring = self.ring();
+        let active = &ring.active;
         let issued_at = self.now();
         let expires_at = issued_at.saturating_add(lifetime.as_secs());
         let jti = random_base64url::<16>()?;
@@ -349,11 +490,11 @@ impl JwtIssuer {
         }
         let payload =
             serde_json::to_vec(&claims).map_err(|error| IssueError::Claims(error.to_string()))?;
-        let mut token = String::with_capacity(shared.header_b64.len() + payload.len() * 2);
-        token.push_str(&shared.header_b64);
+        let mut token = String::with_capacity(active.header_b64.len() + payload.len() * 2);
+        token.push_str(&active.header_b64);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = sign(shared.provider, shared.algorithm, &shared.key, &token)
+        let signature = sign(shared.provider, active.algorithm, &active.key, &token)
             .map_err(|_| IssueError::Signing)?;
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
@@ -405,6 +546,7 @@ pub struct JwtIssuerBuilder {
     audience: Option<String>,
     lifetime: Option<Duration>,
     clock: Clock,
+    documents_max_age: Option<Duration>,
 }
 
 impl fmt::Debug for JwtIssuerBuilder {
@@ -434,7 +576,9 @@ impl JwtIssuerBuilder {
         self
     }
 
-    /// The header's `kid`, so verifiers with several keys pick this one. Default: none.
+    /// The header's `kid`, so verifiers with several keys pick this one. Default: the RFC 7638
+    /// thumbprint of the public key (SHA-256), which the published [`JwtIssuer::jwks`] carries
+    /// too; none for an HMAC secret.
     pub fn kid(mut self, kid: impl Into<String>) -> Self {
         self.kid = Some(kid.into());
         self
@@ -466,30 +610,22 @@ impl JwtIssuerBuilder {
         self
     }
 
+    /// The `Cache-Control: max-age` of the published JWKS and discovery documents: how long a
+    /// verifier may keep them before it looks again. Default:
+    /// [`DEFAULT_DOCUMENTS_MAX_AGE`] (5 minutes). A retiring key must stay published at least
+    /// this long plus the access lifetime.
+    pub fn documents_max_age(mut self, max_age: Duration) -> Self {
+        self.documents_max_age = Some(max_age);
+        self
+    }
+
     /// Checks the configuration once (the key fits the algorithm, is strong enough and signs)
     /// and builds the issuer.
     pub fn build(self) -> Result<JwtIssuer, ConfigError> {
         let provider = keys::crypto_provider()?;
         let key = self.key.ok_or(ConfigError::NoSigningKey)?;
-        let algorithm = match self.algorithm {
-            Some(algorithm) => algorithm,
-            None => key.default_algorithm(provider)?,
-        };
-        let fits = algorithm.family() == key.encoding.family()
-            && (algorithm.family() != AlgorithmFamily::Ec
-                || key.ec_algorithm(provider)? == algorithm);
-        if !fits {
-            return Err(ConfigError::NoAlgorithmForKey {
-                kid: self.kid,
-                position: 1,
-                family: crate::keys::family_name(key.encoding.family()),
-                algorithms: vec![algorithm],
-            });
-        }
-        key.check_strength(algorithm)?;
-        // A public key passed as a private one, or a truncated file, fails here, not at the
-        // first login.
-        sign(provider, algorithm, &key.encoding, "probe").map_err(invalid_key)?;
+        let first_key = key.encoding.clone();
+        let (active, published) = prepare_signer(provider, key, self.algorithm, self.kid)?;
         let lifetime = self.lifetime.unwrap_or(DEFAULT_ACCESS_LIFETIME);
         if lifetime.as_secs() == 0 {
             return Err(ConfigError::ZeroLifetime("access token"));
@@ -499,23 +635,97 @@ impl JwtIssuerBuilder {
                 return Err(ConfigError::EmptyExpectation(what));
             }
         }
-        let mut header = Header::new(algorithm);
-        header.typ = Some(ACCESS_TOKEN_TYP.into());
-        header.kid.clone_from(&self.kid);
-        let header_json = serde_json::to_vec(&header)
-            .map_err(|error| ConfigError::InvalidKey(error.to_string()))?;
         Ok(JwtIssuer {
             shared: Arc::new(Prepared {
-                key: key.encoding,
-                algorithm,
-                header_b64: URL_SAFE_NO_PAD.encode(header_json),
-                kid: self.kid,
+                ring: RwLock::new(Arc::new(KeyRing {
+                    active,
+                    published: published.into_iter().collect(),
+                })),
+                first_key,
                 issuer: self.issuer,
                 audience: self.audience,
                 lifetime,
                 clock: self.clock,
                 provider,
+                documents_max_age: self.documents_max_age.unwrap_or(DEFAULT_DOCUMENTS_MAX_AGE),
             }),
         })
     }
+}
+
+/// Checks a signing key as the builder does (it fits the algorithm, is strong enough and
+/// signs), and prepares its header and, for an asymmetric key, its public JWK.
+fn prepare_signer(
+    provider: &'static CryptoProvider,
+    key: SigningKey,
+    algorithm: Option<Algorithm>,
+    kid: Option<String>,
+) -> Result<(ActiveKey, Option<PublishedKey>), ConfigError> {
+    let algorithm = match algorithm {
+        Some(algorithm) => algorithm,
+        None => key.default_algorithm(provider)?,
+    };
+    let fits = algorithm.family() == key.encoding.family()
+        && (algorithm.family() != AlgorithmFamily::Ec || key.ec_algorithm(provider)? == algorithm);
+    if !fits {
+        return Err(ConfigError::NoAlgorithmForKey {
+            kid,
+            position: 1,
+            family: crate::keys::family_name(key.encoding.family()),
+            algorithms: vec![algorithm],
+        });
+    }
+    key.check_strength(algorithm)?;
+    // A public key passed as a private one, or a truncated file, fails here, not at the
+    // first login.
+    sign(provider, algorithm, &key.encoding, "probe").map_err(invalid_key)?;
+    let public = public_jwk(&key.encoding, algorithm)?;
+    let kid = match (kid, &public) {
+        (Some(kid), _) if kid.is_empty() => return Err(ConfigError::AmbiguousKid(Some(kid))),
+        (Some(kid), _) => Some(kid),
+        (None, Some(jwk)) => Some(
+            jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+                .map_err(invalid_key)?,
+        ),
+        (None, None) => None,
+    };
+    let published = match (public, &kid) {
+        (Some(jwk), Some(kid)) => {
+            let mut jwk = serde_json::to_value(jwk)
+                .map_err(|error| ConfigError::InvalidKey(error.to_string()))?;
+            jwk["kid"] = Value::String(kid.clone());
+            jwk["use"] = Value::String("sig".to_owned());
+            Some(PublishedKey {
+                kid: kid.clone(),
+                jwk,
+            })
+        }
+        _ => None,
+    };
+    let mut header = Header::new(algorithm);
+    header.typ = Some(ACCESS_TOKEN_TYP.into());
+    header.kid.clone_from(&kid);
+    let header_json =
+        serde_json::to_vec(&header).map_err(|error| ConfigError::InvalidKey(error.to_string()))?;
+    let active = ActiveKey {
+        key: key.encoding,
+        algorithm,
+        kid,
+        header_b64: URL_SAFE_NO_PAD.encode(header_json),
+    };
+    Ok((active, published))
+}
+
+/// The public half of an asymmetric signing key as a JWK (with its `alg`); `None` for an HMAC
+/// secret, which must never be published.
+fn public_jwk(
+    key: &EncodingKey,
+    algorithm: Algorithm,
+) -> Result<Option<jsonwebtoken::jwk::Jwk>, ConfigError> {
+    if key.family() == AlgorithmFamily::Hmac {
+        return Ok(None);
+    }
+    jsonwebtoken::jwk::Jwk::from_encoding_key(key, algorithm)
+        .map(Some)
+        .map_err(invalid_key)
 }

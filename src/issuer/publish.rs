@@ -1,0 +1,131 @@
+//! Publishing an issuer's keys: the JWKS and discovery documents as ready tower services.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::{Ready, ready};
+use std::task::{Context, Poll};
+
+use axum_core::body::Body;
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use tower_service::Service;
+
+use super::JwtIssuer;
+use crate::error::ConfigError;
+
+/// Where verifiers look for the keys, under the issuer's URL.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// Where OpenID Connect discovery looks for the issuer's metadata, under the issuer's URL.
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// Which document a [`PublishedDocument`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Document {
+    Jwks,
+    Discovery,
+}
+
+/// A tower service answering `GET` (and `HEAD`) with one of an issuer's published documents,
+/// read at each request, so a rotation shows at once: `application/json` with
+/// `Cache-Control: public, max-age=…`. Other methods get 405. Mount it where verifiers look:
+///
+/// ```
+/// use axum::Router;
+/// use tower_jwt_auth::issuer::{DISCOVERY_PATH, JWKS_PATH, JwtIssuer, SigningKey};
+///
+/// # fn main() -> Result<(), tower_jwt_auth::error::ConfigError> {
+/// # let pem = include_bytes!("../../tests/keys/ed25519.key");
+/// let issuer = JwtIssuer::builder()
+///     .key(SigningKey::ed_pem(pem)?)
+///     .issuer("https://auth.example.com")
+///     .build()?;
+/// let app: Router = Router::new()
+///     .route_service(JWKS_PATH, issuer.jwks_service())
+///     .route_service(DISCOVERY_PATH, issuer.discovery_service()?);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PublishedDocument {
+    issuer: JwtIssuer,
+    document: Document,
+}
+
+impl fmt::Debug for PublishedDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublishedDocument")
+            .field("document", &self.document)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtIssuer {
+    /// The service answering [`jwks`](Self::jwks), to mount at [`JWKS_PATH`].
+    pub fn jwks_service(&self) -> PublishedDocument {
+        PublishedDocument {
+            issuer: self.clone(),
+            document: Document::Jwks,
+        }
+    }
+
+    /// The service answering [`discovery_document`](Self::discovery_document), to mount at
+    /// [`DISCOVERY_PATH`]. Needs an issuer ([`JwtIssuerBuilder::issuer`](super::JwtIssuerBuilder::issuer)).
+    pub fn discovery_service(&self) -> Result<PublishedDocument, ConfigError> {
+        self.discovery_document()?;
+        Ok(PublishedDocument {
+            issuer: self.clone(),
+            document: Document::Discovery,
+        })
+    }
+}
+
+impl PublishedDocument {
+    fn answer(&self, method: &Method) -> Response<Body> {
+        if method != Method::GET && method != Method::HEAD {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return response;
+        }
+        let document = match self.document {
+            Document::Jwks => Ok(self.issuer.jwks()),
+            Document::Discovery => self.issuer.discovery_document(),
+        };
+        let Ok(document) = document else {
+            // Checked when the service was made; an issuer's URL never goes away.
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            return response;
+        };
+        let body = if method == Method::HEAD {
+            Body::empty()
+        } else {
+            Body::from(document.to_string())
+        };
+        let mut response = Response::new(body);
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let max_age = self.issuer.shared.documents_max_age.as_secs();
+        if let Ok(cache) = HeaderValue::try_from(format!("public, max-age={max_age}")) {
+            headers.insert(CACHE_CONTROL, cache);
+        }
+        response
+    }
+}
+
+impl<B> Service<Request<B>> for PublishedDocument {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        ready(Ok(self.answer(request.method())))
+    }
+}
