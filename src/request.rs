@@ -5,6 +5,9 @@ use std::fmt;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, Method, Uri};
 
+/// What reads a string from a request's head: a custom token source, a tenant resolver.
+pub(crate) type FromHead = dyn Fn(&RequestHead<'_>) -> Option<String> + Send + Sync;
+
 /// The head of the request being authenticated: its method, URI and headers. Handed to an
 /// [`ErrorHandler`](crate::error::ErrorHandler), so it can answer a gRPC call or a browser in
 /// their own terms, and to a [`TokenSource::custom`](crate::source::TokenSource::custom)

@@ -17,6 +17,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use crate::charset::{B64Token, ByteClass};
 use crate::error::{AuthError, ConfigError, Shown, explained};
+use crate::request::FromHead;
 pub use crate::request::RequestHead;
 
 /// The default name of the auth cookie, as in FoalTS.
@@ -89,10 +90,7 @@ pub enum TokenSource {
 
 /// The closure of a [`TokenSource::Custom`]: it returns the request's token, or `None`.
 #[derive(Clone)]
-pub struct CustomSource(Arc<FindToken>);
-
-/// What a [`CustomSource`] runs.
-type FindToken = dyn Fn(&RequestHead<'_>) -> Option<String> + Send + Sync;
+pub struct CustomSource(Arc<FromHead>);
 
 impl fmt::Debug for CustomSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

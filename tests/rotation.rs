@@ -41,7 +41,10 @@ async fn get_json(url: &str) -> (String, Value) {
         .to_str()
         .unwrap()
         .to_owned();
-    (cache, serde_json::from_slice(&response.bytes().await.unwrap()).unwrap())
+    (
+        cache,
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap(),
+    )
 }
 
 #[tokio::test]

@@ -62,6 +62,9 @@ pub enum ConfigError {
     Backend(String),
     /// The cookie name is not a valid cookie name.
     InvalidCookieName,
+    /// The tenants cannot work: two for one issuer, the layer's own keys or issuers next to
+    /// them, or a tenant resolver without tenants.
+    InvalidTenant(String),
     /// A token source can never find a token: an invalid header name, scheme, query parameter
     /// name or subprotocol, or a combination of no source.
     InvalidTokenSource(String),
@@ -122,6 +125,7 @@ impl fmt::Display for ConfigError {
             Self::Backend(why) => write!(f, "backend: {why}"),
             Self::InvalidCookieName => f.write_str("invalid cookie name"),
             Self::InvalidTokenSource(why) => write!(f, "invalid token source: {why}"),
+            Self::InvalidTenant(why) => write!(f, "invalid tenants: {why}"),
             Self::InvalidRealm => f.write_str("the realm contains characters not allowed"),
             Self::InvalidRequirement(why) => write!(f, "invalid guard requirement: {why}"),
             Self::NoCryptoBackend => f.write_str(

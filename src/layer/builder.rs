@@ -23,7 +23,10 @@ use crate::user::{self, UserLookup};
 use crate::verify::cache::{DEFAULT_CACHE_TTL, VerifiedTokens};
 use crate::verify::{Expectation, Rules, Verifier};
 
+use super::tenant::{Tenant, TenantResolver};
 use super::{DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_LEN, JwtLayer, MAX_LEEWAY, Mode, Shared};
+use crate::request::RequestHead;
+use crate::verify::TenantVerifier;
 
 /// Configures and validates a [`JwtLayer`]. Every option has a safe default; [`build`] checks the
 /// whole configuration once and refuses a bad one.
@@ -63,6 +66,8 @@ pub struct JwtLayerBuilder<C> {
     remote_keys: Option<crate::keys::jwks::RemoteKeySet>,
     #[cfg(feature = "jwks")]
     issuer_keys: Vec<(String, crate::keys::jwks::RemoteKeySet)>,
+    tenants: Vec<Tenant>,
+    tenant_resolver: Option<TenantResolver>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -113,6 +118,8 @@ impl JwtLayerBuilder<JsonClaims> {
             remote_keys: None,
             #[cfg(feature = "jwks")]
             issuer_keys: Vec::new(),
+            tenants: Vec::new(),
+            tenant_resolver: None,
             _claims: PhantomData,
         }
     }
@@ -155,6 +162,8 @@ impl<C> JwtLayerBuilder<C> {
             remote_keys: self.remote_keys,
             #[cfg(feature = "jwks")]
             issuer_keys: self.issuer_keys,
+            tenants: self.tenants,
+            tenant_resolver: self.tenant_resolver,
             _claims: PhantomData,
         }
     }
@@ -187,6 +196,26 @@ impl<C> JwtLayerBuilder<C> {
         keys: crate::keys::jwks::RemoteKeySet,
     ) -> Self {
         self.issuer_keys.push((issuer.into(), keys));
+        self
+    }
+
+    /// Trusts another issuer, with its own keys and rules: see [`Tenant`]. With tenants, the
+    /// layer's own keys, remote keys and issuers are not used (configuring both is an error);
+    /// its other rules are the tenants' defaults.
+    pub fn tenant(mut self, tenant: Tenant) -> Self {
+        self.tenants.push(tenant);
+        self
+    }
+
+    /// Picks the tenant from the request rather than from the token: `resolve` returns the
+    /// issuer of the request's tenant (by its `Host`, a path prefix, …), or `None` for a request
+    /// no tenant serves (refused as `jwt issuer invalid`). The token's `iss` must then be that
+    /// issuer. Needs tenants.
+    pub fn tenant_resolver(
+        mut self,
+        resolve: impl Fn(&RequestHead<'_>) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.tenant_resolver = Some(TenantResolver(Arc::new(resolve)));
         self
     }
 
@@ -484,29 +513,6 @@ impl<C> JwtLayerBuilder<C> {
     {
         let provider = keys::crypto_provider()?;
         let allowed = self.algorithms.clone();
-        #[cfg(feature = "jwks")]
-        let keys = if self.remote_keys.is_some() || !self.issuer_keys.is_empty() {
-            if !self.keys.is_empty() {
-                return Err(ConfigError::MixedKeySources);
-            }
-            if allowed.as_ref().is_some_and(Vec::is_empty) {
-                return Err(ConfigError::NoAlgorithms);
-            }
-            for (issuer, _) in &self.issuer_keys {
-                if !self.issuers.contains(issuer) {
-                    self.issuers.push(issuer.clone());
-                }
-            }
-            let remote = crate::keys::jwks::RemoteKeys::new(self.remote_keys, self.issuer_keys);
-            KeySource::Remote(remote)
-        } else {
-            KeySource::Static(keys::prepare_keys(self.keys, allowed.as_deref(), provider)?)
-        };
-        #[cfg(not(feature = "jwks"))]
-        let keys = KeySource::Static(keys::prepare_keys(self.keys, allowed.as_deref(), provider)?);
-        if self.leeway > MAX_LEEWAY {
-            return Err(ConfigError::LeewayTooLarge);
-        }
         if self.max_token_len == 0 {
             return Err(ConfigError::ZeroSizeCap);
         }
@@ -516,19 +522,69 @@ impl<C> JwtLayerBuilder<C> {
         {
             return Err(ConfigError::InvalidRealm);
         }
-        let rules = Rules {
-            leeway: self.leeway.as_secs(),
-            validate_nbf: self.validate_nbf,
-            max_age: self.max_age.map(|age| age.as_secs()),
-            max_lifetime: (self.max_lifetime != Duration::MAX)
-                .then_some(self.max_lifetime.as_secs()),
-            audiences: expectation("audience", self.audiences, " or ")?,
-            issuers: expectation("issuer", self.issuers, ",")?,
-            subject: expectation("subject", self.subject.into_iter().collect(), "")?,
-            typ: expectation("typ", self.typ.into_iter().collect(), "")?,
-            subject_required: self.user_lookup.is_some(),
-            clock: self.clock.clone(),
-        };
+        // The longest a token may be accepted for, by any tenant: how long a revocation of a
+        // whole subject must last.
+        let mut longest_token = Duration::ZERO;
+        let mut longest_leeway = Duration::ZERO;
+        let mut tenants = Vec::new();
+        if self.tenants.is_empty() {
+            if self.tenant_resolver.is_some() {
+                return Err(ConfigError::InvalidTenant(
+                    "a tenant resolver needs tenants (JwtLayerBuilder::tenant)".into(),
+                ));
+            }
+            let keys = self.own_keys(allowed.as_deref(), provider)?;
+            let rules = self.rules(
+                self.audiences.clone(),
+                self.issuers.clone(),
+                self.typ.clone(),
+                self.leeway,
+                self.max_age,
+            )?;
+            longest_token = self.longest_token(self.max_age);
+            longest_leeway = self.leeway;
+            tenants.push((None, TenantVerifier::new(keys, allowed, rules)));
+        } else {
+            #[cfg(feature = "jwks")]
+            let remote = self.remote_keys.is_some() || !self.issuer_keys.is_empty();
+            #[cfg(not(feature = "jwks"))]
+            let remote = false;
+            if !self.keys.is_empty() || remote || !self.issuers.is_empty() {
+                return Err(ConfigError::InvalidTenant(
+                    "the layer's own keys or issuers next to tenants: give each tenant its keys"
+                        .into(),
+                ));
+            }
+            for tenant in std::mem::take(&mut self.tenants) {
+                if tenants
+                    .iter()
+                    .any(|(issuer, _)| issuer.as_deref() == Some(tenant.issuer.as_str()))
+                {
+                    return Err(ConfigError::InvalidTenant(format!(
+                        "two tenants for the issuer {:?}",
+                        tenant.issuer
+                    )));
+                }
+                let leeway = tenant.leeway.unwrap_or(self.leeway);
+                let max_age = tenant.max_age.or(self.max_age);
+                longest_token = longest_token.max(self.longest_token(max_age));
+                longest_leeway = longest_leeway.max(leeway);
+                let allowed = tenant.algorithms.clone().or_else(|| allowed.clone());
+                let keys = tenant_keys(&tenant, allowed.as_deref(), provider)?;
+                let audiences = if tenant.audiences.is_empty() {
+                    self.audiences.clone()
+                } else {
+                    tenant.audiences
+                };
+                let typ = tenant.typ.or_else(|| self.typ.clone());
+                let issuers = vec![tenant.issuer.clone()];
+                let rules = self.rules(audiences, issuers, typ, leeway, max_age)?;
+                tenants.push((
+                    Some(tenant.issuer),
+                    TenantVerifier::new(keys, allowed, rules),
+                ));
+            }
+        }
         if self.backend_timeout.is_zero() {
             return Err(ConfigError::ZeroBackendTimeout);
         }
@@ -538,17 +594,14 @@ impl<C> JwtLayerBuilder<C> {
         let cache = self
             .cache_capacity
             .map(|capacity| VerifiedTokens::new(capacity, self.cache_ttl));
-        let longest_token = self
-            .max_age
-            .map_or(self.max_lifetime, |age| age.min(self.max_lifetime));
         let subject_ttl = self
             .subject_revocation_ttl
-            .unwrap_or_else(|| longest_token.saturating_add(self.leeway));
+            .unwrap_or_else(|| longest_token.saturating_add(longest_leeway));
         let checks = (self.revocations.is_some() || self.user_lookup.is_some()).then(|| {
             let revoker = self.revocations.as_ref().and_then(|(store, can_revoke)| {
                 can_revoke.then(|| {
                     let policy = RevokerPolicy {
-                        leeway: self.leeway,
+                        leeway: longest_leeway,
                         subject_ttl,
                         timeout: self.backend_timeout,
                         clock: self.clock.clone(),
@@ -598,7 +651,7 @@ impl<C> JwtLayerBuilder<C> {
             )?)),
             _ => None,
         };
-        let verifier = Verifier::new(keys, allowed, rules, provider, self.max_token_len);
+        let verifier = Verifier::new(tenants, self.clock.clone(), provider, self.max_token_len);
         Ok(JwtLayer {
             shared: Arc::new(Shared {
                 verifier,
@@ -611,9 +664,101 @@ impl<C> JwtLayerBuilder<C> {
                 sessions,
                 csrf,
                 expose_token: self.expose_token,
+                tenant_resolver: self.tenant_resolver,
             }),
         })
     }
+}
+
+impl<C> JwtLayerBuilder<C> {
+    /// The layer's own keys: static, or remote (feature `jwks`).
+    fn own_keys(
+        &mut self,
+        allowed: Option<&[Algorithm]>,
+        provider: &'static jsonwebtoken::crypto::CryptoProvider,
+    ) -> Result<KeySource, ConfigError> {
+        #[cfg(feature = "jwks")]
+        if self.remote_keys.is_some() || !self.issuer_keys.is_empty() {
+            if !self.keys.is_empty() {
+                return Err(ConfigError::MixedKeySources);
+            }
+            if allowed.is_some_and(<[Algorithm]>::is_empty) {
+                return Err(ConfigError::NoAlgorithms);
+            }
+            for (issuer, _) in &self.issuer_keys {
+                if !self.issuers.contains(issuer) {
+                    self.issuers.push(issuer.clone());
+                }
+            }
+            let remote = crate::keys::jwks::RemoteKeys::new(
+                self.remote_keys.take(),
+                std::mem::take(&mut self.issuer_keys),
+            );
+            return Ok(KeySource::Remote(remote));
+        }
+        let keys = std::mem::take(&mut self.keys);
+        Ok(KeySource::Static(keys::prepare_keys(
+            keys, allowed, provider,
+        )?))
+    }
+
+    /// The rules of a tenant (or of the layer), the rest taken from the builder.
+    fn rules(
+        &self,
+        audiences: Vec<String>,
+        issuers: Vec<String>,
+        typ: Option<String>,
+        leeway: Duration,
+        max_age: Option<Duration>,
+    ) -> Result<Rules, ConfigError> {
+        if leeway > MAX_LEEWAY {
+            return Err(ConfigError::LeewayTooLarge);
+        }
+        Ok(Rules {
+            leeway: leeway.as_secs(),
+            validate_nbf: self.validate_nbf,
+            max_age: max_age.map(|age| age.as_secs()),
+            max_lifetime: (self.max_lifetime != Duration::MAX)
+                .then_some(self.max_lifetime.as_secs()),
+            audiences: expectation("audience", audiences, " or ")?,
+            issuers: expectation("issuer", issuers, ",")?,
+            subject: expectation("subject", self.subject.clone().into_iter().collect(), "")?,
+            typ: expectation("typ", typ.into_iter().collect(), "")?,
+            subject_required: self.user_lookup.is_some(),
+            clock: self.clock.clone(),
+        })
+    }
+
+    /// How long a token may be accepted for, with this `max_age`.
+    fn longest_token(&self, max_age: Option<Duration>) -> Duration {
+        max_age.map_or(self.max_lifetime, |age| age.min(self.max_lifetime))
+    }
+}
+
+/// A tenant's keys: static, or remote (feature `jwks`), never both.
+fn tenant_keys(
+    tenant: &Tenant,
+    allowed: Option<&[Algorithm]>,
+    provider: &'static jsonwebtoken::crypto::CryptoProvider,
+) -> Result<KeySource, ConfigError> {
+    #[cfg(feature = "jwks")]
+    if let Some(remote) = &tenant.remote_keys {
+        if !tenant.keys.is_empty() {
+            return Err(ConfigError::MixedKeySources);
+        }
+        if allowed.is_some_and(<[Algorithm]>::is_empty) {
+            return Err(ConfigError::NoAlgorithms);
+        }
+        return Ok(KeySource::Remote(crate::keys::jwks::RemoteKeys::new(
+            Some(remote.clone()),
+            Vec::new(),
+        )));
+    }
+    Ok(KeySource::Static(keys::prepare_keys(
+        tenant.keys.clone(),
+        allowed,
+        provider,
+    )?))
 }
 
 /// `None` when nothing is expected; an error when an expected value is empty.

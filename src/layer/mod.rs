@@ -24,11 +24,13 @@ use crate::verify::cache::VerifiedTokens;
 mod builder;
 mod future;
 mod service;
+mod tenant;
 
 pub use crate::checks::DEFAULT_BACKEND_TIMEOUT;
 pub use builder::JwtLayerBuilder;
 pub use future::{ResponseBody, ResponseFuture};
 pub use service::JwtService;
+pub use tenant::Tenant;
 
 /// The default cap on a token's length in bytes.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -79,6 +81,8 @@ struct Shared<C> {
     csrf: Option<CsrfKey>,
     /// Whether the request extensions get the [`BearerToken`] too.
     expose_token: bool,
+    /// Picks the tenant from the request, when configured.
+    tenant_resolver: Option<tenant::TenantResolver>,
 }
 
 /// A verified request's claims and what else of it the layer keeps.

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use tower_service::Service;
 
 use crate::claims::JsonClaims;
-use crate::error::{AuthError, BoxError};
+use crate::error::{AuthError, BoxError, Shown, explained};
 use crate::extract::authentication::Authentication;
 use crate::request::RequestHead;
 use crate::revocation::TokenFacts;
@@ -57,6 +57,7 @@ enum Decision {
     #[cfg(feature = "jwks")]
     Refresh {
         token: BearerToken,
+        tenant: Option<usize>,
         refresh: BoxFuture<'static, ()>,
     },
 }
@@ -70,18 +71,46 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
                 Mode::Required => Err(self.source.missing_error()),
             };
         };
-        match self.authenticate(&token, head.method(), head.headers()) {
+        let tenant = self.tenant(head)?;
+        match self.authenticate(&token, tenant, head.method(), head.headers()) {
             Ok(authenticated) => Ok(Decision::Verified(authenticated)),
             #[cfg(feature = "jwks")]
             Err(error) => match self.verifier.refresh_for(&error, token.as_str()) {
                 Some(refresh) => Ok(Decision::Refresh {
                     token: token.keep(),
+                    tenant,
                     refresh,
                 }),
                 None => Err(error),
             },
             #[cfg(not(feature = "jwks"))]
             Err(error) => Err(error),
+        }
+    }
+
+    /// The tenant the request picks, when a resolver picks it; a request it picks none for,
+    /// or an issuer no tenant has, is refused.
+    fn tenant(&self, head: &RequestHead<'_>) -> Result<Option<usize>, AuthError> {
+        let Some(resolve) = &self.tenant_resolver else {
+            return Ok(None);
+        };
+        let issuer = (resolve.0)(head);
+        match issuer
+            .as_deref()
+            .and_then(|issuer| self.verifier.tenant_of(issuer))
+        {
+            Some(tenant) => Ok(Some(tenant)),
+            None => Err(explained(
+                AuthError::InvalidIssuer {
+                    expected: self.verifier.issuers_shown(),
+                },
+                format_args!(
+                    "the tenant resolver picked {} for {} {}, which no tenant is",
+                    Shown(issuer.as_deref().unwrap_or("no tenant")),
+                    head.method(),
+                    Shown(head.uri().path())
+                ),
+            )),
         }
     }
 
@@ -93,11 +122,13 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
     fn authenticate(
         &self,
         token: &FoundToken<'_>,
+        tenant: Option<usize>,
         method: &Method,
         headers: &HeaderMap,
     ) -> Result<Authenticated, AuthError> {
-        let Outcome { claims, facts, exp } =
-            self.verify(token).map_err(|error| token.refusal(error))?;
+        let Outcome { claims, facts, exp } = self
+            .verify(token, tenant)
+            .map_err(|error| token.refusal(error))?;
         if token.is_from_cookie()
             && let Some(csrf) = &self.csrf
             && session::is_unsafe(method)
@@ -124,10 +155,14 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
     }
 
     /// The claims, the facts when anything needs them, and `exp`.
-    fn verify(&self, token: &FoundToken<'_>) -> Result<Outcome<C>, AuthError> {
+    fn verify(
+        &self,
+        token: &FoundToken<'_>,
+        tenant: Option<usize>,
+    ) -> Result<Outcome<C>, AuthError> {
         let collect = self.checks.is_some() || self.csrf.is_some();
         self.verifier
-            .verify_through(self.cache.as_ref(), token, collect)
+            .verify_through(self.cache.as_ref(), token, tenant, collect)
     }
 
     /// What the response future needs to write, clear or renew the session cookies.
@@ -156,9 +191,14 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             }
             Decision::Verified(authenticated) => Some(authenticated),
             #[cfg(feature = "jwks")]
-            Decision::Refresh { token, refresh } => {
+            Decision::Refresh {
+                token,
+                tenant,
+                refresh,
+            } => {
                 refresh.await;
-                match self.authenticate(&token.found(), request.method(), request.headers()) {
+                let (method, headers) = (request.method(), request.headers());
+                match self.authenticate(&token.found(), tenant, method, headers) {
                     Ok(authenticated) => Some(authenticated),
                     Err(error) => return Ok(self.reject(&error, None, &request)),
                 }

@@ -33,7 +33,7 @@ use quick_cache::sync::{Cache, DefaultLifecycle};
 
 use serde::de::DeserializeOwned;
 
-use super::{ClaimFacts, TimeClaims, Verifier};
+use super::{Checked, ClaimFacts, TimeClaims, Verifier};
 use crate::error::AuthError;
 use crate::source::FoundToken;
 
@@ -46,6 +46,8 @@ pub(crate) struct Verified<C> {
     pub(crate) claims: Arc<C>,
     pub(crate) facts: Option<ClaimFacts>,
     pub(crate) times: TimeClaims,
+    /// The tenant that verified it, whose rules judge its time claims at every hit.
+    pub(crate) tenant: usize,
     /// Until when (seconds since the epoch, excluded) the entry may serve: the token's expiry,
     /// at most the configured cap after it was stored.
     pub(crate) deadline: u64,
@@ -135,11 +137,12 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
         &self,
         token: &str,
         claims: Arc<C>,
-        facts: Option<ClaimFacts>,
-        times: TimeClaims,
+        tenant: usize,
+        checked: &Checked,
         now: u64,
         passing: impl FnOnce(&TimeClaims, u64) -> Range<u64>,
     ) {
+        let (times, facts) = (checked.times, checked.facts.clone());
         // Whole seconds left, rounded down: the entry never outlives the token.
         let left = (times.exp - now as f64).max(0.0) as u64;
         let lifetime = left.min(self.max_ttl);
@@ -154,6 +157,7 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
             claims,
             facts,
             times,
+            tenant,
             deadline,
             passing,
         };
@@ -182,10 +186,11 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         &self,
         cache: Option<&VerifiedTokens<C>>,
         token: &FoundToken<'_>,
+        tenant: Option<usize>,
         collect: bool,
     ) -> Result<Outcome<C>, AuthError> {
         let Some(cache) = cache else {
-            let (claims, checked) = self.verify_collecting(token.as_str(), collect)?;
+            let (claims, checked, _) = self.verify_tenant(token.as_str(), tenant, collect)?;
             return Ok(Outcome {
                 claims: Arc::new(claims),
                 facts: checked.facts,
@@ -198,9 +203,13 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         let hit = cache.get(token.as_bytes(), |hit| {
             now.within(&hit.passing) || self.is_before(now, hit.deadline)
         });
-        if let Some(hit) = hit {
+        // A token verified for another tenant than the request picks is verified again, and
+        // refused by that tenant's issuer rule.
+        if let Some(hit) = hit.filter(|hit| tenant.is_none_or(|tenant| tenant == hit.tenant)) {
             if !now.within(&hit.passing) {
-                self.recheck_times(&hit.times, now)?;
+                self.tenant(hit.tenant)
+                    .rules
+                    .recheck_times(&hit.times, now)?;
             }
             return Ok(Outcome {
                 claims: hit.claims.clone(),
@@ -209,17 +218,18 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
             });
         }
         let token = token.as_str();
-        let (claims, checked) = self.verify_collecting(token, collect)?;
+        let (claims, checked, tenant) = self.verify_tenant(token, tenant, collect)?;
         let claims = Arc::new(claims);
         // Read after verifying, so the entry cannot outlive the token.
         let now = self.now_secs();
+        let rules = &self.tenant(tenant).rules;
         cache.insert(
             token,
             claims.clone(),
-            checked.facts.clone(),
-            checked.times,
+            tenant,
+            &checked,
             now,
-            |times, deadline| self.passing_seconds(times, deadline),
+            |times, deadline| rules.passing_seconds(times, deadline),
         );
         Ok(Outcome {
             claims,
@@ -243,16 +253,19 @@ mod tests {
         0..0
     }
 
-    fn times(exp: f64) -> TimeClaims {
-        TimeClaims::for_tests(exp)
+    fn times(exp: f64) -> Checked {
+        Checked {
+            times: TimeClaims::for_tests(exp),
+            facts: None,
+        }
     }
 
     #[test]
     fn an_entry_never_outlives_its_token_or_the_cap() {
         // A cap of 60.9 s is 60 s: never longer than asked.
         let cache = VerifiedTokens::<()>::new(10, Duration::from_millis(60_900));
-        cache.insert("a", Arc::new(()), None, times(1_030.9), 1_000, unsettled);
-        cache.insert("b", Arc::new(()), None, times(5_000.0), 1_000, unsettled);
+        cache.insert("a", Arc::new(()), 0, &times(1_030.9), 1_000, unsettled);
+        cache.insert("b", Arc::new(()), 0, &times(5_000.0), 1_000, unsettled);
         // `a` serves until its token's last whole second, `b` for the cap.
         assert!(cache.get("a", at(1_029)).is_some());
         assert!(cache.get("a", at(1_030)).is_none());
@@ -263,24 +276,24 @@ mod tests {
     #[test]
     fn an_expired_entry_is_a_miss_and_is_dropped() {
         let cache = VerifiedTokens::<()>::new(10, Duration::from_secs(30));
-        cache.insert("a", Arc::new(()), None, times(5_000.0), 1_000, unsettled);
-        cache.insert("b", Arc::new(()), None, times(5_000.0), 1_000, unsettled);
+        cache.insert("a", Arc::new(()), 0, &times(5_000.0), 1_000, unsettled);
+        cache.insert("b", Arc::new(()), 0, &times(5_000.0), 1_000, unsettled);
         assert!(cache.get("a", at(1_000)).is_some());
         assert!(cache.get("a", at(1_030)).is_none());
         assert_eq!(cache.len(), 1);
         // Stored again, it serves again.
-        cache.insert("a", Arc::new(()), None, times(5_000.0), 1_030, unsettled);
+        cache.insert("a", Arc::new(()), 0, &times(5_000.0), 1_030, unsettled);
         assert!(cache.get("a", at(1_030)).is_some());
     }
 
     #[test]
     fn a_token_with_under_a_second_left_or_a_cap_under_a_second_is_not_kept() {
         let cache = VerifiedTokens::<()>::new(10, Duration::from_secs(60));
-        cache.insert("a", Arc::new(()), None, times(1_000.5), 1_000, unsettled);
+        cache.insert("a", Arc::new(()), 0, &times(1_000.5), 1_000, unsettled);
         assert!(cache.get("a", at(1_000)).is_none());
         assert_eq!(cache.len(), 0);
         let cache = VerifiedTokens::<()>::new(10, Duration::from_millis(999));
-        cache.insert("a", Arc::new(()), None, times(5_000.0), 1_000, unsettled);
+        cache.insert("a", Arc::new(()), 0, &times(5_000.0), 1_000, unsettled);
         assert!(cache.get("a", at(1_000)).is_none());
         assert_eq!(cache.len(), 0);
     }
@@ -291,8 +304,8 @@ mod tests {
         cache.insert(
             "header.payload.sig",
             Arc::new(7),
-            None,
-            times(5_000.0),
+            0,
+            &times(5_000.0),
             1_000,
             unsettled,
         );
@@ -310,9 +323,9 @@ mod tests {
         let cache = VerifiedTokens::<u8>::new(10, Duration::from_secs(60));
         let tail = "s".repeat(HASHED_TAIL);
         let (first, second) = (format!("aaaa.{tail}"), format!("bbbb.{tail}"));
-        cache.insert(&first, Arc::new(1), None, times(5_000.0), 1_000, unsettled);
+        cache.insert(&first, Arc::new(1), 0, &times(5_000.0), 1_000, unsettled);
         assert!(cache.get(&second, at(1_000)).is_none());
-        cache.insert(&second, Arc::new(2), None, times(5_000.0), 1_000, unsettled);
+        cache.insert(&second, Arc::new(2), 0, &times(5_000.0), 1_000, unsettled);
         assert_eq!(cache.get(&first, at(1_000)).unwrap().claims, Arc::new(1));
         assert_eq!(cache.get(&second, at(1_000)).unwrap().claims, Arc::new(2));
         assert!(cache.get(&format!("aaab.{tail}"), at(1_000)).is_none());
@@ -322,7 +335,7 @@ mod tests {
     #[test]
     fn a_huge_capacity_allocates_nothing_up_front() {
         let cache = VerifiedTokens::<u8>::new(u64::MAX, Duration::from_secs(60));
-        cache.insert("a", Arc::new(1), None, times(5_000.0), 1_000, unsettled);
+        cache.insert("a", Arc::new(1), 0, &times(5_000.0), 1_000, unsettled);
         assert_eq!(cache.get("a", at(1_000)).unwrap().claims, Arc::new(1));
     }
 
@@ -332,8 +345,8 @@ mod tests {
         cache.insert(
             "a",
             Arc::new(()),
-            None,
-            times(1_030.0),
+            0,
+            &times(1_030.0),
             1_000,
             |times, deadline| {
                 // Asked for the seconds before the entry's deadline.
@@ -352,8 +365,8 @@ mod tests {
             cache.insert(
                 &format!("token-{i}"),
                 Arc::new(()),
-                None,
-                times(5_000.0),
+                0,
+                &times(5_000.0),
                 1_000,
                 unsettled,
             );

@@ -9,14 +9,16 @@
 //! panics there when cargo features cannot choose one).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::crypto::CryptoProvider;
 use serde::de::DeserializeOwned;
 
-use crate::clock::{Now, coarse_clock_is_fine, coarse_now};
+use crate::clock::{Clock, Now, coarse_clock_is_fine, coarse_now};
 use crate::error::{AuthError, Shown, explained};
 use crate::jws::{
     Header, SIGNATURE_ON_STACK, Segment, is_base64url_text, object_text, parse_object, split,
@@ -48,19 +50,57 @@ pub struct VerifiedJws<'a> {
 /// reach it through [`JwtLayer::verifier`](crate::JwtLayer::verifier) to verify a token outside a
 /// request (a WebSocket handshake message, a background job).
 pub struct Verifier<C> {
-    keys: KeySource,
-    /// The builder's allow-list, applied on top of each key's own algorithms (remote keys are
-    /// prepared without knowing it).
-    allowed: Option<Vec<Algorithm>>,
-    rules: Rules,
+    /// One, or one per trusted issuer (`JwtLayerBuilder::tenant`).
+    tenants: Box<[TenantVerifier]>,
+    /// With several tenants: the one each issuer's tokens are verified by.
+    by_issuer: HashMap<Box<str>, usize, foldhash::quality::RandomState>,
+    /// The trusted issuers, for the description of a token no tenant trusts.
+    issuers_shown: Arc<str>,
     provider: &'static CryptoProvider,
     max_token_len: usize,
-    /// The registered claims the rules read, taken raw by the claims parse.
-    rule_claims: Wanted,
+    /// The clock every tenant reads.
+    clock: Clock,
     /// Cache hits may read the system's coarse clock: no clock is configured, and the coarse
     /// one is fine enough (decided once, here, rather than at every hit).
     coarse_clock: bool,
     _claims: PhantomData<fn() -> C>,
+}
+
+/// What verifies the tokens of one issuer (or of every issuer, for a layer without tenants):
+/// its keys, its algorithms and its rules.
+pub(crate) struct TenantVerifier {
+    keys: KeySource,
+    /// The allow-list, applied on top of each key's own algorithms (remote keys are prepared
+    /// without knowing it).
+    allowed: Option<Vec<Algorithm>>,
+    pub(crate) rules: Rules,
+    /// The registered claims the rules read, taken raw by the claims parse.
+    rule_claims: Wanted,
+}
+
+impl TenantVerifier {
+    pub(crate) fn new(keys: KeySource, allowed: Option<Vec<Algorithm>>, rules: Rules) -> Self {
+        let rule_claims = claims_read_by(&rules);
+        Self {
+            keys,
+            allowed,
+            rules,
+            rule_claims,
+        }
+    }
+
+    /// The registered claims `check_claims` reads: those of the rules, and with `collect` the
+    /// facts.
+    fn wanted(&self, collect: bool) -> Wanted {
+        if collect {
+            self.rule_claims
+                .with(Wanted::SUB)
+                .with(Wanted::JTI)
+                .with(Wanted::SID)
+        } else {
+            self.rule_claims
+        }
+    }
 }
 
 /// A key in a log line: its `kid`, or the only key of its set.
@@ -93,32 +133,97 @@ fn unselected(error: AuthError, kid: Option<&str>) -> AuthError {
 impl<C> fmt::Debug for Verifier<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
-            .field("allowed", &self.allowed)
+            .field("tenants", &self.tenants.len())
             .field("max_token_len", &self.max_token_len)
             .finish_non_exhaustive()
     }
 }
 
 impl<C: DeserializeOwned> Verifier<C> {
+    /// `tenants` holds one tenant, or one per issuer (the issuer its rules expect); the
+    /// clock is the tenants' one.
     pub(crate) fn new(
-        keys: KeySource,
-        allowed: Option<Vec<Algorithm>>,
-        rules: Rules,
+        tenants: Vec<(Option<String>, TenantVerifier)>,
+        clock: Clock,
         provider: &'static CryptoProvider,
         max_token_len: usize,
     ) -> Self {
-        let rule_claims = claims_read_by(&rules);
-        let coarse_clock = rules.clock.is_system() && coarse_clock_is_fine();
+        let coarse_clock = clock.is_system() && coarse_clock_is_fine();
+        let mut by_issuer = HashMap::default();
+        let mut shown = Vec::new();
+        if tenants.len() > 1 {
+            for (index, (issuer, _)) in tenants.iter().enumerate() {
+                if let Some(issuer) = issuer {
+                    by_issuer.insert(issuer.clone().into_boxed_str(), index);
+                    shown.push(issuer.as_str());
+                }
+            }
+        }
+        let issuers_shown = shown.join(",").into();
         Self {
-            keys,
-            allowed,
-            rules,
+            tenants: tenants.into_iter().map(|(_, tenant)| tenant).collect(),
+            by_issuer,
+            issuers_shown,
             provider,
             max_token_len,
-            rule_claims,
+            clock,
             coarse_clock,
             _claims: PhantomData,
         }
+    }
+
+    /// The rules of the only tenant (tests of the time rules).
+    #[cfg(test)]
+    pub(crate) fn rules(&self) -> &Rules {
+        &self.tenants[0].rules
+    }
+
+    /// The tenant of `index`, as [`verify_tenant`](Self::verify_tenant) returned it.
+    pub(crate) fn tenant(&self, index: usize) -> &TenantVerifier {
+        &self.tenants[index]
+    }
+
+    /// The issuers the tenants trust, for the description of a refusal.
+    pub(crate) fn issuers_shown(&self) -> Arc<str> {
+        self.issuers_shown.clone()
+    }
+
+    /// The tenant whose issuer is `issuer`, for a layer that picks the tenant from the request.
+    pub(crate) fn tenant_of(&self, issuer: &str) -> Option<usize> {
+        match self.tenants.len() {
+            1 => Some(0),
+            _ => self.by_issuer.get(issuer).copied(),
+        }
+    }
+
+    /// Which tenant verifies a token with this (decoded, unverified) payload: the only one, or
+    /// the one its `iss` names; a token no tenant trusts is refused before any key is tried.
+    fn tenant_for(&self, payload: Result<&[u8], &AuthError>) -> Result<usize, AuthError> {
+        if self.tenants.len() == 1 {
+            return Ok(0);
+        }
+        #[derive(serde::Deserialize)]
+        struct IssuerOnly<'a> {
+            #[serde(borrow)]
+            iss: Option<std::borrow::Cow<'a, str>>,
+        }
+        let iss = payload
+            .ok()
+            .and_then(|payload| serde_json::from_slice::<IssuerOnly<'_>>(payload).ok())
+            .and_then(|peek| peek.iss);
+        let tenant = iss.as_deref().and_then(|iss| self.by_issuer.get(iss));
+        tenant.copied().ok_or_else(|| {
+            explained(
+                AuthError::InvalidIssuer {
+                    expected: self.issuers_shown.clone(),
+                },
+                format_args!(
+                    "iss {} is none of the tenants' issuers ({}): no key tried",
+                    Shown(iss.as_deref().unwrap_or("(none)")),
+                    self.issuers_shown
+                ),
+            )
+        })
     }
 
     /// The longest token accepted, in bytes.
@@ -128,41 +233,57 @@ impl<C: DeserializeOwned> Verifier<C> {
 
     /// Verifies `token` completely and returns its claims.
     pub fn verify(&self, token: &str) -> Result<C, AuthError> {
-        self.verify_collecting(token, false)
-            .map(|(claims, _)| claims)
+        self.verify_tenant(token, None, false)
+            .map(|(claims, _, _)| claims)
     }
 
-    /// Verifies `token`; with `collect`, also returns the registered claims the asynchronous
-    /// checks need (allocated only then).
-    pub(crate) fn verify_collecting(
+    /// Verifies `token`, by `tenant` when the request picked one, else by the tenant its
+    /// `iss` picks; with `collect`, also returns the registered claims the asynchronous checks
+    /// need (allocated only then). Returns the tenant too.
+    pub(crate) fn verify_tenant(
         &self,
         token: &str,
+        tenant: Option<usize>,
         collect: bool,
-    ) -> Result<(C, Checked), AuthError> {
-        self.verify_signed(token, |_, _, payload| self.read_claims(payload, collect))
+    ) -> Result<(C, Checked, usize), AuthError> {
+        self.verify_signed(token, tenant, |index, _, _, payload| {
+            let (claims, checked) = self.read_claims(&self.tenants[index], payload, collect)?;
+            Ok((claims, checked, index))
+        })
     }
 
     /// The claims of a payload whose signature holds.
-    fn read_claims(&self, payload: &[u8], collect: bool) -> Result<(C, Checked), AuthError> {
+    fn read_claims(
+        &self,
+        tenant: &TenantVerifier,
+        payload: &[u8],
+        collect: bool,
+    ) -> Result<(C, Checked), AuthError> {
         let json = object_text(payload)?;
         // One pass fills both the claims and the registered claims; when it cannot (the
         // claims type does not fit the payload, or does not read it as an object), the
         // registered claims are read on their own, and their verdict comes first, as always.
-        let (claims, seen) = payload::parse::<C>(json, self.wanted(collect));
+        let (claims, seen) = payload::parse::<C>(json, tenant.wanted(collect));
         let (claims, registered) = match (claims, seen.complete()) {
             (Ok(claims), Some(registered)) => (Ok(claims), registered),
             (claims, _) => (claims, parse_object(json)?),
         };
-        let checked = self.check_claims(&registered, collect)?;
-        let claims = claims.map_err(|_| self.claims_type_refusal(json, &registered))?;
+        let checked = tenant.rules.check_claims(&registered, collect)?;
+        let claims = claims.map_err(|_| claims_type_refusal::<C>(tenant, json, &registered))?;
         Ok((claims, checked))
     }
+}
 
-    /// The refusal of a payload whose registered claims pass but which does not fit `C`: the
-    /// registered-claim rule it breaks when there is one (a user lookup needs a string `sub`),
-    /// else `InvalidToken`, logged with the field and what was wrong with it.
-    fn claims_type_refusal(&self, json: &str, registered: &payload::Registered<'_>) -> AuthError {
-        if self.rules.subject_required && string_claim(registered.sub).is_none() {
+/// The refusal of a payload whose registered claims pass but which does not fit `C`: the
+/// registered-claim rule it breaks when there is one (a user lookup needs a string `sub`),
+/// else `InvalidToken`, logged with the field and what was wrong with it.
+fn claims_type_refusal<C: DeserializeOwned>(
+    tenant: &TenantVerifier,
+    json: &str,
+    registered: &payload::Registered<'_>,
+) -> AuthError {
+    {
+        if tenant.rules.subject_required && string_claim(registered.sub).is_none() {
             return explained(
                 AuthError::MissingSubject,
                 format_args!("a user lookup is configured and `sub` is absent or not a string"),
@@ -174,11 +295,13 @@ impl<C: DeserializeOwned> Verifier<C> {
             format_args!("claims type `{}`: {why}", std::any::type_name::<C>()),
         )
     }
+}
 
+impl<C: DeserializeOwned> Verifier<C> {
     /// Checks everything but the claims: the token's syntax, its header (`alg`, `crit`, `typ`,
     /// `kid`) and its signature. The payload may be any bytes.
     pub fn verify_signature<'t>(&self, token: &'t str) -> Result<VerifiedJws<'t>, AuthError> {
-        self.verify_signed(token, |algorithm, kid, payload| {
+        self.verify_signed(token, None, |_, algorithm, kid, payload| {
             Ok(VerifiedJws {
                 algorithm,
                 kid: kid.map(|kid| Cow::Owned(kid.to_owned())),
@@ -192,7 +315,8 @@ impl<C: DeserializeOwned> Verifier<C> {
     fn verify_signed<R>(
         &self,
         token: &str,
-        then: impl FnOnce(Algorithm, Option<&str>, &[u8]) -> Result<R, AuthError>,
+        tenant: Option<usize>,
+        then: impl FnOnce(usize, Algorithm, Option<&str>, &[u8]) -> Result<R, AuthError>,
     ) -> Result<R, AuthError> {
         if token.len() > self.max_token_len {
             return Err(explained(
@@ -257,7 +381,12 @@ impl<C: DeserializeOwned> Verifier<C> {
                 format_args!("the header has a `crit` parameter"),
             ));
         }
-        if let Some(expected) = &self.rules.typ
+        let index = match tenant {
+            Some(index) => index,
+            None => self.tenant_for(payload.as_deref())?,
+        };
+        let tenant = &self.tenants[index];
+        if let Some(expected) = &tenant.rules.typ
             && !header
                 .typ
                 .as_deref()
@@ -277,31 +406,32 @@ impl<C: DeserializeOwned> Verifier<C> {
         }
         let message = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
         let kid = header.kid.as_deref();
-        match &self.keys {
+        match &tenant.keys {
             KeySource::Static(keys) => {
                 let key = keys.select(kid).map_err(|error| unselected(error, kid))?;
-                self.check_signature(key, algorithm, kid, message, signature)?;
+                self.check_signature(tenant, key, algorithm, kid, message, signature)?;
             }
             #[cfg(feature = "jwks")]
             KeySource::Remote(remote) => {
                 let keys =
                     remote.snapshot_for(payload.as_deref().map_err(|_| AuthError::Malformed)?)?;
                 let key = keys.select(kid).map_err(|error| unselected(error, kid))?;
-                self.check_signature(key, algorithm, kid, message, signature)?;
+                self.check_signature(tenant, key, algorithm, kid, message, signature)?;
             }
         }
-        then(algorithm, kid, payload?)
+        then(index, algorithm, kid, payload?)
     }
 
     fn check_signature(
         &self,
+        tenant: &TenantVerifier,
         key: &PreparedKey,
         algorithm: Algorithm,
         kid: Option<&str>,
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), AuthError> {
-        let allowed_here = self
+        let allowed_here = tenant
             .allowed
             .as_ref()
             .is_none_or(|allowed| allowed.contains(&algorithm));
@@ -312,7 +442,8 @@ impl<C: DeserializeOwned> Verifier<C> {
                     "alg {algorithm:?} is not allowed for the key {} (it takes {:?}{})",
                     KeyName(kid),
                     key.algorithms,
-                    self.allowed
+                    tenant
+                        .allowed
                         .as_ref()
                         .map_or(String::new(), |allowed| format!(", the layer {allowed:?}")),
                 ),
@@ -358,22 +489,11 @@ impl<C: DeserializeOwned> Verifier<C> {
         error: &AuthError,
         token: &str,
     ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
-        match &self.keys {
+        let payload = crate::jws::decode_base64url(token.split('.').nth(1)?).ok();
+        let tenant = self.tenant_for(payload.as_deref().ok_or(error)).ok()?;
+        match &self.tenants[tenant].keys {
             KeySource::Remote(remote) => remote.refresh_for(error, token),
             KeySource::Static(_) => None,
-        }
-    }
-
-    /// The registered claims `check_claims` reads: those of the rules, and with `collect` the
-    /// facts.
-    fn wanted(&self, collect: bool) -> Wanted {
-        if collect {
-            self.rule_claims
-                .with(Wanted::SUB)
-                .with(Wanted::JTI)
-                .with(Wanted::SID)
-        } else {
-            self.rule_claims
         }
     }
 
@@ -389,10 +509,11 @@ impl<C: DeserializeOwned> Verifier<C> {
 
     /// Seconds since the Unix epoch, from the configured clock.
     pub(crate) fn now_secs(&self) -> u64 {
-        self.rules.clock.now()
+        self.clock.now()
     }
 
-    fn now(&self) -> f64 {
-        self.now_secs() as f64
+    /// Whether the time is before `deadline`: see [`Rules::is_before`] (the clock is shared).
+    pub(crate) fn is_before(&self, now: Now, deadline: u64) -> bool {
+        self.tenants[0].rules.is_before(now, deadline)
     }
 }

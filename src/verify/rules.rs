@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserializer;
-use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::Verifier;
 use super::payload::{Registered, Wanted};
 use crate::clock::{Clock, Now};
 use crate::error::{AuthError, Shown, explained};
@@ -201,15 +200,24 @@ impl<'de> Visitor<'de> for AudienceMatches<'_> {
     }
 }
 
-impl<C: DeserializeOwned> Verifier<C> {
-    /// Reads only the claims [`wanted`](Self::wanted) says: the others may be absent from
+impl Rules {
+    /// Seconds since the Unix epoch, from the configured clock.
+    pub(crate) fn now_secs(&self) -> u64 {
+        self.clock.now()
+    }
+
+    fn now(&self) -> f64 {
+        self.now_secs() as f64
+    }
+
+    /// Reads only the claims the tenant's [`Wanted`] says: the others may be absent from
     /// `claims` even when the token has them.
     pub(super) fn check_claims(
         &self,
         claims: &Registered<'_>,
         collect: bool,
     ) -> Result<Checked, AuthError> {
-        let rules = &self.rules;
+        let rules = self;
         let now = self.now();
 
         let exp = numeric_date(claims.exp, "exp")?.ok_or_else(|| {
@@ -321,14 +329,14 @@ impl<C: DeserializeOwned> Verifier<C> {
 
     /// Why a time rule refused `times` at `now`: the claim, how far it is from now, the leeway.
     fn explain_time(&self, error: AuthError, times: &TimeClaims, now: f64) -> AuthError {
-        let leeway = self.rules.leeway;
+        let leeway = self.leeway;
         let (claim, value) = match error {
             AuthError::Expired => ("exp", times.exp),
             AuthError::NotActive => ("nbf", times.nbf.unwrap_or_default()),
             AuthError::IssuedInFuture => ("iat", times.iat.unwrap_or_default()),
             AuthError::MaxAgeExceeded => {
                 let iat = times.iat.unwrap_or_default();
-                let max_age = self.rules.max_age.unwrap_or_default();
+                let max_age = self.max_age.unwrap_or_default();
                 let why = format_args!(
                     "iat {iat} is {} s ago, more than max_age {max_age} s (leeway {leeway} s)",
                     now - iat
@@ -364,10 +372,10 @@ impl<C: DeserializeOwned> Verifier<C> {
     /// means holding throughout. A bound the arithmetic gets wrong by rounding gives an empty
     /// range: hits then take the full checks, never a wrong verdict.
     pub(crate) fn passing_seconds(&self, times: &TimeClaims, until: u64) -> Range<u64> {
-        let leeway = self.rules.leeway as f64;
+        let leeway = self.leeway as f64;
         // A start holds from the second it falls in (see `check_window`): `start < s + 1`.
         let mut lower = f64::NEG_INFINITY;
-        if self.rules.validate_nbf
+        if self.validate_nbf
             && let Some(nbf) = times.nbf
         {
             lower = lower.max(nbf - leeway - 1.0);
@@ -376,7 +384,7 @@ impl<C: DeserializeOwned> Verifier<C> {
             lower = lower.max(iat - leeway - 1.0);
         }
         let mut upper = times.exp + leeway;
-        if let Some(max_age) = self.rules.max_age {
+        if let Some(max_age) = self.max_age {
             upper = upper.min(
                 times
                     .iat
@@ -421,9 +429,9 @@ impl<C: DeserializeOwned> Verifier<C> {
     /// refused), and an end (`exp`) is judged from the second's start. For whole-second claims
     /// this is the usual `nbf <= now < exp`.
     fn check_window(&self, times: &TimeClaims, now: f64) -> Result<(), AuthError> {
-        let leeway = self.rules.leeway as f64;
+        let leeway = self.leeway as f64;
         let second_end = now + 1.0;
-        if self.rules.validate_nbf && times.nbf.is_some_and(|nbf| nbf >= second_end + leeway) {
+        if self.validate_nbf && times.nbf.is_some_and(|nbf| nbf >= second_end + leeway) {
             return Err(AuthError::NotActive);
         }
         if now >= times.exp + leeway {
@@ -436,9 +444,9 @@ impl<C: DeserializeOwned> Verifier<C> {
     }
 
     fn check_max_age(&self, times: &TimeClaims, now: f64) -> Result<(), AuthError> {
-        if let Some(max_age) = self.rules.max_age {
+        if let Some(max_age) = self.max_age {
             let iat = times.iat.ok_or(AuthError::MissingIssuedAt)?;
-            if now >= iat + max_age as f64 + self.rules.leeway as f64 {
+            if now >= iat + max_age as f64 + self.leeway as f64 {
                 return Err(AuthError::MaxAgeExceeded);
             }
         }
@@ -478,9 +486,12 @@ mod tests {
         let layer = verifier_at(&Arc::new(5_000.into()));
         let verifier = layer.verifier();
         let times = TimeClaims::for_tests(1_000.0);
-        assert_eq!(verifier.recheck_times(&times, range(997, 999)), Ok(()));
         assert_eq!(
-            verifier.recheck_times(&times, Now::exactly(1_000)),
+            verifier.rules().recheck_times(&times, range(997, 999)),
+            Ok(())
+        );
+        assert_eq!(
+            verifier.rules().recheck_times(&times, Now::exactly(1_000)),
             Err(AuthError::Expired)
         );
     }
@@ -491,10 +502,13 @@ mod tests {
         let layer = verifier_at(&clock);
         let verifier = layer.verifier();
         let expiring = TimeClaims::for_tests(1_000.0);
-        assert_eq!(verifier.recheck_times(&expiring, range(998, 1_000)), Ok(()));
+        assert_eq!(
+            verifier.rules().recheck_times(&expiring, range(998, 1_000)),
+            Ok(())
+        );
         clock.store(1_000, Ordering::Relaxed);
         assert_eq!(
-            verifier.recheck_times(&expiring, range(998, 1_000)),
+            verifier.rules().recheck_times(&expiring, range(998, 1_000)),
             Err(AuthError::Expired)
         );
 
@@ -503,10 +517,13 @@ mod tests {
             nbf: Some(1_000.0),
             iat: Some(1_000.0),
         };
-        assert_eq!(verifier.recheck_times(&starting, range(999, 1_001)), Ok(()));
+        assert_eq!(
+            verifier.rules().recheck_times(&starting, range(999, 1_001)),
+            Ok(())
+        );
         clock.store(999, Ordering::Relaxed);
         assert_eq!(
-            verifier.recheck_times(&starting, range(999, 1_001)),
+            verifier.rules().recheck_times(&starting, range(999, 1_001)),
             Err(AuthError::NotActive)
         );
     }
@@ -524,28 +541,34 @@ mod tests {
             nbf: None,
             iat: Some(1_000.0),
         };
-        assert_eq!(verifier.recheck_times(&times, range(1_057, 1_059)), Ok(()));
-        assert_eq!(verifier.recheck_times(&times, range(1_058, 1_060)), Ok(()));
+        assert_eq!(
+            verifier.rules().recheck_times(&times, range(1_057, 1_059)),
+            Ok(())
+        );
+        assert_eq!(
+            verifier.rules().recheck_times(&times, range(1_058, 1_060)),
+            Ok(())
+        );
         clock.store(1_060, Ordering::Relaxed);
         assert_eq!(
-            verifier.recheck_times(&times, range(1_058, 1_060)),
+            verifier.rules().recheck_times(&times, range(1_058, 1_060)),
             Err(AuthError::MaxAgeExceeded)
         );
         assert_eq!(
-            verifier.recheck_times(&times, range(1_060, 1_062)),
+            verifier.rules().recheck_times(&times, range(1_060, 1_062)),
             Err(AuthError::MaxAgeExceeded)
         );
     }
 
     /// The seconds in `from..until` at which every time rule holds, one by one.
     fn passing_one_by_one(
-        verifier: &Verifier<crate::claims::JsonClaims>,
+        verifier: &crate::verify::Verifier<crate::claims::JsonClaims>,
         times: &TimeClaims,
         from: u64,
         until: u64,
     ) -> Vec<u64> {
         (from..until)
-            .filter(|&second| verifier.check_times_at(times, second).is_ok())
+            .filter(|&second| verifier.rules().check_times_at(times, second).is_ok())
             .collect()
     }
 
@@ -577,7 +600,7 @@ mod tests {
                     for iat in claims {
                         let times = TimeClaims { exp, nbf, iat };
                         for (from, until) in [(900, 1_300), (900, 1_020), (1_015, 1_016)] {
-                            let passing = verifier.passing_seconds(&times, until);
+                            let passing = verifier.rules().passing_seconds(&times, until);
                             let seen: Vec<u64> =
                                 passing.clone().filter(|second| *second >= from).collect();
                             let expected = passing_one_by_one(verifier, &times, from, until);
@@ -604,7 +627,10 @@ mod tests {
             .build()
             .unwrap();
         let times = TimeClaims::for_tests(5_000.0);
-        assert_eq!(layer.verifier().passing_seconds(&times, 2_000), 0..0);
+        assert_eq!(
+            layer.verifier().rules().passing_seconds(&times, 2_000),
+            0..0
+        );
     }
 
     #[test]
@@ -617,7 +643,7 @@ mod tests {
             iat: Some(900.0),
         };
         // Stored at 1_000 for 300 s: a hit at once reads a coarse range from 999.
-        let passing = layer.verifier().passing_seconds(&times, 1_300);
+        let passing = layer.verifier().rules().passing_seconds(&times, 1_300);
         assert_eq!(passing, 900..1_300);
         assert!(range(999, 1_001).within(&passing));
     }
@@ -640,14 +666,14 @@ mod tests {
         let layer = verifier_at(&clock);
         let verifier = layer.verifier();
         // Clear cases do not read the clock, which says otherwise here.
-        assert!(verifier.is_before(range(997, 999), 1_000));
+        assert!(verifier.rules().is_before(range(997, 999), 1_000));
         clock.store(0, Ordering::Relaxed);
-        assert!(!verifier.is_before(range(1_000, 1_002), 1_000));
-        assert!(verifier.is_before(range(999, 1_001), 1_000));
+        assert!(!verifier.rules().is_before(range(1_000, 1_002), 1_000));
+        assert!(verifier.rules().is_before(range(999, 1_001), 1_000));
         clock.store(1_000, Ordering::Relaxed);
-        assert!(!verifier.is_before(range(999, 1_001), 1_000));
-        assert!(!verifier.is_before(Now::exactly(1_000), 1_000));
-        assert!(verifier.is_before(Now::exactly(999), 1_000));
+        assert!(!verifier.rules().is_before(range(999, 1_001), 1_000));
+        assert!(!verifier.rules().is_before(Now::exactly(1_000), 1_000));
+        assert!(verifier.rules().is_before(Now::exactly(999), 1_000));
     }
 
     #[test]
