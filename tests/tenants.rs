@@ -1,0 +1,308 @@
+//! Tenants: one layer trusting several issuers, each with its own keys and rules; the token's
+//! `iss` (or the request, through a resolver) picks the tenant before any key is tried.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::Router;
+use common::*;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use serde_json::{Value, json};
+use tower_jwt_auth::error::ConfigError;
+use tower_jwt_auth::layer::{JwtLayerBuilder, Tenant};
+use tower_jwt_auth::{JwtLayer, Key, claims::JsonClaims};
+
+const A: &str = "https://a.example";
+const B: &str = "https://b.example";
+const SECRET_A: &[u8] = b"tenant-a-secret-tenant-a-secret-tenant-a";
+
+/// A: HS256 with its secret, audience `api-a`. B: ES256 only, audience `api-b`, a 30 s leeway.
+fn two_tenants() -> JwtLayerBuilder<JsonClaims> {
+    JwtLayer::builder()
+        .tenant(Tenant::new(A).key(Key::hmac(SECRET_A)).audience("api-a"))
+        .tenant(
+            Tenant::new(B)
+                .key(decoding_key(Algorithm::ES256))
+                .algorithms([Algorithm::ES256])
+                .audience("api-b")
+                .leeway(Duration::from_secs(30)),
+        )
+}
+
+fn of_a(claims: Value) -> String {
+    let header = json!({ "alg": "HS256" }).to_string();
+    sign_raw(
+        &header,
+        &claims.to_string(),
+        Algorithm::HS256,
+        &EncodingKey::from_secret(SECRET_A),
+    )
+}
+
+fn of_b(claims: Value) -> String {
+    token_with(Algorithm::ES256, &claims)
+}
+
+fn claims_for(iss: &str, aud: &str, exp: u64) -> Value {
+    json!({ "sub": "alice", "iss": iss, "aud": aud, "exp": exp })
+}
+
+#[tokio::test]
+async fn each_tenant_verifies_its_tokens_by_its_own_rules() {
+    let layer = two_tenants().build().unwrap();
+    let later = now() + 60;
+    try_token(layer.clone(), &of_a(claims_for(A, "api-a", later)))
+        .await
+        .assert_user(Some("alice"));
+    try_token(layer.clone(), &of_b(claims_for(B, "api-b", later)))
+        .await
+        .assert_user(Some("alice"));
+
+    // A token of tenant A with tenant B's audience: A's rules refuse it.
+    try_token(layer.clone(), &of_a(claims_for(A, "api-b", later)))
+        .await
+        .assert_rejected(
+            401,
+            "invalid_token",
+            "jwt audience invalid. expected: api-a",
+        );
+    // Signed with A's key but claiming B: B's keys and algorithms judge it.
+    try_token(layer.clone(), &of_a(claims_for(B, "api-b", later)))
+        .await
+        .assert_rejected(401, "invalid_token", "invalid algorithm");
+    // An issuer no tenant trusts, or none: refused before any key is tried.
+    for claims in [
+        claims_for("https://c.example", "api-a", later),
+        json!({ "sub": "alice", "aud": "api-a", "exp": later }),
+    ] {
+        try_token(layer.clone(), &of_a(claims))
+            .await
+            .assert_rejected(
+                401,
+                "invalid_token",
+                "jwt issuer invalid. expected: https://a.example,https://b.example",
+            );
+    }
+    // B's leeway is B's: 10 s past `exp` passes B and not A.
+    let just_expired = now() - 10;
+    try_token(layer.clone(), &of_b(claims_for(B, "api-b", just_expired)))
+        .await
+        .assert_user(Some("alice"));
+    try_token(layer, &of_a(claims_for(A, "api-a", just_expired)))
+        .await
+        .assert_rejected(401, "invalid_token", "jwt expired");
+}
+
+#[tokio::test]
+async fn tenants_share_the_cache_without_mixing_their_rules() {
+    let layer = two_tenants().cache(100).build().unwrap();
+    let just_expired = now() - 10;
+    let by_b = of_b(claims_for(B, "api-b", just_expired));
+    for _ in 0..3 {
+        // Hits are judged by B's leeway, as the miss was.
+        try_token(layer.clone(), &by_b)
+            .await
+            .assert_user(Some("alice"));
+    }
+}
+
+/// A request's host picks its tenant: a token of another tenant is refused there, cached or not.
+#[tokio::test]
+async fn a_resolver_picks_the_tenant_from_the_request() {
+    let layer = two_tenants()
+        .cache(100)
+        .tenant_resolver(|head| match head.headers().get("host")?.to_str().ok()? {
+            "a.example" => Some(A.to_owned()),
+            "b.example" => Some(B.to_owned()),
+            "c.example" => Some("https://c.example".to_owned()),
+            _ => None,
+        })
+        .build()
+        .unwrap();
+    let at = |host: &str, token: &str| {
+        get_with(&[
+            ("host", host),
+            ("authorization", &format!("Bearer {token}")),
+        ])
+    };
+    let by_b = of_b(claims_for(B, "api-b", now() + 60));
+    send(app(layer.clone()), at("b.example", &by_b))
+        .await
+        .assert_user(Some("alice"));
+    // Now cached under B, and still refused at A's host: A's keys judge it, not B's hit.
+    send(app(layer.clone()), at("a.example", &by_b))
+        .await
+        .assert_rejected(401, "invalid_token", "invalid algorithm");
+    for host in ["c.example", "other.example"] {
+        send(app(layer.clone()), at(host, &by_b))
+            .await
+            .assert_rejected(
+                401,
+                "invalid_token",
+                "jwt issuer invalid. expected: https://a.example,https://b.example",
+            );
+    }
+}
+
+#[test]
+fn tenants_that_cannot_work_are_refused_at_build() {
+    let tenant = || Tenant::new(A).key(Key::hmac(SECRET_A));
+    for (builder, why) in [
+        (
+            JwtLayer::builder().tenant(tenant()).tenant(tenant()),
+            "two tenants for the issuer",
+        ),
+        (
+            JwtLayer::builder().key(Key::hmac(SECRET)).tenant(tenant()),
+            "the layer's own keys or issuers next to tenants",
+        ),
+        (
+            JwtLayer::builder().issuer(B).tenant(tenant()),
+            "the layer's own keys or issuers next to tenants",
+        ),
+        (
+            JwtLayer::builder()
+                .key(Key::hmac(SECRET))
+                .tenant_resolver(|_| None),
+            "a tenant resolver needs tenants",
+        ),
+    ] {
+        match builder.build() {
+            Err(ConfigError::InvalidTenant(message)) => {
+                assert!(message.contains(why), "{message}")
+            }
+            other => panic!("{why}: {other:?}"),
+        }
+    }
+    // A tenant's own key and algorithm rules apply as the layer's would.
+    let short = Tenant::new(A).key(Key::hmac(b"short"));
+    assert!(matches!(
+        JwtLayer::builder().tenant(short).build(),
+        Err(ConfigError::SecretTooShort { .. })
+    ));
+    let too_lenient = tenant().leeway(Duration::from_secs(600));
+    assert_eq!(
+        JwtLayer::builder().tenant(too_lenient).build().unwrap_err(),
+        ConfigError::LeewayTooLarge
+    );
+}
+
+/// Two identity providers over HTTP: each tenant's keys come from its own, and a token whose
+/// `iss` no tenant trusts makes no fetch at all.
+#[cfg(feature = "jwks")]
+#[tokio::test]
+async fn remote_tenants_fetch_only_from_the_issuer_the_token_names() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tower_jwt_auth::issuer::{JWKS_PATH, JwtIssuer, SigningKey};
+    use tower_jwt_auth::jwks::RemoteKeySet;
+
+    /// Publishes `issuer`'s keys, counting the fetches.
+    async fn identity_provider(issuer: &JwtIssuer) -> (String, Arc<AtomicUsize>) {
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let counter = fetches.clone();
+        let jwks = issuer.jwks_service();
+        let app = Router::new()
+            .route_service(JWKS_PATH, jwks)
+            .layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    next.run(request)
+                },
+            ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}{JWKS_PATH}", listener.local_addr().unwrap());
+        tokio::spawn(axum::serve(listener, app).into_future());
+        (url, fetches)
+    }
+
+    let idp_a = JwtIssuer::builder()
+        .key(SigningKey::ed_pem(key_file("ed25519.key")).unwrap())
+        .issuer(A)
+        .audience("api-a")
+        .build()
+        .unwrap();
+    let idp_b = JwtIssuer::builder()
+        .key(SigningKey::ec_pem(key_file("ec256.key")).unwrap())
+        .issuer(B)
+        .audience("api-b")
+        .build()
+        .unwrap();
+    let (url_a, fetches_a) = identity_provider(&idp_a).await;
+    let (url_b, fetches_b) = identity_provider(&idp_b).await;
+    let remote = |url: String| RemoteKeySet::builder().jwks_url(url).build().unwrap();
+    let layer = JwtLayer::builder()
+        .typ("at+jwt")
+        .tenant(
+            Tenant::new(A)
+                .remote_keys(remote(url_a))
+                .audience("api-a")
+                .algorithms([Algorithm::EdDSA]),
+        )
+        .tenant(
+            Tenant::new(B)
+                .remote_keys(remote(url_b))
+                .audience("api-b")
+                .algorithms([Algorithm::ES256]),
+        )
+        .build()
+        .unwrap();
+
+    let stranger = JwtIssuer::builder()
+        .key(SigningKey::ed_pem(key_file("ed25519.key")).unwrap())
+        .issuer("https://c.example")
+        .audience("api-a")
+        .build()
+        .unwrap();
+    let token = stranger.issue(&json!({ "sub": "mallory" })).unwrap().token;
+    try_token(layer.clone(), &token).await.assert_rejected(
+        401,
+        "invalid_token",
+        "jwt issuer invalid. expected: https://a.example,https://b.example",
+    );
+    assert_eq!(
+        (
+            fetches_a.load(Ordering::SeqCst),
+            fetches_b.load(Ordering::SeqCst)
+        ),
+        (0, 0),
+        "an issuer no tenant trusts makes no fetch"
+    );
+
+    let by_a = idp_a.issue(&json!({ "sub": "alice" })).unwrap().token;
+    try_token(layer.clone(), &by_a)
+        .await
+        .assert_user(Some("alice"));
+    assert_eq!(fetches_b.load(Ordering::SeqCst), 0, "B was not asked");
+    let by_b = idp_b.issue(&json!({ "sub": "bob" })).unwrap().token;
+    try_token(layer.clone(), &by_b)
+        .await
+        .assert_user(Some("bob"));
+    // B's token with A's audience: B's rules say no.
+    let wrong_audience = idp_b
+        .issue(&json!({ "sub": "bob", "aud": "api-a" }))
+        .unwrap()
+        .token;
+    assert_eq!(
+        jwt_part(&wrong_audience, 1)["aud"],
+        "api-b",
+        "the issuer sets its own audience"
+    );
+    let crossed = JwtIssuer::builder()
+        .key(SigningKey::ec_pem(key_file("ec256.key")).unwrap())
+        .issuer(B)
+        .audience("api-a")
+        .build()
+        .unwrap()
+        .issue(&json!({ "sub": "bob" }))
+        .unwrap()
+        .token;
+    try_token(layer, &crossed).await.assert_rejected(
+        401,
+        "invalid_token",
+        "jwt audience invalid. expected: api-b",
+    );
+    assert_eq!(fetches_a.load(Ordering::SeqCst), 1);
+    assert_eq!(fetches_b.load(Ordering::SeqCst), 1);
+}
