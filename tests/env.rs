@@ -744,3 +744,58 @@ async fn from_env_shorthand_builder_matches_the_config() {
             .assert_user(Some("alice"));
     }
 }
+
+/// `JWT_OIDC_ISSUER` with several issuers: one tenant each, discovered on its own from a real
+/// identity provider on 127.0.0.1, with `JWT_AUDIENCE` shared.
+#[cfg(feature = "jwks")]
+#[tokio::test]
+async fn several_oidc_issuers_are_tenants_each_discovered_on_its_own() {
+    use tower_jwt_auth::issuer::{DISCOVERY_PATH, JWKS_PATH, JwtIssuer, SigningKey};
+
+    async fn identity_provider(key: SigningKey) -> (String, JwtIssuer) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let issuer = JwtIssuer::builder()
+            .key(key)
+            .issuer(&url)
+            .audience("api")
+            .build()
+            .unwrap();
+        let app = axum::Router::new()
+            .route_service(JWKS_PATH, issuer.jwks_service())
+            .route_service(DISCOVERY_PATH, issuer.discovery_service().unwrap());
+        tokio::spawn(axum::serve(listener, app).into_future());
+        (url, issuer)
+    }
+    let (url_a, a) = identity_provider(SigningKey::ed_pem(key_file("ed25519.key")).unwrap()).await;
+    let (url_b, b) = identity_provider(SigningKey::ec_pem(key_file("ec256.key")).unwrap()).await;
+    let issuers = format!("{url_a}\n  {url_b} ");
+    let config = read(&[("JWT_OIDC_ISSUER", &issuers), ("JWT_AUDIENCE", "api")]).unwrap();
+    let layer = config.layer_builder().typ("at+jwt").build().unwrap();
+    for (issuer, sub) in [(&a, "alice"), (&b, "bob")] {
+        let token = issuer.issue(&json!({ "sub": sub })).unwrap().token;
+        try_token(layer.clone(), &token)
+            .await
+            .assert_user(Some(sub));
+    }
+    // The shared audience holds for each.
+    let elsewhere = JwtIssuer::builder()
+        .key(SigningKey::ed_pem(key_file("ed25519.key")).unwrap())
+        .issuer(&url_a)
+        .audience("other")
+        .build()
+        .unwrap();
+    let token = elsewhere.issue(&json!({ "sub": "alice" })).unwrap().token;
+    try_token(layer, &token).await.assert_rejected(
+        401,
+        "invalid_token",
+        "jwt audience invalid. expected: api",
+    );
+
+    // Several issuers trust each its own tokens: JWT_ISSUER cannot say otherwise.
+    let error = refused(&[("JWT_OIDC_ISSUER", &issuers), ("JWT_ISSUER", &url_a)]);
+    assert_invalid(&error, "JWT_ISSUER", "leave JWT_ISSUER unset");
+    let twice = format!("{url_a} {url_a}");
+    let error = refused(&[("JWT_OIDC_ISSUER", &twice)]);
+    assert_invalid(&error, "JWT_OIDC_ISSUER", "listed twice");
+}

@@ -97,7 +97,7 @@ pub fn from_env_with_prefix(prefix: &str) -> Result<JwtLayerBuilder<JsonClaims>,
 /// | `JWT_SECRET_ENCODING` | `base64` (any case): `JWT_SECRET` is base64, standard or URL-safe alphabet, padded or not. Any other value is an error, and so is setting it without `JWT_SECRET`. |
 /// | `JWT_PUBLIC_KEY` | A public key: PEM text when the value starts with `-----BEGIN` (literal `\n` sequences count as line breaks, for one-line variables), otherwise the path of a PEM or DER file. RSA, EC (P-256, P-384) and Ed25519 are recognised by trying each. |
 /// | `JWT_JWKS_URL` | The URL of an identity provider's JWKS (cargo feature `jwks`). |
-/// | `JWT_OIDC_ISSUER` | An OIDC issuer whose discovery document points to its JWKS (cargo feature `jwks`). Unless `JWT_ISSUER` is set, it is also the only accepted `iss`. |
+/// | `JWT_OIDC_ISSUER` | An OIDC issuer whose discovery document points to its JWKS (cargo feature `jwks`). Unless `JWT_ISSUER` is set, it is also the only accepted `iss`. A whitespace-separated list trusts several issuers, each a [`Tenant`](crate::layer::Tenant) discovered on its own, with `JWT_AUDIENCE` and `JWT_ALGORITHMS` shared (`JWT_ISSUER` must then be unset). |
 /// | `JWT_ALGORITHMS` | Comma-separated accepted algorithms, such as `RS256,PS256` (JWA names, any case). Default: the usual algorithm of the key's family, see [`JwtLayerBuilder::algorithms`]. |
 /// | `JWT_ISSUER` | Comma-separated accepted issuers; `iss` becomes required. |
 /// | `JWT_AUDIENCE` | Comma-separated accepted audiences; `aud` becomes required. |
@@ -155,6 +155,9 @@ enum KeySource {
     PublicKey(Key),
     #[cfg(feature = "jwks")]
     Remote(crate::keys::jwks::RemoteKeySet),
+    /// Several OIDC issuers, each discovered on its own: one tenant each.
+    #[cfg(feature = "jwks")]
+    Tenants(Vec<(String, crate::keys::jwks::RemoteKeySet)>),
 }
 
 impl fmt::Debug for EnvConfig {
@@ -168,6 +171,8 @@ impl fmt::Debug for EnvConfig {
             KeySource::PublicKey(key) => debug.field("public_key", key),
             #[cfg(feature = "jwks")]
             KeySource::Remote(keys) => debug.field("remote_keys", keys),
+            #[cfg(feature = "jwks")]
+            KeySource::Tenants(tenants) => debug.field("tenants", tenants),
         };
         debug
             .field("key_variable", &self.key_variable)
@@ -237,6 +242,20 @@ impl EnvConfig {
         let key = match key_var {
             SECRET => KeySource::Secret(secret(&vars, value, encoding.as_deref())?),
             PUBLIC_KEY => KeySource::PublicKey(public_key(&vars.name(PUBLIC_KEY), &value)?),
+            OIDC_ISSUER if value.split_whitespace().nth(1).is_some() => {
+                if !issuers.is_empty() {
+                    return Err(invalid(
+                        &vars.name(ISSUER),
+                        format!(
+                            "with several issuers in {}, each is trusted for its own tokens: \
+                             leave {} unset",
+                            vars.name(OIDC_ISSUER),
+                            vars.name(ISSUER)
+                        ),
+                    ));
+                }
+                tenants(&vars.name(OIDC_ISSUER), &value)?
+            }
             _ => {
                 let value = value.trim();
                 if key_var == OIDC_ISSUER && issuers.is_empty() {
@@ -280,6 +299,12 @@ impl EnvConfig {
             KeySource::PublicKey(key) => builder.key(key.clone()),
             #[cfg(feature = "jwks")]
             KeySource::Remote(keys) => builder.remote_keys(keys.clone()),
+            #[cfg(feature = "jwks")]
+            KeySource::Tenants(tenants) => {
+                tenants.iter().fold(builder, |builder, (issuer, keys)| {
+                    builder.tenant(crate::layer::Tenant::new(issuer).remote_keys(keys.clone()))
+                })
+            }
         };
         if let Some(algorithms) = &self.algorithms {
             builder = builder.algorithms(algorithms.iter().copied());
@@ -506,6 +531,15 @@ fn public_key(name: &str, value: &str) -> Result<Key, EnvError> {
 
 #[cfg(feature = "jwks")]
 fn remote(name: &str, discovery: bool, url: &str) -> Result<KeySource, EnvError> {
+    remote_set(name, discovery, url).map(KeySource::Remote)
+}
+
+#[cfg(feature = "jwks")]
+fn remote_set(
+    name: &str,
+    discovery: bool,
+    url: &str,
+) -> Result<crate::keys::jwks::RemoteKeySet, EnvError> {
     let parsed =
         reqwest::Url::parse(url).map_err(|error| invalid(name, format!("not a URL: {error}")))?;
     if !matches!(parsed.scheme(), "https" | "http") {
@@ -519,8 +553,25 @@ fn remote(name: &str, discovery: bool, url: &str) -> Result<KeySource, EnvError>
     };
     builder
         .build()
-        .map(KeySource::Remote)
         .map_err(|error| invalid(name, error.to_string()))
+}
+
+/// One tenant per whitespace-separated issuer of `value`, each discovered on its own.
+#[cfg(feature = "jwks")]
+fn tenants(name: &str, value: &str) -> Result<KeySource, EnvError> {
+    let mut tenants: Vec<(String, crate::keys::jwks::RemoteKeySet)> = Vec::new();
+    for issuer in value.split_whitespace() {
+        if tenants.iter().any(|(known, _)| known == issuer) {
+            return Err(invalid(name, format!("{issuer} is listed twice")));
+        }
+        tenants.push((issuer.to_owned(), remote_set(name, true, issuer)?));
+    }
+    Ok(KeySource::Tenants(tenants))
+}
+
+#[cfg(not(feature = "jwks"))]
+fn tenants(name: &str, _value: &str) -> Result<KeySource, EnvError> {
+    remote(name, true, "")
 }
 
 #[cfg(not(feature = "jwks"))]
