@@ -560,6 +560,23 @@ fn interleave(cases: &mut [Turn<'_>]) -> Rounds {
         .collect()
 }
 
+/// The median over `rounds` of a figure computed within each round.
+fn median_over(rounds: &Rounds, figure: &dyn Fn(Lookup<'_>) -> f64) -> f64 {
+    middle(
+        rounds
+            .iter()
+            .map(|round| {
+                figure(&|name: &str| {
+                    round
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map_or(f64::NAN, |(_, ns)| *ns)
+                })
+            })
+            .collect(),
+    )
+}
+
 fn middle(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -574,22 +591,7 @@ fn report_interleaved() {
         }
         println!("\nInterleaved ratios (median over rounds of per-round ratios):");
         for (alg, rounds) in all.iter() {
-            let ratio = |f: &dyn Fn(Lookup<'_>) -> f64| {
-                middle(
-                    rounds
-                        .iter()
-                        .map(|round| {
-                            let get = |name: &str| {
-                                round
-                                    .iter()
-                                    .find(|(n, _)| *n == name)
-                                    .map_or(f64::NAN, |(_, ns)| *ns)
-                            };
-                            f(&get)
-                        })
-                        .collect(),
-                )
-            };
+            let ratio = |figure: &dyn Fn(Lookup<'_>) -> f64| median_over(rounds, figure);
             println!(
                 "{alg}: layer-no_auth-decode {:+.2} µs | (layer-no_auth)/decode {:.2} | \
                  (layer-no_auth)/floor {:.2} | axum_layer/(axum_no_auth+floor) {:.2} | \
@@ -729,21 +731,7 @@ fn bench_guards(rt: &Runtime) {
         turn("untyped_guard", rt, &untyped_guard, &auth),
     ];
     let rounds = interleave(&mut cases);
-    let ratio = |f: &dyn Fn(Lookup<'_>) -> f64| {
-        middle(
-            rounds
-                .iter()
-                .map(|round| {
-                    f(&|name: &str| {
-                        round
-                            .iter()
-                            .find(|(n, _)| *n == name)
-                            .map_or(f64::NAN, |(_, ns)| *ns)
-                    })
-                })
-                .collect(),
-        )
-    };
+    let ratio = |figure: &dyn Fn(Lookup<'_>) -> f64| median_over(&rounds, figure);
     println!(
         "\nGuards behind a typed layer (HS256, cached, axum Router; medians of per-round \
          ratios):\ntyped/map {:.3} | typed_guard/typed {:.3} | untyped_guard/typed {:.3} | \
@@ -760,6 +748,75 @@ fn bench_guards(rt: &Runtime) {
     );
 }
 
+/// `kid` lookup among 1 and 1,000 keys, and the tenant picked by `iss` among two, through the
+/// verifier (HS256): interleaved only.
+fn bench_keys_and_tenants() {
+    if !interleaving() {
+        return;
+    }
+    use tower_jwt_auth::layer::Tenant;
+    let secret = |i: usize| format!("bench-secret-{i:04}-that-is-at-least-32-bytes-long");
+    let sign = |kid: &str, secret: &str, claims: &Value| {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("signing the token")
+    };
+    let iat = now() - 60;
+    let claims =
+        |iss: &str| json!({ "sub": "248289761001", "iss": iss, "iat": iat, "exp": iat + 3600 });
+    let one = JwtLayer::builder()
+        .key(Key::hmac(secret(0)).with_kid("k0"))
+        .build()
+        .expect("one key");
+    let thousand = JwtLayer::builder()
+        .keys((0..1000).map(|i| Key::hmac(secret(i)).with_kid(format!("k{i}"))))
+        .build()
+        .expect("a thousand keys");
+    let tenants = JwtLayer::builder()
+        .tenant(Tenant::new("https://a.example/").key(Key::hmac(secret(1)).with_kid("k1")))
+        .tenant(Tenant::new("https://b.example/").key(Key::hmac(secret(0)).with_kid("k0")))
+        .build()
+        .expect("two tenants");
+    let first = sign("k0", &secret(0), &claims("https://b.example/"));
+    let last = sign("k999", &secret(999), &claims("https://b.example/"));
+    for (layer, token) in [
+        (&one, &first),
+        (&thousand, &first),
+        (&thousand, &last),
+        (&tenants, &first),
+    ] {
+        layer.verifier().verify(token).expect("the token verifies");
+    }
+    let verify = |layer: &JwtLayer, token: &String| {
+        drop(black_box(layer.verifier().verify(black_box(token))));
+    };
+    let mut cases: Vec<Turn<'_>> = vec![
+        ("one_key", Box::new(|| verify(&one, &first))),
+        ("thousand_first", Box::new(|| verify(&thousand, &first))),
+        ("thousand_last", Box::new(|| verify(&thousand, &last))),
+        ("two_tenants", Box::new(|| verify(&tenants, &first))),
+    ];
+    let rounds = interleave(&mut cases);
+    let ratio = |figure: &dyn Fn(Lookup<'_>) -> f64| median_over(&rounds, figure);
+    println!(
+        "\nKeys and tenants (HS256, Verifier::verify; medians of per-round ratios):\n\
+         thousand_last/one_key {:.3} | thousand_first/one_key {:.3} | \
+         two_tenants-one_key {:+.0} ns | one_key {:.0} ns, thousand_last {:.0} ns, \
+         two_tenants {:.0} ns",
+        ratio(&|t| t("thousand_last") / t("one_key")),
+        ratio(&|t| t("thousand_first") / t("one_key")),
+        ratio(&|t| t("two_tenants") - t("one_key")),
+        ratio(&|t| t("one_key")),
+        ratio(&|t| t("thousand_last")),
+        ratio(&|t| t("two_tenants")),
+    );
+}
+
 fn main() {
     let since = SystemTime::now();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -773,4 +830,5 @@ fn main() {
     report(since);
     report_interleaved();
     bench_guards(&rt);
+    bench_keys_and_tenants();
 }
