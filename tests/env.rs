@@ -799,3 +799,21 @@ async fn several_oidc_issuers_are_tenants_each_discovered_on_its_own() {
     let error = refused(&[("JWT_OIDC_ISSUER", &twice)]);
     assert_invalid(&error, "JWT_OIDC_ISSUER", "listed twice");
 }
+
+#[test]
+fn the_jwks_cooldown_applies_to_remote_keys_only_and_is_at_least_a_second() {
+    let error = refused(&[("JWT_SECRET", &"x".repeat(32)), ("JWT_JWKS_COOLDOWN", "5")]);
+    assert!(
+        matches!(&error, EnvError::Inapplicable { variable, .. } if variable == "JWT_JWKS_COOLDOWN"),
+        "{error:?}"
+    );
+    #[cfg(feature = "jwks")]
+    {
+        let url = ("JWT_JWKS_URL", "https://idp.example/jwks.json");
+        for bad in ["0", "soon", "-1"] {
+            let error = refused(&[url, ("JWT_JWKS_COOLDOWN", bad)]);
+            assert_invalid(&error, "JWT_JWKS_COOLDOWN", "at least 1");
+        }
+        assert!(read(&[url, ("JWT_JWKS_COOLDOWN", "2")]).is_ok());
+    }
+}

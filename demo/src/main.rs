@@ -65,7 +65,7 @@ use tower_jwt_auth::{
     claims::NumericDate,
     env::{EnvConfig, EnvError},
     guard::{ClaimPath, Grants, scope_list_contains},
-    issuer::{JwtIssuer, SigningKey},
+    issuer::{DISCOVERY_PATH, JWKS_PATH, JwtIssuer, SigningKey},
     layer::JwtLayerBuilder,
     refresh::{
         DEFAULT_REFRESH_CAPACITY, DEFAULT_REFRESH_TOKENS_PER_SUBJECT, MemoryRefreshStore,
@@ -161,6 +161,8 @@ const USERS: &[User] = &[
 ];
 
 struct AppState {
+    /// What signs the demo's tokens: `None` when the key source is a public key or a JWKS.
+    issuer: Option<JwtIssuer>,
     /// `None` when the key source is a public key or a JWKS: the demo cannot sign then.
     sessions: Option<Sessions>,
     directory: Directory,
@@ -198,8 +200,30 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
 
+    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let addr: SocketAddr = bind.parse().map_err(|error| {
+        format!("BIND={bind:?} is not an address and port such as 127.0.0.1:3000: {error}")
+    })?;
+    // Bound first: with an asymmetric signing key, the demo verifies through its own JWKS,
+    // whose URL has the port.
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|error| {
+        format!("cannot listen on {addr}: {error}; set BIND to another address and port")
+    })?;
+    let local = listener.local_addr()?;
+    let signing_key = match std::env::var("JWT_SIGNING_KEY") {
+        Ok(value) if !value.trim().is_empty() => Some(signing_key(&value)?),
+        _ => None,
+    };
     let config = match EnvConfig::from_env() {
+        Ok(_) if signing_key.is_some() => {
+            return Err(
+                "JWT_SIGNING_KEY takes the place of JWT_SECRET, JWT_PUBLIC_KEY, \
+                 JWT_JWKS_URL and JWT_OIDC_ISSUER: set only one of them"
+                    .into(),
+            );
+        }
         Ok(config) => config,
+        Err(EnvError::NoKeySource { .. }) if signing_key.is_some() => own_jwks_config(local)?,
         Err(EnvError::NoKeySource { .. }) => {
             tracing::warn!(
                 "none of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL, JWT_OIDC_ISSUER is set: \
@@ -215,10 +239,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
         Err(error) => return Err(error.into()),
     };
-    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    let addr: SocketAddr = bind.parse().map_err(|error| {
-        format!("BIND={bind:?} is not an address and port such as 127.0.0.1:3000: {error}")
-    })?;
 
     let app = match std::env::var("REDIS_URL") {
         #[cfg(feature = "redis")]
@@ -226,7 +246,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             tracing::info!("revocations and refresh tokens in Redis");
             let revocations = tower_jwt_auth::revocation::RedisRevocationStore::connect_lazy(&url)?;
             let refresh_tokens = tower_jwt_auth::refresh::RedisRefreshStore::sharing(&revocations);
-            app(&config, revocations, refresh_tokens)?
+            app(&config, signing_key, revocations, refresh_tokens)?
         }
         #[cfg(not(feature = "redis"))]
         Ok(_) => {
@@ -235,17 +255,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                  tokens in memory"
             );
             let (revocations, refresh_tokens) = memory_stores()?;
-            app(&config, revocations, refresh_tokens)?
+            app(&config, signing_key, revocations, refresh_tokens)?
         }
         Err(_) => {
             let (revocations, refresh_tokens) = memory_stores()?;
-            app(&config, revocations, refresh_tokens)?
+            app(&config, signing_key, revocations, refresh_tokens)?
         }
     };
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|error| {
-        format!("cannot listen on {addr}: {error}; set BIND to another address and port")
-    })?;
-    tracing::info!("demo API listening on http://{}", listener.local_addr()?);
+    tracing::info!("demo API listening on http://{local}");
     axum::serve(listener, app).await?;
     Ok(())
 }
@@ -281,6 +298,7 @@ fn memory_stores() -> Result<(MemoryRevocationStore, MemoryRefreshStore), String
 
 fn app(
     config: &EnvConfig,
+    signing_key: Option<SigningKey>,
     revocations: impl RevocationStore + Clone,
     refresh_tokens: impl RefreshStore,
 ) -> Result<Router, tower_jwt_auth::error::ConfigError> {
@@ -299,8 +317,16 @@ fn app(
     // The demo's issuer and audience unless the environment names its own.
     let issuer_name = config.issuers().first().map_or(ISSUER, String::as_str);
     let audience = config.audiences().first().map_or(AUDIENCE, String::as_str);
-    let issuer = match config.hmac_secret() {
-        Some(secret) => Some(
+    let issuer = match (signing_key, config.hmac_secret()) {
+        // Its algorithm is its own (ES256 or EdDSA), its kid the key's thumbprint.
+        (Some(key), _) => Some(
+            JwtIssuer::builder()
+                .key(key)
+                .issuer(issuer_name)
+                .audience(audience)
+                .build()?,
+        ),
+        (None, Some(secret)) => Some(
             JwtIssuer::builder()
                 .key(SigningKey::hmac(secret))
                 .algorithm(signing_algorithm(config))
@@ -308,7 +334,7 @@ fn app(
                 .audience(audience)
                 .build()?,
         ),
-        None => {
+        (None, None) => {
             tracing::warn!(
                 key = config.key_variable(),
                 "no HMAC secret: POST /auth/login and /auth/refresh answer 501, tokens must \
@@ -414,7 +440,20 @@ fn app(
             })
         });
 
+    // What verifiers of the demo's tokens fetch: its public keys (none for an HMAC secret),
+    // and, when its issuer is a URL another instance can discover, its discovery document.
+    let publishing = match &issuer {
+        Some(issuer) => {
+            let mut routes = Router::new().route_service(JWKS_PATH, issuer.jwks_service());
+            if issuer_name.starts_with("http://") || issuer_name.starts_with("https://") {
+                routes = routes.route_service(DISCOVERY_PATH, issuer.discovery_service()?);
+            }
+            routes
+        }
+        None => Router::new(),
+    };
     let state = Arc::new(AppState {
+        issuer: issuer.clone(),
         sessions,
         directory,
         notes: Mutex::new(HashMap::new()),
@@ -452,7 +491,21 @@ fn app(
             )),
         );
     }
+    let admins = || RequireRoles::any(["admin"]).map(|guard| guard.claims::<AccessClaims>());
     Ok(router
+        .merge(publishing)
+        .route(
+            "/admin/rotate-key",
+            post(rotate_key)
+                .route_layer(admins()?)
+                .route_layer(required.clone()),
+        )
+        .route(
+            "/admin/keys/{kid}",
+            delete(retire_key)
+                .route_layer(admins()?)
+                .route_layer(required.clone()),
+        )
         .route("/web/me", get(me).route_layer(cookie.clone()))
         .route("/web/note", post(web_note).route_layer(cookie))
         .route(
@@ -720,6 +773,102 @@ fn floor_claims(floor: &Floor, headers: &axum::http::HeaderMap) -> Option<Access
         .as_secs();
     (claims.exp.as_f64() > now as f64 && claims.iss == floor.issuer && claims.aud == floor.audience)
         .then_some(claims)
+}
+
+/// `POST /admin/rotate-key`: a new Ed25519 key signs from now on; the previous ones stay in
+/// the JWKS (their tokens still verify) until `DELETE /admin/keys/{kid}` retires them.
+async fn rotate_key(State(state): State<Arc<AppState>>) -> Response {
+    let Some(issuer) = &state.issuer else {
+        return login_unavailable();
+    };
+    if issuer.jwks()["keys"].as_array().is_none_or(Vec::is_empty) {
+        return error(
+            StatusCode::CONFLICT,
+            "not_rotatable",
+            "An HMAC secret is shared with the verifiers: it is not rotated here.",
+        );
+    }
+    let rotated = generated_ed25519()
+        .map_err(|error| error.to_string())
+        .and_then(|key| {
+            issuer
+                .rotate(key, None, None)
+                .map_err(|error| error.to_string())
+        });
+    match rotated {
+        Ok(kid) => {
+            tracing::info!(kid = kid.as_deref(), "signing key rotated");
+            Json(json!({ "kid": kid, "jwks": issuer.jwks() })).into_response()
+        }
+        Err(why) => {
+            tracing::error!(%why, "the signing key could not be rotated");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "rotation_failed",
+                "The key could not be rotated.",
+            )
+        }
+    }
+}
+
+/// `DELETE /admin/keys/{kid}`: stops publishing a retiring key.
+async fn retire_key(State(state): State<Arc<AppState>>, Path(kid): Path<String>) -> StatusCode {
+    match &state.issuer {
+        Some(issuer) if issuer.retire(&kid) => StatusCode::NO_CONTENT,
+        _ => StatusCode::NOT_FOUND,
+    }
+}
+
+/// `JWT_SIGNING_KEY`: `generate`, or a P-256 or Ed25519 private key as PEM text or a file path.
+fn signing_key(value: &str) -> Result<SigningKey, String> {
+    let value = value.trim();
+    if value == "generate" {
+        tracing::warn!("JWT_SIGNING_KEY=generate: an Ed25519 key for this run only");
+        return generated_ed25519();
+    }
+    let pem = if value.starts_with("-----BEGIN") {
+        value.to_owned()
+    } else {
+        std::fs::read_to_string(value)
+            .map_err(|error| format!("JWT_SIGNING_KEY: cannot read the file {value:?}: {error}"))?
+    };
+    SigningKey::ec_pem(&pem)
+        .or_else(|_| SigningKey::ed_pem(&pem))
+        .map_err(|_| {
+            "JWT_SIGNING_KEY is neither a P-256 (ES256) nor an Ed25519 private key in PEM".into()
+        })
+}
+
+/// A fresh Ed25519 signing key.
+fn generated_ed25519() -> Result<SigningKey, String> {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8v1(&rng)
+        .map_err(|_| "no Ed25519 key could be generated".to_owned())?;
+    SigningKey::ed_der(pkcs8.as_ref()).map_err(|error| error.to_string())
+}
+
+/// The configuration of a demo that signs with an asymmetric key: it verifies its tokens
+/// through its own JWKS, so a rotation shows in its routes as in any other verifier's.
+#[cfg(feature = "jwks")]
+fn own_jwks_config(local: SocketAddr) -> Result<EnvConfig, String> {
+    let host = if local.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], local.port()))
+    } else {
+        local
+    };
+    let jwks_url = format!("http://{host}{JWKS_PATH}");
+    EnvConfig::from_vars("", |name| match name {
+        "JWT_JWKS_URL" => Some(jwks_url.clone()),
+        // Its own JWKS is next door: a rotated key is found within a second.
+        "JWT_JWKS_COOLDOWN" => std::env::var(name).ok().or_else(|| Some("1".into())),
+        _ => std::env::var(name).ok(),
+    })
+    .map_err(|error| error.to_string())
+}
+
+#[cfg(not(feature = "jwks"))]
+fn own_jwks_config(_local: SocketAddr) -> Result<EnvConfig, String> {
+    Err("JWT_SIGNING_KEY needs the demo's `jwks` feature (on by default)".into())
 }
 
 async fn admin(Claims(claims): Claims<AccessClaims>) -> Json<Value> {

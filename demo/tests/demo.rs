@@ -15,7 +15,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
-use support::{Demo, Squatter, start_demo, start_demo_from, start_demo_with};
+use support::{
+    Demo, Squatter, start_demo, start_demo_from, start_demo_naming_its_port, start_demo_with,
+};
 
 /// What the demo answered.
 struct Reply {
@@ -947,5 +949,137 @@ async fn a_demo_that_cannot_start_names_the_variable_to_change() {
         }
         assert!(!error.contains("Os {"), "Debug form: {error}");
         assert!(!error.contains("short\""), "the secret: {error}");
+    }
+}
+
+/// A demo signing with a key made for the run, and a second demo trusting the first through
+/// OIDC discovery: tokens carry the published kid, both accept them, and a rotation through the
+/// admin route is taken up by both without a restart.
+#[tokio::test]
+async fn a_demo_signs_with_an_asymmetric_key_that_another_demo_discovers() {
+    let signer = start_demo_naming_its_port(|port| {
+        vec![
+            ("JWT_SECRET".into(), String::new()),
+            ("JWT_SIGNING_KEY".into(), "generate".into()),
+            ("JWT_ISSUER".into(), format!("http://127.0.0.1:{port}")),
+        ]
+    })
+    .await;
+    let (status, jwks) = call(
+        "GET",
+        &format!("{}/.well-known/jwks.json", signer.base),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let keys = jwks["keys"].as_array().unwrap().clone();
+    assert_eq!(keys.len(), 1, "{jwks}");
+    assert_eq!(keys[0]["kty"], "OKP");
+    assert!(keys[0].get("d").is_none(), "no private part: {jwks}");
+    let (status, discovery) = call(
+        "GET",
+        &format!("{}/.well-known/openid-configuration", signer.base),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(discovery["issuer"], signer.base.as_str());
+
+    let trusting = start_demo_with(&[
+        ("JWT_SECRET", ""),
+        ("JWT_OIDC_ISSUER", &signer.base),
+        ("JWT_JWKS_COOLDOWN", "1"),
+    ])
+    .await;
+    let me = |demo: &Demo| format!("{}/auth/me", demo.base);
+    let (status, pair) = login(&signer, "admin", "admin-password").await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let token = pair["access_token"].as_str().unwrap().to_owned();
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "EdDSA");
+    assert_eq!(header["kid"], keys[0]["kid"]);
+    let bearer = format!("Bearer {token}");
+    for demo in [&signer, &trusting] {
+        let (status, body) = call("GET", &me(demo), &[("authorization", &bearer)], None).await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", demo.base);
+    }
+    // The trusting demo holds no signing key.
+    let (status, _) = login(&trusting, "alice", "alice-password").await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+
+    // Rotation, admins only.
+    let rotate = format!("{}/admin/rotate-key", signer.base);
+    let (_, alice) = login(&signer, "alice", "alice-password").await;
+    let alice = format!("Bearer {}", alice["access_token"].as_str().unwrap());
+    let (status, _) = call("POST", &rotate, &[("authorization", &alice)], None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, rotated) = call("POST", &rotate, &[("authorization", &bearer)], None).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+    assert_ne!(new_kid, keys[0]["kid"].as_str().unwrap());
+    assert_eq!(rotated["jwks"]["keys"].as_array().unwrap().len(), 2);
+    let (_, pair) = login(&signer, "admin", "admin-password").await;
+    let rotated_token = pair["access_token"].as_str().unwrap().to_owned();
+    let rotated_bearer = format!("Bearer {rotated_token}");
+    // Each demo finds the new kid through its refetch (the signer reads its own JWKS), once the
+    // cooldown allows; the old key's token still verifies everywhere.
+    for demo in [&signer, &trusting] {
+        eventually_accepted(demo, &rotated_bearer).await;
+        let (status, body) = call("GET", &me(demo), &[("authorization", &bearer)], None).await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", demo.base);
+    }
+    // Retiring the old key: the signer's own routes refuse its token once they refetch.
+    let old_kid = keys[0]["kid"].as_str().unwrap();
+    let retire = format!("{}/admin/keys/{old_kid}", signer.base);
+    let (status, _) = call(
+        "DELETE",
+        &retire,
+        &[("authorization", &rotated_bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(
+        "DELETE",
+        &retire,
+        &[("authorization", &rotated_bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, jwks) = call(
+        "GET",
+        &format!("{}/.well-known/jwks.json", signer.base),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(jwks["keys"][0]["kid"], new_kid.as_str());
+}
+
+/// Waits (up to 10 s) until `demo` accepts `bearer` on `/auth/me`; only 401s on the way.
+async fn eventually_accepted(demo: &Demo, bearer: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let me = format!("{}/auth/me", demo.base);
+        let (status, body) = call("GET", &me, &[("authorization", bearer)], None).await;
+        if status == StatusCode::OK {
+            return;
+        }
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{}: {body}",
+            demo.base
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -32,12 +32,13 @@ const ISSUER: &str = "JWT_ISSUER";
 const AUDIENCE: &str = "JWT_AUDIENCE";
 const LEEWAY: &str = "JWT_LEEWAY";
 const COOKIE_NAME: &str = "JWT_COOKIE_NAME";
+const JWKS_COOLDOWN: &str = "JWT_JWKS_COOLDOWN";
 
 /// The variables that say where the verification key comes from; exactly one must be set.
 const KEY_VARIABLES: [&str; 4] = [SECRET, PUBLIC_KEY, JWKS_URL, OIDC_ISSUER];
 
 /// Every variable read, without the prefix.
-const VARIABLES: [&str; 10] = [
+const VARIABLES: [&str; 11] = [
     SECRET,
     SECRET_ENCODING,
     PUBLIC_KEY,
@@ -48,6 +49,7 @@ const VARIABLES: [&str; 10] = [
     AUDIENCE,
     LEEWAY,
     COOKIE_NAME,
+    JWKS_COOLDOWN,
 ];
 
 /// Every algorithm, for case-insensitive parsing.
@@ -101,6 +103,7 @@ pub fn from_env_with_prefix(prefix: &str) -> Result<JwtLayerBuilder<JsonClaims>,
 /// | `JWT_ALGORITHMS` | Comma-separated accepted algorithms, such as `RS256,PS256` (JWA names, any case). Default: the usual algorithm of the key's family, see [`JwtLayerBuilder::algorithms`]. |
 /// | `JWT_ISSUER` | Comma-separated accepted issuers; `iss` becomes required. |
 /// | `JWT_AUDIENCE` | Comma-separated accepted audiences; `aud` becomes required. |
+/// | `JWT_JWKS_COOLDOWN` | Seconds, at least 1, between two refetches of a remote key set for an unknown `kid` (default 30). Only with `JWT_JWKS_URL` or `JWT_OIDC_ISSUER`. |
 /// | `JWT_LEEWAY` | Clock skew tolerated, in whole seconds, at most 300. |
 /// | `JWT_COOKIE_NAME` | Also read the token from this cookie: the source becomes [`TokenSource::HeaderOrCookie`] with this name (a request carrying both is refused). Unset: the `Authorization` header only. |
 ///
@@ -238,6 +241,16 @@ impl EnvConfig {
             });
         }
 
+        let cooldown = vars
+            .get(JWKS_COOLDOWN)
+            .map(|value| cooldown(&vars.name(JWKS_COOLDOWN), &value))
+            .transpose()?;
+        if cooldown.is_some() && matches!(key_var, SECRET | PUBLIC_KEY) {
+            return Err(EnvError::Inapplicable {
+                variable: vars.name(JWKS_COOLDOWN),
+                applies_to: format!("{} or {}", vars.name(JWKS_URL), vars.name(OIDC_ISSUER)),
+            });
+        }
         let mut issuers = vars.list(ISSUER)?;
         let key = match key_var {
             SECRET => KeySource::Secret(secret(&vars, value, encoding.as_deref())?),
@@ -254,14 +267,14 @@ impl EnvConfig {
                         ),
                     ));
                 }
-                tenants(&vars.name(OIDC_ISSUER), &value)?
+                tenants(&vars.name(OIDC_ISSUER), &value, cooldown)?
             }
             _ => {
                 let value = value.trim();
                 if key_var == OIDC_ISSUER && issuers.is_empty() {
                     issuers.push(value.to_owned());
                 }
-                remote(&vars.name(key_var), key_var == OIDC_ISSUER, value)?
+                remote(&vars.name(key_var), key_var == OIDC_ISSUER, value, cooldown)?
             }
         };
 
@@ -530,8 +543,13 @@ fn public_key(name: &str, value: &str) -> Result<Key, EnvError> {
 }
 
 #[cfg(feature = "jwks")]
-fn remote(name: &str, discovery: bool, url: &str) -> Result<KeySource, EnvError> {
-    remote_set(name, discovery, url).map(KeySource::Remote)
+fn remote(
+    name: &str,
+    discovery: bool,
+    url: &str,
+    cooldown: Option<Duration>,
+) -> Result<KeySource, EnvError> {
+    remote_set(name, discovery, url, cooldown).map(KeySource::Remote)
 }
 
 #[cfg(feature = "jwks")]
@@ -539,6 +557,7 @@ fn remote_set(
     name: &str,
     discovery: bool,
     url: &str,
+    cooldown: Option<Duration>,
 ) -> Result<crate::keys::jwks::RemoteKeySet, EnvError> {
     let parsed =
         reqwest::Url::parse(url).map_err(|error| invalid(name, format!("not a URL: {error}")))?;
@@ -551,6 +570,10 @@ fn remote_set(
     } else {
         builder.jwks_url(url)
     };
+    let builder = match cooldown {
+        Some(cooldown) => builder.cooldown(cooldown),
+        None => builder,
+    };
     builder
         .build()
         .map_err(|error| invalid(name, error.to_string()))
@@ -558,24 +581,29 @@ fn remote_set(
 
 /// One tenant per whitespace-separated issuer of `value`, each discovered on its own.
 #[cfg(feature = "jwks")]
-fn tenants(name: &str, value: &str) -> Result<KeySource, EnvError> {
+fn tenants(name: &str, value: &str, cooldown: Option<Duration>) -> Result<KeySource, EnvError> {
     let mut tenants: Vec<(String, crate::keys::jwks::RemoteKeySet)> = Vec::new();
     for issuer in value.split_whitespace() {
         if tenants.iter().any(|(known, _)| known == issuer) {
             return Err(invalid(name, format!("{issuer} is listed twice")));
         }
-        tenants.push((issuer.to_owned(), remote_set(name, true, issuer)?));
+        tenants.push((issuer.to_owned(), remote_set(name, true, issuer, cooldown)?));
     }
     Ok(KeySource::Tenants(tenants))
 }
 
 #[cfg(not(feature = "jwks"))]
-fn tenants(name: &str, _value: &str) -> Result<KeySource, EnvError> {
-    remote(name, true, "")
+fn tenants(name: &str, _value: &str, _cooldown: Option<Duration>) -> Result<KeySource, EnvError> {
+    remote(name, true, "", None)
 }
 
 #[cfg(not(feature = "jwks"))]
-fn remote(name: &str, _discovery: bool, _url: &str) -> Result<KeySource, EnvError> {
+fn remote(
+    name: &str,
+    _discovery: bool,
+    _url: &str,
+    _cooldown: Option<Duration>,
+) -> Result<KeySource, EnvError> {
     Err(EnvError::FeatureDisabled {
         variable: name.to_owned(),
         feature: "jwks",
@@ -623,6 +651,18 @@ fn leeway(name: &str, value: &str) -> Result<Duration, EnvError> {
         ));
     }
     Ok(leeway)
+}
+
+/// Whole seconds, at least one: a refetch for every unknown `kid` would let anyone make the
+/// layer hammer the identity provider.
+fn cooldown(name: &str, value: &str) -> Result<Duration, EnvError> {
+    match value.trim().parse::<u64>() {
+        Ok(seconds) if seconds >= 1 => Ok(Duration::from_secs(seconds)),
+        _ => Err(invalid(
+            name,
+            "expected a whole number of seconds, at least 1",
+        )),
+    }
 }
 
 fn cookie_name(name: &str, value: &str) -> Result<String, EnvError> {

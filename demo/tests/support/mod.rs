@@ -52,6 +52,21 @@ pub async fn start_demo_with(env: &[(&str, &str)]) -> Demo {
     on_a_free_port("demo", None, |port, _| start_on(port, env)).await
 }
 
+/// [`start_demo`] with environment variables that name its own port (its URL as `JWT_ISSUER`).
+pub async fn start_demo_naming_its_port(env: impl Fn(u16) -> Vec<(String, String)>) -> Demo {
+    on_a_free_port("demo", None, |port, _| {
+        let env = env(port);
+        async move {
+            let env: Vec<(&str, &str)> = env
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect();
+            start_on(port, &env).await
+        }
+    })
+    .await
+}
+
 /// Starts a server with `start(port, attempt)` until one works, on `first_port` first (a free
 /// port when `None`), then on free ports, [`ATTEMPTS`] times in all; panics with every failure.
 ///
