@@ -35,7 +35,8 @@ enum Document {
 /// use tower_jwt_auth::issuer::{DISCOVERY_PATH, JWKS_PATH, JwtIssuer, SigningKey};
 ///
 /// # fn main() -> Result<(), tower_jwt_auth::error::ConfigError> {
-/// # let pem = include_bytes!("../../tests/keys/ed25519.key");
+/// # // A test-only key: never use it elsewhere.
+/// # let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIHmqqp2GfDtH/WSOg/7ouRcFZLQB5Lcxfq0VLoanrv/0\n-----END PRIVATE KEY-----\n";
 /// let issuer = JwtIssuer::builder()
 ///     .key(SigningKey::ed_pem(pem)?)
 ///     .issuer("https://auth.example.com")
