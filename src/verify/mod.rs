@@ -52,8 +52,9 @@ pub struct VerifiedJws<'a> {
 pub struct Verifier<C> {
     /// One, or one per trusted issuer (`JwtLayerBuilder::tenant`).
     tenants: Box<[TenantVerifier]>,
-    /// With several tenants: the one each issuer's tokens are verified by.
-    by_issuer: HashMap<Box<str>, usize, foldhash::quality::RandomState>,
+    /// With several tenants: the one each issuer's tokens are verified by. The fast hasher:
+    /// the keys are the configuration's, and a lookup's key cannot crowd a bucket.
+    by_issuer: HashMap<Box<str>, usize, foldhash::fast::RandomState>,
     /// The trusted issuers, for the description of a token no tenant trusts.
     issuers_shown: Arc<str>,
     provider: &'static CryptoProvider,
@@ -202,15 +203,7 @@ impl<C: DeserializeOwned> Verifier<C> {
         if self.tenants.len() == 1 {
             return Ok(0);
         }
-        #[derive(serde::Deserialize)]
-        struct IssuerOnly<'a> {
-            #[serde(borrow)]
-            iss: Option<std::borrow::Cow<'a, str>>,
-        }
-        let iss = payload
-            .ok()
-            .and_then(|payload| serde_json::from_slice::<IssuerOnly<'_>>(payload).ok())
-            .and_then(|peek| peek.iss);
+        let iss = payload.ok().and_then(payload::peek_issuer);
         let tenant = iss.as_deref().and_then(|iss| self.by_issuer.get(iss));
         tenant.copied().ok_or_else(|| {
             explained(

@@ -380,6 +380,38 @@ fn without_values(message: &str) -> String {
     "the claims type's own Deserialize refused a value".to_owned()
 }
 
+/// The first `iss` of a JSON object, read without parsing what follows it: which tenant's keys
+/// to try is decided on every request of a multi-tenant layer, before the signature. The whole
+/// object is checked later, with the claims (a second `iss` is refused then).
+pub(crate) fn peek_issuer(json: &[u8]) -> Option<Cow<'_, str>> {
+    struct Peek<'s, 'a>(&'s mut Option<Cow<'a, str>>);
+
+    impl<'a> Visitor<'a> for Peek<'_, 'a> {
+        type Value = ();
+
+        fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            formatter.write_str("a claims set")
+        }
+
+        fn visit_map<A: MapAccess<'a>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key_seed(KeySeed)? {
+                if key == "iss" {
+                    *self.0 = Some(map.next_value_seed(KeySeed)?);
+                    return Ok(());
+                }
+                map.next_value::<de::IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+
+    let mut iss = None;
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    // Leaving the object early makes serde_json report it unfinished: of no concern here.
+    let _ = deserializer.deserialize_map(Peek(&mut iss));
+    iss
+}
+
 /// A map key, borrowed from the payload unless it holds escapes.
 struct KeySeed;
 
@@ -563,6 +595,28 @@ mod tests {
         let why = why_it_does_not_fit::<WithCustom>(r#"{"key":"s3cret"}"#);
         assert!(!why.contains("s3cret"), "{why}");
         assert!(why.starts_with(r#"field "key": "#), "{why}");
+    }
+
+    #[test]
+    fn the_issuer_is_peeked_without_reading_on() {
+        for (json, iss) in [
+            (
+                r#"{"sub":"a","iss":"https://a","exp":1}"#,
+                Some("https://a"),
+            ),
+            (
+                r#"{"iss":"https://a", "then": not json at all"#,
+                Some("https://a"),
+            ),
+            (r#"{"nested":{"iss":"x"},"iss":"\u0061"}"#, Some("a")),
+            (r#"{"iss":"first","iss":"second"}"#, Some("first")),
+            (r#"{"iss":7}"#, None),
+            (r#"{"sub":"a"}"#, None),
+            (r#"["iss","a"]"#, None),
+            ("", None),
+        ] {
+            assert_eq!(peek_issuer(json.as_bytes()).as_deref(), iss, "{json}");
+        }
     }
 
     #[test]
