@@ -384,6 +384,83 @@ fn without_values(message: &str) -> String {
 /// to try is decided on every request of a multi-tenant layer, before the signature. The whole
 /// object is checked later, with the claims (a second `iss` is refused then).
 pub(crate) fn peek_issuer(json: &[u8]) -> Option<Cow<'_, str>> {
+    match scan_issuer(json) {
+        Scan::Found(iss) => Some(Cow::Borrowed(iss)),
+        Scan::Absent => None,
+        Scan::Unsure => parse_issuer(json),
+    }
+}
+
+/// What the byte scan made of a payload.
+enum Scan<'a> {
+    Found(&'a str),
+    Absent,
+    /// An escape, or anything else the scan does not follow: parse instead.
+    Unsure,
+}
+
+/// The top-level `"iss": "<text>"` of a compact object, found by a byte scan that follows
+/// strings and nesting and gives up (`Unsure`) on an escape or anything malformed, so that the
+/// parser decides those. A JWT payload is a flat object of plain strings and numbers, and the
+/// scan stops at `iss`.
+fn scan_issuer(json: &[u8]) -> Scan<'_> {
+    let skip_blank = |mut at: usize| {
+        while json
+            .get(at)
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            at += 1;
+        }
+        at
+    };
+    // A plain string starting after the quote at `at`: its end, or `None` for an escape.
+    let string_end = |at: usize| -> Option<usize> {
+        let len = json
+            .get(at + 1..)?
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')?;
+        (json[at + 1 + len] == b'"').then_some(at + 1 + len)
+    };
+    let mut depth = 0usize;
+    let mut at = 0;
+    while let Some(&byte) = json.get(at) {
+        match byte {
+            b'"' => {
+                let Some(end) = string_end(at) else {
+                    return Scan::Unsure;
+                };
+                let after = skip_blank(end + 1);
+                if depth == 1 && &json[at + 1..end] == b"iss" && json.get(after) == Some(&b':') {
+                    let value = skip_blank(after + 1);
+                    if json.get(value) != Some(&b'"') {
+                        return Scan::Unsure;
+                    }
+                    let Some(value_end) = string_end(value) else {
+                        return Scan::Unsure;
+                    };
+                    return match std::str::from_utf8(&json[value + 1..value_end]) {
+                        Ok(iss) => Scan::Found(iss),
+                        Err(_) => Scan::Unsure,
+                    };
+                }
+                at = end + 1;
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => match depth.checked_sub(1) {
+                Some(0) => return Scan::Absent,
+                Some(outer) => depth = outer,
+                None => return Scan::Unsure,
+            },
+            _ => {}
+        }
+        at += 1;
+    }
+    Scan::Unsure
+}
+
+/// [`peek_issuer`] by the parser, for what the scan does not follow.
+fn parse_issuer(json: &[u8]) -> Option<Cow<'_, str>> {
     struct Peek<'s, 'a>(&'s mut Option<Cow<'a, str>>);
 
     impl<'a> Visitor<'a> for Peek<'_, 'a> {
@@ -614,8 +691,84 @@ mod tests {
             (r#"{"sub":"a"}"#, None),
             (r#"["iss","a"]"#, None),
             ("", None),
+            // A value that reads "iss", and nesting, do not fool the scan.
+            (
+                r#"{"a":"iss","b":{"iss":"x","c":[1,{"iss":"y"}]},"iss":"z"}"#,
+                Some("z"),
+            ),
+            (r#" { "iss" : "spaced" } "#, Some("spaced")),
+            (
+                r#"{"k\"":"iss","iss":"after an escape"}"#,
+                Some("after an escape"),
+            ),
+            (r#"{"iss":"with \"quotes\""}"#, Some("with \"quotes\"")),
+            (r#"{"sub":"a"} {"iss":"after the object"}"#, None),
+            (r#"{"iss""#, None),
         ] {
             assert_eq!(peek_issuer(json.as_bytes()).as_deref(), iss, "{json}");
+        }
+    }
+
+    /// The scan and the parser agree on every payload, whichever decides.
+    #[test]
+    fn the_scan_agrees_with_the_parser() {
+        for json in [
+            r#"{"sub":"a","iss":"https://a","exp":1}"#,
+            r#"{"nested":{"iss":"x"},"iss":"a"}"#,
+            r#"{"list":["iss",{"iss":1}],"iss":"b"}"#,
+            r#"{"iss":7}"#,
+            r#"{"sub":"a"}"#,
+            r#"{"iss":null}"#,
+            r#"{"iss":"a""#,
+        ] {
+            let scanned = match scan_issuer(json.as_bytes()) {
+                Scan::Found(iss) => Some(Cow::Borrowed(iss)),
+                Scan::Absent => None,
+                Scan::Unsure => continue,
+            };
+            assert_eq!(scanned, parse_issuer(json.as_bytes()), "{json}");
+        }
+    }
+
+    use proptest::prelude::Strategy as _;
+
+    proptest::proptest! {
+        /// On any object of the keys and values that matter, as serde_json writes it (compact
+        /// or pretty), the scan finds what the parser finds whenever it decides.
+        #[test]
+        fn the_scan_never_disagrees_with_the_parser(
+            entries in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["iss", "sub", "is", "iss\"", "aud"]),
+                    proptest::prop_oneof![
+                        "[a-z:/.\"\\\\ ]{0,8}".prop_map(Value::String),
+                        proptest::num::i64::ANY.prop_map(Value::from),
+                        proptest::collection::vec("[a-z]{0,3}", 0..3).prop_map(|items| {
+                            let object: Map<String, Value> =
+                                items.into_iter().map(|item| ("iss".to_owned(), Value::String(item))).collect();
+                            Value::Object(object)
+                        }),
+                    ],
+                ),
+                0..6,
+            ),
+            pretty in proptest::bool::ANY,
+        ) {
+            let object: Map<String, Value> = entries
+                .into_iter()
+                .map(|(key, value)| (key.to_owned(), value))
+                .collect();
+            let json = if pretty {
+                serde_json::to_string_pretty(&object).unwrap()
+            } else {
+                serde_json::to_string(&object).unwrap()
+            };
+            let scanned = match scan_issuer(json.as_bytes()) {
+                Scan::Found(iss) => Some(Cow::Borrowed(iss)),
+                Scan::Absent => None,
+                Scan::Unsure => return Ok(()),
+            };
+            proptest::prop_assert_eq!(scanned, parse_issuer(json.as_bytes()), "{}", json);
         }
     }
 
