@@ -210,7 +210,8 @@ impl<C> JwtLayerBuilder<C> {
     /// Picks the tenant from the request rather than from the token: `resolve` returns the
     /// issuer of the request's tenant (by its `Host`, a path prefix, …), or `None` for a request
     /// no tenant serves (refused as `jwt issuer invalid`). The token's `iss` must then be that
-    /// issuer. Needs tenants.
+    /// issuer. An issuer no tenant has is the resolver's mistake: a 500 and an ERROR event.
+    /// Needs tenants.
     pub fn tenant_resolver(
         mut self,
         resolve: impl Fn(&RequestHead<'_>) -> Option<String> + Send + Sync + 'static,

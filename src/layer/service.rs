@@ -94,23 +94,31 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         let Some(resolve) = &self.tenant_resolver else {
             return Ok(None);
         };
-        let issuer = (resolve.0)(head);
-        match issuer
-            .as_deref()
-            .and_then(|issuer| self.verifier.tenant_of(issuer))
-        {
-            Some(tenant) => Ok(Some(tenant)),
-            None => Err(explained(
+        let Some(issuer) = (resolve.0)(head) else {
+            return Err(explained(
                 AuthError::InvalidIssuer {
                     expected: self.verifier.issuers_shown(),
                 },
                 format_args!(
-                    "the tenant resolver picked {} for {} {}, which no tenant is",
-                    Shown(issuer.as_deref().unwrap_or("no tenant")),
+                    "the tenant resolver picked no tenant for {} {}",
                     head.method(),
                     Shown(head.uri().path())
                 ),
-            )),
+            ));
+        };
+        match self.verifier.tenant_of(&issuer) {
+            Some(tenant) => Ok(Some(tenant)),
+            // The resolver and the tenants disagree: the server's mistake, not the client's.
+            None => {
+                tracing::error!(
+                    target: "tower_jwt_auth",
+                    kind = AuthError::Misconfigured.kind_name(),
+                    issuer = %Shown(&issuer),
+                    tenants = %self.verifier.issuers_shown(),
+                    "the tenant resolver picked an issuer no tenant is configured for",
+                );
+                Err(AuthError::Misconfigured)
+            }
         }
     }
 
