@@ -14,6 +14,14 @@
 //! or a JWKS the demo holds no signing key: login and refresh then answer 501
 //! `login_unavailable`, and tokens must come from the key's owner (your identity provider).
 //!
+//! With `JWT_SIGNING_KEY` (a P-256 or Ed25519 private key as PEM text or a file path, or
+//! `generate` for an Ed25519 key made for the run) in place of the four key variables, the demo
+//! signs with that key (its RFC 7638 thumbprint as `kid`), publishes `/.well-known/jwks.json`
+//! (and `/.well-known/openid-configuration` when `JWT_ISSUER` is a URL), verifies through its
+//! own JWKS, and lets admins rotate the key (`POST /admin/rotate-key`: a new Ed25519 key signs,
+//! the old one stays published) and retire an old one (`DELETE /admin/keys/{kid}`). Another
+//! instance trusts it with `JWT_OIDC_ISSUER=<its JWT_ISSUER>`.
+//!
 //! The users: `alice` / `alice-password`, `admin` / `admin-password`, and `carol` /
 //! `carol-password`, whose account is inactive (403 `inactive_user`).
 //!
