@@ -75,6 +75,7 @@
 //!   [`refresh::Sessions`] adds refresh tokens with rotation and reuse detection, logout and
 //!   "log out everywhere"; [`session`]: handler-driven session cookies and CSRF.
 //! - [`env`](mod@env): a layer configured from `JWT_*` variables.
+//! - `test_util` (feature `test-util`): a test identity provider for applications' tests.
 //!
 //! # Cargo features
 //!
@@ -83,6 +84,8 @@
 //! - `jwks`: [`jwks::RemoteKeySet`], keys from an identity provider (JWKS, OIDC discovery).
 //! - `redis`: `revocation::RedisRevocationStore` and `refresh::RedisRefreshStore`, revocations and
 //!   refresh tokens shared by many instances through Redis.
+//! - `test-util`: `test_util::TestIdentityProvider`, an identity provider for an application's
+//!   tests: generated keys, tokens of every kind, its keys served on 127.0.0.1 (enables `jwks`).
 //!
 //! With both crypto backends enabled, `aws-lc-rs` is used; with neither,
 //! [`JwtLayerBuilder::build`](layer::JwtLayerBuilder::build) returns
@@ -94,7 +97,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// The README's examples, compiled as doctests (they use every optional feature).
-#[cfg(all(doctest, feature = "jwks", feature = "redis"))]
+#[cfg(all(doctest, feature = "jwks", feature = "redis", feature = "test-util"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
@@ -117,6 +120,9 @@ mod request;
 pub mod revocation;
 pub mod session;
 pub mod source;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod test_util;
 mod user;
 pub mod verify;
 

@@ -5,7 +5,6 @@ mod common;
 
 use std::time::Duration;
 
-use axum::Router;
 use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
@@ -191,121 +190,73 @@ fn tenants_that_cannot_work_are_refused_at_build() {
     );
 }
 
-/// Two identity providers over HTTP: each tenant's keys come from its own, and a token whose
-/// `iss` no tenant trusts makes no fetch at all.
-#[cfg(feature = "jwks")]
+/// Two identity providers over HTTP, of two algorithms: each tenant's keys come from its own,
+/// and a token whose `iss` no tenant trusts makes no fetch at all.
+#[cfg(feature = "test-util")]
 #[tokio::test]
 async fn remote_tenants_fetch_only_from_the_issuer_the_token_names() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tower_jwt_auth::issuer::{JWKS_PATH, JwtIssuer, SigningKey};
-    use tower_jwt_auth::jwks::RemoteKeySet;
+    use tower_jwt_auth::issuer::SigningKey;
+    use tower_jwt_auth::test_util::TestIdentityProvider;
 
-    /// Publishes `issuer`'s keys, counting the fetches.
-    async fn identity_provider(issuer: &JwtIssuer) -> (String, Arc<AtomicUsize>) {
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let counter = fetches.clone();
-        let jwks = issuer.jwks_service();
-        let app = Router::new()
-            .route_service(JWKS_PATH, jwks)
-            .layer(axum::middleware::from_fn(
-                move |request: axum::extract::Request, next: axum::middleware::Next| {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    next.run(request)
-                },
-            ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}{JWKS_PATH}", listener.local_addr().unwrap());
-        tokio::spawn(axum::serve(listener, app).into_future());
-        (url, fetches)
-    }
-
-    let idp_a = JwtIssuer::builder()
-        .key(SigningKey::ed_pem(key_file("ed25519.key")).unwrap())
-        .issuer(A)
+    let idp_a = TestIdentityProvider::builder()
         .audience("api-a")
-        .build()
-        .unwrap();
-    let idp_b = JwtIssuer::builder()
-        .key(SigningKey::ec_pem(key_file("ec256.key")).unwrap())
-        .issuer(B)
+        .serve()
+        .await;
+    let idp_b = TestIdentityProvider::builder()
         .audience("api-b")
-        .build()
-        .unwrap();
-    let (url_a, fetches_a) = identity_provider(&idp_a).await;
-    let (url_b, fetches_b) = identity_provider(&idp_b).await;
-    let remote = |url: String| RemoteKeySet::builder().jwks_url(url).build().unwrap();
+        .key(SigningKey::ec_pem(key_file("ec256.key")).unwrap())
+        .serve()
+        .await;
     let layer = JwtLayer::builder()
         .typ("at+jwt")
         .tenant(
-            Tenant::new(A)
-                .remote_keys(remote(url_a))
+            Tenant::new(idp_a.issuer())
+                .remote_keys(idp_a.remote_keys().build().unwrap())
                 .audience("api-a")
                 .algorithms([Algorithm::EdDSA]),
         )
         .tenant(
-            Tenant::new(B)
-                .remote_keys(remote(url_b))
+            Tenant::new(idp_b.issuer())
+                .remote_keys(idp_b.remote_keys().build().unwrap())
                 .audience("api-b")
                 .algorithms([Algorithm::ES256]),
         )
         .build()
         .unwrap();
 
-    let stranger = JwtIssuer::builder()
-        .key(SigningKey::ed_pem(key_file("ed25519.key")).unwrap())
-        .issuer("https://c.example")
-        .audience("api-a")
-        .build()
-        .unwrap();
-    let token = stranger.issue(&json!({ "sub": "mallory" })).unwrap().token;
+    let stranger = TestIdentityProvider::builder().audience("api-a").build();
+    let token = stranger.token().subject("mallory").sign();
     try_token(layer.clone(), &token).await.assert_rejected(
         401,
         "invalid_token",
-        "jwt issuer invalid. expected: https://a.example,https://b.example",
+        &format!(
+            "jwt issuer invalid. expected: {},{}",
+            idp_a.issuer(),
+            idp_b.issuer()
+        ),
     );
     assert_eq!(
-        (
-            fetches_a.load(Ordering::SeqCst),
-            fetches_b.load(Ordering::SeqCst)
-        ),
+        (idp_a.jwks_requests(), idp_b.jwks_requests()),
         (0, 0),
         "an issuer no tenant trusts makes no fetch"
     );
 
-    let by_a = idp_a.issue(&json!({ "sub": "alice" })).unwrap().token;
+    let by_a = idp_a.token().subject("alice").sign();
     try_token(layer.clone(), &by_a)
         .await
         .assert_user(Some("alice"));
-    assert_eq!(fetches_b.load(Ordering::SeqCst), 0, "B was not asked");
-    let by_b = idp_b.issue(&json!({ "sub": "bob" })).unwrap().token;
+    assert_eq!(idp_b.jwks_requests(), 0, "B was not asked");
+    let by_b = idp_b.token().subject("bob").sign();
     try_token(layer.clone(), &by_b)
         .await
         .assert_user(Some("bob"));
-    // B's token with A's audience: B's rules say no.
-    let wrong_audience = idp_b
-        .issue(&json!({ "sub": "bob", "aud": "api-a" }))
-        .unwrap()
-        .token;
-    assert_eq!(
-        jwt_part(&wrong_audience, 1)["aud"],
-        "api-b",
-        "the issuer sets its own audience"
-    );
-    let crossed = JwtIssuer::builder()
-        .key(SigningKey::ec_pem(key_file("ec256.key")).unwrap())
-        .issuer(B)
-        .audience("api-a")
-        .build()
-        .unwrap()
-        .issue(&json!({ "sub": "bob" }))
-        .unwrap()
-        .token;
+    // B's key and issuer with A's audience: B's rules say no.
+    let crossed = idp_b.token().subject("bob").audience("api-a").sign();
     try_token(layer, &crossed).await.assert_rejected(
         401,
         "invalid_token",
         "jwt audience invalid. expected: api-b",
     );
-    assert_eq!(fetches_a.load(Ordering::SeqCst), 1);
-    assert_eq!(fetches_b.load(Ordering::SeqCst), 1);
+    assert_eq!(idp_a.jwks_requests(), 1);
+    assert_eq!(idp_b.jwks_requests(), 1);
 }

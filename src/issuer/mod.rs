@@ -111,6 +111,12 @@ impl SigningKey {
         Self { encoding }
     }
 
+    /// Whether this is a shared secret, which is never published.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn is_hmac(&self) -> bool {
+        self.encoding.family() == AlgorithmFamily::Hmac
+    }
+
     /// The algorithm a key of this family and curve signs with when none is configured.
     fn default_algorithm(&self, provider: &CryptoProvider) -> Result<Algorithm, ConfigError> {
         Ok(match self.encoding.family() {
@@ -488,22 +494,36 @@ impl JwtIssuer {
         if let Some(audience) = &shared.audience {
             claims.insert("aud".into(), audience.clone().into());
         }
-        let payload =
-            serde_json::to_vec(&claims).map_err(|error| IssueError::Claims(error.to_string()))?;
-        let mut token = String::with_capacity(active.header_b64.len() + payload.len() * 2);
-        token.push_str(&active.header_b64);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = sign(shared.provider, active.algorithm, &active.key, &token)
-            .map_err(|_| IssueError::Signing)?;
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
         Ok(IssuedToken {
-            token,
+            token: self.sign_with(active, &claims)?,
             jti,
             issued_at,
             expires_at,
         })
+    }
+
+    /// Signs `claims` as they are, with the active key: no claim is added or replaced.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn sign_claims(&self, claims: &Map<String, Value>) -> Result<String, IssueError> {
+        self.sign_with(&self.ring().active, claims)
+    }
+
+    fn sign_with(
+        &self,
+        key: &ActiveKey,
+        claims: &Map<String, Value>,
+    ) -> Result<String, IssueError> {
+        let payload =
+            serde_json::to_vec(claims).map_err(|error| IssueError::Claims(error.to_string()))?;
+        let mut token = String::with_capacity(key.header_b64.len() + payload.len() * 2);
+        token.push_str(&key.header_b64);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature = sign(self.shared.provider, key.algorithm, &key.key, &token)
+            .map_err(|_| IssueError::Signing)?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        Ok(token)
     }
 }
 
