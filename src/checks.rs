@@ -10,10 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::Extensions;
+use tracing::Span;
 
 use crate::error::BoxError;
 use crate::error::{AuthError, explained};
 use crate::revocation::{RevocationStore, Revoker, TokenFacts};
+use crate::telemetry::{self, Backend};
 use crate::user::{InsertUser, UserLookup};
 
 /// The default bound on each store or lookup call.
@@ -48,9 +50,17 @@ impl AsyncChecks {
         extensions.insert(facts);
     }
 
-    pub(crate) async fn run(&self, facts: &TokenFacts) -> Result<Option<InsertUser>, Rejection> {
+    /// Runs the revocation check, then the user lookup, recording their times on `span`.
+    pub(crate) async fn run(
+        &self,
+        facts: &TokenFacts,
+        span: &Span,
+    ) -> Result<Option<InsertUser>, Rejection> {
         if let Some(revocations) = &self.revocations {
-            match tokio::time::timeout(self.timeout, revocations.is_revoked(facts)).await {
+            let started = telemetry::backend_timer(span);
+            let answer = tokio::time::timeout(self.timeout, revocations.is_revoked(facts)).await;
+            telemetry::backend_done(span, Backend::Revocation, started);
+            match answer {
                 Ok(Ok(false)) => {}
                 Ok(Ok(true)) => {
                     let why = format_args!(
@@ -58,8 +68,14 @@ impl AsyncChecks {
                     );
                     return Err((explained(AuthError::Revoked, why), None));
                 }
-                Ok(Err(cause)) => self.revocation_failed(cause)?,
-                Err(_) => self.revocation_failed("revocation check timed out".into())?,
+                Ok(Err(cause)) => {
+                    telemetry::backend_failed(Backend::Revocation, false);
+                    self.revocation_failed(cause)?;
+                }
+                Err(_) => {
+                    telemetry::backend_failed(Backend::Revocation, true);
+                    self.revocation_failed("revocation check timed out".into())?;
+                }
             }
         }
         let Some(lookup) = &self.user_lookup else {
@@ -70,17 +86,26 @@ impl AsyncChecks {
                 format_args!("a user lookup is configured and `sub` is absent or not a string");
             (explained(AuthError::MissingSubject, why), None)
         })?;
-        match tokio::time::timeout(self.timeout, lookup(sub)).await {
+        let started = telemetry::backend_timer(span);
+        let answer = tokio::time::timeout(self.timeout, lookup(sub)).await;
+        telemetry::backend_done(span, Backend::UserLookup, started);
+        match answer {
             Ok(Ok(Some(insert))) => Ok(Some(insert)),
             Ok(Ok(None)) => {
                 let why = format_args!("the user lookup found no user for the token's `sub`");
                 Err((explained(AuthError::UnknownSubject, why), None))
             }
-            Ok(Err(cause)) => Err((AuthError::BackendUnavailable, Some(cause))),
-            Err(_) => Err((
-                AuthError::BackendUnavailable,
-                Some("user lookup timed out".into()),
-            )),
+            Ok(Err(cause)) => {
+                telemetry::backend_failed(Backend::UserLookup, false);
+                Err((AuthError::BackendUnavailable, Some(cause)))
+            }
+            Err(_) => {
+                telemetry::backend_failed(Backend::UserLookup, true);
+                Err((
+                    AuthError::BackendUnavailable,
+                    Some("user lookup timed out".into()),
+                ))
+            }
         }
     }
 

@@ -75,6 +75,7 @@
 //!   [`refresh::Sessions`] adds refresh tokens with rotation and reuse detection, logout and
 //!   "log out everywhere"; [`session`]: handler-driven session cookies and CSRF.
 //! - [`env`](mod@env): a layer configured from `JWT_*` variables.
+//! - [`telemetry`]: the decision span's fields, the events, and the metrics' names.
 //! - `test_util` (feature `test-util`): a test identity provider for applications' tests.
 //!
 //! # Cargo features
@@ -84,6 +85,8 @@
 //! - `jwks`: [`jwks::RemoteKeySet`], keys from an identity provider (JWKS, OIDC discovery).
 //! - `redis`: `revocation::RedisRevocationStore` and `refresh::RedisRefreshStore`, revocations and
 //!   refresh tokens shared by many instances through Redis.
+//! - `metrics`: counters and histograms of decisions, the cache, JWKS fetches and backends
+//!   through the `metrics` facade ([`telemetry`] names them).
 //! - `test-util`: `test_util::TestIdentityProvider`, an identity provider for an application's
 //!   tests: generated keys, tokens of every kind, its keys served on 127.0.0.1 (enables `jwks`).
 //!
@@ -120,6 +123,7 @@ mod request;
 pub mod revocation;
 pub mod session;
 pub mod source;
+pub mod telemetry;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;

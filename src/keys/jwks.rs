@@ -342,8 +342,15 @@ impl Remote {
         }
         let outcome = self.fetch().await;
         self.generation.fetch_add(1, Ordering::AcqRel);
+        crate::telemetry::jwks_fetched(outcome.is_ok());
         match outcome {
             Ok((snapshot, max_age)) => {
+                tracing::debug!(
+                    target: "tower_jwt_auth",
+                    location = ?self.location,
+                    keys = snapshot.keys.len(),
+                    "JWKS refreshed"
+                );
                 self.snapshot.store(Arc::new(snapshot));
                 let (min, max) = self.interval_bounds;
                 let interval = max_age.map_or(self.default_interval, |age| age.clamp(min, max));

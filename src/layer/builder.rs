@@ -62,6 +62,7 @@ pub struct JwtLayerBuilder<C> {
     csrf_protection: bool,
     csrf_secret: Option<Vec<u8>>,
     expose_token: bool,
+    trace_subject: bool,
     #[cfg(feature = "jwks")]
     remote_keys: Option<crate::keys::jwks::RemoteKeySet>,
     #[cfg(feature = "jwks")]
@@ -114,6 +115,7 @@ impl JwtLayerBuilder<JsonClaims> {
             csrf_protection: true,
             csrf_secret: None,
             expose_token: false,
+            trace_subject: true,
             #[cfg(feature = "jwks")]
             remote_keys: None,
             #[cfg(feature = "jwks")]
@@ -158,6 +160,7 @@ impl<C> JwtLayerBuilder<C> {
             csrf_protection: self.csrf_protection,
             csrf_secret: self.csrf_secret,
             expose_token: self.expose_token,
+            trace_subject: self.trace_subject,
             #[cfg(feature = "jwks")]
             remote_keys: self.remote_keys,
             #[cfg(feature = "jwks")]
@@ -426,6 +429,15 @@ impl<C> JwtLayerBuilder<C> {
         self
     }
 
+    /// Whether the decision span records the token's `sub` (see [`telemetry`](crate::telemetry)).
+    /// On by default: a subject is an account's id, which operators need to follow a user's
+    /// requests. Turn it off where a subject is personal data your traces must not hold (an
+    /// email address, say).
+    pub fn trace_subject(mut self, record: bool) -> Self {
+        self.trace_subject = record;
+        self
+    }
+
     /// Keeps up to `capacity` verified tokens, so a token seen again skips the signature check
     /// and the parse. Off by default.
     ///
@@ -665,6 +677,7 @@ impl<C> JwtLayerBuilder<C> {
                 sessions,
                 csrf,
                 expose_token: self.expose_token,
+                trace_subject: self.trace_subject,
                 tenant_resolver: self.tenant_resolver,
             }),
         })

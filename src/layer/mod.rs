@@ -81,6 +81,8 @@ struct Shared<C> {
     csrf: Option<CsrfKey>,
     /// Whether the request extensions get the [`BearerToken`] too.
     expose_token: bool,
+    /// Whether the decision span records `sub`.
+    trace_subject: bool,
     /// Picks the tenant from the request, when configured.
     tenant_resolver: Option<tenant::TenantResolver>,
 }

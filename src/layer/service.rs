@@ -9,6 +9,7 @@ use futures_util::future::BoxFuture;
 use http::{HeaderMap, Method, Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
+use tracing::{Instrument, Span};
 
 use crate::claims::JsonClaims;
 use crate::error::{AuthError, BoxError, Shown, explained};
@@ -17,6 +18,7 @@ use crate::request::RequestHead;
 use crate::revocation::TokenFacts;
 use crate::session;
 use crate::source::{BearerToken, FoundToken};
+use crate::telemetry::{self, Timer, Verdict, decided};
 use crate::verify::cache::Outcome;
 
 use super::future::{ResponseBody, ResponseFuture, SessionReply, finish_response};
@@ -63,7 +65,7 @@ enum Decision {
 }
 
 impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
-    fn decide(&self, head: &RequestHead<'_>) -> Result<Decision, AuthError> {
+    fn decide(&self, head: &RequestHead<'_>, span: &Span) -> Result<Decision, AuthError> {
         let max_len = self.verifier.max_token_len();
         let Some(token) = self.source.extract(head, max_len)? else {
             return match self.mode {
@@ -72,7 +74,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             };
         };
         let tenant = self.tenant(head)?;
-        match self.authenticate(&token, tenant, head.method(), head.headers()) {
+        match self.authenticate(&token, tenant, head.method(), head.headers(), span) {
             Ok(authenticated) => Ok(Decision::Verified(authenticated)),
             #[cfg(feature = "jwks")]
             Err(error) => match self.verifier.refresh_for(&error, token.as_str()) {
@@ -133,10 +135,20 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         tenant: Option<usize>,
         method: &Method,
         headers: &HeaderMap,
+        span: &Span,
     ) -> Result<Authenticated, AuthError> {
-        let Outcome { claims, facts, exp } = self
-            .verify(token, tenant)
-            .map_err(|error| token.refusal(error))?;
+        let outcome = self.verify(token, tenant).map_err(|error| {
+            telemetry::record_token(span, token.as_str(), None);
+            token.refusal(error)
+        })?;
+        let verified = telemetry::Verified {
+            cache_hit: outcome.cache_hit,
+            with_subject: self.trace_subject,
+        };
+        telemetry::record_token(span, token.as_str(), Some(verified));
+        let Outcome {
+            claims, facts, exp, ..
+        } = outcome;
         if token.is_from_cookie()
             && let Some(csrf) = &self.csrf
             && session::is_unsafe(method)
@@ -188,16 +200,40 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         mut inner: S,
         mut request: Request<ReqBody>,
         decision: Decision,
+        span: Span,
     ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     {
-        let authenticated = match decision {
+        // The span covers the decision, not the inner service.
+        let settled = self
+            .settle(&mut request, decision, &span)
+            .instrument(span.clone())
+            .await;
+        let renew = match settled {
+            Ok(renew) => renew,
+            Err(rejection) => return Ok(rejection),
+        };
+        self.hand_rendering(request.extensions_mut());
+        let response = inner.call(request).await?;
+        Ok(finish_response(response, self.reply(renew)))
+    }
+
+    /// Settles a decision that needs asynchronous work: puts what handlers read into the
+    /// request and returns the session to renew, or the rejection.
+    async fn settle<ReqBody, ResBody>(
+        &self,
+        request: &mut Request<ReqBody>,
+        decision: Decision,
+        span: &Span,
+    ) -> Result<Option<Box<BearerToken>>, Response<ResponseBody<ResBody>>> {
+        let mut authenticated = match decision {
             Decision::Anonymous => {
                 request.extensions_mut().insert(Authentication::Anonymous);
-                None
+                decided(span, Verdict::Anonymous);
+                return Ok(None);
             }
-            Decision::Verified(authenticated) => Some(authenticated),
+            Decision::Verified(authenticated) => authenticated,
             #[cfg(feature = "jwks")]
             Decision::Refresh {
                 token,
@@ -206,27 +242,22 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             } => {
                 refresh.await;
                 let (method, headers) = (request.method(), request.headers());
-                match self.authenticate(&token.found(), tenant, method, headers) {
-                    Ok(authenticated) => Some(authenticated),
-                    Err(error) => return Ok(self.reject(&error, None, &request)),
+                match self.authenticate(&token.found(), tenant, method, headers, span) {
+                    Ok(authenticated) => authenticated,
+                    Err(error) => return Err(self.reject(&error, None, request, span)),
                 }
             }
         };
-        let mut renew = None;
-        if let Some(mut authenticated) = authenticated {
-            if let (Some(checks), Some(facts)) = (&self.checks, authenticated.facts.take()) {
-                match checks.run(&facts).await {
-                    Ok(insert_user) => checks.insert(request.extensions_mut(), insert_user, facts),
-                    Err((error, cause)) => {
-                        return Ok(self.reject(&error, cause.as_ref(), &request));
-                    }
+        if let (Some(checks), Some(facts)) = (&self.checks, authenticated.facts.take()) {
+            match checks.run(&facts, span).await {
+                Ok(insert_user) => checks.insert(request.extensions_mut(), insert_user, facts),
+                Err((error, cause)) => {
+                    return Err(self.reject(&error, cause.as_ref(), request, span));
                 }
             }
-            renew = authenticated.hand_over(request.extensions_mut());
         }
-        self.hand_rendering(request.extensions_mut());
-        let response = inner.call(request).await?;
-        Ok(finish_response(response, self.reply(renew)))
+        decided(span, Verdict::Authenticated);
+        Ok(authenticated.hand_over(request.extensions_mut()))
     }
 
     /// Lets the guards behind the layer render their rejections as the layer does.
@@ -241,7 +272,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         error: &AuthError,
         cause: Option<&BoxError>,
         request: &Request<ReqBody>,
+        span: &Span,
     ) -> Response<ResponseBody<B>> {
+        decided(span, Verdict::Refused(error));
         error.trace_with_cause(cause.map(|cause| cause as &dyn fmt::Display));
         self.error_handler
             .render(error, &RequestHead::of(request))
@@ -267,8 +300,16 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
-        match shared.decide(&RequestHead::of(&request)) {
+        let span = telemetry::decision_span();
+        let timer = Timer::start();
+        let decision = {
+            let _entered = span.enter();
+            shared.decide(&RequestHead::of(&request), &span)
+        };
+        timer.verified();
+        match decision {
             Ok(Decision::Anonymous) => {
+                decided(&span, Verdict::Anonymous);
                 let extensions = request.extensions_mut();
                 extensions.insert(Authentication::Anonymous);
                 shared.hand_rendering(extensions);
@@ -276,6 +317,7 @@ where
             }
             // The fast path: nothing asynchronous left, no allocation, no box.
             Ok(Decision::Verified(authenticated)) if shared.checks.is_none() => {
+                decided(&span, Verdict::Authenticated);
                 let extensions = request.extensions_mut();
                 let reply = shared.reply(authenticated.hand_over(extensions));
                 shared.hand_rendering(extensions);
@@ -286,9 +328,12 @@ where
                 let ready = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, ready);
                 let shared = self.shared.clone();
-                ResponseFuture::slow(Box::pin(shared.finish(inner, request, decision)))
+                let finish = shared.finish(inner, request, decision, span);
+                ResponseFuture::slow(Box::pin(finish))
             }
             Err(error) => {
+                decided(&span, Verdict::Refused(&error));
+                let _entered = span.enter();
                 error.trace();
                 let head = RequestHead::of(&request);
                 ResponseFuture::rejected(self.shared.error_handler.render(&error, &head))

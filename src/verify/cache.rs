@@ -28,14 +28,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use equivalent::Equivalent;
-use quick_cache::UnitWeighter;
-use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::sync::Cache;
+use quick_cache::{Lifecycle, UnitWeighter};
 
 use serde::de::DeserializeOwned;
 
 use super::{Checked, ClaimFacts, TimeClaims, Verifier};
 use crate::error::AuthError;
 use crate::source::FoundToken;
+use crate::telemetry;
 
 /// How long an entry may live at most by default, however long its token is valid.
 pub(crate) const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
@@ -59,9 +60,52 @@ pub(crate) struct Verified<C> {
 
 /// Verified tokens, bounded in number and in time.
 pub(crate) struct VerifiedTokens<C> {
-    entries: Cache<TokenKey, Arc<Verified<C>>, UnitWeighter, foldhash::fast::RandomState>,
+    entries: Cache<
+        TokenKey,
+        Arc<Verified<C>>,
+        UnitWeighter,
+        foldhash::fast::RandomState,
+        CountEvictions,
+    >,
     /// The cap, in whole seconds (a fraction of a second is dropped: never longer than asked).
     max_ttl: u64,
+}
+
+/// Reports the entries evicted for room (not those dropped for their deadline). Like the
+/// default lifecycle, it drops up to two evicted entries after the shard's lock is released.
+#[derive(Clone, Copy)]
+struct CountEvictions;
+
+/// The evicted entries of one insertion, dropped outside the lock, and how many there were.
+type Evicted<V> = ([Option<(TokenKey, V)>; 2], u64);
+
+impl<V> Lifecycle<TokenKey, V> for CountEvictions {
+    type RequestState = Evicted<V>;
+
+    #[inline]
+    fn begin_request(&self) -> Self::RequestState {
+        ([None, None], 0)
+    }
+
+    #[inline]
+    fn on_evict(&self, (slots, count): &mut Self::RequestState, key: TokenKey, value: V) {
+        *count += 1;
+        if let Some(slot) = slots.iter_mut().find(|slot| slot.is_none()) {
+            *slot = Some((key, value));
+        }
+    }
+
+    #[inline]
+    fn end_request(&self, (_, count): Self::RequestState) {
+        if count > 0 {
+            telemetry::cache_evictions(count);
+            tracing::debug!(
+                target: "tower_jwt_auth",
+                evicted = count,
+                "verified-token cache evicted entries"
+            );
+        }
+    }
 }
 
 /// A cached token: equal when the whole token is, hashed by its tail (see the module docs).
@@ -105,7 +149,7 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
             capacity,
             UnitWeighter,
             foldhash::fast::RandomState::default(),
-            DefaultLifecycle::default(),
+            CountEvictions,
         );
         Self {
             entries,
@@ -177,6 +221,8 @@ pub(crate) struct Outcome<C> {
     /// The registered claims the asynchronous checks need, when asked for.
     pub(crate) facts: Option<ClaimFacts>,
     pub(crate) exp: f64,
+    /// Whether the cache knew the token; `None` without a cache.
+    pub(crate) cache_hit: Option<bool>,
 }
 
 impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
@@ -195,6 +241,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
                 claims: Arc::new(claims),
                 facts: checked.facts,
                 exp: checked.times.exp,
+                cache_hit: None,
             });
         };
         // One clock read serves the entry's deadline and the token's time claims; inside the
@@ -211,12 +258,15 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
                     .rules
                     .recheck_times(&hit.times, now)?;
             }
+            telemetry::cache_lookup(true);
             return Ok(Outcome {
                 claims: hit.claims.clone(),
                 facts: hit.facts.clone(),
                 exp: hit.times.exp,
+                cache_hit: Some(true),
             });
         }
+        telemetry::cache_lookup(false);
         let token = token.as_str();
         let (claims, checked, tenant) = self.verify_tenant(token, tenant, collect)?;
         let claims = Arc::new(claims);
@@ -235,6 +285,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
             claims,
             facts: checked.facts,
             exp: checked.times.exp,
+            cache_hit: Some(false),
         })
     }
 }
