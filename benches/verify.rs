@@ -52,6 +52,10 @@
 //! price of keeping the token for it), and a role guard on the route, typed (`.claims::<T>()`,
 //! reading the cached claims) or untyped (reading the payload again as JSON).
 //!
+//! Then what the decision span and the metrics cost that cached layer ("Telemetry"): no
+//! subscriber, a subscriber that refuses the span, one that records it, and (built with
+//! `--features metrics`) a recorder of the kind exporters build.
+//!
 //! Run with `cargo bench --bench verify`; criterion options follow `--`, for example
 //! `cargo bench --bench verify -- --warm-up-time 1 --measurement-time 3 HS256`. The machine is
 //! shared and noisy: compare ratios from one run, never times from different runs.
@@ -692,20 +696,7 @@ fn bench_guards(rt: &Runtime) {
     }
     use tower_jwt_auth::RequireRoles;
     let key = Key::hmac(SECRET);
-    let iat = now() - 60;
-    let claims = json!({
-        "sub": "248289761001", "iss": "https://auth.example.com/",
-        "aud": "https://api.example.com/", "iat": iat, "exp": iat + 3600,
-        "jti": "5f2b7c9a0d8e4f61a3b2c1d0e9f8a7b6", "scope": "openid profile email read:users",
-        "roles": ["user", "editor"],
-    });
-    let token = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(SECRET),
-    )
-    .expect("signing the token");
-    let auth = HeaderValue::try_from(format!("Bearer {token}")).expect("header value");
+    let auth = hs256_authorization();
     let typed = layer::<TypedClaims>(&key, Some(10_000));
     let map = layer::<JsonClaims>(&key, Some(10_000));
     let route = || Router::new().route("/", get(handler));
@@ -746,6 +737,124 @@ fn bench_guards(rt: &Runtime) {
         ratio(&|t| t("typed_guard")),
         ratio(&|t| t("untyped_guard")),
     );
+}
+
+/// `Authorization: Bearer` with the benches' access token, signed with HS256.
+fn hs256_authorization() -> HeaderValue {
+    let iat = now() - 60;
+    let claims = json!({
+        "sub": "248289761001", "iss": "https://auth.example.com/",
+        "aud": "https://api.example.com/", "iat": iat, "exp": iat + 3600,
+        "jti": "5f2b7c9a0d8e4f61a3b2c1d0e9f8a7b6", "scope": "openid profile email read:users",
+        "roles": ["user", "editor"],
+    });
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .expect("signing the token");
+    HeaderValue::try_from(format!("Bearer {token}")).expect("header value")
+}
+
+/// What the decision span and the metrics cost a cached HS256 layer in an axum `Router`:
+/// interleaved only, and last, as it installs tracing dispatchers (which makes every
+/// callsite's interest dynamic from then on).
+///
+/// - `quiet`: no subscriber, no recorder: the span's callsite is disabled once and for all.
+/// - `muted`: each request under a subscriber at INFO, so the DEBUG span is asked for and
+///   refused at every request, as under a filter that changes at run time.
+/// - `traced`: each request under a subscriber at DEBUG (the registry, storing the span and
+///   its fields): what an enabled span costs over `muted`.
+/// - `recorded` (feature `metrics`): each request with a recorder built on `metrics-util`'s
+///   registry of atomic metrics, as exporters are: what the metrics cost over `quiet`.
+fn bench_telemetry(rt: &Runtime) {
+    if !interleaving() {
+        return;
+    }
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    let auth = hs256_authorization();
+    let router = Router::new()
+        .route("/", get(handler))
+        .layer(layer::<TypedClaims>(&Key::hmac(SECRET), Some(10_000)));
+    check("telemetry", rt, &router, &auth, true);
+    let dispatch =
+        |level: LevelFilter| tracing::Dispatch::new(tracing_subscriber::registry().with(level));
+    let (muted, traced) = (dispatch(LevelFilter::INFO), dispatch(LevelFilter::DEBUG));
+    let under = |dispatch: &tracing::Dispatch| {
+        tracing::dispatcher::with_default(dispatch, || drop(black_box(send(rt, &router, &auth))))
+    };
+    #[cfg(feature = "metrics")]
+    let recorder = metrics_recorder::Atomic::default();
+    let mut cases = vec![
+        turn("quiet", rt, &router, &auth),
+        ("muted", Box::new(|| under(&muted)) as Box<dyn FnMut()>),
+        ("traced", Box::new(|| under(&traced))),
+    ];
+    #[cfg(feature = "metrics")]
+    cases.push((
+        "recorded",
+        Box::new(|| {
+            metrics::with_local_recorder(&recorder, || drop(black_box(send(rt, &router, &auth))))
+        }),
+    ));
+    let rounds = interleave(&mut cases);
+    let ratio = |figure: &dyn Fn(Lookup<'_>) -> f64| median_over(&rounds, figure);
+    print!(
+        "\nTelemetry (HS256, cached, axum Router; medians of per-round figures):\n\
+         traced-muted {:+.0} ns | muted-quiet {:+.0} ns | traced/quiet {:.3} | quiet {:.0} ns",
+        ratio(&|t| t("traced") - t("muted")),
+        ratio(&|t| t("muted") - t("quiet")),
+        ratio(&|t| t("traced") / t("quiet")),
+        ratio(&|t| t("quiet")),
+    );
+    #[cfg(feature = "metrics")]
+    print!(
+        " | recorded-quiet {:+.0} ns | recorded/quiet {:.3}",
+        ratio(&|t| t("recorded") - t("quiet")),
+        ratio(&|t| t("recorded") / t("quiet")),
+    );
+    println!();
+}
+
+/// A recorder as metrics exporters build theirs: `metrics-util`'s registry of atomic
+/// counters and histograms (buckets of samples), each looked up by its key at every call.
+#[cfg(feature = "metrics")]
+mod metrics_recorder {
+    use metrics::{
+        Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    };
+    use metrics_util::registry::{AtomicStorage, Registry};
+
+    pub(super) struct Atomic(Registry<Key, AtomicStorage>);
+
+    impl Default for Atomic {
+        fn default() -> Self {
+            Self(Registry::atomic())
+        }
+    }
+
+    impl Recorder for Atomic {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            self.0
+                .get_or_create_counter(key, |counter| Counter::from_arc(counter.clone()))
+        }
+
+        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+            self.0
+                .get_or_create_gauge(key, |gauge| Gauge::from_arc(gauge.clone()))
+        }
+
+        fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+            self.0
+                .get_or_create_histogram(key, |histogram| Histogram::from_arc(histogram.clone()))
+        }
+    }
 }
 
 /// `kid` lookup among 1 and 1,000 keys, and the tenant picked by `iss` among two, through the
@@ -833,4 +942,5 @@ fn main() {
     report_interleaved();
     bench_guards(&rt);
     bench_keys_and_tenants();
+    bench_telemetry(&rt);
 }

@@ -76,6 +76,7 @@
 //!   "log out everywhere"; [`session`]: handler-driven session cookies and CSRF.
 //! - [`env`](mod@env): a layer configured from `JWT_*` variables.
 //! - [`telemetry`]: the decision span's fields, the events, and the metrics' names.
+//! - `openapi` (feature `utoipa`): security schemes and requirements for OpenAPI documents.
 //! - `test_util` (feature `test-util`): a test identity provider for applications' tests.
 //!
 //! # Cargo features
@@ -87,6 +88,8 @@
 //!   refresh tokens shared by many instances through Redis.
 //! - `metrics`: counters and histograms of decisions, the cache, JWKS fetches and backends
 //!   through the `metrics` facade ([`telemetry`] names them).
+//! - `utoipa`: `openapi`, the layer's security schemes and the guards' requirements as
+//!   `utoipa` types, for an OpenAPI document.
 //! - `test-util`: `test_util::TestIdentityProvider`, an identity provider for an application's
 //!   tests: generated keys, tokens of every kind, its keys served on 127.0.0.1 (enables `jwks`).
 //!
@@ -100,7 +103,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// The README's examples, compiled as doctests (they use every optional feature).
-#[cfg(all(doctest, feature = "jwks", feature = "redis", feature = "test-util"))]
+#[cfg(all(
+    doctest,
+    feature = "jwks",
+    feature = "redis",
+    feature = "test-util",
+    feature = "utoipa"
+))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
@@ -116,6 +125,9 @@ pub mod issuer;
 mod jws;
 pub mod keys;
 pub mod layer;
+#[cfg(feature = "utoipa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
+pub mod openapi;
 #[cfg(feature = "redis")]
 mod redis;
 pub mod refresh;

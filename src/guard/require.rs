@@ -257,3 +257,26 @@ where
     }
     Ok(values)
 }
+
+/// `any` is one alternative per value, `all` one alternative of every value.
+#[cfg(feature = "utoipa")]
+fn alternatives(values: &[String], matching: Match) -> Vec<Vec<String>> {
+    match matching {
+        Match::Any => values.iter().map(|value| vec![value.clone()]).collect(),
+        Match::All => vec![values.to_vec()],
+    }
+}
+
+#[cfg(feature = "utoipa")]
+impl<C> crate::openapi::RequiredScopes for RequireScope<C> {
+    fn required_scopes(&self) -> Vec<Vec<String>> {
+        alternatives(&self.rule.scopes, self.rule.matching)
+    }
+}
+
+#[cfg(feature = "utoipa")]
+impl<C> crate::openapi::RequiredScopes for RequireRoles<C> {
+    fn required_scopes(&self) -> Vec<Vec<String>> {
+        alternatives(&self.rule.roles, self.rule.matching)
+    }
+}

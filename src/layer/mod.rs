@@ -142,6 +142,12 @@ impl<C> JwtLayer<C> {
     pub fn verifier(&self) -> &Verifier<C> {
         &self.shared.verifier
     }
+
+    /// Where the layer reads tokens.
+    #[cfg(feature = "utoipa")]
+    pub(crate) fn source(&self) -> &TokenSource {
+        &self.shared.source
+    }
 }
 
 impl<S, C> Layer<S> for JwtLayer<C> {
