@@ -44,6 +44,7 @@ use utoipa::openapi::security::{
 };
 
 use crate::JwtLayer;
+use crate::layer::Mode;
 use crate::source::TokenSource;
 
 /// The scheme of `Authorization: Bearer <token>`.
@@ -89,21 +90,28 @@ impl<C> JwtLayer<C> {
 
     /// The security requirements of an operation behind this layer, and behind `guard` if
     /// any: a token through any of the layer's schemes, carrying one of the guard's
-    /// alternatives. Put them on the operation (`OperationBuilder::securities`).
+    /// alternatives; and for an [optional](crate::layer::JwtLayerBuilder::optional) layer
+    /// without a guard, the empty requirement too (no token at all). Put them on the
+    /// operation (`OperationBuilder::securities`).
     pub fn security_requirements(
         &self,
         guard: Option<&dyn RequiredScopes>,
     ) -> Vec<SecurityRequirement> {
         let alternatives = guard.map_or_else(|| vec![Vec::new()], RequiredScopes::required_scopes);
         let schemes = self.security_schemes();
-        alternatives
+        let mut requirements: Vec<SecurityRequirement> = alternatives
             .iter()
             .flat_map(|scopes| {
                 schemes
                     .iter()
                     .map(move |(name, _)| SecurityRequirement::new(*name, scopes.iter()))
             })
-            .collect()
+            .collect();
+        // A guard refuses a request without claims: only a lone optional layer lets one in.
+        if guard.is_none() && self.mode() == Mode::Optional {
+            requirements.push(SecurityRequirement::default());
+        }
+        requirements
     }
 }
 

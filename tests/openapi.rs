@@ -104,6 +104,20 @@ fn document() -> OpenApi {
 }
 
 #[test]
+fn an_optional_layer_lets_requests_without_a_token_in() {
+    let optional = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .optional()
+        .build()
+        .unwrap();
+    let requirements = serde_json::to_value(optional.security_requirements(None)).unwrap();
+    assert_eq!(requirements, json!([{ "bearer_jwt": [] }, {}]));
+    let admins = RequireRoles::any(["admin"]).unwrap();
+    let guarded = serde_json::to_value(optional.security_requirements(Some(&admins))).unwrap();
+    assert_eq!(guarded, json!([{ "bearer_jwt": ["admin"] }]));
+}
+
+#[test]
 fn the_document_reads_as_openapi_3_1_with_the_schemes_and_each_guards_requirements() {
     let json = serde_json::to_string(&document()).unwrap();
     let spec = oas3::from_json(&json).expect("a valid OpenAPI document");

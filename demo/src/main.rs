@@ -55,16 +55,19 @@
 //! a flood of logins and logouts shows within seconds that no revocation is ever dropped (a full
 //! store answers the logout 503 instead).
 
+mod openapi;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use openapi::ApiDoc;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -460,6 +463,116 @@ fn app(
         }
         None => Router::new(),
     };
+    let admins = || RequireRoles::any(["admin"]).map(|guard| guard.claims::<AccessClaims>());
+    let openapi: Bytes = ApiDoc::new()
+        .public(
+            Method::POST,
+            "/auth/login",
+            "Log in: a token pair and the session cookies",
+        )
+        .public(
+            Method::POST,
+            "/auth/refresh",
+            "Rotate a refresh token: a new pair",
+        )
+        .secured(
+            Method::GET,
+            "/auth/me",
+            "The token's claims",
+            &required,
+            None,
+            "200",
+        )
+        .secured(
+            Method::POST,
+            "/auth/logout",
+            "End this login (its refresh tokens too)",
+            &bearer_or_cookie,
+            None,
+            "204",
+        )
+        .secured(
+            Method::POST,
+            "/auth/logout-all",
+            "End every login of the user",
+            &required,
+            None,
+            "204",
+        )
+        .secured(
+            Method::GET,
+            "/public/hello",
+            "A greeting, by name with a token",
+            &optional,
+            None,
+            "200",
+        )
+        .secured(
+            Method::GET,
+            "/admin",
+            "Admins only",
+            &required,
+            Some(&admin_only),
+            "200",
+        )
+        .secured(
+            Method::GET,
+            "/api/users",
+            "The users",
+            &required,
+            Some(&can_read),
+            "200",
+        )
+        .secured(
+            Method::POST,
+            "/api/users",
+            "Add a user",
+            &required,
+            Some(&can_write),
+            "201",
+        )
+        .secured(
+            Method::DELETE,
+            "/api/users/{username}",
+            "Delete a user: their tokens stop working",
+            &required,
+            Some(&can_write),
+            "204",
+        )
+        .secured(
+            Method::POST,
+            "/admin/rotate-key",
+            "Sign with a new key; the old one stays published",
+            &required,
+            Some(&admins()?),
+            "200",
+        )
+        .secured(
+            Method::DELETE,
+            "/admin/keys/{kid}",
+            "Stop publishing a retiring key",
+            &required,
+            Some(&admins()?),
+            "204",
+        )
+        .secured(
+            Method::GET,
+            "/web/me",
+            "The session's claims",
+            &cookie,
+            None,
+            "200",
+        )
+        .secured(
+            Method::POST,
+            "/web/note",
+            "Save a note (CSRF token required)",
+            &cookie,
+            None,
+            "200",
+        )
+        .to_json()
+        .into();
     let state = Arc::new(AppState {
         issuer: issuer.clone(),
         sessions,
@@ -470,6 +583,7 @@ fn app(
     // layer added last runs first and the guards see verified claims.
     let mut router = Router::new()
         .route("/", get(index))
+        .route("/openapi.json", get(move || openapi_json(openapi.clone())))
         .route("/auth/login", post(login).route_layer(login_session))
         .route("/auth/refresh", post(refresh))
         .route("/auth/me", get(me).route_layer(required.clone()))
@@ -499,7 +613,6 @@ fn app(
             )),
         );
     }
-    let admins = || RequireRoles::any(["admin"]).map(|guard| guard.claims::<AccessClaims>());
     Ok(router
         .merge(publishing)
         .route(
@@ -549,6 +662,11 @@ fn signing_algorithm(config: &EnvConfig) -> Algorithm {
                 .find(|alg| matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
         })
         .unwrap_or(Algorithm::HS256)
+}
+
+/// The document of `openapi::ApiDoc`, written once at start-up.
+async fn openapi_json(document: Bytes) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], document)
 }
 
 async fn index() -> Html<&'static str> {

@@ -1073,3 +1073,91 @@ async fn eventually_accepted(demo: &Demo, bearer: &str) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// `/openapi.json` reads as OpenAPI 3.1 with the bearer and cookie schemes, each guarded
+/// operation's scopes or roles, and only operations the demo serves, as it describes them.
+#[tokio::test]
+async fn demo_openapi_document_describes_each_routes_security() {
+    let demo = start_demo().await;
+    let reply = send("GET", &format!("{}/openapi.json", demo.base), &[], None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers["content-type"], "application/json");
+    let spec = oas3::from_json(&reply.text).expect("a valid OpenAPI document");
+    spec.validate_version().expect("OpenAPI 3.1");
+
+    let schemes =
+        serde_json::to_value(&spec.components.as_ref().unwrap().security_schemes).unwrap();
+    assert_eq!(
+        schemes["bearer_jwt"],
+        json!({ "type": "http", "scheme": "bearer", "bearerFormat": "JWT" })
+    );
+    assert_eq!(schemes["cookie_jwt"]["in"], "cookie");
+    assert_eq!(schemes["cookie_jwt"]["name"], "auth");
+
+    let security = |method: http::Method, path: &str| -> Value {
+        let operation = spec.operation(&method, path).expect(path);
+        serde_json::to_value(&operation.security).unwrap()
+    };
+    use http::Method;
+    assert_eq!(
+        security(Method::GET, "/api/users"),
+        json!([{ "bearer_jwt": ["users:read"] }])
+    );
+    assert_eq!(
+        security(Method::POST, "/api/users"),
+        json!([{ "bearer_jwt": ["users:write"] }])
+    );
+    assert_eq!(
+        security(Method::GET, "/admin"),
+        json!([{ "bearer_jwt": ["admin"] }])
+    );
+    assert_eq!(
+        security(Method::POST, "/auth/logout"),
+        json!([{ "bearer_jwt": [] }, { "cookie_jwt": [] }])
+    );
+    assert_eq!(
+        security(Method::GET, "/public/hello"),
+        json!([{ "bearer_jwt": [] }, {}])
+    );
+    assert_eq!(security(Method::POST, "/auth/login"), json!([]));
+
+    // Every documented operation is served, and is refused without a token exactly when the
+    // document says a token is required.
+    let operations: Vec<(String, Method, bool)> = spec
+        .operations()
+        .map(|(path, method, operation)| {
+            let required = !operation.security.is_empty()
+                && operation
+                    .security
+                    .iter()
+                    .all(|requirement| !requirement.0.is_empty());
+            (path, method, required)
+        })
+        .collect();
+    assert_eq!(operations.len(), 14, "{operations:?}");
+    for (path, method, required) in operations {
+        let url = format!(
+            "{}{}",
+            demo.base,
+            path.replace("{username}", "dave").replace("{kid}", "k1")
+        );
+        let reply = send(method.as_str(), &url, &[], Some(json!({}))).await;
+        assert!(
+            reply.status != StatusCode::NOT_FOUND && reply.status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path} is documented but not served: {}",
+            reply.status
+        );
+        // The layer's refusal of a request without a token.
+        let refused = [
+            "Authorization header not found.",
+            "Auth cookie not found.",
+            "Token not found.",
+        ]
+        .contains(&reply.body["description"].as_str().unwrap_or_default());
+        assert_eq!(
+            refused, required,
+            "{method} {path} without a token: {} {}",
+            reply.status, reply.text
+        );
+    }
+}

@@ -148,6 +148,12 @@ impl<C> JwtLayer<C> {
     pub(crate) fn source(&self) -> &TokenSource {
         &self.shared.source
     }
+
+    /// What the layer does with a request without a token.
+    #[cfg(feature = "utoipa")]
+    pub(crate) fn mode(&self) -> Mode {
+        self.shared.mode
+    }
 }
 
 impl<S, C> Layer<S> for JwtLayer<C> {
