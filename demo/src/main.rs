@@ -571,7 +571,7 @@ fn app(
             None,
             "200",
         )
-        .to_json()
+        .into_json()
         .into();
     let state = Arc::new(AppState {
         issuer: issuer.clone(),

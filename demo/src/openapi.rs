@@ -98,7 +98,7 @@ impl ApiDoc {
     }
 
     /// The document as JSON.
-    pub(crate) fn to_json(mut self) -> String {
+    pub(crate) fn into_json(mut self) -> String {
         self.openapi.paths = self.paths.build();
         serde_json::to_string(&self.openapi).expect("utoipa's documents serialize to JSON")
     }
