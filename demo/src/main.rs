@@ -95,6 +95,7 @@ const AUDIENCE: &str = "demo-api";
 
 /// The page served at `/`: a login form, the current user, a note and a logout button.
 const INDEX_PAGE: &str = include_str!("../assets/index.html");
+const FAVICON: &str = include_str!("../assets/favicon.svg");
 
 /// The longest note `/web/note` keeps, in characters.
 const MAX_NOTE_CHARS: usize = 1000;
@@ -564,6 +565,14 @@ fn app(
             "200",
         )
         .secured(
+            Method::GET,
+            "/web/users",
+            "The users, for the page's admins",
+            &cookie,
+            Some(&admin_only),
+            "200",
+        )
+        .secured(
             Method::POST,
             "/web/note",
             "Save a note (CSRF token required)",
@@ -583,6 +592,7 @@ fn app(
     // layer added last runs first and the guards see verified claims.
     let mut router = Router::new()
         .route("/", get(index))
+        .route("/favicon.svg", get(favicon))
         .route("/openapi.json", get(move || openapi_json(openapi.clone())))
         .route("/auth/login", post(login).route_layer(login_session))
         .route("/auth/refresh", post(refresh))
@@ -628,7 +638,13 @@ fn app(
                 .route_layer(required.clone()),
         )
         .route("/web/me", get(me).route_layer(cookie.clone()))
-        .route("/web/note", post(web_note).route_layer(cookie))
+        .route("/web/note", post(web_note).route_layer(cookie.clone()))
+        .route(
+            "/web/users",
+            get(list_users)
+                .route_layer(admin_only.clone())
+                .route_layer(cookie),
+        )
         .route(
             "/admin",
             get(admin)
@@ -667,6 +683,10 @@ fn signing_algorithm(config: &EnvConfig) -> Algorithm {
 /// The document of `openapi::ApiDoc`, written once at start-up.
 async fn openapi_json(document: Bytes) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], document)
+}
+
+async fn favicon() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "image/svg+xml")], FAVICON)
 }
 
 async fn index() -> Html<&'static str> {

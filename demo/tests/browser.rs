@@ -108,6 +108,8 @@ impl ChromeDriver {
                 ],
             }),
         );
+        // What the page's console shows, read with `console_log`.
+        capabilities.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
         ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
             .connect(&self.url)
@@ -241,6 +243,54 @@ async fn document_cookie(client: &Client) -> String {
     cookie.as_str().unwrap().to_owned()
 }
 
+/// chromedriver's command for the browser's console log since the last read.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "type": "browser" }).to_string()),
+        )
+    }
+}
+
+/// The console messages since the last call: a failed request is one, whatever its status,
+/// and so is a script error.
+async fn console_log(client: &Client) -> Vec<String> {
+    let entries = client.issue_cmd(BrowserLog).await.unwrap();
+    entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| format!("{} {}", entry["level"], entry["message"]))
+        .collect()
+}
+
+/// The attribute `name` of element `id`.
+async fn attribute(client: &Client, id: &str, name: &str) -> Option<String> {
+    let element = client.find(Locator::Id(id)).await.ok()?;
+    element.attr(name).await.ok().flatten()
+}
+
+/// Whether element `id` is displayed.
+async fn displayed(client: &Client, id: &str) -> bool {
+    let element = client.find(Locator::Id(id)).await.unwrap();
+    element.is_displayed().await.unwrap()
+}
+
 /// The status `GET /web/me` answers to a `fetch` from the page, with the browser's cookies.
 async fn web_me_status(client: &Client) -> Value {
     let script = "const done = arguments[arguments.length - 1];
@@ -258,11 +308,31 @@ async fn page_logs_in_posts_a_note_and_logs_out_in_headless_chromium() {
     let demo = start_demo().await;
     client.goto(&format!("{}/", demo.base)).await.unwrap();
 
-    // No session yet: the page asked /web/me and shows the login form.
+    // No session yet: the page shows the login form without asking the server, and the
+    // console is clean (no failed /web/me, a favicon that exists).
     wait_for_view(&client, "login-view", "session-view").await;
+    assert!(!displayed(&client, "logout-message").await);
     log_in(&client, "alice", "alice-password").await;
     wait_for_view(&client, "session-view", "login-view").await;
     wait_for_text(&client, "current-user", "alice").await;
+    wait_for_text(&client, "current-roles", "user").await;
+    // The session's expiry: its token's, within the demo's access lifetime (15 minutes).
+    let expiry = attribute(&client, "session-expiry", "datetime")
+        .await
+        .expect("the expiry's datetime");
+    let expiry = client
+        .execute(
+            "return Date.parse(arguments[0]) / 1000 - Date.now() / 1000;",
+            vec![json!(expiry)],
+        )
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert!((800.0..=901.0).contains(&expiry), "expires in {expiry} s");
+    assert!(!text(&client, "session-expiry").await.unwrap().is_empty());
+    // Alice is no admin: the admin section stays hidden.
+    assert!(!displayed(&client, "admin-view").await);
 
     // The session is in an HttpOnly cookie the script cannot read; the CSRF token is readable.
     let cookies = document_cookie(&client).await;
@@ -292,6 +362,7 @@ async fn page_logs_in_posts_a_note_and_logs_out_in_headless_chromium() {
 
     click(&client, "logout-button").await;
     wait_for_view(&client, "login-view", "session-view").await;
+    wait_for_text(&client, "logout-message", "You are logged out.").await;
     assert_eq!(text(&client, "current-user").await.as_deref(), Some(""));
     assert!(client.get_named_cookie("auth").await.is_err());
     let cookies = document_cookie(&client).await;
@@ -299,9 +370,49 @@ async fn page_logs_in_posts_a_note_and_logs_out_in_headless_chromium() {
         !cookies.contains("XSRF-TOKEN"),
         "document.cookie: {cookies:?}"
     );
+    // A reload after the logout: the login form, and still not a single failed request.
+    client.refresh().await.unwrap();
+    wait_for_view(&client, "login-view", "session-view").await;
+    assert_eq!(console_log(&client).await, Vec::<String>::new());
     // Without the cookie, /web/me finds no session.
     assert_eq!(web_me_status(&client).await, json!(400));
 
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn page_shows_admins_their_action_and_others_not() {
+    let Some((_driver, client)) =
+        browser("page_shows_admins_their_action_and_others_not", None).await
+    else {
+        return;
+    };
+    let demo = start_demo().await;
+    client.goto(&format!("{}/", demo.base)).await.unwrap();
+    wait_for_view(&client, "login-view", "session-view").await;
+    log_in(&client, "admin", "admin-password").await;
+    wait_for_view(&client, "session-view", "login-view").await;
+    wait_for_text(&client, "current-roles", "admin").await;
+    assert!(displayed(&client, "admin-view").await);
+    click(&client, "users-button").await;
+    wait_for_text(&client, "users", "alice, admin").await;
+    assert_eq!(text(&client, "admin-error").await.as_deref(), Some(""));
+
+    click(&client, "logout-button").await;
+    wait_for_view(&client, "login-view", "session-view").await;
+    assert!(!displayed(&client, "admin-view").await);
+    assert_eq!(console_log(&client).await, Vec::<String>::new());
+
+    // The route the button calls is the admins' only: a user's session gets 403.
+    log_in(&client, "alice", "alice-password").await;
+    wait_for_text(&client, "current-user", "alice").await;
+    let script = "const done = arguments[arguments.length - 1];
+        fetch('/web/users', { credentials: 'same-origin' })
+            .then((response) => done(response.status), (error) => done(String(error)));";
+    assert_eq!(
+        client.execute_async(script, vec![]).await.unwrap(),
+        json!(403)
+    );
     client.close().await.unwrap();
 }
 
@@ -323,6 +434,13 @@ async fn page_shows_the_error_of_a_wrong_password() {
     wait_for_text(&client, "login-error", "This account is inactive.").await;
     wait_for_view(&client, "login-view", "session-view").await;
     assert!(client.get_named_cookie("auth").await.is_err());
+    // The console shows the two refused logins, and nothing else.
+    let log = console_log(&client).await;
+    assert_eq!(log.len(), 2, "{log:#?}");
+    assert!(
+        log.iter().all(|entry| entry.contains("/auth/login")),
+        "{log:#?}"
+    );
 
     client.close().await.unwrap();
 }

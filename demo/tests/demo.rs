@@ -695,16 +695,33 @@ async fn demo_serves_a_self_contained_page_at_the_root() {
         "note-text",
         "note-saved",
         "logout-button",
+        "logout-message",
+        "current-roles",
+        "session-expiry",
+        "admin-view",
+        "users-button",
     ] {
         assert!(page.text.contains(&format!(r#"id="{id}""#)), "no #{id}");
     }
-    // No framework, no CDN: nothing is loaded from elsewhere.
-    for outside in ["<script src", "<link", "http://", "https://", "@import"] {
+    // No framework, no CDN: nothing is loaded from elsewhere. Its one link is its icon, served
+    // by the demo itself (a browser asks for /favicon.ico, a 404, without it).
+    for outside in ["<script src", "http://", "https://", "@import"] {
         assert!(
             !page.text.contains(outside),
             "the page contains {outside:?}"
         );
     }
+    let links: Vec<&str> = page
+        .text
+        .match_indices("<link")
+        .map(|(at, _)| &page.text[at..])
+        .collect();
+    assert_eq!(links.len(), 1, "one link, the icon");
+    assert!(links[0].starts_with(r#"<link rel="icon" type="image/svg+xml" href="/favicon.svg">"#));
+    let icon = send("GET", &format!("{}/favicon.svg", demo.base), &[], None).await;
+    assert_eq!(icon.status, StatusCode::OK);
+    assert_eq!(icon.headers["content-type"], "image/svg+xml");
+    assert!(icon.text.starts_with("<svg "));
 }
 
 /// scripts/load.sh measures these five routes against each other: they must answer the same
@@ -1134,7 +1151,7 @@ async fn demo_openapi_document_describes_each_routes_security() {
             (path, method, required)
         })
         .collect();
-    assert_eq!(operations.len(), 14, "{operations:?}");
+    assert_eq!(operations.len(), 15, "{operations:?}");
     for (path, method, required) in operations {
         let url = format!(
             "{}{}",
