@@ -267,3 +267,49 @@ async fn the_backends_times_are_recorded_and_the_handler_stays_outside() {
     assert_eq!(spans[0]["kind"], "backend_unavailable");
     assert!(spans[0].contains_key("revocation_us"));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_cache_reports_its_evictions() {
+    let (recorded, _guard) = Recorded::install();
+    let layer = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .cache(1)
+        .build()
+        .unwrap();
+    for sub in ["alice", "bob"] {
+        let token = hs256(&json!({ "sub": sub, "exp": now() + 600 }));
+        assert_eq!(
+            send(traced_app(layer.clone()), bearer(&token)).await.status,
+            200
+        );
+    }
+    let events = recorded.events();
+    let evictions: Vec<_> = events
+        .iter()
+        .filter(|(message, _)| message == "verified-token cache evicted entries")
+        .collect();
+    assert_eq!(evictions.len(), 1, "{events:?}");
+}
+
+#[cfg(feature = "test-util")]
+#[tokio::test(flavor = "current_thread")]
+async fn a_jwks_refresh_is_an_event_inside_the_decision_that_caused_it() {
+    use tower_jwt_auth::test_util::TestIdentityProvider;
+    let (recorded, _guard) = Recorded::install();
+    let idp = TestIdentityProvider::serve().await;
+    let layer = idp
+        .remote_layer(idp.remote_keys().build().unwrap())
+        .build()
+        .unwrap();
+    let token = idp.token().sign();
+    assert_eq!(send(traced_app(layer), bearer(&token)).await.status, 200);
+    let events = recorded.events();
+    assert!(
+        events
+            .iter()
+            .any(|(message, span)| message == "JWKS refreshed"
+                && span.as_deref() == Some(DECISION_SPAN)),
+        "{events:?}"
+    );
+    assert_eq!(recorded.spans()[0]["outcome"], "authenticated");
+}
