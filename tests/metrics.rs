@@ -17,7 +17,7 @@ use tower_jwt_auth::jwks::RemoteKeySet;
 use tower_jwt_auth::revocation::TokenFacts;
 use tower_jwt_auth::telemetry::{
     BACKEND_FAILURES, BACKEND_SECONDS, CACHE_EVICTIONS, CACHE_HITS, CACHE_MISSES, DECISIONS,
-    JWKS_FETCHES, VERIFICATION_SECONDS,
+    GUARD_REFUSALS, JWKS_FETCHES, VERIFICATION_SECONDS,
 };
 use tower_jwt_auth::test_util::TestIdentityProvider;
 use tower_jwt_auth::{JwtLayer, Key};
@@ -108,6 +108,34 @@ fn decisions_and_the_cache_are_counted() {
     for (name, value) in expected {
         assert_eq!(values.get(&name), Some(&value), "{name} in {values:#?}");
     }
+}
+
+#[test]
+fn guard_refusals_are_counted_by_guard_and_kind() {
+    let snapshotter = recorded(|| async {
+        let app = axum::Router::new()
+            .route("/", axum::routing::get(|| async { "ok" }))
+            .route_layer(tower_jwt_auth::RequireRoles::any(["admin"]).unwrap())
+            .layer(hs256_layer());
+        let admin = hs256(&json!({ "sub": "root", "roles": ["admin"], "exp": now() + 600 }));
+        let user = hs256(&json!({ "sub": "alice", "roles": ["user"], "exp": now() + 600 }));
+        assert_eq!(send(app.clone(), bearer(&admin)).await.status, 200);
+        assert_eq!(send(app.clone(), bearer(&user)).await.status, 403);
+        assert_eq!(send(app, bearer(&user)).await.status, 403);
+    });
+    let values = values(&snapshotter);
+    assert_eq!(
+        values.get(&format!(
+            "{GUARD_REFUSALS}{{guard=RequireRoles,kind=insufficient_role}}"
+        )),
+        Some(&2),
+        "{values:#?}"
+    );
+    // The layer authenticated all three.
+    assert_eq!(
+        values.get(&format!("{DECISIONS}{{outcome=authenticated,kind=none}}")),
+        Some(&3)
+    );
 }
 
 #[test]

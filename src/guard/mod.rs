@@ -390,6 +390,7 @@ where
                     self.guard.rule.requirement(),
                 );
                 error.trace();
+                crate::telemetry::guard_refused(self.guard.rule.name(), error);
             }),
             Err(absent) => Err(authentication::refusal(
                 absent,

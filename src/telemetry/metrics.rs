@@ -57,10 +57,11 @@ impl Timer {
 #[cfg(feature = "metrics")]
 mod enabled {
     use super::{Backend, Duration};
-    use crate::telemetry::Verdict;
+    use crate::error::AuthError;
     use crate::telemetry::{
         BACKEND_FAILURES, BACKEND_SECONDS, CACHE_EVICTIONS, CACHE_HITS, CACHE_MISSES, DECISIONS,
     };
+    use crate::telemetry::{GUARD_REFUSALS, Verdict};
 
     /// Literal labels make static keys: an accepted request allocates nothing here.
     pub(crate) fn decision(verdict: Verdict<'_>) {
@@ -76,6 +77,11 @@ mod enabled {
             }
         };
         counter.increment(1);
+    }
+
+    pub(crate) fn guard_refused(guard: &'static str, error: &AuthError) {
+        ::metrics::counter!(GUARD_REFUSALS, "guard" => guard, "kind" => error.kind_name())
+            .increment(1);
     }
 
     pub(crate) fn cache_lookup(hit: bool) {
@@ -121,6 +127,8 @@ mod enabled {
     #[inline(always)]
     pub(crate) fn decision(_: crate::telemetry::Verdict<'_>) {}
     #[inline(always)]
+    pub(crate) fn guard_refused(_: &'static str, _: &crate::error::AuthError) {}
+    #[inline(always)]
     pub(crate) fn cache_lookup(_: bool) {}
     #[inline(always)]
     pub(crate) fn cache_evictions(_: u64) {}
@@ -136,5 +144,5 @@ mod enabled {
 #[cfg(feature = "jwks")]
 pub(crate) use enabled::jwks_fetched;
 pub(crate) use enabled::{
-    backend_failed, backend_seconds, cache_evictions, cache_lookup, decision,
+    backend_failed, backend_seconds, cache_evictions, cache_lookup, decision, guard_refused,
 };

@@ -46,6 +46,7 @@
 //! | name | type | labels |
 //! |---|---|---|
 //! | [`DECISIONS`] | counter | `outcome` (as the span's), `kind` (the error kind, or `none`) |
+//! | [`GUARD_REFUSALS`] | counter | `guard` (`RequireRoles`, `RequireScope`, `RequireClaims`), `kind` |
 //! | [`CACHE_HITS`], [`CACHE_MISSES`], [`CACHE_EVICTIONS`] | counter | |
 //! | [`JWKS_FETCHES`] | counter | `result`: `ok` or `error` |
 //! | [`BACKEND_FAILURES`] | counter | `backend`: `revocation` or `user_lookup`; `failure`: `error` or `timeout` |
@@ -65,7 +66,9 @@ mod metrics;
 
 #[cfg(feature = "jwks")]
 pub(crate) use metrics::jwks_fetched;
-pub(crate) use metrics::{Backend, Timer, backend_failed, cache_evictions, cache_lookup};
+pub(crate) use metrics::{
+    Backend, Timer, backend_failed, cache_evictions, cache_lookup, guard_refused,
+};
 
 /// The target of the layer's spans and events.
 pub const TARGET: &str = "tower_jwt_auth";
@@ -75,6 +78,8 @@ pub const DECISION_SPAN: &str = "authenticate";
 
 /// Counter of the layer's decisions, by `outcome` and `kind`.
 pub const DECISIONS: &str = "tower_jwt_auth_decisions_total";
+/// Counter of the guards' refusals, by `guard` and `kind`.
+pub const GUARD_REFUSALS: &str = "tower_jwt_auth_guard_refusals_total";
 /// Counter of verified-token cache hits.
 pub const CACHE_HITS: &str = "tower_jwt_auth_cache_hits_total";
 /// Counter of verified-token cache misses (the token was verified in full).
