@@ -10,12 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::Extensions;
-use tracing::Span;
 
 use crate::error::BoxError;
 use crate::error::{AuthError, explained};
 use crate::revocation::{RevocationStore, Revoker, TokenFacts};
-use crate::telemetry::{self, Backend};
+use crate::telemetry::{self, Backend, DecisionSpan};
 use crate::user::{InsertUser, UserLookup};
 
 /// The default bound on each store or lookup call.
@@ -54,12 +53,12 @@ impl AsyncChecks {
     pub(crate) async fn run(
         &self,
         facts: &TokenFacts,
-        span: &Span,
+        span: &DecisionSpan,
     ) -> Result<Option<InsertUser>, Rejection> {
         if let Some(revocations) = &self.revocations {
-            let started = telemetry::backend_timer(span);
+            let started = span.backend_timer();
             let answer = tokio::time::timeout(self.timeout, revocations.is_revoked(facts)).await;
-            telemetry::backend_done(span, Backend::Revocation, started);
+            span.backend_done(Backend::Revocation, started);
             match answer {
                 Ok(Ok(false)) => {}
                 Ok(Ok(true)) => {
@@ -86,9 +85,9 @@ impl AsyncChecks {
                 format_args!("a user lookup is configured and `sub` is absent or not a string");
             (explained(AuthError::MissingSubject, why), None)
         })?;
-        let started = telemetry::backend_timer(span);
+        let started = span.backend_timer();
         let answer = tokio::time::timeout(self.timeout, lookup(sub)).await;
-        telemetry::backend_done(span, Backend::UserLookup, started);
+        span.backend_done(Backend::UserLookup, started);
         match answer {
             Ok(Ok(Some(insert))) => Ok(Some(insert)),
             Ok(Ok(None)) => {

@@ -9,7 +9,7 @@ use futures_util::future::BoxFuture;
 use http::{HeaderMap, Method, Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
-use tracing::{Instrument, Span};
+use tracing::Instrument;
 
 use crate::claims::JsonClaims;
 use crate::error::{AuthError, BoxError, Shown, explained};
@@ -18,7 +18,7 @@ use crate::request::RequestHead;
 use crate::revocation::TokenFacts;
 use crate::session;
 use crate::source::{BearerToken, FoundToken};
-use crate::telemetry::{self, Timer, Verdict, decided};
+use crate::telemetry::{self, DecisionSpan, Timer, Verdict};
 use crate::verify::cache::Outcome;
 
 use super::future::{ResponseBody, ResponseFuture, SessionReply, finish_response};
@@ -65,7 +65,12 @@ enum Decision {
 }
 
 impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
-    fn decide(&self, head: &RequestHead<'_>, span: &Span) -> Result<Decision, AuthError> {
+    /// The synchronous part of the decision, inside `span` (its events are the span's) and
+    /// timed for the metrics. The guards live in this frame: the decision, a large value, is
+    /// returned in place rather than moved out of a closure.
+    fn decide(&self, head: &RequestHead<'_>, span: &DecisionSpan) -> Result<Decision, AuthError> {
+        let _entered = span.enter();
+        let _timer = Timer::start();
         let max_len = self.verifier.max_token_len();
         let Some(token) = self.source.extract(head, max_len)? else {
             return match self.mode {
@@ -135,17 +140,17 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         tenant: Option<usize>,
         method: &Method,
         headers: &HeaderMap,
-        span: &Span,
+        span: &DecisionSpan,
     ) -> Result<Authenticated, AuthError> {
         let outcome = self.verify(token, tenant).map_err(|error| {
-            telemetry::record_token(span, token.as_str(), None);
+            span.record_token(token, None);
             token.refusal(error)
         })?;
         let verified = telemetry::Verified {
             cache_hit: outcome.cache_hit,
             with_subject: self.trace_subject,
         };
-        telemetry::record_token(span, token.as_str(), Some(verified));
+        span.record_token(token, Some(verified));
         let Outcome {
             claims, facts, exp, ..
         } = outcome;
@@ -200,7 +205,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         mut inner: S,
         mut request: Request<ReqBody>,
         decision: Decision,
-        span: Span,
+        span: DecisionSpan,
     ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -208,7 +213,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         // The span covers the decision, not the inner service.
         let settled = self
             .settle(&mut request, decision, &span)
-            .instrument(span.clone())
+            .instrument(span.span())
             .await;
         let renew = match settled {
             Ok(renew) => renew,
@@ -225,12 +230,12 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         &self,
         request: &mut Request<ReqBody>,
         decision: Decision,
-        span: &Span,
+        span: &DecisionSpan,
     ) -> Result<Option<Box<BearerToken>>, Response<ResponseBody<ResBody>>> {
         let mut authenticated = match decision {
             Decision::Anonymous => {
                 request.extensions_mut().insert(Authentication::Anonymous);
-                decided(span, Verdict::Anonymous);
+                span.decided(Verdict::Anonymous);
                 return Ok(None);
             }
             Decision::Verified(authenticated) => authenticated,
@@ -256,7 +261,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
                 }
             }
         }
-        decided(span, Verdict::Authenticated);
+        span.decided(Verdict::Authenticated);
         Ok(authenticated.hand_over(request.extensions_mut()))
     }
 
@@ -272,9 +277,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         error: &AuthError,
         cause: Option<&BoxError>,
         request: &Request<ReqBody>,
-        span: &Span,
+        span: &DecisionSpan,
     ) -> Response<ResponseBody<B>> {
-        decided(span, Verdict::Refused(error));
+        span.decided(Verdict::Refused(error));
         error.trace_with_cause(cause.map(|cause| cause as &dyn fmt::Display));
         self.error_handler
             .render(error, &RequestHead::of(request))
@@ -300,16 +305,10 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
-        let span = telemetry::decision_span();
-        let timer = Timer::start();
-        let decision = {
-            let _entered = span.enter();
-            shared.decide(&RequestHead::of(&request), &span)
-        };
-        timer.verified();
-        match decision {
+        let span = DecisionSpan::new();
+        match shared.decide(&RequestHead::of(&request), &span) {
             Ok(Decision::Anonymous) => {
-                decided(&span, Verdict::Anonymous);
+                span.decided(Verdict::Anonymous);
                 let extensions = request.extensions_mut();
                 extensions.insert(Authentication::Anonymous);
                 shared.hand_rendering(extensions);
@@ -317,7 +316,7 @@ where
             }
             // The fast path: nothing asynchronous left, no allocation, no box.
             Ok(Decision::Verified(authenticated)) if shared.checks.is_none() => {
-                decided(&span, Verdict::Authenticated);
+                span.decided(Verdict::Authenticated);
                 let extensions = request.extensions_mut();
                 let reply = shared.reply(authenticated.hand_over(extensions));
                 shared.hand_rendering(extensions);
@@ -332,7 +331,7 @@ where
                 ResponseFuture::slow(Box::pin(finish))
             }
             Err(error) => {
-                decided(&span, Verdict::Refused(&error));
+                span.decided(Verdict::Refused(&error));
                 let _entered = span.enter();
                 error.trace();
                 let head = RequestHead::of(&request);

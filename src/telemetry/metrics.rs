@@ -1,5 +1,10 @@
 //! The metrics the layer records (cargo feature `metrics`); without the feature every function
 //! here is empty and inlined away.
+//!
+//! Names and labels are string literals, not the `telemetry` constants: the `metrics` macros
+//! make a literal key a `static` whose hash is computed at compile time, where any other key is
+//! built and hashed at every call. The tests read the metrics by the constants, so the two
+//! cannot drift apart.
 
 use std::time::Duration;
 #[cfg(feature = "metrics")]
@@ -32,7 +37,8 @@ impl Backend {
 /// Whether metrics are compiled in.
 pub(super) const ENABLED: bool = cfg!(feature = "metrics");
 
-/// Times the synchronous part of a decision; nothing at all without the feature.
+/// Times the synchronous part of a decision until it is dropped; nothing at all without the
+/// feature.
 pub(crate) struct Timer {
     #[cfg(feature = "metrics")]
     started: Instant,
@@ -46,11 +52,13 @@ impl Timer {
             started: Instant::now(),
         }
     }
+}
 
+impl Drop for Timer {
     #[inline]
-    pub(crate) fn verified(self) {
+    fn drop(&mut self) {
         #[cfg(feature = "metrics")]
-        ::metrics::histogram!(super::VERIFICATION_SECONDS).record(self.started.elapsed());
+        ::metrics::histogram!("tower_jwt_auth_verification_seconds").record(self.started.elapsed());
     }
 }
 
@@ -58,62 +66,59 @@ impl Timer {
 mod enabled {
     use super::{Backend, Duration};
     use crate::error::AuthError;
-    use crate::telemetry::{
-        BACKEND_FAILURES, BACKEND_SECONDS, CACHE_EVICTIONS, CACHE_HITS, CACHE_MISSES, DECISIONS,
-    };
-    use crate::telemetry::{GUARD_REFUSALS, Verdict};
+    use crate::telemetry::Verdict;
 
     /// Literal labels make static keys: an accepted request allocates nothing here.
     pub(crate) fn decision(verdict: Verdict<'_>) {
         let counter = match verdict {
             Verdict::Authenticated => {
-                ::metrics::counter!(DECISIONS, "outcome" => "authenticated", "kind" => "none")
+                ::metrics::counter!("tower_jwt_auth_decisions_total", "outcome" => "authenticated", "kind" => "none")
             }
             Verdict::Anonymous => {
-                ::metrics::counter!(DECISIONS, "outcome" => "anonymous", "kind" => "none")
+                ::metrics::counter!("tower_jwt_auth_decisions_total", "outcome" => "anonymous", "kind" => "none")
             }
             Verdict::Refused(error) => {
-                ::metrics::counter!(DECISIONS, "outcome" => "refused", "kind" => error.kind_name())
+                ::metrics::counter!("tower_jwt_auth_decisions_total", "outcome" => "refused", "kind" => error.kind_name())
             }
         };
         counter.increment(1);
     }
 
     pub(crate) fn guard_refused(guard: &'static str, error: &AuthError) {
-        ::metrics::counter!(GUARD_REFUSALS, "guard" => guard, "kind" => error.kind_name())
+        ::metrics::counter!("tower_jwt_auth_guard_refusals_total", "guard" => guard, "kind" => error.kind_name())
             .increment(1);
     }
 
     pub(crate) fn cache_lookup(hit: bool) {
         match hit {
-            true => ::metrics::counter!(CACHE_HITS).increment(1),
-            false => ::metrics::counter!(CACHE_MISSES).increment(1),
+            true => ::metrics::counter!("tower_jwt_auth_cache_hits_total").increment(1),
+            false => ::metrics::counter!("tower_jwt_auth_cache_misses_total").increment(1),
         }
     }
 
     pub(crate) fn cache_evictions(count: u64) {
-        ::metrics::counter!(CACHE_EVICTIONS).increment(count);
+        ::metrics::counter!("tower_jwt_auth_cache_evictions_total").increment(count);
     }
 
     #[cfg(feature = "jwks")]
     pub(crate) fn jwks_fetched(ok: bool) {
         let result = if ok { "ok" } else { "error" };
-        ::metrics::counter!(crate::telemetry::JWKS_FETCHES, "result" => result).increment(1);
+        ::metrics::counter!("tower_jwt_auth_jwks_fetches_total", "result" => result).increment(1);
     }
 
     pub(crate) fn backend_failed(backend: Backend, timed_out: bool) {
         let failure = if timed_out { "timeout" } else { "error" };
-        ::metrics::counter!(BACKEND_FAILURES, "backend" => backend.label(), "failure" => failure)
+        ::metrics::counter!("tower_jwt_auth_backend_failures_total", "backend" => backend.label(), "failure" => failure)
             .increment(1);
     }
 
     pub(crate) fn backend_seconds(backend: Backend, elapsed: Duration) {
         let histogram = match backend {
             Backend::Revocation => {
-                ::metrics::histogram!(BACKEND_SECONDS, "backend" => "revocation")
+                ::metrics::histogram!("tower_jwt_auth_backend_seconds", "backend" => "revocation")
             }
             Backend::UserLookup => {
-                ::metrics::histogram!(BACKEND_SECONDS, "backend" => "user_lookup")
+                ::metrics::histogram!("tower_jwt_auth_backend_seconds", "backend" => "user_lookup")
             }
         };
         histogram.record(elapsed);

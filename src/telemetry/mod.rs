@@ -61,6 +61,7 @@ use tracing::field::Empty;
 
 use crate::error::AuthError;
 use crate::jws::{Header, decode_base64url, parse_object, split};
+use crate::source::FoundToken;
 
 mod metrics;
 
@@ -113,46 +114,91 @@ impl Verdict<'_> {
     }
 }
 
-/// The span of one decision, its fields to be recorded as they are known.
-pub(crate) fn decision_span() -> Span {
-    tracing::debug_span!(
-        target: "tower_jwt_auth",
-        "authenticate",
-        outcome = Empty,
-        kind = Empty,
-        alg = Empty,
-        kid = Empty,
-        iss = Empty,
-        sub = Empty,
-        cache = Empty,
-        revocation_us = Empty,
-        user_lookup_us = Empty,
-    )
+/// The span of one decision, its fields recorded as they are known; none unless a subscriber
+/// wants DEBUG spans of the target. That is asked first, and every method is a test of one
+/// `Option` when it says no: nobody pays for a disabled span (with tracing's `log` feature and
+/// no subscriber, making, entering and dropping one would report its life to `log`).
+pub(crate) struct DecisionSpan(Option<Span>);
+
+impl DecisionSpan {
+    #[inline]
+    pub(crate) fn new() -> Self {
+        if !tracing::enabled!(target: "tower_jwt_auth", tracing::Level::DEBUG) {
+            return Self(None);
+        }
+        Self(Some(tracing::debug_span!(
+            target: "tower_jwt_auth",
+            "authenticate",
+            outcome = Empty,
+            kind = Empty,
+            alg = Empty,
+            kid = Empty,
+            iss = Empty,
+            sub = Empty,
+            cache = Empty,
+            revocation_us = Empty,
+            user_lookup_us = Empty,
+        )))
+    }
+
+    /// Enters the span until the guard is dropped, so the events meanwhile are the span's.
+    #[inline]
+    pub(crate) fn enter(&self) -> Option<tracing::span::Entered<'_>> {
+        self.0.as_ref().map(Span::enter)
+    }
+
+    /// The span, to instrument a future with.
+    pub(crate) fn span(&self) -> Span {
+        self.0.clone().unwrap_or_else(Span::none)
+    }
+
+    /// Records how the decision ended, on the span and in the decisions counter.
+    #[inline]
+    pub(crate) fn decided(&self, verdict: Verdict<'_>) {
+        metrics::decision(verdict);
+        if let Some(span) = &self.0 {
+            record_verdict(span, verdict);
+        }
+    }
+
+    /// Records the token's `alg` and `kid`, and once it is verified its `iss`, `sub` (when
+    /// `with_subject`) and whether the cache knew it.
+    #[inline]
+    pub(crate) fn record_token(&self, token: &FoundToken<'_>, verified: Option<Verified>) {
+        if let Some(span) = &self.0 {
+            record_token(span, token.as_str(), verified);
+        }
+    }
+
+    /// Times a backend call when anyone reads the time: the span, or the metrics.
+    #[inline]
+    pub(crate) fn backend_timer(&self) -> Option<Instant> {
+        (metrics::ENABLED || self.0.is_some()).then(Instant::now)
+    }
+
+    /// Records the time a backend call took, started by [`backend_timer`](Self::backend_timer).
+    pub(crate) fn backend_done(&self, backend: Backend, started: Option<Instant>) {
+        let Some(started) = started else {
+            return;
+        };
+        let elapsed = started.elapsed();
+        metrics::backend_seconds(backend, elapsed);
+        if let Some(span) = &self.0 {
+            let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+            span.record(backend.span_field(), micros);
+        }
+    }
 }
 
-/// Records how the decision ended, on the span and in the decisions counter.
-pub(crate) fn decided(span: &Span, verdict: Verdict<'_>) {
-    let kind = match verdict {
-        Verdict::Refused(error) => Some(error.kind_name()),
-        _ => None,
-    };
-    metrics::decision(verdict);
-    if span.is_disabled() {
-        return;
-    }
+fn record_verdict(span: &Span, verdict: Verdict<'_>) {
     span.record("outcome", verdict.outcome());
-    if let Some(kind) = kind {
-        span.record("kind", kind);
+    if let Verdict::Refused(error) = verdict {
+        span.record("kind", error.kind_name());
     }
 }
 
-/// Records the token's `alg` and `kid`, and once it is verified its `iss`, `sub` (when
-/// `with_subject`) and whether the cache knew it. Reads the token again: only for a span
-/// someone listens to.
-pub(crate) fn record_token(span: &Span, token: &str, verified: Option<Verified>) {
-    if span.is_disabled() {
-        return;
-    }
+/// Reads the token again for the span's fields: only for a span someone listens to.
+fn record_token(span: &Span, token: &str, verified: Option<Verified>) {
     let Ok((header, payload, _)) = split(token) else {
         return;
     };
@@ -217,22 +263,4 @@ pub(crate) struct Verified {
     /// `None` without a cache.
     pub(crate) cache_hit: Option<bool>,
     pub(crate) with_subject: bool,
-}
-
-/// Times a backend call when anyone reads the time: the span, or the metrics.
-pub(crate) fn backend_timer(span: &Span) -> Option<Instant> {
-    (metrics::ENABLED || !span.is_disabled()).then(Instant::now)
-}
-
-/// Records the time a backend call took, started by [`backend_timer`].
-pub(crate) fn backend_done(span: &Span, backend: Backend, started: Option<Instant>) {
-    let Some(started) = started else {
-        return;
-    };
-    let elapsed = started.elapsed();
-    metrics::backend_seconds(backend, elapsed);
-    if !span.is_disabled() {
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        span.record(backend.span_field(), micros);
-    }
 }
