@@ -93,6 +93,17 @@ impl Recorded {
     fn events(&self) -> Vec<SeenEvent> {
         std::mem::take(&mut self.events.lock().unwrap())
     }
+
+    /// The handler of `traced_app` ran, and not inside the decision span.
+    fn assert_handler_ran_outside_the_span(&self) {
+        let events = self.events();
+        assert!(
+            events
+                .iter()
+                .any(|(message, span)| message == "handler ran" && span.is_none()),
+            "{events:?}"
+        );
+    }
 }
 
 fn fields(pairs: &[(&str, &str)]) -> Fields {
@@ -151,14 +162,7 @@ async fn an_accepted_token_leaves_one_span_with_its_header_issuer_subject_and_ca
         let values = format!("{span:?}");
         assert!(!values.contains(&token) && !values.contains("alice@example.com"));
     }
-    // The handler runs outside the decision span.
-    let events = recorded.events();
-    assert!(
-        events
-            .iter()
-            .any(|(message, span)| message == "handler ran" && span.is_none()),
-        "{events:?}"
-    );
+    recorded.assert_handler_ran_outside_the_span();
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -247,13 +251,7 @@ async fn the_backends_times_are_recorded_and_the_handler_stays_outside() {
     assert!(micros("user_lookup_us") >= 10_000, "{spans:?}");
     assert_eq!(spans[0]["outcome"], "authenticated");
     assert_eq!(spans[0]["sub"], "alice");
-    let events = recorded.events();
-    assert!(
-        events
-            .iter()
-            .any(|(message, span)| message == "handler ran" && span.is_none()),
-        "{events:?}"
-    );
+    recorded.assert_handler_ran_outside_the_span();
 
     // A failing backend: refused with its kind, the time still recorded.
     let failing = JwtLayer::builder()

@@ -291,12 +291,15 @@ async fn displayed(client: &Client, id: &str) -> bool {
     element.is_displayed().await.unwrap()
 }
 
-/// The status `GET /web/me` answers to a `fetch` from the page, with the browser's cookies.
-async fn web_me_status(client: &Client) -> Value {
+/// The status `GET path` answers to a `fetch` from the page, with the browser's cookies.
+async fn fetch_status(client: &Client, path: &str) -> Value {
     let script = "const done = arguments[arguments.length - 1];
-        fetch('/web/me', { credentials: 'same-origin' })
+        fetch(arguments[0], { credentials: 'same-origin' })
             .then((response) => done(response.status), (error) => done(String(error)));";
-    client.execute_async(script, vec![]).await.unwrap()
+    client
+        .execute_async(script, vec![json!(path)])
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -375,7 +378,7 @@ async fn page_logs_in_posts_a_note_and_logs_out_in_headless_chromium() {
     wait_for_view(&client, "login-view", "session-view").await;
     assert_eq!(console_log(&client).await, Vec::<String>::new());
     // Without the cookie, /web/me finds no session.
-    assert_eq!(web_me_status(&client).await, json!(400));
+    assert_eq!(fetch_status(&client, "/web/me").await, json!(400));
 
     client.close().await.unwrap();
 }
@@ -406,13 +409,7 @@ async fn page_shows_admins_their_action_and_others_not() {
     // The route the button calls is the admins' only: a user's session gets 403.
     log_in(&client, "alice", "alice-password").await;
     wait_for_text(&client, "current-user", "alice").await;
-    let script = "const done = arguments[arguments.length - 1];
-        fetch('/web/users', { credentials: 'same-origin' })
-            .then((response) => done(response.status), (error) => done(String(error)));";
-    assert_eq!(
-        client.execute_async(script, vec![]).await.unwrap(),
-        json!(403)
-    );
+    assert_eq!(fetch_status(&client, "/web/users").await, json!(403));
     client.close().await.unwrap();
 }
 
