@@ -121,6 +121,25 @@ async fn a_provider_of_another_algorithm_is_held_to_the_layers_algorithms() {
         eddsa_only.is_err(),
         "a P-256 key under an EdDSA-only layer is a configuration error"
     );
+
+    // Rotated to another algorithm: both keys published, the new one signs.
+    let first = idp.kid();
+    let kid = idp.rotate_to(SigningKey::ed_pem(key_file("ed25519.key")).unwrap());
+    let token = idp.token().sign();
+    assert_eq!(jwt_part(&token, 0)["alg"], "EdDSA");
+    assert_eq!(jwt_part(&token, 0)["kid"], kid.as_str());
+    let jwks = idp.jwks();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, [kid.as_str(), first.as_str()]);
+    let both = idp.layer().build().unwrap();
+    try_token(both, &token)
+        .await
+        .assert_user(Some(DEFAULT_TEST_SUBJECT));
 }
 
 #[test]

@@ -516,11 +516,21 @@ pub(crate) struct Shown<'a>(pub(crate) &'a str);
 
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const MOST: usize = 64;
-        match self.0.char_indices().nth(MOST) {
-            Some((cut, _)) => write!(f, "{:?}…", &self.0[..cut]),
-            None => write!(f, "{:?}", self.0),
+        let head = first_chars(self.0);
+        write!(f, "{head:?}")?;
+        if head.len() < self.0.len() {
+            f.write_str("…")?;
         }
+        Ok(())
+    }
+}
+
+/// The first 64 characters of a value from the token: as much of it as a log or a trace shows.
+pub(crate) fn first_chars(value: &str) -> &str {
+    const MOST: usize = 64;
+    match value.char_indices().nth(MOST) {
+        Some((end, _)) => &value[..end],
+        None => value,
     }
 }
 

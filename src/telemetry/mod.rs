@@ -59,7 +59,7 @@ use std::time::Instant;
 use tracing::Span;
 use tracing::field::Empty;
 
-use crate::error::AuthError;
+use crate::error::{AuthError, first_chars};
 use crate::jws::{Header, decode_base64url, parse_object, split};
 use crate::source::FoundToken;
 
@@ -206,9 +206,9 @@ fn record_token(span: &Span, token: &str, verified: Option<Verified>) {
         && let Ok(text) = std::str::from_utf8(&json)
         && let Ok(header) = parse_object::<Header<'_>>(text)
     {
-        span.record("alg", cut(&header.alg));
+        span.record("alg", first_chars(&header.alg));
         if let Some(kid) = header.kid.as_deref() {
-            span.record("kid", cut(kid));
+            span.record("kid", first_chars(kid));
         }
     }
     let Some(verified) = verified else {
@@ -239,21 +239,12 @@ fn record_token(span: &Span, token: &str, verified: Option<Verified>) {
         return;
     };
     if let Some(Name::Text(iss)) = &names.iss {
-        span.record("iss", cut(iss));
+        span.record("iss", first_chars(iss));
     }
     if verified.with_subject
         && let Some(Name::Text(sub)) = &names.sub
     {
-        span.record("sub", cut(sub));
-    }
-}
-
-/// A value from the token as a span field: its first 64 characters (subscribers escape it).
-fn cut(value: &str) -> &str {
-    const MOST: usize = 64;
-    match value.char_indices().nth(MOST) {
-        Some((end, _)) => &value[..end],
-        None => value,
+        span.record("sub", first_chars(sub));
     }
 }
 
