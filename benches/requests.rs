@@ -3,8 +3,9 @@
 //! the machine is (the time benches cannot tell 50 ns apart on a shared machine).
 //!
 //! Arguments: how many requests, then the case: `cached` (a cached HS256 layer of `JsonClaims`),
-//! `uncached`, or `untyped_guard` (a cached layer of a typed struct behind a role guard that
-//! reads the claims as JSON). Without arguments (as `cargo bench` runs it) it sends a few
+//! `uncached`, `untyped_guard` (a cached layer of a typed struct behind a role guard that reads
+//! the claims as JSON), `one_key` (uncached, checking the issuer) or `two_tenants` (uncached,
+//! the token's `iss` picking the second of two tenants). Without arguments (as `cargo bench` runs it) it sends a few
 //! requests of each case and checks their answers.
 
 use axum::Router;
@@ -15,9 +16,20 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Deserialize;
 use serde_json::json;
 use tower::ServiceExt;
+use tower_jwt_auth::layer::Tenant;
 use tower_jwt_auth::{JwtLayer, Key, RequireRoles};
 
 const SECRET: &[u8] = b"bench-secret-that-is-at-least-32-bytes-long";
+const OTHER_SECRET: &[u8] = b"another-bench-secret-at-least-32-bytes-long";
+
+/// The cases, as `scripts/instructions.sh` runs them.
+const CASES: [&str; 5] = [
+    "cached",
+    "uncached",
+    "untyped_guard",
+    "one_key",
+    "two_tenants",
+];
 
 #[derive(Deserialize)]
 #[allow(dead_code)]
@@ -35,6 +47,21 @@ fn router(case: &str) -> Router {
     match case {
         "cached" => ok().layer(builder.cache(10_000).build().expect("the layer")),
         "uncached" => ok().layer(builder.build().expect("the layer")),
+        // Uncached, so a request verifies the token: one key checking the issuer, against two
+        // tenants of which the token's `iss` picks the second (the difference is the pick).
+        "one_key" => ok().layer(
+            builder
+                .issuer("https://auth.example.com/")
+                .build()
+                .expect("the layer"),
+        ),
+        "two_tenants" => ok().layer(
+            JwtLayer::builder()
+                .tenant(Tenant::new("https://other.example.com/").key(Key::hmac(OTHER_SECRET)))
+                .tenant(Tenant::new("https://auth.example.com/").key(Key::hmac(SECRET)))
+                .build()
+                .expect("the layer"),
+        ),
         "untyped_guard" => ok()
             .route_layer(RequireRoles::any(["user"]).expect("a role"))
             .layer(
@@ -44,7 +71,7 @@ fn router(case: &str) -> Router {
                     .build()
                     .expect("the layer"),
             ),
-        other => panic!("no case {other:?}: cached, uncached or untyped_guard"),
+        other => panic!("no case {other:?}: {}", CASES.join(", ")),
     }
 }
 
@@ -55,9 +82,7 @@ fn main() {
         .map_or(3, |n| n.parse().expect("a number of requests"));
     let cases: Vec<String> = match args.next() {
         Some(case) => vec![case],
-        None => ["cached", "uncached", "untyped_guard"]
-            .map(String::from)
-            .to_vec(),
+        None => CASES.map(String::from).to_vec(),
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
