@@ -54,7 +54,7 @@ pub struct Verifier<C> {
     tenants: Box<[TenantVerifier]>,
     /// With several tenants: the one each issuer's tokens are verified by. The fast hasher:
     /// the keys are the configuration's, and a lookup's key cannot crowd a bucket.
-    by_issuer: HashMap<Box<str>, usize, foldhash::fast::RandomState>,
+    by_issuer: HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
     /// The trusted issuers, for the description of a token no tenant trusts.
     issuers_shown: Arc<str>,
     provider: &'static CryptoProvider,
@@ -155,7 +155,7 @@ impl<C: DeserializeOwned> Verifier<C> {
         if tenants.len() > 1 {
             for (index, (issuer, _)) in tenants.iter().enumerate() {
                 if let Some(issuer) = issuer {
-                    by_issuer.insert(issuer.clone().into_boxed_str(), index);
+                    by_issuer.insert(issuer.as_bytes().into(), index);
                     shown.push(issuer.as_str());
                 }
             }
@@ -193,7 +193,7 @@ impl<C: DeserializeOwned> Verifier<C> {
     pub(crate) fn tenant_of(&self, issuer: &str) -> Option<usize> {
         match self.tenants.len() {
             1 => Some(0),
-            _ => self.by_issuer.get(issuer).copied(),
+            _ => self.by_issuer.get(issuer.as_bytes()).copied(),
         }
     }
 
@@ -212,7 +212,10 @@ impl<C: DeserializeOwned> Verifier<C> {
                 },
                 format_args!(
                     "iss {} is none of the tenants' issuers ({}): no key tried",
-                    Shown(iss.as_deref().unwrap_or("(none)")),
+                    Shown(
+                        &iss.as_deref()
+                            .map_or("(none)".into(), String::from_utf8_lossy)
+                    ),
                     self.issuers_shown
                 ),
             )

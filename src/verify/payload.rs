@@ -383,17 +383,24 @@ fn without_values(message: &str) -> String {
 /// The first `iss` of a JSON object, read without parsing what follows it: which tenant's keys
 /// to try is decided on every request of a multi-tenant layer, before the signature. The whole
 /// object is checked later, with the claims (a second `iss` is refused then).
-pub(crate) fn peek_issuer(json: &[u8]) -> Option<Cow<'_, str>> {
+///
+/// Bytes, not text: the issuer is only compared with the configured ones, which are text, so
+/// bytes that are not UTF-8 match none of them, and the whole payload's UTF-8 is checked with
+/// the claims.
+pub(crate) fn peek_issuer(json: &[u8]) -> Option<Cow<'_, [u8]>> {
     match scan_issuer(json) {
         Scan::Found(iss) => Some(Cow::Borrowed(iss)),
         Scan::Absent => None,
-        Scan::Unsure => parse_issuer(json),
+        Scan::Unsure => parse_issuer(json).map(|iss| match iss {
+            Cow::Borrowed(iss) => Cow::Borrowed(iss.as_bytes()),
+            Cow::Owned(iss) => Cow::Owned(iss.into_bytes()),
+        }),
     }
 }
 
 /// What the byte scan made of a payload.
 enum Scan<'a> {
-    Found(&'a str),
+    Found(&'a [u8]),
     Absent,
     /// An escape, or anything else the scan does not follow: parse instead.
     Unsure,
@@ -413,12 +420,10 @@ fn scan_issuer(json: &[u8]) -> Scan<'_> {
         }
         at
     };
-    // A plain string starting after the quote at `at`: its end, or `None` for an escape.
+    // A plain string starting after the quote at `at`: its end, or `None` for an escape. The
+    // vectorized search: strings (keys, subjects, scopes) are most of a payload's bytes.
     let string_end = |at: usize| -> Option<usize> {
-        let len = json
-            .get(at + 1..)?
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\')?;
+        let len = memchr::memchr2(b'"', b'\\', json.get(at + 1..)?)?;
         (json[at + 1 + len] == b'"').then_some(at + 1 + len)
     };
     let mut depth = 0usize;
@@ -429,8 +434,13 @@ fn scan_issuer(json: &[u8]) -> Scan<'_> {
                 let Some(end) = string_end(at) else {
                     return Scan::Unsure;
                 };
-                let after = skip_blank(end + 1);
-                if depth == 1 && &json[at + 1..end] == b"iss" && json.get(after) == Some(&b':') {
+                if depth == 1 && &json[at + 1..end] == b"iss" {
+                    let after = skip_blank(end + 1);
+                    if json.get(after) != Some(&b':') {
+                        // `iss` as a value, not a key.
+                        at = end + 1;
+                        continue;
+                    }
                     let value = skip_blank(after + 1);
                     if json.get(value) != Some(&b'"') {
                         return Scan::Unsure;
@@ -438,10 +448,7 @@ fn scan_issuer(json: &[u8]) -> Scan<'_> {
                     let Some(value_end) = string_end(value) else {
                         return Scan::Unsure;
                     };
-                    return match std::str::from_utf8(&json[value + 1..value_end]) {
-                        Ok(iss) => Scan::Found(iss),
-                        Err(_) => Scan::Unsure,
-                    };
+                    return Scan::Found(&json[value + 1..value_end]);
                 }
                 at = end + 1;
                 continue;
@@ -704,8 +711,22 @@ mod tests {
             (r#"{"iss":"with \"quotes\""}"#, Some("with \"quotes\"")),
             (r#"{"sub":"a"} {"iss":"after the object"}"#, None),
             (r#"{"iss""#, None),
+            (
+                r#"{"sub":"ünïcödé","iss":"https://ëxample.com"}"#,
+                Some("https://ëxample.com"),
+            ),
+            (r#"{"iss":"a","sub":"after"}"#, Some("a")),
         ] {
+            let iss = iss.map(str::as_bytes);
             assert_eq!(peek_issuer(json.as_bytes()).as_deref(), iss, "{json}");
+        }
+    }
+
+    /// What the parser reads as the issuer, as bytes.
+    fn parsed_issuer(json: &str) -> Option<&[u8]> {
+        match parse_issuer(json.as_bytes())? {
+            Cow::Borrowed(iss) => Some(iss.as_bytes()),
+            Cow::Owned(_) => panic!("an escaped issuer is the parser's alone: {json}"),
         }
     }
 
@@ -722,11 +743,11 @@ mod tests {
             r#"{"iss":"a""#,
         ] {
             let scanned = match scan_issuer(json.as_bytes()) {
-                Scan::Found(iss) => Some(Cow::Borrowed(iss)),
+                Scan::Found(iss) => Some(iss),
                 Scan::Absent => None,
                 Scan::Unsure => continue,
             };
-            assert_eq!(scanned, parse_issuer(json.as_bytes()), "{json}");
+            assert_eq!(scanned, parsed_issuer(json), "{json}");
         }
     }
 
@@ -764,11 +785,11 @@ mod tests {
                 serde_json::to_string(&object).unwrap()
             };
             let scanned = match scan_issuer(json.as_bytes()) {
-                Scan::Found(iss) => Some(Cow::Borrowed(iss)),
+                Scan::Found(iss) => Some(iss),
                 Scan::Absent => None,
                 Scan::Unsure => return Ok(()),
             };
-            proptest::prop_assert_eq!(scanned, parse_issuer(json.as_bytes()), "{}", json);
+            proptest::prop_assert_eq!(scanned, parsed_issuer(&json), "{}", json);
         }
     }
 
