@@ -428,8 +428,17 @@ fn scan_issuer(json: &[u8]) -> Scan<'_> {
     };
     let mut depth = 0usize;
     let mut at = 0;
-    while let Some(&byte) = json.get(at) {
-        match byte {
+    loop {
+        // Between strings only quotes and brackets matter: one pass over the run of digits,
+        // commas and colons before the next.
+        let next = json
+            .get(at..)
+            .and_then(|rest| rest.iter().position(|&b| STRUCTURAL[usize::from(b)]));
+        let Some(skip) = next else {
+            return Scan::Unsure;
+        };
+        at += skip;
+        match json[at] {
             b'"' => {
                 let Some(end) = string_end(at) else {
                     return Scan::Unsure;
@@ -463,8 +472,18 @@ fn scan_issuer(json: &[u8]) -> Scan<'_> {
         }
         at += 1;
     }
-    Scan::Unsure
 }
+
+/// The bytes [`scan_issuer`] stops at between strings: a quote and the four brackets.
+static STRUCTURAL: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'"' as usize] = true;
+    table[b'{' as usize] = true;
+    table[b'[' as usize] = true;
+    table[b'}' as usize] = true;
+    table[b']' as usize] = true;
+    table
+};
 
 /// [`peek_issuer`] by the parser, for what the scan does not follow.
 fn parse_issuer(json: &[u8]) -> Option<Cow<'_, str>> {
