@@ -237,6 +237,13 @@ pub async fn try_token(layer: JwtLayer, token: &str) -> Answer {
     send(app(layer), bearer(token)).await
 }
 
+/// The status of `token` through `layer`, which must never be a 5xx (a key rollover's).
+pub async fn status_below_500(layer: &JwtLayer, token: &str) -> u16 {
+    let status = try_token(layer.clone(), token).await.status.as_u16();
+    assert!(status < 500, "a {status} on the way");
+    status
+}
+
 /// `%x20-21 / %x23-5B / %x5D-7E` (RFC 6750 §3).
 pub fn is_rfc6750_text(text: &str) -> bool {
     text.bytes()
