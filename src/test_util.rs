@@ -360,6 +360,8 @@ async fn accept(listener: TcpListener, signer: JwtIssuer, jwks_requests: Arc<Ato
     let mut connections = JoinSet::new();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors, say: wait for some to close rather than spin.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         let (signer, jwks_requests) = (signer.clone(), jwks_requests.clone());
