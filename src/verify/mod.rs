@@ -52,9 +52,8 @@ pub struct VerifiedJws<'a> {
 pub struct Verifier<C> {
     /// One, or one per trusted issuer (`JwtLayerBuilder::tenant`).
     tenants: Box<[TenantVerifier]>,
-    /// With several tenants: the one each issuer's tokens are verified by. The fast hasher:
-    /// the keys are the configuration's, and a lookup's key cannot crowd a bucket.
-    by_issuer: HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
+    /// With several tenants: the one each issuer's tokens are verified by.
+    by_issuer: TenantIndex,
     /// The trusted issuers, for the description of a token no tenant trusts.
     issuers_shown: Arc<str>,
     provider: &'static CryptoProvider,
@@ -65,6 +64,39 @@ pub struct Verifier<C> {
     /// one is fine enough (decided once, here, rather than at every hit).
     coarse_clock: bool,
     _claims: PhantomData<fn() -> C>,
+}
+
+/// Which tenant an issuer names.
+enum TenantIndex {
+    /// A few: compared one by one, as most issuers differ in length (one comparison each), and
+    /// hashing a URL costs more than comparing a handful of them.
+    Few(Box<[(Box<[u8]>, usize)]>),
+    /// Many. The fast hasher: the keys are the configuration's, and a lookup's key cannot
+    /// crowd a bucket.
+    Many(HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>),
+}
+
+impl TenantIndex {
+    /// Up to this many issuers, [`TenantIndex::Few`].
+    const FEW: usize = 8;
+
+    fn new(issuers: Vec<(Box<[u8]>, usize)>) -> Self {
+        if issuers.len() <= Self::FEW {
+            Self::Few(issuers.into())
+        } else {
+            Self::Many(issuers.into_iter().collect())
+        }
+    }
+
+    fn get(&self, issuer: &[u8]) -> Option<usize> {
+        match self {
+            Self::Few(issuers) => issuers
+                .iter()
+                .find(|(trusted, _)| **trusted == *issuer)
+                .map(|&(_, index)| index),
+            Self::Many(issuers) => issuers.get(issuer).copied(),
+        }
+    }
 }
 
 /// What verifies the tokens of one issuer (or of every issuer, for a layer without tenants):
@@ -150,16 +182,17 @@ impl<C: DeserializeOwned> Verifier<C> {
         max_token_len: usize,
     ) -> Self {
         let coarse_clock = clock.is_system() && coarse_clock_is_fine();
-        let mut by_issuer = HashMap::default();
+        let mut by_issuer = Vec::new();
         let mut shown = Vec::new();
         if tenants.len() > 1 {
             for (index, (issuer, _)) in tenants.iter().enumerate() {
                 if let Some(issuer) = issuer {
-                    by_issuer.insert(issuer.as_bytes().into(), index);
+                    by_issuer.push((issuer.as_bytes().into(), index));
                     shown.push(issuer.as_str());
                 }
             }
         }
+        let by_issuer = TenantIndex::new(by_issuer);
         let issuers_shown = shown.join(",").into();
         Self {
             tenants: tenants.into_iter().map(|(_, tenant)| tenant).collect(),
@@ -193,7 +226,7 @@ impl<C: DeserializeOwned> Verifier<C> {
     pub(crate) fn tenant_of(&self, issuer: &str) -> Option<usize> {
         match self.tenants.len() {
             1 => Some(0),
-            _ => self.by_issuer.get(issuer.as_bytes()).copied(),
+            _ => self.by_issuer.get(issuer.as_bytes()),
         }
     }
 
@@ -205,7 +238,7 @@ impl<C: DeserializeOwned> Verifier<C> {
         }
         let iss = payload.ok().and_then(payload::peek_issuer);
         let tenant = iss.as_deref().and_then(|iss| self.by_issuer.get(iss));
-        tenant.copied().ok_or_else(|| {
+        tenant.ok_or_else(|| {
             explained(
                 AuthError::InvalidIssuer {
                     expected: self.issuers_shown.clone(),

@@ -735,6 +735,9 @@ mod tests {
                 Some("https://ëxample.com"),
             ),
             (r#"{"iss":"a","sub":"after"}"#, Some("a")),
+            (r#"{"a":"x}","iss":"y"}"#, Some("y")),
+            (r#"{"aud":"iss","iss":"y"}"#, Some("y")),
+            (r#"{"a":"\"iss\":\"evil\"","iss":"good"}"#, Some("good")),
         ] {
             let iss = iss.map(str::as_bytes);
             assert_eq!(peek_issuer(json.as_bytes()).as_deref(), iss, "{json}");
@@ -781,7 +784,7 @@ mod tests {
                 (
                     proptest::sample::select(vec!["iss", "sub", "is", "iss\"", "aud"]),
                     proptest::prop_oneof![
-                        "[a-z:/.\"\\\\ ]{0,8}".prop_map(Value::String),
+                        "[a-z:/.\"\\\\ {}\\[\\]]{0,8}".prop_map(Value::String),
                         proptest::num::i64::ANY.prop_map(Value::from),
                         proptest::collection::vec("[a-z]{0,3}", 0..3).prop_map(|items| {
                             let object: Map<String, Value> =
