@@ -857,6 +857,154 @@ mod metrics_recorder {
     }
 }
 
+/// Issue 24's targets, behind a one-route axum `Router` as users run the layer (HS256, typed
+/// claims): interleaved only.
+///
+/// - `no_auth`: the router without the layer; `floor`: the floor pipeline alone.
+/// - `cached`: the layer with `.cache(10_000)`, every request a hit.
+/// - `cached_revocations`: the same with a `MemoryRevocationStore` holding 2,000 revocations of
+///   other logins and subjects, so its lookups probe filled maps.
+/// - `uncached`: the layer without a cache.
+/// - `churn_cached` / `churn_uncached`: 100,000 distinct tokens in a fixed pseudo-random order
+///   through a 10,000-entry cache, and through no cache: a churn the cache cannot hold.
+fn bench_router() {
+    if !interleaving() {
+        return;
+    }
+    // With the timer, as `#[tokio::main]` builds it: the asynchronous checks are bounded by
+    // timeouts.
+    let rt = &tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("tokio runtime");
+    use tower_jwt_auth::revocation::{MemoryRevocationStore, RevocationStore};
+    const DISTINCT: usize = 100_000;
+    let key = Key::hmac(SECRET);
+    let auth = hs256_authorization();
+    let route = || Router::new().route("/", get(handler));
+    let store = MemoryRevocationStore::default();
+    let ttl = Duration::from_secs(3600);
+    rt.block_on(async {
+        for i in 0..1_000 {
+            let subject = format!("revoked-subject-{i}");
+            store
+                .revoke_subject(&subject, now(), ttl)
+                .await
+                .expect("a subject revoked");
+            store
+                .revoke_login(&format!("login-{i}"), &format!("other-{i}"), now(), ttl)
+                .await
+                .expect("a login revoked");
+        }
+    });
+    let no_auth = route();
+    let cached = route().layer(layer::<TypedClaims>(&key, Some(10_000)));
+    let cached_revocations = route().layer(
+        JwtLayer::builder()
+            .key(key.clone())
+            .claims::<TypedClaims>()
+            .cache(10_000)
+            .revocations(store)
+            .build()
+            .expect("the layer"),
+    );
+    let uncached = route().layer(layer::<TypedClaims>(&key, None));
+    let churn_cached = route().layer(layer::<TypedClaims>(&key, Some(10_000)));
+    let churn_uncached = uncached.clone();
+    for (name, router) in [
+        ("cached", &cached),
+        ("cached_revocations", &cached_revocations),
+        ("uncached", &uncached),
+    ] {
+        check(name, rt, router, &auth, true);
+    }
+    let iat = now() - 60;
+    let tokens: Vec<HeaderValue> = (0..DISTINCT)
+        .map(|i| {
+            let claims = json!({
+                "sub": format!("user-{i}"), "iss": "https://auth.example.com/",
+                "aud": "https://api.example.com/", "iat": iat, "exp": iat + 3600,
+                "jti": format!("{i:032x}"), "scope": "openid profile email read:users",
+                "roles": ["user", "editor"],
+            });
+            let token = jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(SECRET),
+            )
+            .expect("signing a token");
+            HeaderValue::try_from(format!("Bearer {token}")).expect("header value")
+        })
+        .collect();
+    // A fixed pseudo-random order (an LCG), the same for both churn cases.
+    let order: Vec<usize> = std::iter::successors(Some(12_345u64), |x| {
+        Some(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407))
+    })
+    .map(|x| (x >> 33) as usize % DISTINCT)
+    .take(1 << 20)
+    .collect();
+    let (token, case) = (
+        auth.to_str().expect("ASCII")["Bearer ".len()..].to_owned(),
+        Case::new(Algorithm::HS256),
+    );
+    let mut cases: Vec<Turn<'_>> = vec![
+        turn("no_auth", rt, &no_auth, &auth),
+        (
+            "floor",
+            Box::new(|| {
+                black_box(
+                    floor::<TypedClaims>(&token, &case.floor_key, "HS256", now()).expect("floor"),
+                );
+            }),
+        ),
+        turn("cached", rt, &cached, &auth),
+        turn("cached_revocations", rt, &cached_revocations, &auth),
+        turn("uncached", rt, &uncached, &auth),
+        churn_turn("churn_cached", rt, &churn_cached, &tokens, &order),
+        churn_turn("churn_uncached", rt, &churn_uncached, &tokens, &order),
+    ];
+    let rounds = interleave(&mut cases);
+    let ratio = |figure: &dyn Fn(Lookup<'_>) -> f64| median_over(&rounds, figure);
+    println!(
+        "\nBehind a Router (HS256, typed claims; medians of per-round figures):\n\
+         cached-no_auth {:+.0} ns (target <= 400) | cached_revocations-cached {:+.0} ns \
+         (target <= 150) | uncached/(no_auth+floor) {:.3} (target <= 1.2) | \
+         churn_cached/churn_uncached {:.3} (target <= 1.03) | no_auth {:.0} ns, floor {:.0} ns, \
+         cached {:.0} ns, cached_revocations {:.0} ns, uncached {:.0} ns, churn_cached {:.0} ns, \
+         churn_uncached {:.0} ns",
+        ratio(&|t| t("cached") - t("no_auth")),
+        ratio(&|t| t("cached_revocations") - t("cached")),
+        ratio(&|t| t("uncached") / (t("no_auth") + t("floor"))),
+        ratio(&|t| t("churn_cached") / t("churn_uncached")),
+        ratio(&|t| t("no_auth")),
+        ratio(&|t| t("floor")),
+        ratio(&|t| t("cached")),
+        ratio(&|t| t("cached_revocations")),
+        ratio(&|t| t("uncached")),
+        ratio(&|t| t("churn_cached")),
+        ratio(&|t| t("churn_uncached")),
+    );
+}
+
+/// The case of the interleaved pass that sends, at each call, the next of `tokens` in `order`.
+fn churn_turn<'a>(
+    name: &'static str,
+    rt: &'a Runtime,
+    router: &'a Router,
+    tokens: &'a [HeaderValue],
+    order: &'a [usize],
+) -> Turn<'a> {
+    let mut next = 0usize;
+    (
+        name,
+        Box::new(move || {
+            let token = &tokens[order[next % order.len()]];
+            next += 1;
+            drop(black_box(send(rt, router, token)));
+        }),
+    )
+}
+
 /// `kid` lookup among 1 and 1,000 keys, and the tenant picked by `iss` among two, through the
 /// verifier (HS256): interleaved only.
 fn bench_keys_and_tenants() {
@@ -940,6 +1088,7 @@ fn main() {
     criterion.final_summary();
     report(since);
     report_interleaved();
+    bench_router();
     bench_guards(&rt);
     bench_keys_and_tenants();
     bench_telemetry(&rt);
