@@ -5,8 +5,9 @@
 //! Arguments: how many requests, then the case: `cached` (a cached HS256 layer of `JsonClaims`),
 //! `uncached`, `untyped_guard` (a cached layer of a typed struct behind a role guard that reads
 //! the claims as JSON), `one_key` (uncached, checking the issuer) or `two_tenants` (uncached,
-//! the token's `iss` picking the second of two tenants). Without arguments (as `cargo bench` runs it) it sends a few
-//! requests of each case and checks their answers.
+//! the token's `iss` picking the second of two tenants), or `cached_revocations` (`cached` with
+//! an empty `MemoryRevocationStore`). Without arguments (as `cargo bench` runs it) it sends a
+//! few requests of each case and checks their answers.
 
 use axum::Router;
 use axum::body::Body;
@@ -17,18 +18,20 @@ use serde::Deserialize;
 use serde_json::json;
 use tower::ServiceExt;
 use tower_jwt_auth::layer::Tenant;
+use tower_jwt_auth::revocation::MemoryRevocationStore;
 use tower_jwt_auth::{JwtLayer, Key, RequireRoles};
 
 const SECRET: &[u8] = b"bench-secret-that-is-at-least-32-bytes-long";
 const OTHER_SECRET: &[u8] = b"another-bench-secret-at-least-32-bytes-long";
 
 /// The cases, as `scripts/instructions.sh` runs them.
-const CASES: [&str; 5] = [
+const CASES: [&str; 6] = [
     "cached",
     "uncached",
     "untyped_guard",
     "one_key",
     "two_tenants",
+    "cached_revocations",
 ];
 
 #[derive(Deserialize)]
@@ -47,6 +50,14 @@ fn router(case: &str) -> Router {
     match case {
         "cached" => ok().layer(builder.cache(10_000).build().expect("the layer")),
         "uncached" => ok().layer(builder.build().expect("the layer")),
+        // Cached, with the memory revocation store (empty: what every request pays).
+        "cached_revocations" => ok().layer(
+            builder
+                .cache(10_000)
+                .revocations(MemoryRevocationStore::default())
+                .build()
+                .expect("the layer"),
+        ),
         // Uncached, so a request verifies the token: one key checking the issuer, against two
         // tenants of which the token's `iss` picks the second (the difference is the pick).
         "one_key" => ok().layer(
@@ -99,7 +110,10 @@ fn main() {
     )
     .expect("signing the token");
     let authorization = format!("Bearer {token}");
+    // With the timer, as `#[tokio::main]` builds it: the asynchronous checks are bounded by
+    // timeouts.
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .expect("a runtime");
     for case in cases {

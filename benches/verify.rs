@@ -938,7 +938,10 @@ fn bench_router() {
         .collect();
     // A fixed pseudo-random order (an LCG), the same for both churn cases.
     let order: Vec<usize> = std::iter::successors(Some(12_345u64), |x| {
-        Some(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407))
+        Some(
+            x.wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407),
+        )
     })
     .map(|x| (x >> 33) as usize % DISTINCT)
     .take(1 << 20)

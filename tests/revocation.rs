@@ -651,3 +651,109 @@ async fn revoking_a_login_ends_every_token_of_it_and_no_other() {
         assert_eq!(send(app.clone(), bearer(alive)).await.status, 200);
     }
 }
+
+/// A store that answers at once, counting how often it is asked each way.
+#[derive(Clone, Default)]
+struct AtOnce(Arc<AtOnceState>);
+
+/// What [`AtOnce`] answers at once: `None` for nothing, so that the layer waits.
+type StoreAnswer = Option<Result<bool, String>>;
+
+#[derive(Default)]
+struct AtOnceState {
+    answer: Mutex<StoreAnswer>,
+    now: AtomicUsize,
+    later: AtomicUsize,
+}
+
+impl std::ops::Deref for AtOnce {
+    type Target = AtOnceState;
+
+    fn deref(&self) -> &AtOnceState {
+        &self.0
+    }
+}
+
+impl RevocationStore for AtOnce {
+    fn is_revoked<'a>(
+        &'a self,
+        _token: &'a TokenFacts,
+    ) -> futures_util::future::BoxFuture<'a, Result<bool, tower_jwt_auth::error::BoxError>> {
+        self.later.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { Ok(false) })
+    }
+
+    fn is_revoked_now(
+        &self,
+        _token: &TokenFacts,
+    ) -> Option<Result<bool, tower_jwt_auth::error::BoxError>> {
+        self.now.fetch_add(1, Ordering::SeqCst);
+        let answer = self.answer.lock().unwrap().clone()?;
+        Some(answer.map_err(Into::into))
+    }
+}
+
+#[tokio::test]
+async fn a_store_answering_at_once_is_not_asked_to_wait() {
+    let store = AtOnce::default();
+    let layer = |store: &AtOnce| builder().revocations(store.clone());
+    let token = hs256(&claims());
+    // The store's answer, whether the layer fails open, the status.
+    let cases: [(StoreAnswer, bool, u16); 5] = [
+        (Some(Ok(false)), false, 200),
+        (Some(Ok(true)), false, 401),
+        (Some(Err("down".into())), false, 503),
+        (Some(Err("down".into())), true, 200),
+        // No answer at once: asked to wait, and its answer (not revoked) holds.
+        (None, false, 200),
+    ];
+    for (answer, fail_open, status) in cases {
+        *store.answer.lock().unwrap() = answer.clone();
+        let (now, later) = (
+            store.now.load(Ordering::SeqCst),
+            store.later.load(Ordering::SeqCst),
+        );
+        let builder = layer(&store);
+        let builder = if fail_open {
+            builder.revocation_fail_open()
+        } else {
+            builder
+        };
+        let answer_sent = send(app(builder.build().unwrap()), bearer(&token)).await;
+        assert_eq!(answer_sent.status.as_u16(), status, "{answer:?}");
+        assert_eq!(store.now.load(Ordering::SeqCst), now + 1, "{answer:?}");
+        let waited = usize::from(answer.is_none());
+        assert_eq!(
+            store.later.load(Ordering::SeqCst),
+            later + waited,
+            "{answer:?}"
+        );
+    }
+    let refused = {
+        *store.answer.lock().unwrap() = Some(Ok(true));
+        send(app(layer(&store).build().unwrap()), bearer(&token)).await
+    };
+    refused.assert_rejected(401, "invalid_token", "jwt revoked");
+}
+
+/// The memory store's check needs no timer: it used to be bounded by a timeout, which panics
+/// on a runtime built without one.
+#[test]
+fn the_memory_store_is_checked_on_a_runtime_without_a_timer() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store = MemoryRevocationStore::default();
+    let app = revoking_app(builder().revocations(store.clone()).build().unwrap());
+    let token = user_token("alice", Some("jti-1"), now() - 10);
+    runtime.block_on(async {
+        assert_eq!(send(app.clone(), bearer(&token)).await.raw, b"alice");
+        store
+            .revoke_subject("alice", now(), Duration::from_secs(600))
+            .await
+            .unwrap();
+        send(app, bearer(&token))
+            .await
+            .assert_rejected(401, "invalid_token", "jwt revoked");
+    });
+}

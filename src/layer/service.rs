@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use tower_service::Service;
 use tracing::Instrument;
 
+use crate::checks::Rejection;
 use crate::claims::JsonClaims;
 use crate::error::{AuthError, BoxError, Shown, explained};
 use crate::extract::authentication::Authentication;
@@ -190,6 +191,41 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             .verify_through(self.cache.as_ref(), token, tenant, collect)
     }
 
+    /// The asynchronous checks, when they settle without waiting (see
+    /// [`AsyncChecks::run_now`](crate::checks::AsyncChecks::run_now)): what handlers read is then put into `extensions`. `None`
+    /// when they must wait.
+    fn check_now(
+        &self,
+        authenticated: &mut Authenticated,
+        extensions: &mut http::Extensions,
+        span: &DecisionSpan,
+    ) -> Option<Result<(), Rejection>> {
+        let (Some(checks), Some(facts)) = (&self.checks, &authenticated.facts) else {
+            return Some(Ok(()));
+        };
+        if let Err(rejection) = checks.run_now(facts, span)? {
+            return Some(Err(rejection));
+        }
+        if let Some(facts) = authenticated.facts.take() {
+            checks.insert(extensions, None, facts);
+        }
+        Some(Ok(()))
+    }
+
+    /// The rejection of a request refused for `error`, traced in `span`.
+    fn refuse(
+        &self,
+        error: &AuthError,
+        cause: Option<&BoxError>,
+        head: &RequestHead<'_>,
+        span: &DecisionSpan,
+    ) -> Response<crate::error::Body> {
+        span.decided(Verdict::Refused(error));
+        let _entered = span.enter();
+        error.trace_with_cause(cause.map(|cause| cause as &dyn fmt::Display));
+        self.error_handler.render(error, head)
+    }
+
     /// What the response future needs to write, clear or renew the session cookies.
     fn reply(&self, renew: Option<Box<BearerToken>>) -> Option<SessionReply> {
         self.sessions.as_ref().map(|sessions| SessionReply {
@@ -232,6 +268,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         decision: Decision,
         span: &DecisionSpan,
     ) -> Result<Option<Box<BearerToken>>, Response<ResponseBody<ResBody>>> {
+        // A verified decision comes here after `check_now`; a refreshed one does not.
+        let after_check_now = matches!(decision, Decision::Verified(_));
         let mut authenticated = match decision {
             Decision::Anonymous => {
                 request.extensions_mut().insert(Authentication::Anonymous);
@@ -254,7 +292,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             }
         };
         if let (Some(checks), Some(facts)) = (&self.checks, authenticated.facts.take()) {
-            match checks.run(&facts, span).await {
+            match checks.run(&facts, span, after_check_now).await {
                 Ok(insert_user) => checks.insert(request.extensions_mut(), insert_user, facts),
                 Err((error, cause)) => {
                     return Err(self.reject(&error, cause.as_ref(), request, span));
@@ -279,10 +317,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         request: &Request<ReqBody>,
         span: &DecisionSpan,
     ) -> Response<ResponseBody<B>> {
-        span.decided(Verdict::Refused(error));
-        error.trace_with_cause(cause.map(|cause| cause as &dyn fmt::Display));
-        self.error_handler
-            .render(error, &RequestHead::of(request))
+        self.refuse(error, cause, &RequestHead::of(request), span)
             .map(ResponseBody::rejection)
     }
 }
@@ -314,29 +349,59 @@ where
                 shared.hand_rendering(extensions);
                 ResponseFuture::inner(self.inner.call(request), shared.reply(None))
             }
-            // The fast path: nothing asynchronous left, no allocation, no box.
-            Ok(Decision::Verified(authenticated)) if shared.checks.is_none() => {
-                span.decided(Verdict::Authenticated);
+            Ok(Decision::Verified(mut authenticated)) => {
                 let extensions = request.extensions_mut();
-                let reply = shared.reply(authenticated.hand_over(extensions));
-                shared.hand_rendering(extensions);
-                ResponseFuture::inner(self.inner.call(request), reply)
+                match shared.check_now(&mut authenticated, extensions, &span) {
+                    // The fast path: nothing asynchronous left, no box.
+                    Some(Ok(())) => {
+                        span.decided(Verdict::Authenticated);
+                        let reply = shared.reply(authenticated.hand_over(extensions));
+                        shared.hand_rendering(extensions);
+                        ResponseFuture::inner(self.inner.call(request), reply)
+                    }
+                    Some(Err((error, cause))) => {
+                        let head = RequestHead::of(&request);
+                        ResponseFuture::rejected(shared.refuse(
+                            &error,
+                            cause.as_ref(),
+                            &head,
+                            &span,
+                        ))
+                    }
+                    None => self.finish_later(request, Decision::Verified(authenticated), span),
+                }
             }
-            Ok(decision) => {
-                // The instance that was polled ready serves this request.
-                let ready = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, ready);
-                let shared = self.shared.clone();
-                let finish = shared.finish(inner, request, decision, span);
-                ResponseFuture::slow(Box::pin(finish))
-            }
+            Ok(decision) => self.finish_later(request, decision, span),
             Err(error) => {
-                span.decided(Verdict::Refused(&error));
-                let _entered = span.enter();
-                error.trace();
                 let head = RequestHead::of(&request);
-                ResponseFuture::rejected(self.shared.error_handler.render(&error, &head))
+                ResponseFuture::rejected(shared.refuse(&error, None, &head, &span))
             }
         }
+    }
+}
+
+impl<S, C> JwtService<S, C>
+where
+    C: DeserializeOwned + Send + Sync + 'static,
+{
+    /// Hands the request, and what remains of its decision, to a boxed future.
+    fn finish_later<ReqBody, ResBody>(
+        &mut self,
+        request: Request<ReqBody>,
+        decision: Decision,
+        span: DecisionSpan,
+    ) -> ResponseFuture<S::Future, ResBody, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+        S::Future: Send,
+        ReqBody: Send + 'static,
+        ResBody: Send + 'static,
+    {
+        // The instance that was polled ready serves this request.
+        let ready = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, ready);
+        let shared = self.shared.clone();
+        let finish = shared.finish(inner, request, decision, span);
+        ResponseFuture::slow(Box::pin(finish))
     }
 }

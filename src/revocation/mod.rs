@@ -45,7 +45,7 @@ pub use redis::{DEFAULT_REDIS_PREFIX, RedisRevocationStore};
 #[derive(Clone)]
 pub struct TokenFacts {
     pub(crate) token: BearerToken,
-    pub(crate) claims: ClaimFacts,
+    pub(crate) claims: Arc<ClaimFacts>,
 }
 
 impl TokenFacts {
@@ -83,14 +83,44 @@ impl TokenFacts {
     /// The identifier a store lists this token under: `jti:<jti>`, or `sha256:<digest>` of the
     /// whole token when it has no `jti`, so the store never holds a usable token.
     pub fn revocation_id(&self) -> String {
+        self.with_revocation_id(str::to_owned)
+    }
+
+    /// Calls `f` with [`revocation_id`](Self::revocation_id), built on the stack when it fits:
+    /// a check in memory then allocates nothing.
+    pub(crate) fn with_revocation_id<T>(&self, f: impl FnOnce(&str) -> T) -> T {
         match &self.claims.jti {
-            Some(jti) => format!("jti:{jti}"),
+            Some(jti) => with_joined("jti:", jti, f),
             None => {
                 let digest = Sha256::digest(self.token.as_str().as_bytes());
-                format!("sha256:{}", URL_SAFE_NO_PAD.encode(digest))
+                let mut encoded = [0u8; 43];
+                match URL_SAFE_NO_PAD.encode_slice(digest, &mut encoded) {
+                    Ok(len) => with_joined(
+                        "sha256:",
+                        std::str::from_utf8(&encoded[..len]).unwrap_or_default(),
+                        f,
+                    ),
+                    Err(_) => f(&format!("sha256:{}", URL_SAFE_NO_PAD.encode(digest))),
+                }
             }
         }
     }
+}
+
+/// Calls `f` with `prefix` and `rest` joined: in a buffer on the stack when they fit.
+pub(crate) fn with_joined<T>(prefix: &str, rest: &str, f: impl FnOnce(&str) -> T) -> T {
+    let mut buffer = [0u8; 160];
+    let len = prefix.len() + rest.len();
+    if let Some(joined) = buffer.get_mut(..len) {
+        let (head, tail) = joined.split_at_mut(prefix.len());
+        head.copy_from_slice(prefix.as_bytes());
+        tail.copy_from_slice(rest.as_bytes());
+        // Two strings joined are a string: this never falls through.
+        if let Ok(joined) = std::str::from_utf8(joined) {
+            return f(joined);
+        }
+    }
+    f(&format!("{prefix}{rest}"))
 }
 
 impl fmt::Debug for TokenFacts {
@@ -115,6 +145,18 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// Whether `token` is revoked. An error fails the request closed (503) unless the layer is
     /// configured to fail open.
     fn is_revoked<'a>(&'a self, token: &'a TokenFacts) -> BoxFuture<'a, Result<bool, BoxError>>;
+
+    /// Whether `token` is revoked, when the source knows without waiting (it holds its
+    /// revocations in memory); `None` sends the layer to [`is_revoked`](Self::is_revoked).
+    ///
+    /// The layer asks this first. An answer here is the whole check: no future, no timeout,
+    /// and, with no user lookup configured, the request goes on without leaving the layer's
+    /// synchronous path. It must not block: a source that would wait returns `None`. The
+    /// default knows nothing at once.
+    fn is_revoked_now(&self, token: &TokenFacts) -> Option<Result<bool, BoxError>> {
+        let _ = token;
+        None
+    }
 
     /// Lists `token` as revoked for `ttl`. The default refuses: a read-only source.
     fn revoke_token<'a>(
@@ -174,9 +216,12 @@ pub(crate) fn subject_key(subject: &str) -> String {
     format!("sub:{subject}")
 }
 
+/// What the id of a revoked login starts with.
+pub(crate) const LOGIN_PREFIX: &str = "sid:";
+
 /// The id a revoked login is listed under.
 pub(crate) fn login_id(sid: &str) -> String {
-    format!("sid:{sid}")
+    format!("{LOGIN_PREFIX}{sid}")
 }
 
 /// Whether `token` was issued strictly before `before`. A token without `iat` cannot prove it
@@ -291,13 +336,13 @@ mod tests {
     fn token_without_iat_counts_as_issued_before_a_subject_revocation() {
         let facts = |iat| TokenFacts {
             token: BearerToken::for_tests("a.b.c"),
-            claims: ClaimFacts {
+            claims: Arc::new(ClaimFacts {
                 jti: None,
                 sub: Some("alice".into()),
                 sid: None,
                 iat,
                 exp: 0,
-            },
+            }),
         };
         assert!(issued_before(&facts(None), 100));
         assert!(issued_before(&facts(Some(99)), 100));
@@ -308,13 +353,13 @@ mod tests {
     fn tokens_without_jti_are_listed_by_digest_not_by_value() {
         let facts = TokenFacts {
             token: BearerToken::for_tests("header.payload.signature"),
-            claims: ClaimFacts {
+            claims: Arc::new(ClaimFacts {
                 jti: None,
                 sub: None,
                 sid: None,
                 iat: None,
                 exp: 0,
-            },
+            }),
         };
         let id = facts.revocation_id();
         assert!(id.starts_with("sha256:"));

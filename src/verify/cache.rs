@@ -45,7 +45,7 @@ pub(crate) const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
 pub(crate) struct Verified<C> {
     /// Shared with every request the entry serves, never copied.
     pub(crate) claims: Arc<C>,
-    pub(crate) facts: Option<ClaimFacts>,
+    pub(crate) facts: Option<Arc<ClaimFacts>>,
     pub(crate) times: TimeClaims,
     /// The tenant that verified it, whose rules judge its time claims at every hit.
     pub(crate) tenant: usize,
@@ -219,7 +219,7 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
 pub(crate) struct Outcome<C> {
     pub(crate) claims: Arc<C>,
     /// The registered claims the asynchronous checks need, when asked for.
-    pub(crate) facts: Option<ClaimFacts>,
+    pub(crate) facts: Option<Arc<ClaimFacts>>,
     pub(crate) exp: f64,
     /// Whether the cache knew the token; `None` without a cache.
     pub(crate) cache_hit: Option<bool>,

@@ -76,8 +76,9 @@ impl TimeClaims {
 /// What checking a token's claims found out.
 pub(crate) struct Checked {
     pub(crate) times: TimeClaims,
-    /// Only when asked for: they cost allocations.
-    pub(crate) facts: Option<ClaimFacts>,
+    /// Only when asked for: they cost allocations. Shared by every request a cached entry
+    /// serves.
+    pub(crate) facts: Option<Arc<ClaimFacts>>,
 }
 
 /// The registered claims the revocation check and the user lookup need.
@@ -295,15 +296,17 @@ impl Rules {
         }
         self.check_max_age(&times, now)
             .map_err(|error| self.explain_time(error, &times, now))?;
-        let facts = collect.then(|| ClaimFacts {
-            jti: string_claim(claims.jti).map(|jti| jti.0.into_owned()),
-            sub: string_claim(claims.sub).map(|sub| sub.0.into_owned()),
-            sid: string_claim(claims.sid).map(|sid| sid.0.into_owned()),
-            // Whole seconds: a fractional NumericDate is floored, as node does.
-            iat: times.iat.map(|iat| iat.max(0.0) as u64),
-            // Rounded up: the token is accepted until its fractional `exp`, so a revocation
-            // must last at least that long.
-            exp: times.exp.max(0.0).ceil() as u64,
+        let facts = collect.then(|| {
+            Arc::new(ClaimFacts {
+                jti: string_claim(claims.jti).map(|jti| jti.0.into_owned()),
+                sub: string_claim(claims.sub).map(|sub| sub.0.into_owned()),
+                sid: string_claim(claims.sid).map(|sid| sid.0.into_owned()),
+                // Whole seconds: a fractional NumericDate is floored, as node does.
+                iat: times.iat.map(|iat| iat.max(0.0) as u64),
+                // Rounded up: the token is accepted until its fractional `exp`, so a revocation
+                // must last at least that long.
+                exp: times.exp.max(0.0).ceil() as u64,
+            })
         });
         Ok(Checked { times, facts })
     }
