@@ -455,9 +455,15 @@ impl<C> JwtLayerBuilder<C> {
     /// Memory: up to `capacity` entries of the token plus its claims (about the token's length
     /// twice, plus your claims type).
     ///
+    /// Once the cache is full (it has evicted an entry for room), a token is stored at its
+    /// second miss within a window of about `capacity` misses, not its first: tokens seen once
+    /// no longer push out those that come back, and a churn of more distinct tokens than the
+    /// cache holds costs about what no cache costs, rather than an insertion and an eviction
+    /// per request.
+    ///
     /// When not to enable it:
     /// - Clients rarely send the same token twice (a token per request, short-lived one-shot
-    ///   tokens): every request is a miss and pays for the insertion on top.
+    ///   tokens): every request is a miss.
     /// - A key removed from the identity provider's JWKS must stop working at once: cached
     ///   tokens signed with it keep passing until their entry expires (bounded by
     ///   [`cache_ttl`](Self::cache_ttl)). Revoke the tokens, or keep the TTL short.

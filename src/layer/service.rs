@@ -371,7 +371,8 @@ where
                     None => self.finish_later(request, Decision::Verified(authenticated), span),
                 }
             }
-            Ok(decision) => self.finish_later(request, decision, span),
+            #[cfg(feature = "jwks")]
+            Ok(decision @ Decision::Refresh { .. }) => self.finish_later(request, decision, span),
             Err(error) => {
                 let head = RequestHead::of(&request);
                 ResponseFuture::rejected(shared.refuse(&error, None, &head, &span))

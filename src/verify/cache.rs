@@ -18,13 +18,17 @@
 //! entry is dropped when it is found, and until then counts against the capacity like any
 //! other, so memory stays bounded.
 //!
+//! A full cache admits a token at its second miss (a doorkeeper, see `Doorkeeper`), so that a
+//! churn it cannot hold does not pay an insertion and an eviction at every miss.
+//!
 //! Deadlines are in the verifier's clock (whole seconds since the epoch), the clock `exp` and
 //! `nbf` are judged by: a hit then reads the time once, for both checks, rather than a second
 //! clock for the TTL. (The measurements behind these choices are in BENCHMARKS.md.)
 
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use equivalent::Equivalent;
@@ -67,14 +71,64 @@ pub(crate) struct VerifiedTokens<C> {
         foldhash::fast::RandomState,
         CountEvictions,
     >,
+    /// Set at the first eviction for room: from then on a token is stored only when the
+    /// doorkeeper has seen it miss before.
+    full: Arc<AtomicBool>,
+    /// Made when the cache is first full: an unbounded cache that never fills has none.
+    doorkeeper: OnceLock<Doorkeeper>,
+    capacity: u64,
     /// The cap, in whole seconds (a fraction of a second is dropped: never longer than asked).
     max_ttl: u64,
 }
 
-/// Reports the entries evicted for room (not those dropped for their deadline). Like the
-/// default lifecycle, it drops up to two evicted entries after the shard's lock is released.
-#[derive(Clone, Copy)]
-struct CountEvictions;
+/// Reports the entries evicted for room (not those dropped for their deadline), and marks the
+/// cache full. Like the default lifecycle, it drops up to two evicted entries after the
+/// shard's lock is released.
+#[derive(Clone)]
+struct CountEvictions {
+    full: Arc<AtomicBool>,
+}
+
+/// The admission of a full cache: a token is stored at its second miss within a window of
+/// about as many misses as the cache holds entries. Under a churn the cache cannot hold (each
+/// token comes back after more than that), nothing is stored, so misses cost a lookup and
+/// this check over no cache rather than an insertion and an eviction each; a token that does
+/// come back within the window pays one more verification before it is stored.
+///
+/// One slot per hash bucket remembers the fingerprint of the last token that missed there; a
+/// second miss of that token finds it. Two tokens sharing a slot only change which of them is
+/// stored first: admission is never a security decision, as every entry is a verified token.
+struct Doorkeeper {
+    slots: Box<[AtomicU64]>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Doorkeeper {
+    fn new(capacity: u64) -> Self {
+        let len = usize::try_from(capacity)
+            .unwrap_or(usize::MAX)
+            .clamp(64, 1 << 22)
+            .next_power_of_two();
+        Self {
+            slots: (0..len).map(|_| AtomicU64::new(0)).collect(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// Whether `token` missed in its slot before; if not, it is remembered there.
+    fn admits(&self, token: &[u8]) -> bool {
+        // Zero marks an empty slot.
+        let fingerprint = self.hasher.hash_one(Lookup(token)) | 1;
+        let slot = &self.slots[(fingerprint >> 1) as usize & (self.slots.len() - 1)];
+        if slot.load(Ordering::Relaxed) == fingerprint {
+            slot.store(0, Ordering::Relaxed);
+            true
+        } else {
+            slot.store(fingerprint, Ordering::Relaxed);
+            false
+        }
+    }
+}
 
 /// The evicted entries of one insertion, dropped outside the lock, and how many there were.
 type Evicted<V> = ([Option<(TokenKey, V)>; 2], u64);
@@ -90,6 +144,7 @@ impl<V> Lifecycle<TokenKey, V> for CountEvictions {
     #[inline]
     fn on_evict(&self, (slots, count): &mut Self::RequestState, key: TokenKey, value: V) {
         *count += 1;
+        self.full.store(true, Ordering::Relaxed);
         if let Some(slot) = slots.iter_mut().find(|slot| slot.is_none()) {
             *slot = Some((key, value));
         }
@@ -144,15 +199,19 @@ impl Equivalent<TokenKey> for Lookup<'_> {
 
 impl<C: Send + Sync + 'static> VerifiedTokens<C> {
     pub(crate) fn new(capacity: u64, max_ttl: Duration) -> Self {
+        let full = Arc::new(AtomicBool::new(false));
         let entries = Cache::with(
             usize::try_from(capacity).unwrap_or(usize::MAX),
             capacity,
             UnitWeighter,
             foldhash::fast::RandomState::default(),
-            CountEvictions,
+            CountEvictions { full: full.clone() },
         );
         Self {
             entries,
+            full,
+            doorkeeper: OnceLock::new(),
+            capacity,
             max_ttl: max_ttl.as_secs(),
         }
     }
@@ -186,6 +245,14 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
         now: u64,
         passing: impl FnOnce(&TimeClaims, u64) -> Range<u64>,
     ) {
+        if self.full.load(Ordering::Relaxed)
+            && !self
+                .doorkeeper
+                .get_or_init(|| Doorkeeper::new(self.capacity))
+                .admits(token.as_bytes())
+        {
+            return;
+        }
         let (times, facts) = (checked.times, checked.facts.clone());
         // Whole seconds left, rounded down: the entry never outlives the token.
         let left = (times.exp - now as f64).max(0.0) as u64;
@@ -384,10 +451,30 @@ mod tests {
     }
 
     #[test]
+    fn a_full_cache_stores_a_token_at_its_second_miss() {
+        let cache = VerifiedTokens::<u8>::new(16, Duration::from_secs(60));
+        let store = |token: &str| {
+            cache.insert(token, Arc::new(1), 0, &times(5_000.0), 1_000, unsettled);
+        };
+        // Before it is full, a token is stored at its first miss.
+        store("early");
+        assert!(cache.get("early", at(1_000)).is_some());
+        for filler in 0..200 {
+            store(&format!("filler-{filler}"));
+        }
+        assert!(cache.full.load(Ordering::Relaxed));
+        store("late");
+        assert!(cache.get("late", at(1_000)).is_none());
+        store("late");
+        assert!(cache.get("late", at(1_000)).is_some());
+    }
+
+    #[test]
     fn a_huge_capacity_allocates_nothing_up_front() {
         let cache = VerifiedTokens::<u8>::new(u64::MAX, Duration::from_secs(60));
         cache.insert("a", Arc::new(1), 0, &times(5_000.0), 1_000, unsettled);
         assert_eq!(cache.get("a", at(1_000)).unwrap().claims, Arc::new(1));
+        assert!(cache.doorkeeper.get().is_none());
     }
 
     #[test]
