@@ -2,7 +2,8 @@
 //! `scripts/instructions.sh` under callgrind, which counts instructions exactly however busy
 //! the machine is (the time benches cannot tell 50 ns apart on a shared machine).
 //!
-//! Arguments: how many requests, then the case: `cached` (a cached HS256 layer of `JsonClaims`),
+//! Arguments: how many requests, then the case: `no_auth` (the router alone), `cached` (a
+//! cached HS256 layer of `JsonClaims`),
 //! `uncached`, `untyped_guard` (a cached layer of a typed struct behind a role guard that reads
 //! the claims as JSON), `one_key` (uncached, checking the issuer) or `two_tenants` (uncached,
 //! the token's `iss` picking the second of two tenants), or `cached_revocations` (`cached` with
@@ -25,7 +26,8 @@ const SECRET: &[u8] = b"bench-secret-that-is-at-least-32-bytes-long";
 const OTHER_SECRET: &[u8] = b"another-bench-secret-at-least-32-bytes-long";
 
 /// The cases, as `scripts/instructions.sh` runs them.
-const CASES: [&str; 6] = [
+const CASES: [&str; 7] = [
+    "no_auth",
     "cached",
     "uncached",
     "untyped_guard",
@@ -48,6 +50,7 @@ fn router(case: &str) -> Router {
     let ok = || Router::new().route("/", get(|| async { "ok" }));
     let builder = JwtLayer::builder().key(Key::hmac(SECRET));
     match case {
+        "no_auth" => ok(),
         "cached" => ok().layer(builder.cache(10_000).build().expect("the layer")),
         "uncached" => ok().layer(builder.build().expect("the layer")),
         // Cached, with the memory revocation store (empty: what every request pays).
