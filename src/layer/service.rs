@@ -192,8 +192,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
     }
 
     /// The asynchronous checks, when they settle without waiting (see
-    /// [`AsyncChecks::run_now`](crate::checks::AsyncChecks::run_now)): what handlers read is then put into `extensions`. `None`
-    /// when they must wait.
+    /// [`AsyncChecks::run_now`](crate::checks::AsyncChecks::run_now)): what handlers read is
+    /// then put into `extensions`. `None` when they must wait.
     fn check_now(
         &self,
         authenticated: &mut Authenticated,
@@ -212,7 +212,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         Some(Ok(()))
     }
 
-    /// The rejection of a request refused for `error`, traced in `span`.
+    /// The rejection of a request refused for `error`, traced in `span` (entered here; inside
+    /// the slow path's instrumented future it is entered already, which tracing allows).
     fn refuse(
         &self,
         error: &AuthError,
