@@ -1017,7 +1017,8 @@ fn churn_turn<'a>(
 }
 
 /// `kid` lookup among 1 and 1,000 keys, and the tenant picked by `iss` among two, through the
-/// verifier (HS256): interleaved only.
+/// verifier (HS256); and RS256 keys from a JWKS under 32 kids taken in turn, against one kid:
+/// interleaved only.
 fn bench_keys_and_tenants() {
     if !interleaving() {
         return;
@@ -1062,28 +1063,73 @@ fn bench_keys_and_tenants() {
     ] {
         layer.verifier().verify(token).expect("the token verifies");
     }
+    // RSA keys as a JWKS gives them (modulus and exponent): the same key under 32 kids, one
+    // token for each, taken in turn, so that no per-thread set of a few verifiers could hold
+    // them all; against one kid.
+    let rsa = EncodingKey::from_rsa_pem(RSA_KEY).expect("RSA private key");
+    let jwk = serde_json::to_value(
+        jsonwebtoken::jwk::Jwk::from_encoding_key(&rsa, Algorithm::RS256).expect("a JWK"),
+    )
+    .expect("JWK as JSON");
+    let jwks = json!({ "keys": (0..32).map(|i| {
+        let mut key = jwk.clone();
+        key["kid"] = json!(format!("r{i}"));
+        key["use"] = json!("sig");
+        key
+    }).collect::<Vec<_>>() });
+    let rsa_keys = JwtLayer::builder()
+        .keys(Key::from_jwks_json(&jwks.to_string()).expect("the JWKS"))
+        .build()
+        .expect("RSA keys");
+    let rsa_tokens: Vec<String> = (0..32)
+        .map(|i| {
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = Some(format!("r{i}"));
+            jsonwebtoken::encode(&header, &claims("https://b.example/"), &rsa).expect("signing")
+        })
+        .collect();
+    for token in &rsa_tokens {
+        rsa_keys
+            .verifier()
+            .verify(token)
+            .expect("an RSA token verifies");
+    }
     let verify = |layer: &JwtLayer, token: &String| {
         drop(black_box(layer.verifier().verify(black_box(token))));
     };
+    let mut next_rsa = 0usize;
     let mut cases: Vec<Turn<'_>> = vec![
         ("one_key", Box::new(|| verify(&one, &first))),
         ("thousand_first", Box::new(|| verify(&thousand, &first))),
         ("thousand_last", Box::new(|| verify(&thousand, &last))),
         ("two_tenants", Box::new(|| verify(&tenants, &first))),
+        (
+            "rsa_one_kid",
+            Box::new(|| verify(&rsa_keys, &rsa_tokens[0])),
+        ),
+        (
+            "rsa_32_kids",
+            Box::new(|| {
+                next_rsa = (next_rsa + 1) % rsa_tokens.len();
+                verify(&rsa_keys, &rsa_tokens[next_rsa]);
+            }),
+        ),
     ];
     let rounds = interleave(&mut cases);
     let ratio = |figure: &dyn Fn(Lookup<'_>) -> f64| median_over(&rounds, figure);
     println!(
         "\nKeys and tenants (HS256, Verifier::verify; medians of per-round ratios):\n\
          thousand_last/one_key {:.3} | thousand_first/one_key {:.3} | \
-         two_tenants-one_key {:+.0} ns | one_key {:.0} ns, thousand_last {:.0} ns, \
-         two_tenants {:.0} ns",
+         two_tenants-one_key {:+.0} ns | rsa_32_kids/rsa_one_kid {:.3} | one_key {:.0} ns, \
+         thousand_last {:.0} ns, two_tenants {:.0} ns, rsa_one_kid {:.0} ns",
         ratio(&|t| t("thousand_last") / t("one_key")),
         ratio(&|t| t("thousand_first") / t("one_key")),
         ratio(&|t| t("two_tenants") - t("one_key")),
+        ratio(&|t| t("rsa_32_kids") / t("rsa_one_kid")),
         ratio(&|t| t("one_key")),
         ratio(&|t| t("thousand_last")),
         ratio(&|t| t("two_tenants")),
+        ratio(&|t| t("rsa_one_kid")),
     );
 }
 

@@ -9,9 +9,9 @@
 //!   the padded key), cloned for each message: aws-lc-rs's `hmac::verify` copies its whole
 //!   `HMAC_CTX` (sized for SHA-512 three times over) through FFI at every call instead, which
 //!   costs more (BENCHMARKS.md has the figures).
-//! - Public keys, with the `aws-lc-rs` backend: its `ParsedPublicKey`. Keys we do not prepare
-//!   (an RSA key given as modulus and exponent, or any public key on the `rust-crypto` backend)
-//!   keep going through the provider.
+//! - Public keys, with the `aws-lc-rs` backend: its `ParsedPublicKey`, RSA keys given as
+//!   modulus and exponent (a JWKS's) included. Public keys on the `rust-crypto` backend keep
+//!   going through the provider.
 
 #[cfg(feature = "aws-lc-rs")]
 use aws_lc_rs::signature;
@@ -109,7 +109,14 @@ fn public(algorithm: Algorithm, key: &DecodingKey) -> Option<Kind> {
         DecodingKeyKind::SecretOrDer(der) => signature::ParsedPublicKey::new(alg, der)
             .ok()
             .map(Kind::Public),
-        DecodingKeyKind::RsaModulusExponent { .. } => None,
+        // A JWKS key: the components, big-endian, as aws-lc takes them.
+        DecodingKeyKind::RsaModulusExponent { n, e } => signature::RsaPublicKeyComponents {
+            n: n.as_slice(),
+            e: e.as_slice(),
+        }
+        .to_parsed_public_key(alg)
+        .ok()
+        .map(Kind::Public),
     };
     let point = |alg: &'static dyn signature::VerificationAlgorithm| {
         signature::ParsedPublicKey::new(alg, key.try_get_as_bytes().ok()?)
@@ -250,6 +257,24 @@ mod tests {
             ),
         ];
         for (alg, (encoding, decoding)) in cases {
+            checks_like_the_provider(alg, &encoding, &decoding);
+        }
+    }
+
+    /// An RSA key from a JWKS (modulus and exponent) is prepared too, so that any number of
+    /// an identity provider's keys is verified without building a verifier per request.
+    #[cfg(feature = "aws-lc-rs")]
+    #[test]
+    fn an_rsa_key_from_its_components_is_prepared_and_checks_like_the_provider() {
+        let pem = |name: &str| std::fs::read(format!("tests/keys/{name}")).unwrap();
+        let encoding = EncodingKey::from_rsa_pem(&pem("rsa.key")).unwrap();
+        let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap();
+        let decoding = DecodingKey::from_jwk(&jwk).unwrap();
+        assert!(matches!(
+            decoding.kind(),
+            DecodingKeyKind::RsaModulusExponent { .. }
+        ));
+        for alg in [Algorithm::RS256, Algorithm::RS512, Algorithm::PS256] {
             checks_like_the_provider(alg, &encoding, &decoding);
         }
     }
