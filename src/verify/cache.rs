@@ -234,8 +234,21 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
         None
     }
 
-    /// Remembers a token verified at `now` (seconds since the epoch). `passing(times, deadline)`
-    /// gives the seconds before the deadline at which the time claims pass (see [`Verified`]).
+    /// Whether a token that missed is to be stored: always until the cache is full, then at
+    /// its second miss (see [`Doorkeeper`]).
+    pub(crate) fn admits(&self, token: &str) -> bool {
+        !self.full.load(Ordering::Relaxed)
+            || self
+                .doorkeeper
+                .get_or_init(|| Doorkeeper::new(self.capacity))
+                .admits(token.as_bytes())
+    }
+
+    /// Remembers a token verified at `now` (seconds since the epoch), when it
+    /// [`admits`](Self::admits) it (the layer asks first, so as not to read the clock for a
+    /// token it will not store). `passing(times, deadline)` gives the seconds before the
+    /// deadline at which the time claims pass (see [`Verified`]).
+    #[cfg(test)]
     pub(crate) fn insert(
         &self,
         token: &str,
@@ -245,14 +258,21 @@ impl<C: Send + Sync + 'static> VerifiedTokens<C> {
         now: u64,
         passing: impl FnOnce(&TimeClaims, u64) -> Range<u64>,
     ) {
-        if self.full.load(Ordering::Relaxed)
-            && !self
-                .doorkeeper
-                .get_or_init(|| Doorkeeper::new(self.capacity))
-                .admits(token.as_bytes())
-        {
-            return;
+        if self.admits(token) {
+            self.store(token, claims, tenant, checked, now, passing);
         }
+    }
+
+    /// [`insert`](Self::insert) without asking the doorkeeper, for a token it admitted.
+    pub(crate) fn store(
+        &self,
+        token: &str,
+        claims: Arc<C>,
+        tenant: usize,
+        checked: &Checked,
+        now: u64,
+        passing: impl FnOnce(&TimeClaims, u64) -> Range<u64>,
+    ) {
         let (times, facts) = (checked.times, checked.facts.clone());
         // Whole seconds left, rounded down: the entry never outlives the token.
         let left = (times.exp - now as f64).max(0.0) as u64;
@@ -337,17 +357,19 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Verifier<C> {
         let token = token.as_str();
         let (claims, checked, tenant) = self.verify_tenant(token, tenant, collect)?;
         let claims = Arc::new(claims);
-        // Read after verifying, so the entry cannot outlive the token.
-        let now = self.now_secs();
-        let rules = &self.tenant(tenant).rules;
-        cache.insert(
-            token,
-            claims.clone(),
-            tenant,
-            &checked,
-            now,
-            |times, deadline| rules.passing_seconds(times, deadline),
-        );
+        if cache.admits(token) {
+            // Read after verifying, so the entry cannot outlive the token.
+            let now = self.now_secs();
+            let rules = &self.tenant(tenant).rules;
+            cache.store(
+                token,
+                claims.clone(),
+                tenant,
+                &checked,
+                now,
+                |times, deadline| rules.passing_seconds(times, deadline),
+            );
+        }
         Ok(Outcome {
             claims,
             facts: checked.facts,
