@@ -7,21 +7,35 @@
 # behind a hand-written axum middleware calling `jsonwebtoken::decode` (/load/jsonwebtoken), what
 # applications write by hand.
 #
-#   scripts/load.sh                  # 30 s per route in 6 rounds, 2 threads, 32 connections
+#   scripts/load.sh                  # 30 s per route in 6 rounds, 32 connections
 #   DURATION=10 ROUNDS=2 CONNECTIONS=64 scripts/load.sh
 #   ROUTES="/load/open /load/auth" scripts/load.sh     # a subset; /load/open is required
+#   PIN=0 scripts/load.sh            # server and wrk unpinned, sharing the cores
+#
+# With two cores or more (and PIN not 0), the server runs on core 0 and wrk on core 1
+# (taskset), one wrk thread unless THREADS says otherwise: the load generator then does not
+# take the server's core, and the server's CPU time measures the server alone.
 #
 # Reports, per route: requests/s, p50 and p99 latency, the ratio of requests/s against
-# /load/open (target for /load/auth: >= 0.85), and the server's CPU time per request (user and
-# system, from /proc/<pid>/stat: what a route costs the server, whatever wrk does with the
-# shared cores); then the server's peak RSS (VmHWM). Runs are
-# bounded (duration, connections) and the server is stopped at exit, whatever happens.
-# Installs wrk with apt-get when it is missing (as root on Debian/Ubuntu).
+# /load/open, and the server's CPU time per request (user and system, from /proc/<pid>/stat);
+# then the server's peak RSS (VmHWM). Then the layer's targets in server CPU, each computed
+# within a round (median over the rounds, and range), where "added" is a route's CPU per
+# request minus /load/open's:
+#   - added(/load/auth) / added(/load/floor) <= 1.1: the layer, uncached, against the least an
+#     HS256 check of the same claims can do;
+#   - added(/load/auth-cached) / added(/load/auth) <= 0.3: what the cache saves the server.
+# Runs are bounded (duration, connections) and the server is stopped at exit, whatever
+# happens. Installs wrk with apt-get when it is missing (as root on Debian/Ubuntu).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-30}
-THREADS=${THREADS:-2}
+PIN=${PIN:-1}
+server_cpus=() wrk_cpus=()
+if [ "$PIN" != 0 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    server_cpus=(taskset -c 0) wrk_cpus=(taskset -c 1)
+fi
+THREADS=${THREADS:-$([ "${#wrk_cpus[@]}" -gt 0 ] && echo 1 || echo 2)}
 CONNECTIONS=${CONNECTIONS:-32}
 ROUNDS=${ROUNDS:-6}
 read -r -a ROUTES <<<"${ROUTES:-/load/open /load/auth /load/auth-cached /load/floor /load/jsonwebtoken}"
@@ -47,7 +61,7 @@ workdir=$(mktemp -d "${TMPDIR:-/tmp}/load.XXXXXX")
 # A fixed secret, so the token below can be had from the demo's own login.
 JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=' | head -c 48)
 export JWT_SECRET BIND="127.0.0.1:$port" RUST_LOG=warn
-env -u REDIS_URL target/release/tower-jwt-auth-demo >"$workdir/server.log" 2>&1 &
+env -u REDIS_URL "${server_cpus[@]}" target/release/tower-jwt-auth-demo >"$workdir/server.log" 2>&1 &
 server=$!
 cleanup() {
     kill "$server" 2>/dev/null || true
@@ -96,17 +110,19 @@ to_us() {
 # each ratio is computed within a round (median over the rounds is reported).
 slice=$(awk -v d="$DURATION" -v r="$ROUNDS" 'BEGIN { s = int(d / r); print (s < 1 ? 1 : s) }')
 declare -A requests seconds p50s p99s ratios user_ticks system_ticks
+# The CPU targets' per-round ratios.
+uncached_vs_floor="" cached_vs_uncached=""
 # The server's CPU time so far, user and system, in clock ticks (/proc/<pid>/stat).
 server_ticks() { awk '{ print $14, $15 }' "/proc/$server/stat"; }
 ticks_per_second=$(getconf CLK_TCK)
 for round in $(seq 0 $((ROUNDS - 1))); do
-    declare -A round_rps=()
+    declare -A round_rps=() round_cpu=()
     for i in "${!ROUTES[@]}"; do
         route=${ROUTES[$(((i + round) % ${#ROUTES[@]}))]}
         echo "load: round $((round + 1))/$ROUNDS, $route for ${slice}s, $THREADS threads," \
             "$CONNECTIONS connections" >&2
         read -r user0 system0 < <(server_ticks)
-        out=$(timeout $((slice + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${slice}s" \
+        out=$(timeout $((slice + 30)) "${wrk_cpus[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${slice}s" \
             --latency -H "authorization: Bearer $token" "$base$route")
         read -r user1 system1 < <(server_ticks)
         user_ticks[$route]=$((${user_ticks[$route]:-0} + user1 - user0))
@@ -118,6 +134,9 @@ for round in $(seq 0 $((ROUNDS - 1))); do
             exit 1
         fi
         round_rps[$route]=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+        round_cpu[$route]=$(awk -v t="$((user1 - user0 + system1 - system0))" \
+            -v n="$(echo "$out" | awk '/requests in/ {print $1}')" -v hz="$ticks_per_second" \
+            'BEGIN { printf "%.4f", t / hz * 1e6 / n }')
         requests[$route]="${requests[$route]:-} $(echo "$out" | awk '/requests in/ {print $1}')"
         seconds[$route]="${seconds[$route]:-} $(to_us "$(echo "$out" | awk '/requests in/ {sub(/,$/, "", $4); print $4}')")"
         p50s[$route]="${p50s[$route]:-} $(to_us "$(echo "$out" | awk '$1 == "50%" {print $2}')")"
@@ -127,7 +146,15 @@ for round in $(seq 0 $((ROUNDS - 1))); do
         ratios[$route]="${ratios[$route]:-} $(awk -v a="${round_rps[$route]}" \
             -v b="${round_rps[/load/open]}" 'BEGIN { printf "%.3f", a / b }')"
     done
-    unset round_rps
+    # added(a) / added(b), the CPU per request over /load/open's, when both routes ran.
+    added_ratio() {
+        [ -n "${round_cpu[$1]:-}" ] && [ -n "${round_cpu[$2]:-}" ] || return 0
+        awk -v a="${round_cpu[$1]}" -v b="${round_cpu[$2]}" -v o="${round_cpu[/load/open]}" \
+            'BEGIN { if (b - o > 0) printf " %.3f", (a - o) / (b - o) }'
+    }
+    uncached_vs_floor+=$(added_ratio /load/auth /load/floor)
+    cached_vs_uncached+=$(added_ratio /load/auth-cached /load/auth)
+    unset round_rps round_cpu
 done
 peak_rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$server/status")
 
@@ -153,3 +180,15 @@ echo "ratio: requests/s against /load/open within each round, median over $ROUND
 echo "p50, p99: median over the rounds of each round's percentile"
 echo "server_cpu_us: the server's CPU time per request, user+system, over all rounds"
 echo "server peak RSS: $peak_rss"
+pinned=$([ "${#server_cpus[@]}" -gt 0 ] && echo "server on core 0, wrk on core 1" || echo "unpinned")
+target() { # name, per-round ratios, target
+    [ -n "$2" ] || return 0
+    local spread
+    spread=$(echo "$2" | tr ' ' '\n' | awk 'NF' | sort -g |
+        awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }')
+    printf '%-48s %6.2f (%s)  target %s\n' "$1" "$(echo "$2" | median)" "$spread" "$3"
+}
+echo
+echo "server CPU targets ($pinned; added = CPU per request over /load/open's, within each round):"
+target "added(/load/auth) / added(/load/floor)" "$uncached_vs_floor" "<= 1.1"
+target "added(/load/auth-cached) / added(/load/auth)" "$cached_vs_uncached" "<= 0.3"
