@@ -132,6 +132,7 @@ pub mod openapi;
 mod redis;
 pub mod refresh;
 mod request;
+pub mod resource;
 pub mod revocation;
 pub mod session;
 pub mod source;

@@ -22,6 +22,11 @@
 //! the old one stays published) and retire an old one (`DELETE /admin/keys/{kid}`). Another
 //! instance trusts it with `JWT_OIDC_ISSUER=<its JWT_ISSUER>`.
 //!
+//! It describes itself as an RFC 9728 protected resource at
+//! `/.well-known/oauth-protected-resource` (its scopes, how it takes a token, its issuer when
+//! that is a URL), and every refusal's challenge points there (`resource_metadata`). The
+//! resource identifier is `RESOURCE_URL`, or the address it listens on.
+//!
 //! The users: `alice` / `alice-password`, `admin` / `admin-password`, and `carol` /
 //! `carol-password`, whose account is inactive (403 `inactive_user`).
 //!
@@ -82,6 +87,7 @@ use tower_jwt_auth::{
         DEFAULT_REFRESH_CAPACITY, DEFAULT_REFRESH_TOKENS_PER_SUBJECT, MemoryRefreshStore,
         RefreshStore, Sessions,
     },
+    resource::ProtectedResourceMetadata,
     revocation::{
         DEFAULT_REVOCATION_CAPACITY, DEFAULT_REVOCATIONS_PER_SUBJECT, MemoryRevocationStore,
         RevocationStore, Revoker, TokenFacts,
@@ -252,13 +258,19 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Err(error) => return Err(error.into()),
     };
 
+    // The resource identifier clients see in the RFC 9728 metadata: `RESOURCE_URL`, or the
+    // address the demo listens on.
+    let resource = match std::env::var("RESOURCE_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => format!("http://{}", reachable(local)),
+    };
     let app = match std::env::var("REDIS_URL") {
         #[cfg(feature = "redis")]
         Ok(url) => {
             tracing::info!("revocations and refresh tokens in Redis");
             let revocations = tower_jwt_auth::revocation::RedisRevocationStore::connect_lazy(&url)?;
             let refresh_tokens = tower_jwt_auth::refresh::RedisRefreshStore::sharing(&revocations);
-            app(&config, signing_key, revocations, refresh_tokens)?
+            app(&config, signing_key, revocations, refresh_tokens, &resource)?
         }
         #[cfg(not(feature = "redis"))]
         Ok(_) => {
@@ -267,11 +279,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                  tokens in memory"
             );
             let (revocations, refresh_tokens) = memory_stores()?;
-            app(&config, signing_key, revocations, refresh_tokens)?
+            app(&config, signing_key, revocations, refresh_tokens, &resource)?
         }
         Err(_) => {
             let (revocations, refresh_tokens) = memory_stores()?;
-            app(&config, signing_key, revocations, refresh_tokens)?
+            app(&config, signing_key, revocations, refresh_tokens, &resource)?
         }
     };
     tracing::info!("demo API listening on http://{local}");
@@ -313,7 +325,10 @@ fn app(
     signing_key: Option<SigningKey>,
     revocations: impl RevocationStore + Clone,
     refresh_tokens: impl RefreshStore,
+    resource: &str,
 ) -> Result<Router, tower_jwt_auth::error::ConfigError> {
+    // Every challenge points at the metadata, served below.
+    let metadata_url = ProtectedResourceMetadata::new(resource).metadata_url()?;
     let admin_only = RequireRoles::any(["admin"])?.claims::<AccessClaims>();
     let can_read = RequireScope::any(["users:read"])?.claims::<AccessClaims>();
     let can_write = RequireScope::any(["users:write"])?.claims::<AccessClaims>();
@@ -374,7 +389,8 @@ fn app(
         let mut builder = config
             .layer_builder()
             .claims::<AccessClaims>()
-            .typ("at+jwt");
+            .typ("at+jwt")
+            .resource_metadata(metadata_url.clone());
         if config.issuers().is_empty() {
             builder = builder.issuer(ISSUER);
         }
@@ -464,6 +480,12 @@ fn app(
         }
         None => Router::new(),
     };
+    // RFC 9728: what a client refused a token reads to learn where to get one.
+    let metadata = required
+        .protected_resource_metadata(resource)
+        .scopes_supported(["users:read", "users:write"])
+        .resource_name("tower-jwt-auth demo");
+    let publishing = publishing.route_service(&metadata.well_known_path()?, metadata.service()?);
     let admins = || RequireRoles::any(["admin"]).map(|guard| guard.claims::<AccessClaims>());
     let openapi: Bytes = ApiDoc::new()
         .public(
@@ -993,16 +1015,20 @@ fn generated_ed25519() -> Result<SigningKey, String> {
     SigningKey::ed_der(pkcs8.as_ref()).map_err(|error| error.to_string())
 }
 
+/// Where this process answers: the address it listens on, or loopback for any address.
+fn reachable(local: SocketAddr) -> SocketAddr {
+    if local.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], local.port()))
+    } else {
+        local
+    }
+}
+
 /// The configuration of a demo that signs with an asymmetric key: it verifies its tokens
 /// through its own JWKS, so a rotation shows in its routes as in any other verifier's.
 #[cfg(feature = "jwks")]
 fn own_jwks_config(local: SocketAddr) -> Result<EnvConfig, String> {
-    let host = if local.ip().is_unspecified() {
-        SocketAddr::from(([127, 0, 0, 1], local.port()))
-    } else {
-        local
-    };
-    let jwks_url = format!("http://{host}{JWKS_PATH}");
+    let jwks_url = format!("http://{}{JWKS_PATH}", reachable(local));
     EnvConfig::from_vars("", |name| match name {
         "JWT_JWKS_URL" => Some(jwks_url.clone()),
         // Its own JWKS is next door: a rotated key is found within a second.

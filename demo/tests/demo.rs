@@ -1178,3 +1178,34 @@ async fn demo_openapi_document_describes_each_routes_security() {
         );
     }
 }
+
+#[tokio::test]
+async fn demo_describes_itself_as_a_protected_resource_and_its_refusals_point_there() {
+    let demo = start_demo().await;
+    let metadata_url = format!("{}/.well-known/oauth-protected-resource", demo.base);
+    let reply = send("GET", &metadata_url, &[], None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers["content-type"], "application/json");
+    assert_eq!(
+        reply.body,
+        json!({
+            "resource": demo.base,
+            "scopes_supported": ["users:read", "users:write"],
+            "bearer_methods_supported": ["header"],
+            "resource_name": "tower-jwt-auth demo",
+        })
+    );
+    let refused = send(
+        "GET",
+        &format!("{}/api/users", demo.base),
+        &[("authorization", "Bearer not.a.token")],
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let challenge = refused.headers["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.ends_with(&format!(r#"resource_metadata="{metadata_url}""#)),
+        "{challenge}"
+    );
+}

@@ -35,6 +35,9 @@ pub enum ConfigError {
     /// A key could not be parsed, or the crypto backend refused it: a sentence saying which
     /// key and why.
     InvalidKey(String),
+    /// Protected-resource metadata (RFC 9728) or the URL of it given to the layer is not
+    /// valid: a sentence saying which member and why.
+    InvalidMetadata(String),
     /// An RSA key is shorter than 2048 bits.
     RsaKeyTooShort {
         /// The modulus length in bits.
@@ -106,6 +109,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "algorithm {alg:?} is allowed but no key of its family is configured")
             }
             Self::InvalidKey(why) => write!(f, "invalid key: {why}"),
+            Self::InvalidMetadata(why) => write!(f, "invalid protected-resource metadata: {why}"),
             Self::RsaKeyTooShort { bits } => {
                 write!(f, "an RSA key of {bits} bits is too short: use one of 2048 bits at least")
             }

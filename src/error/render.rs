@@ -16,6 +16,15 @@ impl AuthError {
     ///
     /// `realm`, when given, is sent first, as in `Bearer realm="api", error="invalid_token", …`.
     pub fn challenge(&self, realm: Option<&str>) -> Option<HeaderValue> {
+        self.challenge_with(&Challenge {
+            realm,
+            resource_metadata: None,
+        })
+    }
+
+    /// [`challenge`](Self::challenge) with every parameter the layer may send.
+    fn challenge_with(&self, params: &Challenge<'_>) -> Option<HeaderValue> {
+        let realm = params.realm;
         if self.status().is_server_error() || *self == Self::InvalidCsrfToken {
             return None;
         }
@@ -32,6 +41,10 @@ impl AuthError {
         if let Self::InsufficientScope { required } = self {
             push_param(&mut value, ", ", "scope", required);
         }
+        if let Some(url) = params.resource_metadata {
+            let separator = separator_after(&value);
+            push_param(&mut value, separator, "resource_metadata", url);
+        }
         // Every byte pushed above is visible ASCII or a space, so this cannot fail.
         HeaderValue::from_str(&value).ok()
     }
@@ -39,6 +52,13 @@ impl AuthError {
     /// Renders this error the default way: the status, a JSON `{"code","description"}` body
     /// (none for server errors) and the challenge header.
     pub fn to_response(&self, realm: Option<&str>) -> Response {
+        self.response_with(&Challenge {
+            realm,
+            resource_metadata: None,
+        })
+    }
+
+    fn response_with(&self, params: &Challenge<'_>) -> Response {
         let status = self.status();
         let mut response = if status == StatusCode::INTERNAL_SERVER_ERROR {
             Response::new(Body::empty())
@@ -59,7 +79,7 @@ impl AuthError {
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
-        if let Some(challenge) = self.challenge(realm) {
+        if let Some(challenge) = self.challenge_with(params) {
             response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
         }
         response
@@ -82,10 +102,18 @@ impl AuthError {
     /// "Trailers-Only" response, which HTTP/2 and gRPC-Web clients read alike), the
     /// `WWW-Authenticate` challenge and the 503's `Retry-After` kept as metadata.
     pub fn to_grpc_response(&self, realm: Option<&str>) -> Response {
-        self.grpc_response(realm, None)
+        let params = Challenge {
+            realm,
+            resource_metadata: None,
+        };
+        self.grpc_response(&params, None)
     }
 
-    fn grpc_response(&self, realm: Option<&str>, content_type: Option<&HeaderValue>) -> Response {
+    fn grpc_response(
+        &self,
+        params: &Challenge<'_>,
+        content_type: Option<&HeaderValue>,
+    ) -> Response {
         let mut response = Response::new(Body::empty());
         let headers = response.headers_mut();
         let content_type = content_type
@@ -100,7 +128,7 @@ impl AuthError {
         if let Ok(message) = HeaderValue::from_str(&grpc_message(&self.description())) {
             headers.insert("grpc-message", message);
         }
-        if let Some(challenge) = self.challenge(realm) {
+        if let Some(challenge) = self.challenge_with(params) {
             headers.insert(WWW_AUTHENTICATE, challenge);
         }
         if *self == Self::BackendUnavailable {
@@ -113,9 +141,17 @@ impl AuthError {
     /// ([`to_grpc_response`](Self::to_grpc_response), echoing its `content-type`), else as
     /// [`to_response`](Self::to_response) does.
     pub fn to_response_for(&self, request: &RequestHead<'_>, realm: Option<&str>) -> Response {
+        let params = Challenge {
+            realm,
+            resource_metadata: None,
+        };
+        self.response_for_with(request, &params)
+    }
+
+    fn response_for_with(&self, request: &RequestHead<'_>, params: &Challenge<'_>) -> Response {
         match request.grpc_content_type() {
-            Some(content_type) => self.grpc_response(realm, Some(content_type)),
-            None => self.to_response(realm),
+            Some(content_type) => self.grpc_response(params, Some(content_type)),
+            None => self.response_with(params),
         }
     }
 }
@@ -217,12 +253,30 @@ impl Rendering {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct DefaultErrorHandler {
     pub(crate) realm: Option<Arc<str>>,
+    /// The URL of the resource's metadata (RFC 9728), sent in every challenge.
+    pub(crate) resource_metadata: Option<Arc<str>>,
 }
 
 impl ErrorHandler for DefaultErrorHandler {
     fn render(&self, error: &AuthError, request: &RequestHead<'_>) -> Response {
-        error.to_response_for(request, self.realm.as_deref())
+        let params = Challenge {
+            realm: self.realm.as_deref(),
+            resource_metadata: self.resource_metadata.as_deref(),
+        };
+        error.response_for_with(request, &params)
     }
+}
+
+/// The parameters of a challenge beyond the error's own.
+struct Challenge<'a> {
+    realm: Option<&'a str>,
+    resource_metadata: Option<&'a str>,
+}
+
+/// What goes between the challenge so far and one more parameter: a space after the bare
+/// scheme, a comma after a parameter.
+fn separator_after(challenge: &str) -> &'static str {
+    if challenge.contains('=') { ", " } else { " " }
 }
 
 #[cfg(test)]
@@ -247,6 +301,39 @@ mod tests {
         assert_eq!(
             AuthError::Unauthenticated.challenge(Some("api")).unwrap(),
             r#"Bearer realm="api""#
+        );
+    }
+
+    #[test]
+    fn the_metadata_url_follows_the_other_parameters_or_the_bare_scheme() {
+        let url = "https://api.example.com/.well-known/oauth-protected-resource";
+        let with = |realm| Challenge {
+            realm,
+            resource_metadata: Some(url),
+        };
+        assert_eq!(
+            AuthError::Unauthenticated
+                .challenge_with(&with(None))
+                .unwrap(),
+            format!(r#"Bearer resource_metadata="{url}""#).as_str()
+        );
+        assert_eq!(
+            AuthError::Unauthenticated
+                .challenge_with(&with(Some("api")))
+                .unwrap(),
+            format!(r#"Bearer realm="api", resource_metadata="{url}""#).as_str()
+        );
+        assert_eq!(
+            AuthError::Revoked.challenge_with(&with(None)).unwrap(),
+            format!(
+                r#"Bearer error="invalid_token", error_description="jwt revoked", resource_metadata="{url}""#
+            )
+            .as_str()
+        );
+        assert!(
+            AuthError::BackendUnavailable
+                .challenge_with(&with(None))
+                .is_none()
         );
     }
 

@@ -5,7 +5,10 @@ use std::fmt;
 use std::future::{Ready, ready};
 use std::task::{Context, Poll};
 
+use std::time::Duration;
+
 use axum_core::body::Body;
+use bytes::Bytes;
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use tower_service::Service;
@@ -20,10 +23,16 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 
 /// Which document a [`PublishedDocument`] answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 enum Document {
-    Jwks,
-    Discovery,
+    /// The issuer's, read at each request.
+    Jwks(JwtIssuer),
+    Discovery(JwtIssuer),
+    /// One written once (protected-resource metadata), and how long clients may keep it.
+    Fixed {
+        json: Bytes,
+        max_age: Duration,
+    },
 }
 
 /// A tower service answering `GET` (and `HEAD`) with one of an issuer's published documents,
@@ -49,7 +58,6 @@ enum Document {
 /// ```
 #[derive(Clone)]
 pub struct PublishedDocument {
-    issuer: JwtIssuer,
     document: Document,
 }
 
@@ -65,8 +73,7 @@ impl JwtIssuer {
     /// The service answering [`jwks`](Self::jwks), to mount at [`JWKS_PATH`].
     pub fn jwks_service(&self) -> PublishedDocument {
         PublishedDocument {
-            issuer: self.clone(),
-            document: Document::Jwks,
+            document: Document::Jwks(self.clone()),
         }
     }
 
@@ -75,13 +82,22 @@ impl JwtIssuer {
     pub fn discovery_service(&self) -> Result<PublishedDocument, ConfigError> {
         self.discovery_document()?;
         Ok(PublishedDocument {
-            issuer: self.clone(),
-            document: Document::Discovery,
+            document: Document::Discovery(self.clone()),
         })
     }
 }
 
 impl PublishedDocument {
+    /// A document written once: `json`, kept by clients for `max_age`.
+    pub(crate) fn fixed(json: String, max_age: Duration) -> Self {
+        Self {
+            document: Document::Fixed {
+                json: Bytes::from(json),
+                max_age,
+            },
+        }
+    }
+
     fn answer(&self, method: &Method) -> Response<Body> {
         if method != Method::GET && method != Method::HEAD {
             let mut response = Response::new(Body::empty());
@@ -91,9 +107,18 @@ impl PublishedDocument {
                 .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
             return response;
         }
-        let document = match self.document {
-            Document::Jwks => Ok(self.issuer.jwks()),
-            Document::Discovery => self.issuer.discovery_document(),
+        let (document, max_age) = match &self.document {
+            Document::Jwks(issuer) => (
+                Ok(Bytes::from(issuer.jwks().to_string())),
+                issuer.shared.documents_max_age,
+            ),
+            Document::Discovery(issuer) => (
+                issuer
+                    .discovery_document()
+                    .map(|document| Bytes::from(document.to_string())),
+                issuer.shared.documents_max_age,
+            ),
+            Document::Fixed { json, max_age } => (Ok(json.clone()), *max_age),
         };
         let Ok(document) = document else {
             // Checked when the service was made; an issuer's URL never goes away.
@@ -104,12 +129,12 @@ impl PublishedDocument {
         let body = if method == Method::HEAD {
             Body::empty()
         } else {
-            Body::from(document.to_string())
+            Body::from(document)
         };
         let mut response = Response::new(body);
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let max_age = self.issuer.shared.documents_max_age.as_secs();
+        let max_age = max_age.as_secs();
         if let Ok(cache) = HeaderValue::try_from(format!("public, max-age={max_age}")) {
             headers.insert(CACHE_CONTROL, cache);
         }

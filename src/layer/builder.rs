@@ -48,6 +48,7 @@ pub struct JwtLayerBuilder<C> {
     typ: Option<String>,
     max_token_len: usize,
     realm: Option<String>,
+    resource_metadata: Option<String>,
     error_handler: Option<Arc<dyn ErrorHandler>>,
     clock: Clock,
     revocations: Option<(Arc<dyn RevocationStore>, bool)>,
@@ -101,6 +102,7 @@ impl JwtLayerBuilder<JsonClaims> {
             typ: None,
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             realm: None,
+            resource_metadata: None,
             error_handler: None,
             clock: Clock::default(),
             revocations: None,
@@ -146,6 +148,7 @@ impl<C> JwtLayerBuilder<C> {
             typ: self.typ,
             max_token_len: self.max_token_len,
             realm: self.realm,
+            resource_metadata: self.resource_metadata,
             error_handler: self.error_handler,
             clock: self.clock,
             revocations: self.revocations,
@@ -328,6 +331,19 @@ impl<C> JwtLayerBuilder<C> {
     /// [`RequireClaims`](crate::RequireClaims)) send it too.
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
         self.realm = Some(realm.into());
+        self
+    }
+
+    /// The URL of the resource's metadata (RFC 9728), sent as `resource_metadata="…"` in every
+    /// challenge of the layer and of the guards behind it, so that a client refused a token
+    /// learns where to get one. [`ProtectedResourceMetadata::metadata_url`](crate::resource::ProtectedResourceMetadata::metadata_url)
+    /// gives it; serve the document there. Default: none.
+    ///
+    /// [`build`](Self::build) refuses a URL that is not `https` (or `http` on a loopback host),
+    /// and one given with an [`error_handler`](Self::error_handler), which writes the
+    /// challenges itself.
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into());
         self
     }
 
@@ -541,6 +557,16 @@ impl<C> JwtLayerBuilder<C> {
         {
             return Err(ConfigError::InvalidRealm);
         }
+        if let Some(url) = &self.resource_metadata {
+            crate::resource::metadata_url(url)?;
+            if self.error_handler.is_some() {
+                return Err(ConfigError::InvalidMetadata(
+                    "resource_metadata is sent by the default rendering, and error_handler \
+                     replaces it: send the parameter from the handler instead"
+                        .to_owned(),
+                ));
+            }
+        }
         // The longest a token may be accepted for, by any tenant: how long a revocation of a
         // whole subject must last.
         let mut longest_token = Duration::ZERO;
@@ -636,10 +662,13 @@ impl<C> JwtLayerBuilder<C> {
                 revocation_fail_open: self.revocation_fail_open,
             })
         });
-        let custom = self.error_handler.is_some() || self.realm.is_some();
+        let custom = self.error_handler.is_some()
+            || self.realm.is_some()
+            || self.resource_metadata.is_some();
         let error_handler = self.error_handler.unwrap_or_else(|| {
             Arc::new(DefaultErrorHandler {
                 realm: self.realm.map(Into::into),
+                resource_metadata: self.resource_metadata.map(Into::into),
             })
         });
         let rendering = custom.then(|| Rendering(error_handler.clone()));

@@ -143,6 +143,31 @@ impl<C> JwtLayer<C> {
         &self.shared.verifier
     }
 
+    /// Protected-resource metadata (RFC 9728) for `resource` (its identifier, an `https`
+    /// URL), with what the layer knows: the issuers it trusts as `authorization_servers` (those
+    /// that are URLs: another issuer identifier names no server a client could find), and
+    /// where it reads the token as `bearer_methods_supported` (`header` for the
+    /// `Authorization` header, `query` for a query parameter; a cookie or a header of another
+    /// name is none of RFC 6750's methods). Add the scopes, serve it with
+    /// [`service`](crate::resource::ProtectedResourceMetadata::service).
+    pub fn protected_resource_metadata(
+        &self,
+        resource: impl Into<String>,
+    ) -> crate::resource::ProtectedResourceMetadata {
+        let mut methods = Vec::new();
+        bearer_methods(&self.shared.source, &mut methods);
+        self.shared
+            .verifier
+            .trusted_issuers()
+            // An issuer identifier that is not a URL names no server a client could find.
+            .filter(|issuer| issuer.starts_with("https://") || issuer.starts_with("http://"))
+            .fold(
+                crate::resource::ProtectedResourceMetadata::new(resource),
+                |metadata, issuer| metadata.authorization_server(issuer),
+            )
+            .bearer_methods_supported(methods)
+    }
+
     /// Where the layer reads tokens.
     #[cfg(feature = "utoipa")]
     pub(crate) fn source(&self) -> &TokenSource {
@@ -153,6 +178,28 @@ impl<C> JwtLayer<C> {
     #[cfg(feature = "utoipa")]
     pub(crate) fn mode(&self) -> Mode {
         self.shared.mode
+    }
+}
+
+/// The RFC 6750 methods `source` takes a token by, added to `methods` once each.
+fn bearer_methods(source: &TokenSource, methods: &mut Vec<&'static str>) {
+    let mut add = |method: &'static str| {
+        if !methods.contains(&method) {
+            methods.push(method);
+        }
+    };
+    match source {
+        TokenSource::Header | TokenSource::HeaderOrCookie { .. } => add("header"),
+        TokenSource::Query { .. } => add("query"),
+        TokenSource::Cookie { .. }
+        | TokenSource::NamedHeader { .. }
+        | TokenSource::WebSocketProtocol { .. }
+        | TokenSource::Custom(_) => {}
+        TokenSource::AnyOf(sources) => {
+            for source in sources {
+                bearer_methods(source, methods);
+            }
+        }
     }
 }
 

@@ -546,3 +546,19 @@ impl<C: DeserializeOwned> Verifier<C> {
         self.tenants[0].rules.is_before(now, deadline)
     }
 }
+
+impl<C> Verifier<C> {
+    /// Every issuer a tenant's rules ask for, once each, in the order configured.
+    pub(crate) fn trusted_issuers(&self) -> impl Iterator<Item = &str> {
+        let mut seen: Vec<&str> = Vec::new();
+        self.tenants
+            .iter()
+            .filter_map(|tenant| tenant.rules.issuers.as_ref())
+            .flat_map(|expected| expected.values.iter().map(String::as_str))
+            .filter(move |issuer| {
+                let new = !seen.contains(issuer);
+                seen.push(issuer);
+                new
+            })
+    }
+}
