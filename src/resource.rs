@@ -26,7 +26,6 @@
 //! # }
 //! ```
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use http::Uri;
@@ -181,13 +180,11 @@ impl ProtectedResourceMetadata {
     /// takes.
     pub fn metadata_url(&self) -> Result<String, ConfigError> {
         let uri = resource_uri(&self.resource)?;
-        let mut url = String::new();
         // Both parts were checked by `resource_uri`.
         let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
             return Err(not_a_resource(&self.resource, "it is not an absolute URL"));
         };
-        let _ = write!(url, "{scheme}://{authority}{}", self.well_known_path()?);
-        Ok(url)
+        Ok(format!("{scheme}://{authority}{}", self.well_known_path()?))
     }
 
     /// A tower service answering `GET` and `HEAD` with the document (`application/json`,
