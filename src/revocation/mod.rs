@@ -244,8 +244,13 @@ pub(crate) fn issued_before(token: &TokenFacts, before: u64) -> bool {
 /// ```
 #[derive(Clone)]
 pub struct Revoker {
+    /// One reference count per request that gets a clone.
+    shared: Arc<RevokerShared>,
+}
+
+struct RevokerShared {
     store: Arc<dyn RevocationStore>,
-    policy: Arc<RevokerPolicy>,
+    policy: RevokerPolicy,
 }
 
 /// How a layer's [`Revoker`] writes: the layer's leeway, clock and backend timeout.
@@ -259,8 +264,8 @@ pub(crate) struct RevokerPolicy {
 impl fmt::Debug for Revoker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Revoker")
-            .field("subject_ttl", &self.policy.subject_ttl)
-            .field("timeout", &self.policy.timeout)
+            .field("subject_ttl", &self.shared.policy.subject_ttl)
+            .field("timeout", &self.shared.policy.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -268,19 +273,18 @@ impl fmt::Debug for Revoker {
 impl Revoker {
     pub(crate) fn new(store: Arc<dyn RevocationStore>, policy: RevokerPolicy) -> Self {
         Self {
-            store,
-            policy: Arc::new(policy),
+            shared: Arc::new(RevokerShared { store, policy }),
         }
     }
 
     fn now(&self) -> u64 {
-        self.policy.clock.now()
+        self.shared.policy.clock.now()
     }
 
     /// Bounds a store write like the layer bounds its checks, so a logout route answers 503 in
     /// time when the store is down instead of hanging on reconnects.
     async fn bounded(&self, write: BoxFuture<'_, Result<(), BoxError>>) -> Result<(), AuthError> {
-        match tokio::time::timeout(self.policy.timeout, write).await {
+        match tokio::time::timeout(self.shared.policy.timeout, write).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(cause)) => Err(backend_failure(cause)),
             Err(_) => Err(backend_failure("revocation store write timed out".into())),
@@ -292,9 +296,9 @@ impl Revoker {
         let until = token
             .claims
             .exp
-            .saturating_add(self.policy.leeway.as_secs());
+            .saturating_add(self.shared.policy.leeway.as_secs());
         let ttl = Duration::from_secs(until.saturating_sub(self.now()));
-        self.bounded(self.store.revoke_token(token, ttl)).await
+        self.bounded(self.shared.store.revoke_token(token, ttl)).await
     }
 
     /// Revokes every token of the login `token` belongs to (its `sid`), for the layer's
@@ -304,8 +308,8 @@ impl Revoker {
         let (Some(sid), Some(sub)) = (token.sid(), token.sub()) else {
             return self.revoke(token).await;
         };
-        let ttl = self.policy.subject_ttl;
-        self.bounded(self.store.revoke_login(sid, sub, self.now(), ttl))
+        let ttl = self.shared.policy.subject_ttl;
+        self.bounded(self.shared.store.revoke_login(sid, sub, self.now(), ttl))
             .await
     }
 
@@ -317,8 +321,8 @@ impl Revoker {
     /// Revokes every token of `subject` issued before `before` (Unix seconds). An earlier
     /// `before` than one already stored never shortens the revocation.
     pub async fn revoke_subject_before(&self, subject: &str, before: u64) -> Result<(), AuthError> {
-        let ttl = self.policy.subject_ttl;
-        self.bounded(self.store.revoke_subject(subject, before, ttl))
+        let ttl = self.shared.policy.subject_ttl;
+        self.bounded(self.shared.store.revoke_subject(subject, before, ttl))
             .await
     }
 }
