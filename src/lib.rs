@@ -117,6 +117,7 @@ mod charset;
 mod checks;
 pub mod claims;
 mod clock;
+pub mod dpop;
 pub mod env;
 pub mod error;
 mod extract;

@@ -38,6 +38,8 @@ pub enum ConfigError {
     /// Protected-resource metadata (RFC 9728) or the URL of it given to the layer is not
     /// valid: a sentence saying which member and why.
     InvalidMetadata(String),
+    /// A DPoP configuration that cannot work: a sentence saying why.
+    InvalidDpop(String),
     /// An RSA key is shorter than 2048 bits.
     RsaKeyTooShort {
         /// The modulus length in bits.
@@ -110,6 +112,7 @@ impl fmt::Display for ConfigError {
             }
             Self::InvalidKey(why) => write!(f, "invalid key: {why}"),
             Self::InvalidMetadata(why) => write!(f, "invalid protected-resource metadata: {why}"),
+            Self::InvalidDpop(why) => write!(f, "invalid DPoP configuration: {why}"),
             Self::RsaKeyTooShort { bits } => {
                 write!(f, "an RSA key of {bits} bits is too short: use one of 2048 bits at least")
             }

@@ -20,7 +20,6 @@ mod prepare;
 
 pub(crate) use native::NativeVerifier;
 pub use prepare::install_crypto_provider;
-#[cfg(feature = "jwks")]
 pub(crate) use prepare::prepare_key;
 pub(crate) use prepare::{check_hmac_secret, check_rsa_modulus, crypto_provider, prepare_keys};
 
@@ -294,6 +293,27 @@ pub(crate) struct PreparedKey {
     pub(crate) algorithms: Vec<Algorithm>,
     /// Verifiers prepared once, per algorithm, where we can hold them (see `native`).
     pub(crate) native: Arc<[NativeVerifier]>,
+}
+
+impl PreparedKey {
+    /// Whether `signature` over `message` holds with this key under `algorithm`, with its own
+    /// verifier or one the provider builds for this call (a key seen once, a DPoP proof's).
+    pub(crate) fn verifies(
+        &self,
+        algorithm: Algorithm,
+        message: &[u8],
+        signature: &[u8],
+        provider: &'static jsonwebtoken::crypto::CryptoProvider,
+    ) -> bool {
+        if !self.algorithms.contains(&algorithm) {
+            return false;
+        }
+        if let Some(native) = self.native.iter().find(|v| v.algorithm() == algorithm) {
+            return native.verify(message, signature);
+        }
+        (provider.verifier_factory)(&algorithm, &self.decoding)
+            .is_ok_and(|verifier| verifier.verify(message, &signature.to_vec()).is_ok())
+    }
 }
 
 /// The keys of a verifier, selected by `kid` when there are several: one hash lookup, however

@@ -298,7 +298,8 @@ impl Revoker {
             .exp
             .saturating_add(self.shared.policy.leeway.as_secs());
         let ttl = Duration::from_secs(until.saturating_sub(self.now()));
-        self.bounded(self.shared.store.revoke_token(token, ttl)).await
+        self.bounded(self.shared.store.revoke_token(token, ttl))
+            .await
     }
 
     /// Revokes every token of the login `token` belongs to (its `sid`), for the layer's

@@ -1,0 +1,553 @@
+//! DPoP proofs (RFC 9449): a client proves, at each request, that it holds the private key a
+//! token is bound to.
+//!
+//! [`DpopVerifier`] checks one proof, in the order of RFC 9449 §4.3: a single `DPoP` header; a
+//! compact JWS whose header has `typ` `dpop+jwt`, an asymmetric `alg` of the allow-list and a
+//! public `jwk` (no private member); a signature that holds with that `jwk`; `htm` equal to the
+//! request's method and `htu` to its URI, both without query and fragment; an `iat` within the
+//! window; a `jti` not seen within it; and, with an access token, `ath` equal to the base64url
+//! SHA-256 of the token. What it returns, [`DpopProof`], names the key by its RFC 7638
+//! thumbprint: the `jkt` a bound token's `cnf` carries.
+//!
+//! ```
+//! use http::Method;
+//! use tower_jwt_auth::dpop::{DpopError, DpopVerifier};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let verifier = DpopVerifier::builder().build()?;
+//! let refused = verifier.verify("not.a.proof", &Method::GET, "https://api.example.com/orders", None);
+//! assert!(matches!(refused, Err(DpopError::Malformed(_))));
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{HeaderMap, Method, Uri};
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::crypto::CryptoProvider;
+use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::clock::Clock;
+use crate::error::ConfigError;
+use crate::jws::decode_base64url;
+use crate::keys::{Key, crypto_provider, prepare_key};
+
+/// The request header that carries a proof.
+pub const DPOP_HEADER: &str = "dpop";
+
+/// The proof's `typ` (RFC 9449 §4.2).
+const PROOF_TYPE: &str = "dpop+jwt";
+
+/// The algorithms a proof may be signed with by default: asymmetric, as RFC 9449 requires.
+pub const DEFAULT_DPOP_ALGORITHMS: [Algorithm; 5] = [
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+    Algorithm::PS256,
+    Algorithm::RS256,
+];
+
+/// How old a proof's `iat` may be by default.
+pub const DEFAULT_DPOP_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// How far in the future a proof's `iat` may be by default (the client's clock running ahead).
+pub const DEFAULT_DPOP_MAX_SKEW: Duration = Duration::from_secs(5);
+
+/// How many proofs' `jti` the verifier remembers at most by default, to refuse a replay.
+pub const DEFAULT_DPOP_REPLAY_CAPACITY: usize = 100_000;
+
+/// The longest proof accepted, in bytes: a proof with an RSA key of 8,192 bits fits.
+const MAX_PROOF_LEN: usize = 8 * 1024;
+
+/// The private members of a JWK (RFC 7518 §6): a proof's key must have none.
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// Why a proof was refused. Every kind is the `invalid_dpop_proof` error of RFC 9449 §7.1,
+/// except [`ReplayCacheFull`](Self::ReplayCacheFull), the server's to fix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DpopError {
+    /// The request has no `DPoP` header.
+    Missing,
+    /// The request has more than one `DPoP` header.
+    Multiple,
+    /// Not a compact JWS with a JSON header and claims, or a required claim is missing or of
+    /// the wrong type: which part.
+    Malformed(&'static str),
+    /// The header's `typ` is not `dpop+jwt`.
+    WrongType,
+    /// The `alg` is symmetric, `none`, or not in the allow-list.
+    AlgorithmNotAllowed,
+    /// The `jwk` is missing, not a public key of the `alg`'s family, or refused by the key
+    /// policy (an RSA key under 2,048 bits, say).
+    InvalidKey,
+    /// The `jwk` has a private member.
+    PrivateKey,
+    /// The signature does not hold with the `jwk`.
+    InvalidSignature,
+    /// `htm` is not the request's method.
+    MethodMismatch,
+    /// `htu` is not the request's URI.
+    UriMismatch,
+    /// `iat` is older than the window allows.
+    Expired,
+    /// `iat` is further in the future than the skew allows.
+    IssuedInTheFuture,
+    /// A proof with this `jti` was accepted within the window.
+    Replayed,
+    /// `ath` is missing, or is not the hash of the access token.
+    AccessTokenHashMismatch,
+    /// The verifier cannot remember one more `jti` (every remembered one still in its
+    /// window), so it cannot tell a replay: refused rather than accepted unchecked.
+    ReplayCacheFull,
+}
+
+impl fmt::Display for DpopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let why = match self {
+            Self::Missing => "no DPoP proof",
+            Self::Multiple => "more than one DPoP proof",
+            Self::Malformed(part) => return write!(f, "DPoP proof malformed: {part}"),
+            Self::WrongType => "DPoP proof typ is not dpop+jwt",
+            Self::AlgorithmNotAllowed => "DPoP proof alg not allowed",
+            Self::InvalidKey => "DPoP proof jwk is not a usable public key",
+            Self::PrivateKey => "DPoP proof jwk has a private member",
+            Self::InvalidSignature => "DPoP proof signature invalid",
+            Self::MethodMismatch => "DPoP proof htm does not match the request method",
+            Self::UriMismatch => "DPoP proof htu does not match the request URI",
+            Self::Expired => "DPoP proof iat too old",
+            Self::IssuedInTheFuture => "DPoP proof iat in the future",
+            Self::Replayed => "DPoP proof jti already used",
+            Self::AccessTokenHashMismatch => "DPoP proof ath does not match the access token",
+            Self::ReplayCacheFull => "DPoP replay cache full",
+        };
+        f.write_str(why)
+    }
+}
+
+impl std::error::Error for DpopError {}
+
+/// A proof that passed every check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpopProof {
+    thumbprint: String,
+    jti: String,
+    iat: u64,
+}
+
+impl DpopProof {
+    /// The RFC 7638 SHA-256 thumbprint of the proof's key, base64url: what a bound token's
+    /// `cnf.jkt` must equal, and what an issuer binds a new token to.
+    pub fn thumbprint(&self) -> &str {
+        &self.thumbprint
+    }
+
+    /// The proof's `jti`.
+    pub fn jti(&self) -> &str {
+        &self.jti
+    }
+
+    /// The proof's `iat`, in whole seconds since the Unix epoch.
+    pub fn iat(&self) -> u64 {
+        self.iat
+    }
+}
+
+/// Checks DPoP proofs; cheap to clone, and clones share the `jti`s they have seen.
+#[derive(Clone)]
+pub struct DpopVerifier {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    algorithms: Vec<Algorithm>,
+    max_age: u64,
+    max_skew: u64,
+    clock: Clock,
+    provider: &'static CryptoProvider,
+    seen: Mutex<Seen>,
+    replay_capacity: usize,
+}
+
+/// The `jti`s accepted, by the SHA-256 of the key's thumbprint and the `jti`, with when each
+/// leaves the window.
+#[derive(Default)]
+struct Seen {
+    until: HashMap<[u8; 32], u64, foldhash::fast::RandomState>,
+}
+
+impl fmt::Debug for DpopVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopVerifier")
+            .field("algorithms", &self.shared.algorithms)
+            .field("max_age", &self.shared.max_age)
+            .field("max_skew", &self.shared.max_skew)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`DpopVerifier`].
+#[derive(Clone)]
+#[must_use = "a builder does nothing until `build`"]
+pub struct DpopVerifierBuilder {
+    algorithms: Vec<Algorithm>,
+    max_age: Duration,
+    max_skew: Duration,
+    clock: Clock,
+    replay_capacity: usize,
+}
+
+impl fmt::Debug for DpopVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopVerifierBuilder")
+            .field("algorithms", &self.algorithms)
+            .field("max_age", &self.max_age)
+            .field("max_skew", &self.max_skew)
+            .field("replay_capacity", &self.replay_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DpopVerifierBuilder {
+    /// The algorithms a proof may use. Default: [`DEFAULT_DPOP_ALGORITHMS`]. An HMAC
+    /// algorithm is refused by [`build`](Self::build): a proof proves possession of a private
+    /// key.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// How old a proof may be. Default: [`DEFAULT_DPOP_MAX_AGE`].
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// How far in the future a proof's `iat` may be. Default: [`DEFAULT_DPOP_MAX_SKEW`].
+    pub fn max_skew(mut self, max_skew: Duration) -> Self {
+        self.max_skew = max_skew;
+        self
+    }
+
+    /// How many `jti`s to remember at most. Default: [`DEFAULT_DPOP_REPLAY_CAPACITY`]. When
+    /// every remembered one is still within the window, a new proof is refused
+    /// ([`DpopError::ReplayCacheFull`]) rather than accepted without a replay check.
+    pub fn replay_capacity(mut self, capacity: usize) -> Self {
+        self.replay_capacity = capacity;
+        self
+    }
+
+    /// The clock, in whole seconds since the Unix epoch (tests). Default: the system's.
+    pub fn clock(mut self, now: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.clock = Clock::from_fn(now);
+        self
+    }
+
+    /// The verifier. Refuses an empty or symmetric allow-list, a zero window and a zero
+    /// replay capacity.
+    pub fn build(self) -> Result<DpopVerifier, ConfigError> {
+        if self.algorithms.is_empty() {
+            return Err(ConfigError::NoAlgorithms);
+        }
+        if let Some(symmetric) = self
+            .algorithms
+            .iter()
+            .find(|alg| matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+        {
+            return Err(ConfigError::InvalidDpop(format!(
+                "{symmetric:?} cannot sign a DPoP proof: a proof needs an asymmetric key"
+            )));
+        }
+        if self.max_age.as_secs() == 0 || self.replay_capacity == 0 {
+            return Err(ConfigError::InvalidDpop(
+                "a DPoP window of under a second, or no room to remember a jti, cannot work"
+                    .to_owned(),
+            ));
+        }
+        Ok(DpopVerifier {
+            shared: Arc::new(Shared {
+                algorithms: self.algorithms,
+                max_age: self.max_age.as_secs(),
+                max_skew: self.max_skew.as_secs(),
+                clock: self.clock,
+                provider: crypto_provider()?,
+                seen: Mutex::new(Seen::default()),
+                replay_capacity: self.replay_capacity,
+            }),
+        })
+    }
+}
+
+/// The proof's JOSE header.
+#[derive(Deserialize)]
+struct ProofHeader {
+    typ: Option<String>,
+    alg: String,
+    jwk: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The proof's claims (RFC 9449 §4.2).
+#[derive(Deserialize)]
+struct ProofClaims {
+    jti: String,
+    htm: String,
+    htu: String,
+    iat: f64,
+    ath: Option<String>,
+}
+
+impl DpopVerifier {
+    /// A builder with the defaults.
+    pub fn builder() -> DpopVerifierBuilder {
+        DpopVerifierBuilder {
+            algorithms: DEFAULT_DPOP_ALGORITHMS.to_vec(),
+            max_age: DEFAULT_DPOP_MAX_AGE,
+            max_skew: DEFAULT_DPOP_MAX_SKEW,
+            clock: Clock::default(),
+            replay_capacity: DEFAULT_DPOP_REPLAY_CAPACITY,
+        }
+    }
+
+    /// The algorithms proofs may use, for a challenge's `algs`.
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.shared.algorithms
+    }
+
+    /// The request's one proof: its `DPoP` header, when there is exactly one.
+    pub fn proof_in(headers: &HeaderMap) -> Result<&str, DpopError> {
+        let mut proofs = headers.get_all(DPOP_HEADER).iter();
+        let proof = proofs.next().ok_or(DpopError::Missing)?;
+        if proofs.next().is_some() {
+            return Err(DpopError::Multiple);
+        }
+        proof
+            .to_str()
+            .map_err(|_| DpopError::Malformed("the header is not visible ASCII"))
+    }
+
+    /// Checks `proof` for a request of `method` to `uri` (its absolute URI as the client
+    /// addressed it, `https://api.example.com/orders?page=2`; query and fragment are ignored),
+    /// presenting `access_token` (none at a token endpoint). A proof that passes is remembered
+    /// for the window: the same `jti` is refused after.
+    pub fn verify(
+        &self,
+        proof: &str,
+        method: &Method,
+        uri: &str,
+        access_token: Option<&str>,
+    ) -> Result<DpopProof, DpopError> {
+        if proof.len() > MAX_PROOF_LEN {
+            return Err(DpopError::Malformed("longer than 8 KiB"));
+        }
+        let mut parts = proof.split('.');
+        let (Some(header), Some(claims), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(DpopError::Malformed("not three base64url segments"));
+        };
+        let header: ProofHeader = json_segment(header, "the header")?;
+        if header.typ.as_deref() != Some(PROOF_TYPE) {
+            return Err(DpopError::WrongType);
+        }
+        let algorithm = header
+            .alg
+            .parse::<Algorithm>()
+            .ok()
+            .filter(|alg| self.shared.algorithms.contains(alg))
+            .ok_or(DpopError::AlgorithmNotAllowed)?;
+        let jwk = header.jwk.ok_or(DpopError::InvalidKey)?;
+        if PRIVATE_MEMBERS
+            .iter()
+            .any(|member| jwk.contains_key(*member))
+        {
+            return Err(DpopError::PrivateKey);
+        }
+        let jwk: Jwk = serde_json::from_value(serde_json::Value::Object(jwk))
+            .map_err(|_| DpopError::InvalidKey)?;
+        let key = Key::from_jwk(&jwk).map_err(|_| DpopError::InvalidKey)?;
+        let key = prepare_key(key, Some(&[algorithm]), self.shared.provider)
+            .map_err(|_| DpopError::InvalidKey)?;
+        let signature = decode_base64url(signature)
+            .map_err(|_| DpopError::Malformed("the signature is not base64url"))?;
+        let message = &proof[..header_and_claims_len(proof)];
+        if !key.verifies(
+            algorithm,
+            message.as_bytes(),
+            &signature,
+            self.shared.provider,
+        ) {
+            return Err(DpopError::InvalidSignature);
+        }
+        let claims: ProofClaims = json_segment(claims, "the claims")?;
+        if claims.htm != method.as_str() {
+            return Err(DpopError::MethodMismatch);
+        }
+        if !same_target(&claims.htu, uri) {
+            return Err(DpopError::UriMismatch);
+        }
+        let now = self.shared.clock.now();
+        if !claims.iat.is_finite() || claims.iat < 0.0 {
+            return Err(DpopError::Malformed("iat is not a NumericDate"));
+        }
+        // Whole seconds, rounded towards the stricter side of each bound.
+        if (claims.iat.ceil() as u64).saturating_add(self.shared.max_age) < now {
+            return Err(DpopError::Expired);
+        }
+        if claims.iat.floor() as u64 > now.saturating_add(self.shared.max_skew) {
+            return Err(DpopError::IssuedInTheFuture);
+        }
+        if let Some(token) = access_token {
+            let expected = URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()));
+            if claims.ath.as_deref() != Some(expected.as_str()) {
+                return Err(DpopError::AccessTokenHashMismatch);
+            }
+        }
+        let thumbprint = jwk
+            .thumbprint(ThumbprintHash::SHA256)
+            .map_err(|_| DpopError::InvalidKey)?;
+        // Remembered until the proof could no longer pass the age check.
+        let until = (claims.iat.ceil() as u64)
+            .max(now)
+            .saturating_add(self.shared.max_age)
+            .saturating_add(1);
+        self.remember(&thumbprint, &claims.jti, now, until)?;
+        Ok(DpopProof {
+            thumbprint,
+            jti: claims.jti,
+            iat: claims.iat.floor() as u64,
+        })
+    }
+
+    /// Records `jti` of the key `thumbprint` until `until`; a `jti` already there is a replay.
+    fn remember(&self, thumbprint: &str, jti: &str, now: u64, until: u64) -> Result<(), DpopError> {
+        let mut digest = Sha256::new();
+        digest.update(thumbprint.as_bytes());
+        digest.update([0]);
+        digest.update(jti.as_bytes());
+        let id: [u8; 32] = digest.finalize().into();
+        // Nothing panics while the lock is held: a poisoned one holds consistent state.
+        let mut seen = self
+            .shared
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if seen.until.get(&id).is_some_and(|&held| held > now) {
+            return Err(DpopError::Replayed);
+        }
+        if seen.until.len() >= self.shared.replay_capacity {
+            seen.until.retain(|_, held| *held > now);
+            if seen.until.len() >= self.shared.replay_capacity {
+                tracing::error!(
+                    target: "tower_jwt_auth",
+                    capacity = self.shared.replay_capacity,
+                    "DPoP replay cache full: proofs are refused until some leave the window; \
+                     raise replay_capacity"
+                );
+                return Err(DpopError::ReplayCacheFull);
+            }
+        }
+        seen.until.insert(id, until);
+        Ok(())
+    }
+}
+
+/// The length of `header.claims` in a proof that has three segments.
+fn header_and_claims_len(proof: &str) -> usize {
+    proof.rfind('.').unwrap_or(proof.len())
+}
+
+fn json_segment<T: serde::de::DeserializeOwned>(
+    segment: &str,
+    what: &'static str,
+) -> Result<T, DpopError> {
+    let bytes = decode_base64url(segment).map_err(|_| DpopError::Malformed(what))?;
+    serde_json::from_slice(&bytes).map_err(|_| DpopError::Malformed(what))
+}
+
+/// Whether `htu` names the same target as `uri`: scheme and host compared without case, a
+/// default port the same as none, the path exactly. The request's query and fragment are
+/// ignored; an `htu` that has either is refused, as RFC 9449 §4.2 leaves them out.
+fn same_target(htu: &str, uri: &str) -> bool {
+    if htu.contains(['?', '#']) {
+        return false;
+    }
+    let target = |text: &str| {
+        let text = text.split(['?', '#']).next().unwrap_or_default();
+        let uri = Uri::try_from(text).ok()?;
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let host = uri.host()?.to_ascii_lowercase();
+        let port = match (uri.port_u16(), scheme.as_str()) {
+            (Some(port), _) => port,
+            (None, "https") => 443,
+            (None, "http") => 80,
+            (None, _) => return None,
+        };
+        let path = match uri.path() {
+            "" => "/".to_owned(),
+            path => path.to_owned(),
+        };
+        Some((scheme, host, port, path))
+    };
+    match (target(htu), target(uri)) {
+        (Some(proof), Some(request)) => proof == request,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_ignores_query_fragment_case_and_default_ports() {
+        let uri = "https://api.example.com/orders?page=2";
+        for htu in [
+            "https://api.example.com/orders",
+            "https://API.example.com/orders",
+            "HTTPS://api.example.com:443/orders",
+        ] {
+            assert!(same_target(htu, uri), "{htu}");
+        }
+        assert!(same_target(
+            "https://api.example.com/orders",
+            "https://api.example.com/orders#top"
+        ));
+        for htu in [
+            "https://api.example.com/orders/",
+            "https://api.example.com/Orders",
+            "http://api.example.com/orders",
+            "https://api.example.com:8443/orders",
+            "https://other.example.com/orders",
+            "https://api.example.com/orders?page=2",
+            "https://api.example.com/orders#top",
+            "/orders",
+            "",
+        ] {
+            assert!(!same_target(htu, uri), "{htu}");
+        }
+        assert!(same_target(
+            "http://127.0.0.1:3000/",
+            "http://127.0.0.1:3000"
+        ));
+    }
+
+    #[test]
+    fn a_symmetric_or_empty_allow_list_and_a_zero_window_are_refused() {
+        for builder in [
+            DpopVerifier::builder().algorithms([Algorithm::HS256]),
+            DpopVerifier::builder().algorithms([]),
+            DpopVerifier::builder().max_age(Duration::from_millis(500)),
+            DpopVerifier::builder().replay_capacity(0),
+        ] {
+            assert!(builder.build().is_err());
+        }
+    }
+}
