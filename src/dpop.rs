@@ -39,6 +39,7 @@ use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::jws::decode_base64url;
 use crate::keys::{Key, crypto_provider, prepare_key};
+use crate::request::RequestHead;
 
 /// The request header that carries a proof.
 pub const DPOP_HEADER: &str = "dpop";
@@ -284,6 +285,113 @@ impl DpopVerifierBuilder {
             }),
         })
     }
+}
+
+/// Where the URI a proof's `htu` must match comes from: the URI the client addressed, which a
+/// server behind a proxy does not see as such.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestOrigin {
+    /// The request's own: its URI's scheme when it has one (an HTTP/2 request's), `http`
+    /// otherwise (a plain HTTP/1 listener), with its `Host` header (or its URI's authority).
+    /// The default.
+    #[default]
+    Direct,
+    /// A fixed origin, the address clients use, for a server behind a proxy or load balancer:
+    /// made by [`RequestOrigin::fixed`].
+    Fixed(FixedOrigin),
+    /// The scheme and host in `X-Forwarded-Proto` and `X-Forwarded-Host` (the first value of
+    /// each, the one the client-facing proxy set), falling back to [`Direct`](Self::Direct)'s
+    /// for a missing one. Only behind a proxy that sets both and drops what clients send:
+    /// anyone else could name any origin.
+    TrustForwarded,
+}
+
+/// The origin of [`RequestOrigin::Fixed`], checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FixedOrigin(String);
+
+impl RequestOrigin {
+    /// A fixed origin, `https://api.example.com`: a scheme (`https`, or `http` on a loopback
+    /// host) and an authority, nothing after them.
+    pub fn fixed(origin: &str) -> Result<Self, ConfigError> {
+        let invalid =
+            |why: &str| ConfigError::InvalidDpop(format!("the DPoP origin {origin:?}: {why}"));
+        let uri = Uri::try_from(origin).map_err(|_| invalid("not a URL"))?;
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return Err(invalid("not an absolute URL"));
+        };
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err(invalid("an origin has no path or query"));
+        }
+        let loopback = crate::resource::is_loopback(uri.host().unwrap_or_default());
+        match scheme {
+            "https" => {}
+            "http" if loopback => {}
+            _ => return Err(invalid("not https (http only on a loopback host)")),
+        }
+        Ok(Self::Fixed(FixedOrigin(format!(
+            "{scheme}://{}",
+            authority.as_str().to_ascii_lowercase()
+        ))))
+    }
+
+    /// The absolute URI of `request` as its client addressed it, without query: what a
+    /// proof's `htu` is compared with. `None` when it cannot be told (no host, two `Host`
+    /// headers, a header that is not text).
+    pub fn target_uri(&self, request: &RequestHead<'_>) -> Option<String> {
+        let path = request.uri().path();
+        let path = if path.is_empty() { "/" } else { path };
+        let origin = match self {
+            Self::Fixed(FixedOrigin(origin)) => origin.clone(),
+            Self::Direct => direct_origin(request)?,
+            Self::TrustForwarded => {
+                let headers = request.headers();
+                let first = |name: &str| -> Option<Option<String>> {
+                    let mut values = headers.get_all(name).iter();
+                    let Some(value) = values.next() else {
+                        return Some(None);
+                    };
+                    let first = value.to_str().ok()?.split(',').next()?.trim();
+                    (!first.is_empty()).then(|| Some(first.to_ascii_lowercase()))
+                };
+                let direct = direct_origin(request);
+                let (scheme, host) = match (first("x-forwarded-proto")?, first("x-forwarded-host")?)
+                {
+                    (Some(scheme), Some(host)) => (scheme, host),
+                    (scheme, host) => {
+                        let direct = direct?;
+                        let (direct_scheme, direct_host) = direct.split_once("://")?;
+                        (
+                            scheme.unwrap_or_else(|| direct_scheme.to_owned()),
+                            host.unwrap_or_else(|| direct_host.to_owned()),
+                        )
+                    }
+                };
+                if !matches!(scheme.as_str(), "http" | "https") {
+                    return None;
+                }
+                format!("{scheme}://{host}")
+            }
+        };
+        Some(format!("{origin}{path}"))
+    }
+}
+
+/// `scheme://host` of a request from its URI and its one `Host` header.
+fn direct_origin(request: &RequestHead<'_>) -> Option<String> {
+    let uri = request.uri();
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let mut hosts = request.headers().get_all(http::header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host.to_str().ok()?.to_owned(),
+        (None, None) => uri.authority()?.as_str().to_owned(),
+        _ => return None,
+    };
+    if host.is_empty() || host.contains(['/', '?', '#', '@', ' ']) {
+        return None;
+    }
+    Some(format!("{scheme}://{host}"))
 }
 
 /// The proof's JOSE header.
@@ -537,6 +645,88 @@ mod tests {
             "http://127.0.0.1:3000/",
             "http://127.0.0.1:3000"
         ));
+    }
+
+    fn head(uri: &str, headers: &[(&str, &str)]) -> (Method, Uri, HeaderMap) {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        (Method::GET, uri.parse().unwrap(), map)
+    }
+
+    fn target(origin: &RequestOrigin, uri: &str, headers: &[(&str, &str)]) -> Option<String> {
+        let (method, uri, headers) = head(uri, headers);
+        origin.target_uri(&RequestHead::new(&method, &uri, &headers))
+    }
+
+    #[test]
+    fn the_target_uri_is_rebuilt_from_the_request_or_the_configured_origin() {
+        let direct = RequestOrigin::Direct;
+        let host = [("host", "api.example.com:8080")];
+        assert_eq!(
+            target(&direct, "/orders?page=2", &host).as_deref(),
+            Some("http://api.example.com:8080/orders")
+        );
+        assert_eq!(
+            target(&direct, "https://api.example.com/orders", &[]).as_deref(),
+            Some("https://api.example.com/orders")
+        );
+        assert_eq!(target(&direct, "/orders", &[]), None);
+        let two_hosts = [("host", "a.example.com"), ("host", "b.example.com")];
+        assert_eq!(target(&direct, "/orders", &two_hosts), None);
+        assert_eq!(target(&direct, "/", &[("host", "evil/path")]), None);
+
+        let fixed = RequestOrigin::fixed("https://api.example.com/").unwrap();
+        assert_eq!(
+            target(&fixed, "/orders", &host).as_deref(),
+            Some("https://api.example.com/orders")
+        );
+
+        let forwarded = [
+            ("host", "10.0.0.7:3000"),
+            ("x-forwarded-proto", "https, http"),
+            ("x-forwarded-host", "API.example.com"),
+        ];
+        assert_eq!(
+            target(&RequestOrigin::TrustForwarded, "/orders", &forwarded).as_deref(),
+            Some("https://api.example.com/orders")
+        );
+        // Not trusted unless configured.
+        assert_eq!(
+            target(&direct, "/orders", &forwarded).as_deref(),
+            Some("http://10.0.0.7:3000/orders")
+        );
+        // One of the two missing: the request's own for it.
+        let proto_only = [("host", "10.0.0.7:3000"), ("x-forwarded-proto", "https")];
+        assert_eq!(
+            target(&RequestOrigin::TrustForwarded, "/orders", &proto_only).as_deref(),
+            Some("https://10.0.0.7:3000/orders")
+        );
+        let odd_scheme = [("host", "a"), ("x-forwarded-proto", "ftp")];
+        assert_eq!(
+            target(&RequestOrigin::TrustForwarded, "/", &odd_scheme),
+            None
+        );
+    }
+
+    #[test]
+    fn a_fixed_origin_is_a_scheme_and_an_authority() {
+        for origin in [
+            "api.example.com",
+            "http://api.example.com",
+            "https://api.example.com/v1",
+            "https://api.example.com?x=1",
+            "/",
+        ] {
+            assert!(RequestOrigin::fixed(origin).is_err(), "{origin}");
+        }
+        for origin in ["https://API.example.com", "http://127.0.0.1:3000/"] {
+            assert!(RequestOrigin::fixed(origin).is_ok(), "{origin}");
+        }
     }
 
     #[test]

@@ -238,7 +238,7 @@ pub(crate) fn metadata_url(url: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host
             .trim_start_matches('[')
