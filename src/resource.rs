@@ -31,6 +31,9 @@ use std::time::Duration;
 use http::Uri;
 use serde_json::{Map, Value, json};
 
+use jsonwebtoken::Algorithm;
+
+use crate::dpop::DpopVerifier;
 use crate::error::ConfigError;
 use crate::issuer::PublishedDocument;
 
@@ -58,6 +61,8 @@ pub struct ProtectedResourceMetadata {
     bearer_methods_supported: Vec<String>,
     resource_name: Option<String>,
     resource_documentation: Option<String>,
+    dpop_algorithms: Vec<Algorithm>,
+    dpop_required: bool,
     max_age: Duration,
 }
 
@@ -73,6 +78,8 @@ impl ProtectedResourceMetadata {
             bearer_methods_supported: vec!["header".to_owned()],
             resource_name: None,
             resource_documentation: None,
+            dpop_algorithms: Vec::new(),
+            dpop_required: false,
             max_age: DEFAULT_MAX_AGE,
         }
     }
@@ -114,6 +121,20 @@ impl ProtectedResourceMetadata {
     /// Where people read about the resource (`resource_documentation`, a URL).
     pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
         self.resource_documentation = Some(url.into());
+        self
+    }
+
+    /// The algorithms the resource takes DPoP proofs in (`dpop_signing_alg_values_supported`),
+    /// those of the [`DpopVerifier`] that checks them.
+    pub fn dpop(mut self, verifier: &DpopVerifier) -> Self {
+        self.dpop_algorithms = verifier.algorithms().to_vec();
+        self
+    }
+
+    /// Whether the resource takes only DPoP-bound tokens (`dpop_bound_access_tokens_required`).
+    /// Default: `false`.
+    pub fn dpop_bound_access_tokens_required(mut self, required: bool) -> Self {
+        self.dpop_required = required;
         self
     }
 
@@ -162,6 +183,24 @@ impl ProtectedResourceMetadata {
         }
         if let Some(url) = &self.resource_documentation {
             document.insert("resource_documentation".into(), json!(url));
+        }
+        if !self.dpop_algorithms.is_empty() {
+            let names: Vec<String> = self
+                .dpop_algorithms
+                .iter()
+                .map(|alg| format!("{alg:?}"))
+                .collect();
+            document.insert("dpop_signing_alg_values_supported".into(), json!(names));
+        }
+        if self.dpop_required {
+            if self.dpop_algorithms.is_empty() {
+                return Err(ConfigError::InvalidMetadata(
+                    "dpop_bound_access_tokens_required without the DPoP algorithms: give the \
+                     verifier with dpop(..)"
+                        .to_owned(),
+                ));
+            }
+            document.insert("dpop_bound_access_tokens_required".into(), json!(true));
         }
         Ok(Value::Object(document))
     }
@@ -342,6 +381,31 @@ mod tests {
                 "bearer_methods_supported": ["header"],
             })
         );
+    }
+
+    #[test]
+    fn the_dpop_members_name_the_verifiers_algorithms() {
+        let verifier = DpopVerifier::builder()
+            .algorithms([Algorithm::ES256, Algorithm::EdDSA])
+            .build()
+            .unwrap();
+        let document = ProtectedResourceMetadata::new("https://api.example.com")
+            .dpop(&verifier)
+            .dpop_bound_access_tokens_required(true)
+            .document()
+            .unwrap();
+        assert_eq!(
+            document["dpop_signing_alg_values_supported"],
+            json!(["ES256", "EdDSA"])
+        );
+        assert_eq!(document["dpop_bound_access_tokens_required"], json!(true));
+        let without_algorithms = ProtectedResourceMetadata::new("https://api.example.com")
+            .dpop_bound_access_tokens_required(true)
+            .document();
+        assert!(matches!(
+            without_algorithms,
+            Err(ConfigError::InvalidMetadata(_))
+        ));
     }
 
     #[test]
