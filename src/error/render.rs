@@ -37,12 +37,12 @@ impl AuthError {
         if let Some(code) = self.code() {
             push_param(&mut value, separator, "error", code);
             push_param(&mut value, ", ", "error_description", &self.description());
+            separator = ", ";
         }
         if let Self::InsufficientScope { required } = self {
             push_param(&mut value, ", ", "scope", required);
         }
         if let Some(url) = params.resource_metadata {
-            let separator = separator_after(&value);
             push_param(&mut value, separator, "resource_metadata", url);
         }
         // Every byte pushed above is visible ASCII or a space, so this cannot fail.
@@ -273,11 +273,6 @@ struct Challenge<'a> {
     resource_metadata: Option<&'a str>,
 }
 
-/// What goes between the challenge so far and one more parameter: a space after the bare
-/// scheme, a comma after a parameter.
-fn separator_after(challenge: &str) -> &'static str {
-    if challenge.contains('=') { ", " } else { " " }
-}
 
 #[cfg(test)]
 mod tests {
