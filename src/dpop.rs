@@ -317,18 +317,12 @@ impl RequestOrigin {
     pub fn fixed(origin: &str) -> Result<Self, ConfigError> {
         let invalid =
             |why: &str| ConfigError::InvalidDpop(format!("the DPoP origin {origin:?}: {why}"));
-        let uri = Uri::try_from(origin).map_err(|_| invalid("not a URL"))?;
+        let uri = crate::resource::https_url(origin).map_err(invalid)?;
         let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
             return Err(invalid("not an absolute URL"));
         };
         if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
             return Err(invalid("an origin has no path or query"));
-        }
-        let loopback = crate::resource::is_loopback(uri.host().unwrap_or_default());
-        match scheme {
-            "https" => {}
-            "http" if loopback => {}
-            _ => return Err(invalid("not https (http only on a loopback host)")),
         }
         Ok(Self::Fixed(FixedOrigin(format!(
             "{scheme}://{}",

@@ -209,9 +209,7 @@ impl ProtectedResourceMetadata {
     /// resource's path when it has one (RFC 9728 §3.1: `https://api.example.com/v1` is
     /// described at `/.well-known/oauth-protected-resource/v1`).
     pub fn well_known_path(&self) -> Result<String, ConfigError> {
-        let uri = resource_uri(&self.resource)?;
-        let path = uri.path().trim_end_matches('/');
-        Ok(format!("{PROTECTED_RESOURCE_PATH}{path}"))
+        Ok(well_known_path_of(&resource_uri(&self.resource)?))
     }
 
     /// The document's URL: the resource's origin and [`well_known_path`](Self::well_known_path),
@@ -223,7 +221,10 @@ impl ProtectedResourceMetadata {
         let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
             return Err(not_a_resource(&self.resource, "it is not an absolute URL"));
         };
-        Ok(format!("{scheme}://{authority}{}", self.well_known_path()?))
+        Ok(format!(
+            "{scheme}://{authority}{}",
+            well_known_path_of(&uri)
+        ))
     }
 
     /// A tower service answering `GET` and `HEAD` with the document (`application/json`,
@@ -235,6 +236,14 @@ impl ProtectedResourceMetadata {
             self.max_age,
         ))
     }
+}
+
+/// [`PROTECTED_RESOURCE_PATH`] followed by the path of the resource `uri`, if any.
+fn well_known_path_of(uri: &Uri) -> String {
+    format!(
+        "{PROTECTED_RESOURCE_PATH}{}",
+        uri.path().trim_end_matches('/')
+    )
 }
 
 /// The resource identifier, checked: `https` (or `http` on a loopback host), a host, no query
@@ -252,16 +261,22 @@ fn resource_uri(resource: &str) -> Result<Uri, ConfigError> {
 
 /// `url`, when it is an absolute `https` URL (or `http` on a loopback host).
 fn absolute_url(what: &str, url: &str) -> Result<Uri, ConfigError> {
-    let invalid = |why: &str| ConfigError::InvalidMetadata(format!("{what} {url:?}: {why}"));
-    let uri = Uri::try_from(url).map_err(|_| invalid("not a URL"))?;
+    https_url(url).map_err(|why| ConfigError::InvalidMetadata(format!("{what} {url:?}: {why}")))
+}
+
+/// `url` parsed, when it is an absolute `https` URL (or `http` on a loopback host, for
+/// development); else why not. The one URL policy of what the crate publishes or compares
+/// with a client's view: the metadata's URLs, the DPoP origin.
+pub(crate) fn https_url(url: &str) -> Result<Uri, &'static str> {
+    let uri = Uri::try_from(url).map_err(|_| "not a URL")?;
     let Some(host) = uri.host() else {
-        return Err(invalid("not an absolute URL"));
+        return Err("not an absolute URL");
     };
     match uri.scheme_str() {
         Some("https") => Ok(uri),
         Some("http") if is_loopback(host) => Ok(uri),
-        Some("http") => Err(invalid("http only on a loopback host; use https")),
-        _ => Err(invalid("not an https URL")),
+        Some("http") => Err("http only on a loopback host; use https"),
+        _ => Err("not an https URL"),
     }
 }
 
@@ -277,7 +292,7 @@ pub(crate) fn metadata_url(url: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-pub(crate) fn is_loopback(host: &str) -> bool {
+fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host
             .trim_start_matches('[')

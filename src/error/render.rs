@@ -273,7 +273,6 @@ struct Challenge<'a> {
     resource_metadata: Option<&'a str>,
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
