@@ -260,3 +260,42 @@ async fn remote_tenants_fetch_only_from_the_issuer_the_token_names() {
     assert_eq!(idp_a.jwks_requests(), 1);
     assert_eq!(idp_b.jwks_requests(), 1);
 }
+
+/// Up to eight issuers are compared one by one, more are looked up in a map: every count on
+/// both sides of that line picks each tenant by its `iss`, and refuses another's key or an
+/// unknown issuer before any key is tried.
+#[test]
+fn any_number_of_tenants_is_picked_by_iss() {
+    let issuer = |i: usize| format!("https://tenant-{i}.example");
+    let secret = |i: usize| format!("tenant-{i}-secret-of-at-least-thirty-two-bytes");
+    for count in [2, 8, 9, 12] {
+        let layer = (0..count)
+            .fold(JwtLayer::builder(), |builder, i| {
+                builder.tenant(Tenant::new(issuer(i)).key(Key::hmac(secret(i))))
+            })
+            .build()
+            .unwrap();
+        let token = |iss: &str, signer: usize| {
+            let header = json!({ "alg": "HS256" }).to_string();
+            let claims = json!({ "sub": "alice", "iss": iss, "exp": now() + 600 });
+            sign_raw(
+                &header,
+                &claims.to_string(),
+                Algorithm::HS256,
+                &EncodingKey::from_secret(secret(signer).as_bytes()),
+            )
+        };
+        for i in 0..count {
+            let claims = layer.verifier().verify(&token(&issuer(i), i));
+            assert!(claims.is_ok(), "{count} tenants, tenant {i}: {claims:?}");
+            // Tenant i's issuer with the key of another tenant.
+            let crossed = layer.verifier().verify(&token(&issuer(i), (i + 1) % count));
+            assert!(crossed.is_err(), "{count} tenants, tenant {i} crossed");
+        }
+        let unknown = layer
+            .verifier()
+            .verify(&token("https://nobody.example", 0))
+            .unwrap_err();
+        assert_eq!(unknown.kind_name(), "invalid_issuer", "{count} tenants");
+    }
+}
