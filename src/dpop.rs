@@ -111,26 +111,37 @@ pub enum DpopError {
     ReplayCacheFull,
 }
 
+impl DpopError {
+    /// Why the proof was refused, in fixed words: what follows `invalid DPoP proof: ` in the
+    /// `invalid_dpop_proof` answer's description.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Missing => "none in the request",
+            Self::Multiple => "more than one in the request",
+            Self::Malformed(_) => "malformed",
+            Self::WrongType => "typ is not dpop+jwt",
+            Self::AlgorithmNotAllowed => "alg not allowed",
+            Self::InvalidKey => "jwk is not a usable public key",
+            Self::PrivateKey => "jwk has a private member",
+            Self::InvalidSignature => "signature invalid",
+            Self::MethodMismatch => "htm does not match the request method",
+            Self::UriMismatch => "htu does not match the request URI",
+            Self::Expired => "iat too old",
+            Self::IssuedInTheFuture => "iat in the future",
+            Self::Replayed => "jti already used",
+            Self::AccessTokenHashMismatch => "ath does not match the access token",
+            Self::ReplayCacheFull => "replay cache full",
+        }
+    }
+}
+
 impl fmt::Display for DpopError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let why = match self {
-            Self::Missing => "no DPoP proof",
-            Self::Multiple => "more than one DPoP proof",
-            Self::Malformed(part) => return write!(f, "DPoP proof malformed: {part}"),
-            Self::WrongType => "DPoP proof typ is not dpop+jwt",
-            Self::AlgorithmNotAllowed => "DPoP proof alg not allowed",
-            Self::InvalidKey => "DPoP proof jwk is not a usable public key",
-            Self::PrivateKey => "DPoP proof jwk has a private member",
-            Self::InvalidSignature => "DPoP proof signature invalid",
-            Self::MethodMismatch => "DPoP proof htm does not match the request method",
-            Self::UriMismatch => "DPoP proof htu does not match the request URI",
-            Self::Expired => "DPoP proof iat too old",
-            Self::IssuedInTheFuture => "DPoP proof iat in the future",
-            Self::Replayed => "DPoP proof jti already used",
-            Self::AccessTokenHashMismatch => "DPoP proof ath does not match the access token",
-            Self::ReplayCacheFull => "DPoP replay cache full",
-        };
-        f.write_str(why)
+        write!(f, "invalid DPoP proof: {}", self.reason())?;
+        if let Self::Malformed(part) = self {
+            write!(f, " ({part})")?;
+        }
+        Ok(())
     }
 }
 

@@ -384,6 +384,8 @@ enum FoundText<'h> {
 enum Origin {
     /// `Authorization: Bearer`, whose syntax errors are `InvalidScheme`.
     Authorization,
+    /// `Authorization: DPoP` (RFC 9449 §7.1): a token that comes with a proof.
+    Dpop,
     /// A cookie: a request the browser may have sent on its own (CSRF), and a session the layer
     /// may renew.
     Cookie,
@@ -506,6 +508,11 @@ impl<'h> FoundToken<'h> {
         self.origin == Origin::Cookie
     }
 
+    /// Whether the token came under the `DPoP` scheme, so a proof must come with it.
+    pub(crate) fn is_dpop(&self) -> bool {
+        self.origin == Origin::Dpop
+    }
+
     /// How to refuse this token for `error`: RFC 6750 syntax comes first, so a token from the
     /// `Authorization` header that is not a `b64token` gets `InvalidScheme` (400) instead.
     ///
@@ -513,7 +520,9 @@ impl<'h> FoundToken<'h> {
     /// is three base64url segments and two dots, so a `b64token`, and checking every byte of
     /// every accepted token again would be wasted work. The other sources are checked when read.
     pub(crate) fn refusal(&self, error: AuthError) -> AuthError {
-        if self.origin != Origin::Authorization || is_b64token(self.as_bytes()) {
+        if !matches!(self.origin, Origin::Authorization | Origin::Dpop)
+            || is_b64token(self.as_bytes())
+        {
             error
         } else {
             explained(
@@ -564,18 +573,24 @@ fn from_authorization(headers: &HeaderMap) -> Result<Option<FoundToken<'_>>, Aut
         ));
     }
     // On the bytes, and without looking at the token's characters yet: see
-    // `FoundToken::refusal`.
-    let range = locate_bearer(value.as_bytes()).ok_or_else(|| {
-        explained(
-            AuthError::InvalidScheme,
-            format_args!("the Authorization header is not `Bearer <token>`"),
-        )
-    })?;
+    // `FoundToken::refusal`. Whether the layer takes the DPoP scheme is the layer's to say.
+    let (range, origin) = match locate_bearer(value.as_bytes()) {
+        Some(range) => (range, Origin::Authorization),
+        None => match locate_scheme(value.as_bytes(), b"dpop") {
+            Some(range) => (range, Origin::Dpop),
+            None => {
+                return Err(explained(
+                    AuthError::InvalidScheme,
+                    format_args!("the Authorization header is not `Bearer <token>`"),
+                ));
+            }
+        },
+    };
     Ok(Some(FoundToken {
         text: FoundText::Header(value),
         start: range.start,
         end: range.end,
-        origin: Origin::Authorization,
+        origin,
     }))
 }
 

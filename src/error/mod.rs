@@ -25,7 +25,7 @@ pub use render::ErrorHandler;
 
 /// The response an [`ErrorHandler`] builds (axum's, re-exported).
 pub type Response = http::Response<Body>;
-pub(crate) use render::{DefaultErrorHandler, Rendering, is_rfc6750_char};
+pub(crate) use render::{DefaultErrorHandler, DpopChallenge, Rendering, is_rfc6750_char};
 pub use session::{IssueError, SessionError};
 
 /// A boxed error: what stores, lookups and response bodies fail with.
@@ -144,6 +144,21 @@ pub enum AuthError {
     /// No verified claims where some were required (a route not behind the layer, or the optional
     /// layer and no token). Answered with a bare `WWW-Authenticate: Bearer` (RFC 6750 §3.1).
     Unauthenticated,
+    /// A token under the `DPoP` scheme whose proof is missing, doubled or fails a check of
+    /// RFC 9449 §4.3. Answered 401 `invalid_dpop_proof` with a `DPoP` challenge.
+    InvalidDpopProof(crate::dpop::DpopError),
+    /// The layer requires a server nonce in proofs and this one has none, or a stale one.
+    /// Answered 401 `use_dpop_nonce` with a fresh `DPoP-Nonce` header (RFC 9449 §8).
+    UseDpopNonce,
+    /// A token under the `DPoP` scheme that is not bound to the proof's key: its `cnf.jkt` is
+    /// another key's thumbprint, or it has none.
+    DpopKeyMismatch,
+    /// A token bound to a DPoP key (`cnf.jkt`) presented without a proof, as a bearer token:
+    /// whoever stole it cannot prove the key (RFC 9449 §7.2).
+    DpopBoundToken,
+    /// A layer that requires DPoP got a token under another scheme, or in a cookie or another
+    /// source.
+    DpopRequired,
 }
 
 /// One row of the error table: everything the crate answers for one kind of refusal.
@@ -392,6 +407,46 @@ impl AuthError {
                 parameter: None,
                 when: "user lookup found no user",
             },
+            Self::InvalidDpopProof(error) => Row {
+                status: StatusCode::UNAUTHORIZED,
+                code: Some("invalid_dpop_proof"),
+                kind: "invalid_dpop_proof",
+                description: "invalid DPoP proof: {}",
+                parameter: Some(error.reason()),
+                when: "a `DPoP` token's proof missing, doubled, or failing a check (`DPoP` challenge)",
+            },
+            Self::UseDpopNonce => Row {
+                status: StatusCode::UNAUTHORIZED,
+                code: Some("use_dpop_nonce"),
+                kind: "use_dpop_nonce",
+                description: "DPoP proof nonce required",
+                parameter: None,
+                when: "nonces required and the proof's is missing or stale (`DPoP-Nonce` header)",
+            },
+            Self::DpopKeyMismatch => Row {
+                status: StatusCode::UNAUTHORIZED,
+                code: Some("invalid_token"),
+                kind: "dpop_key_mismatch",
+                description: "DPoP key binding invalid",
+                parameter: None,
+                when: "a `DPoP` token whose `cnf.jkt` is not the proof's key",
+            },
+            Self::DpopBoundToken => Row {
+                status: StatusCode::UNAUTHORIZED,
+                code: Some("invalid_token"),
+                kind: "dpop_bound_token",
+                description: "jwt bound to a DPoP key",
+                parameter: None,
+                when: "a token with `cnf.jkt` presented as a bearer token",
+            },
+            Self::DpopRequired => Row {
+                status: StatusCode::BAD_REQUEST,
+                code: Some("invalid_request"),
+                kind: "dpop_required",
+                description: "Expected a DPoP token. Scheme is Authorization: DPoP <token>.",
+                parameter: None,
+                when: "DPoP required and the token came under another scheme or source",
+            },
             Self::Unauthenticated => Row {
                 status: StatusCode::UNAUTHORIZED,
                 code: None,
@@ -601,6 +656,11 @@ mod tests {
             AuthError::BackendUnavailable,
             AuthError::KeyUnavailable,
             AuthError::Misconfigured,
+            AuthError::InvalidDpopProof(crate::dpop::DpopError::Replayed),
+            AuthError::UseDpopNonce,
+            AuthError::DpopKeyMismatch,
+            AuthError::DpopBoundToken,
+            AuthError::DpopRequired,
         ];
         for error in &all {
             match error {
@@ -639,7 +699,12 @@ mod tests {
                 | AuthError::InvalidCsrfToken
                 | AuthError::BackendUnavailable
                 | AuthError::KeyUnavailable
-                | AuthError::Misconfigured => {}
+                | AuthError::Misconfigured
+                | AuthError::InvalidDpopProof(_)
+                | AuthError::UseDpopNonce
+                | AuthError::DpopKeyMismatch
+                | AuthError::DpopBoundToken
+                | AuthError::DpopRequired => {}
             }
         }
         all

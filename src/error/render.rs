@@ -18,29 +18,45 @@ impl AuthError {
     pub fn challenge(&self, realm: Option<&str>) -> Option<HeaderValue> {
         self.challenge_with(&Challenge {
             realm,
-            resource_metadata: None,
+            ..Challenge::default()
         })
     }
 
-    /// [`challenge`](Self::challenge) with every parameter the layer may send.
+    /// The `Bearer` challenge with every parameter the layer may send.
     fn challenge_with(&self, params: &Challenge<'_>) -> Option<HeaderValue> {
-        let realm = params.realm;
+        self.scheme_challenge("Bearer", params, true, None)
+    }
+
+    /// One scheme's challenge; `with_error` says whether the error's code, description and
+    /// scope go in it (when two schemes are offered, only the one the request used carries
+    /// them), `algs` are DPoP's (RFC 9449 §7.1).
+    fn scheme_challenge(
+        &self,
+        scheme: &str,
+        params: &Challenge<'_>,
+        with_error: bool,
+        algs: Option<&str>,
+    ) -> Option<HeaderValue> {
         if self.status().is_server_error() || *self == Self::InvalidCsrfToken {
             return None;
         }
-        let mut value = String::from("Bearer");
+        let mut value = String::from(scheme);
         let mut separator = " ";
-        if let Some(realm) = realm {
+        if let Some(realm) = params.realm {
             push_param(&mut value, separator, "realm", realm);
             separator = ", ";
         }
-        if let Some(code) = self.code() {
+        if with_error && let Some(code) = self.code() {
             push_param(&mut value, separator, "error", code);
             push_param(&mut value, ", ", "error_description", &self.description());
             separator = ", ";
+            if let Self::InsufficientScope { required } = self {
+                push_param(&mut value, ", ", "scope", required);
+            }
         }
-        if let Self::InsufficientScope { required } = self {
-            push_param(&mut value, ", ", "scope", required);
+        if let Some(algs) = algs {
+            push_param(&mut value, separator, "algs", algs);
+            separator = ", ";
         }
         if let Some(url) = params.resource_metadata {
             push_param(&mut value, separator, "resource_metadata", url);
@@ -49,12 +65,41 @@ impl AuthError {
         HeaderValue::from_str(&value).ok()
     }
 
+    /// Appends the challenges `params` call for: `Bearer` alone without DPoP; with DPoP, a
+    /// `DPoP` challenge too (alone when DPoP is required), the error in the one of the scheme
+    /// the request used, or that the error is about.
+    fn append_challenges(&self, params: &Challenge<'_>, headers: &mut http::HeaderMap) {
+        let Some(dpop) = params.dpop else {
+            if let Some(challenge) = self.challenge_with(params) {
+                headers.append(WWW_AUTHENTICATE, challenge);
+            }
+            return;
+        };
+        let error_in_dpop = match self {
+            Self::InvalidDpopProof(_)
+            | Self::UseDpopNonce
+            | Self::DpopKeyMismatch
+            | Self::DpopRequired => true,
+            Self::DpopBoundToken => false,
+            _ => params.dpop_request || !dpop.bearer_too,
+        };
+        if dpop.bearer_too
+            && let Some(challenge) = self.scheme_challenge("Bearer", params, !error_in_dpop, None)
+        {
+            headers.append(WWW_AUTHENTICATE, challenge);
+        }
+        let algs = Some(&*dpop.algs);
+        if let Some(challenge) = self.scheme_challenge("DPoP", params, error_in_dpop, algs) {
+            headers.append(WWW_AUTHENTICATE, challenge);
+        }
+    }
+
     /// Renders this error the default way: the status, a JSON `{"code","description"}` body
     /// (none for server errors) and the challenge header.
     pub fn to_response(&self, realm: Option<&str>) -> Response {
         self.response_with(&Challenge {
             realm,
-            resource_metadata: None,
+            ..Challenge::default()
         })
     }
 
@@ -79,9 +124,7 @@ impl AuthError {
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
-        if let Some(challenge) = self.challenge_with(params) {
-            response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
-        }
+        self.append_challenges(params, response.headers_mut());
         response
     }
 
@@ -104,7 +147,7 @@ impl AuthError {
     pub fn to_grpc_response(&self, realm: Option<&str>) -> Response {
         let params = Challenge {
             realm,
-            resource_metadata: None,
+            ..Challenge::default()
         };
         self.grpc_response(&params, None)
     }
@@ -128,9 +171,7 @@ impl AuthError {
         if let Ok(message) = HeaderValue::from_str(&grpc_message(&self.description())) {
             headers.insert("grpc-message", message);
         }
-        if let Some(challenge) = self.challenge_with(params) {
-            headers.insert(WWW_AUTHENTICATE, challenge);
-        }
+        self.append_challenges(params, headers);
         if *self == Self::BackendUnavailable {
             headers.insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
@@ -143,7 +184,7 @@ impl AuthError {
     pub fn to_response_for(&self, request: &RequestHead<'_>, realm: Option<&str>) -> Response {
         let params = Challenge {
             realm,
-            resource_metadata: None,
+            ..Challenge::default()
         };
         self.response_for_with(request, &params)
     }
@@ -255,6 +296,8 @@ pub(crate) struct DefaultErrorHandler {
     pub(crate) realm: Option<Arc<str>>,
     /// The URL of the resource's metadata (RFC 9728), sent in every challenge.
     pub(crate) resource_metadata: Option<Arc<str>>,
+    /// Set when the layer takes DPoP tokens.
+    pub(crate) dpop: Option<DpopChallenge>,
 }
 
 impl ErrorHandler for DefaultErrorHandler {
@@ -262,15 +305,40 @@ impl ErrorHandler for DefaultErrorHandler {
         let params = Challenge {
             realm: self.realm.as_deref(),
             resource_metadata: self.resource_metadata.as_deref(),
+            dpop: self.dpop.as_ref(),
+            dpop_request: self.dpop.is_some() && uses_dpop_scheme(request),
         };
         error.response_for_with(request, &params)
     }
 }
 
 /// The parameters of a challenge beyond the error's own.
+#[derive(Default)]
 struct Challenge<'a> {
     realm: Option<&'a str>,
     resource_metadata: Option<&'a str>,
+    /// Set when the layer takes DPoP tokens.
+    dpop: Option<&'a DpopChallenge>,
+    /// Whether the request's `Authorization` header uses the `DPoP` scheme.
+    dpop_request: bool,
+}
+
+/// What a layer that takes DPoP tokens says in its challenges.
+#[derive(Clone, Debug)]
+pub(crate) struct DpopChallenge {
+    /// The proof algorithms, space separated (`algs`).
+    pub(crate) algs: Arc<str>,
+    /// Whether bearer tokens are taken too, so a `Bearer` challenge is offered as well.
+    pub(crate) bearer_too: bool,
+}
+
+/// Whether `request` presents its token under the `DPoP` scheme.
+fn uses_dpop_scheme(request: &RequestHead<'_>) -> bool {
+    request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.as_bytes().trim_ascii_start().get(..5))
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"dpop "))
 }
 
 #[cfg(test)]
@@ -304,6 +372,7 @@ mod tests {
         let with = |realm| Challenge {
             realm,
             resource_metadata: Some(url),
+            ..Challenge::default()
         };
         assert_eq!(
             AuthError::Unauthenticated

@@ -12,7 +12,8 @@ use crate::checks::{AsyncChecks, DEFAULT_BACKEND_TIMEOUT};
 use crate::claims::JsonClaims;
 use crate::clock::Clock;
 use crate::error::{
-    BoxError, ConfigError, DefaultErrorHandler, ErrorHandler, Rendering, is_rfc6750_char,
+    BoxError, ConfigError, DefaultErrorHandler, DpopChallenge, ErrorHandler, Rendering,
+    is_rfc6750_char,
 };
 use crate::issuer::JwtIssuer;
 use crate::keys::{self, Key, KeySource};
@@ -23,8 +24,10 @@ use crate::user::{self, UserLookup};
 use crate::verify::cache::{DEFAULT_CACHE_TTL, VerifiedTokens};
 use crate::verify::{Expectation, Rules, Verifier};
 
+use super::dpop::{DpopMode, LayerDpop};
 use super::tenant::{Tenant, TenantResolver};
 use super::{DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_LEN, JwtLayer, MAX_LEEWAY, Mode, Shared};
+use crate::dpop::{DpopVerifier, RequestOrigin};
 use crate::request::RequestHead;
 use crate::verify::TenantVerifier;
 
@@ -70,6 +73,8 @@ pub struct JwtLayerBuilder<C> {
     issuer_keys: Vec<(String, crate::keys::jwks::RemoteKeySet)>,
     tenants: Vec<Tenant>,
     tenant_resolver: Option<TenantResolver>,
+    dpop: Option<(DpopMode, DpopVerifier)>,
+    dpop_origin: Option<RequestOrigin>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -124,6 +129,8 @@ impl JwtLayerBuilder<JsonClaims> {
             issuer_keys: Vec::new(),
             tenants: Vec::new(),
             tenant_resolver: None,
+            dpop: None,
+            dpop_origin: None,
             _claims: PhantomData,
         }
     }
@@ -170,6 +177,8 @@ impl<C> JwtLayerBuilder<C> {
             issuer_keys: self.issuer_keys,
             tenants: self.tenants,
             tenant_resolver: self.tenant_resolver,
+            dpop: self.dpop,
+            dpop_origin: self.dpop_origin,
             _claims: PhantomData,
         }
     }
@@ -344,6 +353,31 @@ impl<C> JwtLayerBuilder<C> {
     /// challenges itself.
     pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
         self.resource_metadata = Some(url.into());
+        self
+    }
+
+    /// Takes DPoP tokens (RFC 9449): `Authorization: DPoP <token>` with a proof in the `DPoP`
+    /// header, which `verifier` checks once the token itself is verified, and the token's
+    /// `cnf.jkt` must name the proof's key. With [`DpopMode::Allowed`] bearer tokens are taken
+    /// too, except those bound to a key; with [`DpopMode::Required`] only DPoP tokens are.
+    /// Refusals carry a `DPoP` challenge listing the verifier's algorithms (next to the
+    /// `Bearer` one when bearer tokens are taken), and the proof of an accepted request is in
+    /// its extensions as a [`DpopProof`](crate::dpop::DpopProof). Default: no DPoP, and the
+    /// `DPoP` scheme is refused as any unknown scheme is.
+    ///
+    /// [`build`](Self::build) refuses DPoP with an [`error_handler`](Self::error_handler),
+    /// which writes the challenges itself, and required DPoP with a token source that never
+    /// reads the `Authorization` header.
+    pub fn dpop(mut self, mode: DpopMode, verifier: DpopVerifier) -> Self {
+        self.dpop = Some((mode, verifier));
+        self
+    }
+
+    /// Where the URI a proof's `htu` must match comes from (see [`RequestOrigin`]): behind a
+    /// proxy the request's own `Host` is not the one clients address. Default:
+    /// [`RequestOrigin::Direct`]. Only with [`dpop`](Self::dpop).
+    pub fn dpop_origin(mut self, origin: RequestOrigin) -> Self {
+        self.dpop_origin = Some(origin);
         self
     }
 
@@ -567,6 +601,7 @@ impl<C> JwtLayerBuilder<C> {
                 ));
             }
         }
+        let dpop = self.layer_dpop()?;
         // The longest a token may be accepted for, by any tenant: how long a revocation of a
         // whole subject must last.
         let mut longest_token = Duration::ZERO;
@@ -664,11 +699,16 @@ impl<C> JwtLayerBuilder<C> {
         });
         let custom = self.error_handler.is_some()
             || self.realm.is_some()
-            || self.resource_metadata.is_some();
+            || self.resource_metadata.is_some()
+            || dpop.is_some();
         let error_handler = self.error_handler.unwrap_or_else(|| {
             Arc::new(DefaultErrorHandler {
                 realm: self.realm.map(Into::into),
                 resource_metadata: self.resource_metadata.map(Into::into),
+                dpop: dpop.as_ref().map(|dpop| DpopChallenge {
+                    algs: dpop.algs().into(),
+                    bearer_too: dpop.mode == DpopMode::Allowed,
+                }),
             })
         });
         let rendering = custom.then(|| Rendering(error_handler.clone()));
@@ -714,12 +754,44 @@ impl<C> JwtLayerBuilder<C> {
                 expose_token: self.expose_token,
                 trace_subject: self.trace_subject,
                 tenant_resolver: self.tenant_resolver,
+                dpop,
             }),
         })
     }
 }
 
 impl<C> JwtLayerBuilder<C> {
+    /// The DPoP configuration, checked against the rest.
+    fn layer_dpop(&mut self) -> Result<Option<LayerDpop>, ConfigError> {
+        let Some((mode, verifier)) = self.dpop.take() else {
+            if self.dpop_origin.is_some() {
+                return Err(ConfigError::InvalidDpop(
+                    "dpop_origin without dpop: the origin is only used to check proofs".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        if self.error_handler.is_some() {
+            return Err(ConfigError::InvalidDpop(
+                "the DPoP challenges are sent by the default rendering, and error_handler \
+                 replaces it"
+                    .into(),
+            ));
+        }
+        if mode == DpopMode::Required && !reads_authorization(&self.source) {
+            return Err(ConfigError::InvalidDpop(
+                "DPoP is required and the token source never reads the Authorization header, \
+                 where DPoP tokens come"
+                    .into(),
+            ));
+        }
+        Ok(Some(LayerDpop {
+            verifier,
+            origin: self.dpop_origin.take().unwrap_or_default(),
+            mode,
+        }))
+    }
+
     /// The layer's own keys: static, or remote (feature `jwks`).
     fn own_keys(
         &mut self,
@@ -808,6 +880,15 @@ fn tenant_keys(
         allowed,
         provider,
     )?))
+}
+
+/// Whether `source` reads the `Authorization` header, where DPoP tokens come.
+fn reads_authorization(source: &TokenSource) -> bool {
+    match source {
+        TokenSource::Header | TokenSource::HeaderOrCookie { .. } => true,
+        TokenSource::AnyOf(sources) => sources.iter().any(reads_authorization),
+        _ => false,
+    }
 }
 
 /// `None` when nothing is expected; an error when an expected value is empty.

@@ -22,12 +22,14 @@ use crate::verify::Verifier;
 use crate::verify::cache::VerifiedTokens;
 
 mod builder;
+mod dpop;
 mod future;
 mod service;
 mod tenant;
 
 pub use crate::checks::DEFAULT_BACKEND_TIMEOUT;
 pub use builder::JwtLayerBuilder;
+pub use dpop::DpopMode;
 pub use future::{ResponseBody, ResponseFuture};
 pub use service::JwtService;
 pub use tenant::Tenant;
@@ -85,6 +87,8 @@ struct Shared<C> {
     trace_subject: bool,
     /// Picks the tenant from the request, when configured.
     tenant_resolver: Option<tenant::TenantResolver>,
+    /// Set when the layer takes DPoP tokens.
+    dpop: Option<dpop::LayerDpop>,
 }
 
 /// A verified request's claims and what else of it the layer keeps.
@@ -98,6 +102,8 @@ struct Authenticated {
     /// The cookie token of a session due for renewal on the way out. Boxed: it rides in the
     /// response future, which every request moves several times, and is rarely there.
     renew: Option<Box<BearerToken>>,
+    /// The proof of a DPoP request, for handlers. Boxed: most requests have none.
+    proof: Option<Box<crate::dpop::DpopProof>>,
 }
 
 impl Authenticated {
@@ -106,6 +112,9 @@ impl Authenticated {
         extensions.insert(self.claims);
         if let Some(token) = self.token {
             extensions.insert(token);
+        }
+        if let Some(proof) = self.proof {
+            extensions.insert(*proof);
         }
         self.renew
     }
@@ -148,7 +157,8 @@ impl<C> JwtLayer<C> {
     /// that are URLs: another issuer identifier names no server a client could find), and
     /// where it reads the token as `bearer_methods_supported` (`header` for the
     /// `Authorization` header, `query` for a query parameter; a cookie or a header of another
-    /// name is none of RFC 6750's methods). Add the scopes, serve it with
+    /// name is none of RFC 6750's methods), and with [`JwtLayerBuilder::dpop`] the proof
+    /// algorithms and whether DPoP is required. Add the scopes, serve it with
     /// [`service`](crate::resource::ProtectedResourceMetadata::service).
     pub fn protected_resource_metadata(
         &self,
@@ -156,7 +166,8 @@ impl<C> JwtLayer<C> {
     ) -> crate::resource::ProtectedResourceMetadata {
         let mut methods = Vec::new();
         bearer_methods(&self.shared.source, &mut methods);
-        self.shared
+        let metadata = self
+            .shared
             .verifier
             .trusted_issuers()
             // An issuer identifier that is not a URL names no server a client could find.
@@ -165,7 +176,13 @@ impl<C> JwtLayer<C> {
                 crate::resource::ProtectedResourceMetadata::new(resource),
                 |metadata, issuer| metadata.authorization_server(issuer),
             )
-            .bearer_methods_supported(methods)
+            .bearer_methods_supported(methods);
+        match &self.shared.dpop {
+            Some(dpop) => metadata
+                .dpop(&dpop.verifier)
+                .dpop_bound_access_tokens_required(dpop.mode == DpopMode::Required),
+            None => metadata,
+        }
     }
 
     /// Where the layer reads tokens.

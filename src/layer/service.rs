@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 #[cfg(feature = "jwks")]
 use futures_util::future::BoxFuture;
-use http::{HeaderMap, Method, Request, Response};
+use http::{Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;
 use tracing::Instrument;
@@ -20,6 +20,7 @@ use crate::revocation::TokenFacts;
 use crate::session;
 use crate::source::{BearerToken, FoundToken};
 use crate::telemetry::{self, DecisionSpan, Timer, Verdict};
+use crate::verify::KeyBinding;
 use crate::verify::cache::Outcome;
 
 use super::future::{ResponseBody, ResponseFuture, SessionReply, finish_response};
@@ -79,8 +80,18 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
                 Mode::Required => Err(self.source.missing_error()),
             };
         };
+        match &self.dpop {
+            Some(dpop) => dpop.check_scheme(&token)?,
+            None if token.is_dpop() => {
+                return Err(explained(
+                    AuthError::InvalidScheme,
+                    format_args!("the DPoP scheme, and the layer takes no DPoP tokens"),
+                ));
+            }
+            None => {}
+        }
         let tenant = self.tenant(head)?;
-        match self.authenticate(&token, tenant, head.method(), head.headers(), span) {
+        match self.authenticate(&token, tenant, head, span) {
             Ok(authenticated) => Ok(Decision::Verified(authenticated)),
             #[cfg(feature = "jwks")]
             Err(error) => match self.verifier.refresh_for(&error, token.as_str()) {
@@ -139,10 +150,10 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         &self,
         token: &FoundToken<'_>,
         tenant: Option<usize>,
-        method: &Method,
-        headers: &HeaderMap,
+        head: &RequestHead<'_>,
         span: &DecisionSpan,
     ) -> Result<Authenticated, AuthError> {
+        let (method, headers) = (head.method(), head.headers());
         let outcome = self.verify(token, tenant).map_err(|error| {
             span.record_token(token, None);
             token.refusal(error)
@@ -155,6 +166,17 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         let Outcome {
             claims, facts, exp, ..
         } = outcome;
+        let proof = match &self.dpop {
+            Some(dpop) => {
+                // A DPoP layer always collects the facts; without them, bound to nothing a
+                // proof could match, and refused under either scheme.
+                let binding = facts
+                    .as_ref()
+                    .map_or(&KeyBinding::Unreadable, |facts| &facts.binding);
+                dpop.check(token, binding, head)?.map(Box::new)
+            }
+            None => None,
+        };
         if token.is_from_cookie()
             && let Some(csrf) = &self.csrf
             && session::is_unsafe(method)
@@ -177,6 +199,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             token: self.expose_token.then(|| token.keep()),
             facts,
             renew,
+            proof,
         })
     }
 
@@ -186,7 +209,7 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         token: &FoundToken<'_>,
         tenant: Option<usize>,
     ) -> Result<Outcome<C>, AuthError> {
-        let collect = self.checks.is_some() || self.csrf.is_some();
+        let collect = self.checks.is_some() || self.csrf.is_some() || self.dpop.is_some();
         self.verifier
             .verify_through(self.cache.as_ref(), token, tenant, collect)
     }
@@ -285,8 +308,8 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
                 refresh,
             } => {
                 refresh.await;
-                let (method, headers) = (request.method(), request.headers());
-                match self.authenticate(&token.found(), tenant, method, headers, span) {
+                let head = RequestHead::of(request);
+                match self.authenticate(&token.found(), tenant, &head, span) {
                     Ok(authenticated) => authenticated,
                     Err(error) => return Err(self.reject(&error, None, request, span)),
                 }

@@ -347,6 +347,7 @@ mod tests {
                 sid: None,
                 iat,
                 exp: 0,
+                binding: Default::default(),
             }),
         };
         assert!(issued_before(&facts(None), 100));
@@ -364,6 +365,7 @@ mod tests {
                 sid: None,
                 iat: None,
                 exp: 0,
+                binding: Default::default(),
             }),
         };
         let id = facts.revocation_id();

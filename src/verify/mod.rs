@@ -30,7 +30,7 @@ pub(crate) mod payload;
 pub(crate) mod rules;
 
 use payload::Wanted;
-pub(crate) use rules::{Checked, ClaimFacts, Expectation, Rules, TimeClaims};
+pub(crate) use rules::{Checked, ClaimFacts, Expectation, KeyBinding, Rules, TimeClaims};
 use rules::{claims_read_by, string_claim, typ_matches};
 
 /// The signature-checked parts of a JWS: its algorithm, `kid` and decoded payload.
@@ -130,6 +130,7 @@ impl TenantVerifier {
                 .with(Wanted::SUB)
                 .with(Wanted::JTI)
                 .with(Wanted::SID)
+                .with(Wanted::CNF)
         } else {
             self.rule_claims
         }

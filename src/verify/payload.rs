@@ -3,7 +3,7 @@
 //!
 //! The parse goes through [`Tee`], a deserializer that hands the claims type the payload's
 //! object through a map access that watches the keys: the value of a registered claim (`exp`,
-//! `nbf`, `iat`, `iss`, `sub`, `aud`, `jti`, `sid`) the verifier needs ([`Wanted`]) is taken raw,
+//! `nbf`, `iat`, `iss`, `sub`, `aud`, `jti`, `sid`, `cnf`) the verifier needs ([`Wanted`]) is taken raw,
 //! remembered, and then given to the claims type from that raw text; every other value goes
 //! straight through. Every registered claim is counted, needed or not, so one given twice is
 //! always noticed.
@@ -43,6 +43,9 @@ pub(crate) struct Registered<'a> {
     /// The login a token belongs to (OpenID Connect's session id), for revoking a whole login.
     #[serde(default, borrow, deserialize_with = "present_raw")]
     pub(crate) sid: Option<&'a RawValue>,
+    /// The key a token is bound to (RFC 7800), whose `jkt` DPoP checks (RFC 9449 §6).
+    #[serde(default, borrow, deserialize_with = "present_raw")]
+    pub(crate) cnf: Option<&'a RawValue>,
 }
 
 /// A claim that is present, even as `null`: plain `Option` would read `"exp": null` as an
@@ -63,7 +66,8 @@ impl<'a> Registered<'a> {
             Wanted::SUB => &mut self.sub,
             Wanted::AUD => &mut self.aud,
             Wanted::JTI => &mut self.jti,
-            _ => &mut self.sid,
+            Wanted::SID => &mut self.sid,
+            _ => &mut self.cnf,
         }
     }
 }
@@ -72,7 +76,7 @@ impl<'a> Registered<'a> {
 /// Reading a claim raw and parsing it again for the claims type is work wasted on a claim no
 /// rule looks at.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Wanted(u8);
+pub(crate) struct Wanted(u16);
 
 impl Wanted {
     pub(crate) const EXP: Self = Self(1);
@@ -83,10 +87,11 @@ impl Wanted {
     pub(crate) const AUD: Self = Self(1 << 5);
     pub(crate) const JTI: Self = Self(1 << 6);
     pub(crate) const SID: Self = Self(1 << 7);
+    pub(crate) const CNF: Self = Self(1 << 8);
     /// What every verification needs: the time claims.
     pub(crate) const TIMES: Self = Self(Self::EXP.0 | Self::NBF.0 | Self::IAT.0);
     #[cfg(test)]
-    pub(crate) const ALL: Self = Self(0xff);
+    pub(crate) const ALL: Self = Self(0x1ff);
 
     pub(crate) const fn with(self, other: Self) -> Self {
         Self(self.0 | other.0)
@@ -107,6 +112,7 @@ impl Wanted {
             "aud" => Self::AUD,
             "jti" => Self::JTI,
             "sid" => Self::SID,
+            "cnf" => Self::CNF,
             _ => return None,
         })
     }

@@ -89,6 +89,42 @@ pub(crate) struct ClaimFacts {
     pub(crate) sid: Option<String>,
     pub(crate) iat: Option<u64>,
     pub(crate) exp: u64,
+    /// The key the token is bound to, for DPoP.
+    pub(crate) binding: KeyBinding,
+}
+
+/// What a token's `cnf` claim (RFC 7800) binds it to, as far as DPoP is concerned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum KeyBinding {
+    /// No `cnf`, or one that binds by another method only (a certificate, RFC 8705).
+    #[default]
+    Unbound,
+    /// `cnf.jkt`: the RFC 7638 thumbprint of the key a DPoP proof must be signed with.
+    Jkt(String),
+    /// A `cnf` that is not an object, or whose `jkt` is not a string: bound to no key a proof
+    /// could match, so refused under either scheme.
+    Unreadable,
+}
+
+impl KeyBinding {
+    fn of(cnf: Option<&RawValue>) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Confirmation {
+            #[serde(default)]
+            jkt: Option<Box<RawValue>>,
+        }
+        let Some(cnf) = cnf else {
+            return Self::Unbound;
+        };
+        match serde_json::from_str::<Confirmation>(cnf.get()) {
+            Ok(Confirmation { jkt: None }) => Self::Unbound,
+            Ok(Confirmation { jkt: Some(jkt) }) => match string_claim(Some(&jkt)) {
+                Some(jkt) => Self::Jkt(jkt.0.into_owned()),
+                None => Self::Unreadable,
+            },
+            Err(_) => Self::Unreadable,
+        }
+    }
 }
 
 /// The registered claims `rules` read: the time claims, and those a rule is set for.
@@ -306,6 +342,7 @@ impl Rules {
                 // Rounded up: the token is accepted until its fractional `exp`, so a revocation
                 // must last at least that long.
                 exp: times.exp.max(0.0).ceil() as u64,
+                binding: KeyBinding::of(claims.cnf),
             })
         });
         Ok(Checked { times, facts })
