@@ -28,7 +28,14 @@ pub const REFUSAL_DESCRIPTIONS: &[&str] = &[
     "missing kid",
     "invalid kid",
     "jwt revoked",
+    "DPoP proof nonce required",
+    "DPoP key binding invalid",
+    "jwt bound to a DPoP key",
+    "Expected a DPoP token. Scheme is Authorization: DPoP <token>.",
 ];
+
+/// The start of the description of a refused DPoP proof; the check that failed follows.
+pub const DPOP_PROOF_DESCRIPTION_PREFIX: &str = "invalid DPoP proof: ";
 
 /// The descriptions that quote the layer's configuration (never the token).
 pub const CONFIGURED_DESCRIPTION_PREFIXES: &[&str] = &[

@@ -17,7 +17,10 @@ use tower_jwt_auth::{Claims, JwtLayer, Key, claims::JsonClaims};
 
 mod descriptions;
 
-pub use descriptions::{CONFIGURED_DESCRIPTION_PREFIXES, REFUSAL_DESCRIPTIONS};
+#[allow(unused_imports)]
+pub use descriptions::{
+    CONFIGURED_DESCRIPTION_PREFIXES, DPOP_PROOF_DESCRIPTION_PREFIX, REFUSAL_DESCRIPTIONS,
+};
 
 pub const SECRET: &[u8] = b"test-secret-that-is-long-enough-for-hs512-and-then-some-more-bytes!";
 
