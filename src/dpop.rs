@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use http::{HeaderMap, Method, Uri};
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::crypto::CryptoProvider;
@@ -43,6 +44,9 @@ use crate::request::RequestHead;
 
 /// The request header that carries a proof.
 pub const DPOP_HEADER: &str = "dpop";
+
+/// The response header that gives a client the nonce its proofs must carry (RFC 9449 §8).
+pub const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
 
 /// The proof's `typ` (RFC 9449 §4.2).
 const PROOF_TYPE: &str = "dpop+jwt";
@@ -106,6 +110,10 @@ pub enum DpopError {
     Replayed,
     /// `ath` is missing, or is not the hash of the access token.
     AccessTokenHashMismatch,
+    /// The verifier requires a server nonce and the proof has none, or one that is not the
+    /// verifier's or has expired: the client must retry with the nonce the answer carries
+    /// (`use_dpop_nonce`, RFC 9449 §8).
+    NonceRequired,
     /// The verifier cannot remember one more `jti` (every remembered one still in its
     /// window), so it cannot tell a replay: refused rather than accepted unchecked.
     ReplayCacheFull,
@@ -130,6 +138,7 @@ impl DpopError {
             Self::IssuedInTheFuture => "iat in the future",
             Self::Replayed => "jti already used",
             Self::AccessTokenHashMismatch => "ath does not match the access token",
+            Self::NonceRequired => "nonce missing or stale",
             Self::ReplayCacheFull => "replay cache full",
         }
     }
@@ -153,6 +162,7 @@ pub struct DpopProof {
     thumbprint: String,
     jti: String,
     iat: u64,
+    next_nonce: Option<String>,
 }
 
 impl DpopProof {
@@ -171,6 +181,12 @@ impl DpopProof {
     pub fn iat(&self) -> u64 {
         self.iat
     }
+
+    /// The nonce the client should use from now on, when its proof's nonce is about to
+    /// expire: what a `DPoP-Nonce` header of the answer carries (the layer sends it).
+    pub fn next_nonce(&self) -> Option<&str> {
+        self.next_nonce.as_deref()
+    }
 }
 
 /// Checks DPoP proofs; cheap to clone, and clones share the `jti`s they have seen.
@@ -187,6 +203,51 @@ struct Shared {
     provider: &'static CryptoProvider,
     seen: Mutex<Seen>,
     replay_capacity: usize,
+    nonces: Option<Nonces>,
+}
+
+/// Server nonces (RFC 9449 §8) made from a secret and the time, so that every instance
+/// given the secret makes and accepts the same ones with no state shared: a nonce names its
+/// period and carries an HMAC of it. One is accepted during its period and the next.
+struct Nonces {
+    key: Hmac<Sha256>,
+    lifetime: u64,
+}
+
+/// The bytes of a nonce's HMAC kept in it: 128 bits.
+const NONCE_TAG_LEN: usize = 16;
+
+impl Nonces {
+    fn tag(&self, period: u64) -> Hmac<Sha256> {
+        let mut mac = self.key.clone();
+        mac.update(b"tower-jwt-auth DPoP nonce\0");
+        mac.update(&period.to_be_bytes());
+        mac
+    }
+
+    fn at(&self, now: u64) -> String {
+        let period = now / self.lifetime;
+        let mut bytes = period.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&self.tag(period).finalize().into_bytes()[..NONCE_TAG_LEN]);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Whether `nonce` is one of ours still accepted at `now`, and if so whether it is from
+    /// the previous period (the client should move on to the current one).
+    fn check(&self, nonce: &str, now: u64) -> Option<bool> {
+        let bytes = URL_SAFE_NO_PAD.decode(nonce).ok()?;
+        let (period, tag) = bytes.split_at_checked(8)?;
+        if tag.len() != NONCE_TAG_LEN {
+            return None;
+        }
+        let period = u64::from_be_bytes(period.try_into().ok()?);
+        let current = now / self.lifetime;
+        if period != current && period.checked_add(1) != Some(current) {
+            return None;
+        }
+        self.tag(period).verify_truncated_left(tag).ok()?;
+        Some(period != current)
+    }
 }
 
 /// The `jti`s accepted, by the SHA-256 of the key's thumbprint and the `jti`, with when each
@@ -215,6 +276,8 @@ pub struct DpopVerifierBuilder {
     max_skew: Duration,
     clock: Clock,
     replay_capacity: usize,
+    /// The nonce secret and period; never in `Debug`.
+    nonces: Option<(Vec<u8>, Duration)>,
 }
 
 impl fmt::Debug for DpopVerifierBuilder {
@@ -263,6 +326,17 @@ impl DpopVerifierBuilder {
         self
     }
 
+    /// Requires a server nonce in every proof (RFC 9449 §8): a proof without one, or with one
+    /// that is not the current or the previous period's, is refused with `use_dpop_nonce`
+    /// and the answer's `DPoP-Nonce` header gives the current one. Nonces are an HMAC of
+    /// their period under `secret` (32 bytes at least), so instances given the same secret
+    /// share them without talking to each other; a period lasts `lifetime`. Default: no
+    /// nonces.
+    pub fn nonces(mut self, secret: &[u8], lifetime: Duration) -> Self {
+        self.nonces = Some((secret.to_vec(), lifetime));
+        self
+    }
+
     /// The verifier. Refuses an empty or symmetric allow-list, a zero window and a zero
     /// replay capacity.
     pub fn build(self) -> Result<DpopVerifier, ConfigError> {
@@ -278,6 +352,24 @@ impl DpopVerifierBuilder {
                 "{symmetric:?} cannot sign a DPoP proof: a proof needs an asymmetric key"
             )));
         }
+        let nonces = match &self.nonces {
+            None => None,
+            Some((secret, lifetime)) => {
+                if secret.len() < 32 || lifetime.as_secs() == 0 {
+                    return Err(ConfigError::InvalidDpop(
+                        "DPoP nonces need a secret of 32 bytes at least and a lifetime of a \
+                         second at least"
+                            .to_owned(),
+                    ));
+                }
+                let key = Hmac::<Sha256>::new_from_slice(secret)
+                    .map_err(|_| ConfigError::InvalidDpop("the nonce secret".to_owned()))?;
+                Some(Nonces {
+                    key,
+                    lifetime: lifetime.as_secs(),
+                })
+            }
+        };
         if self.max_age.as_secs() == 0 || self.replay_capacity == 0 {
             return Err(ConfigError::InvalidDpop(
                 "a DPoP window of under a second, or no room to remember a jti, cannot work"
@@ -293,6 +385,7 @@ impl DpopVerifierBuilder {
                 provider: crypto_provider()?,
                 seen: Mutex::new(Seen::default()),
                 replay_capacity: self.replay_capacity,
+                nonces,
             }),
         })
     }
@@ -415,6 +508,7 @@ struct ProofClaims {
     htu: String,
     iat: f64,
     ath: Option<String>,
+    nonce: Option<String>,
 }
 
 impl DpopVerifier {
@@ -426,7 +520,16 @@ impl DpopVerifier {
             max_skew: DEFAULT_DPOP_MAX_SKEW,
             clock: Clock::default(),
             replay_capacity: DEFAULT_DPOP_REPLAY_CAPACITY,
+            nonces: None,
         }
+    }
+
+    /// The nonce proofs must carry now, when the verifier requires nonces (see
+    /// [`DpopVerifierBuilder::nonces`]): what a token endpoint, or any answer, sends in a
+    /// `DPoP-Nonce` header.
+    pub fn nonce(&self) -> Option<String> {
+        let nonces = self.shared.nonces.as_ref()?;
+        Some(nonces.at(self.shared.clock.now()))
     }
 
     /// The algorithms proofs may use, for a challenge's `algs`.
@@ -507,6 +610,17 @@ impl DpopVerifier {
             return Err(DpopError::UriMismatch);
         }
         let now = self.shared.clock.now();
+        let next_nonce = match &self.shared.nonces {
+            None => None,
+            Some(nonces) => {
+                let previous = claims
+                    .nonce
+                    .as_deref()
+                    .and_then(|nonce| nonces.check(nonce, now))
+                    .ok_or(DpopError::NonceRequired)?;
+                previous.then(|| nonces.at(now))
+            }
+        };
         if !claims.iat.is_finite() || claims.iat < 0.0 {
             return Err(DpopError::Malformed("iat is not a NumericDate"));
         }
@@ -536,6 +650,7 @@ impl DpopVerifier {
             thumbprint,
             jti: claims.jti,
             iat: claims.iat.floor() as u64,
+            next_nonce,
         })
     }
 

@@ -648,3 +648,172 @@ async fn end_to_end_over_a_real_server_the_direct_origin_is_the_address_dialled(
     assert_eq!(challenges.len(), 2);
     server.abort();
 }
+
+const NONCE_SECRET: &[u8] = b"a nonce secret shared by every instance, 32+ bytes";
+
+fn nonce_layer(clock: &TestClock, secret: &[u8]) -> JwtLayer {
+    let verifier = DpopVerifier::builder()
+        .clock(clock.reader())
+        .nonces(secret, std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .clock(clock.reader())
+        .dpop(DpopMode::Required, verifier)
+        .build()
+        .unwrap()
+}
+
+fn proof_with_nonce(key: &ClientKey, token: &str, nonce: &str, iat: u64) -> String {
+    let mut claims = proof_claims("GET", &htu(), token);
+    claims["nonce"] = json!(nonce);
+    claims["iat"] = json!(iat);
+    proof(key, &claims)
+}
+
+fn nonce_of(answer: &Answer) -> Option<String> {
+    answer
+        .headers
+        .get("dpop-nonce")
+        .map(|nonce| nonce.to_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn server_nonces_round_trip_and_roll_over() {
+    let clock = TestClock::at(now());
+    let key = ClientKey::p256();
+    let token = token(Some(&key));
+    let app = app(nonce_layer(&clock, NONCE_SECRET));
+
+    // A proof without a nonce: refused, and told which one to use.
+    let answer = send(
+        app.clone(),
+        dpop_request(&token, &[&valid_proof(&key, &token)]),
+    )
+    .await;
+    let description = "DPoP proof nonce required";
+    assert_refused(
+        &answer,
+        401,
+        "use_dpop_nonce",
+        description,
+        &[with_error("DPoP", "use_dpop_nonce", description)],
+    );
+    let nonce = nonce_of(&answer).expect("a DPoP-Nonce header");
+
+    let at = |clock: &TestClock| clock.reader()();
+    let answer = send(
+        app.clone(),
+        dpop_request(
+            &token,
+            &[&proof_with_nonce(&key, &token, &nonce, at(&clock))],
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        nonce_of(&answer),
+        None,
+        "the nonce is current: nothing new to say"
+    );
+
+    // The next period: the old nonce still passes, and the answer gives the new one.
+    clock.advance(60);
+    let answer = send(
+        app.clone(),
+        dpop_request(
+            &token,
+            &[&proof_with_nonce(&key, &token, &nonce, at(&clock))],
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let next = nonce_of(&answer).expect("the next nonce");
+    assert_ne!(next, nonce);
+
+    // One more period: the first nonce is stale, the second still good.
+    clock.advance(60);
+    let answer = send(
+        app.clone(),
+        dpop_request(
+            &token,
+            &[&proof_with_nonce(&key, &token, &nonce, at(&clock))],
+        ),
+    )
+    .await;
+    assert_eq!(answer.body["code"], "use_dpop_nonce");
+    assert!(nonce_of(&answer).is_some());
+    let answer = send(
+        app.clone(),
+        dpop_request(
+            &token,
+            &[&proof_with_nonce(&key, &token, &next, at(&clock))],
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
+    // A nonce of our making, altered; and one that is not ours at all.
+    let mut forged = next.clone().into_bytes();
+    let last = forged.len() - 2;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    for nonce in [forged.as_str(), "not-a-nonce", ""] {
+        let answer = send(
+            app.clone(),
+            dpop_request(
+                &token,
+                &[&proof_with_nonce(&key, &token, nonce, at(&clock))],
+            ),
+        )
+        .await;
+        assert_eq!(answer.body["code"], "use_dpop_nonce", "{nonce:?}");
+    }
+}
+
+#[tokio::test]
+async fn instances_sharing_the_nonce_secret_accept_each_others_nonces() {
+    let clock = TestClock::at(now());
+    let key = ClientKey::p256();
+    let token = token(Some(&key));
+    let first = app(nonce_layer(&clock, NONCE_SECRET));
+    let second = app(nonce_layer(&clock, NONCE_SECRET));
+    let stranger = app(nonce_layer(
+        &clock,
+        b"another secret, for another deployment!!",
+    ));
+    let answer = send(first, dpop_request(&token, &[&valid_proof(&key, &token)])).await;
+    let nonce = nonce_of(&answer).unwrap();
+    let now = clock.reader()();
+    let answer = send(
+        second,
+        dpop_request(&token, &[&proof_with_nonce(&key, &token, &nonce, now)]),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let answer = send(
+        stranger,
+        dpop_request(&token, &[&proof_with_nonce(&key, &token, &nonce, now)]),
+    )
+    .await;
+    assert_eq!(answer.body["code"], "use_dpop_nonce");
+}
+
+#[test]
+fn a_short_nonce_secret_is_a_build_error() {
+    let short = DpopVerifier::builder()
+        .nonces(b"too short", std::time::Duration::from_secs(60))
+        .build();
+    assert!(
+        matches!(short, Err(ConfigError::InvalidDpop(_))),
+        "{short:?}"
+    );
+    let no_time = DpopVerifier::builder()
+        .nonces(NONCE_SECRET, std::time::Duration::ZERO)
+        .build();
+    assert!(
+        matches!(no_time, Err(ConfigError::InvalidDpop(_))),
+        "{no_time:?}"
+    );
+}

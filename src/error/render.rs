@@ -9,6 +9,7 @@ use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 
 use super::{AuthError, RETRY_AFTER_SECS};
+use crate::dpop::{DPOP_NONCE, DpopVerifier};
 use crate::request::RequestHead;
 
 impl AuthError {
@@ -91,6 +92,13 @@ impl AuthError {
         let algs = Some(&*dpop.algs);
         if let Some(challenge) = self.scheme_challenge("DPoP", params, error_in_dpop, algs) {
             headers.append(WWW_AUTHENTICATE, challenge);
+            // Every DPoP challenge of a layer that requires nonces gives the current one, so a
+            // client refused for another reason need not be refused once more for lack of it.
+            if let Some(nonce) = dpop.nonces.as_ref().and_then(DpopVerifier::nonce)
+                && let Ok(nonce) = HeaderValue::from_str(&nonce)
+            {
+                headers.insert(DPOP_NONCE, nonce);
+            }
         }
     }
 
@@ -330,6 +338,8 @@ pub(crate) struct DpopChallenge {
     pub(crate) algs: Arc<str>,
     /// Whether bearer tokens are taken too, so a `Bearer` challenge is offered as well.
     pub(crate) bearer_too: bool,
+    /// The verifier, when it requires nonces: the challenges give the current one.
+    pub(crate) nonces: Option<DpopVerifier>,
 }
 
 /// Whether `request` presents its token under the `DPoP` scheme.

@@ -708,6 +708,11 @@ impl<C> JwtLayerBuilder<C> {
                 dpop: dpop.as_ref().map(|dpop| DpopChallenge {
                     algs: dpop.algs().into(),
                     bearer_too: dpop.mode == DpopMode::Allowed,
+                    nonces: dpop
+                        .verifier
+                        .nonce()
+                        .is_some()
+                        .then(|| dpop.verifier.clone()),
                 }),
             })
         });

@@ -59,6 +59,7 @@ impl LayerDpop {
         let refused = |error: DpopError| match error {
             // The server's to fix: the verifier logged it at ERROR.
             DpopError::ReplayCacheFull => AuthError::BackendUnavailable,
+            DpopError::NonceRequired => explained(AuthError::UseDpopNonce, format_args!("{error}")),
             error => explained(
                 AuthError::InvalidDpopProof(error.clone()),
                 format_args!("{error}"),

@@ -8,37 +8,45 @@ use axum_core::body::Body;
 use axum_core::response::Response as AxumResponse;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::Response;
+use http::{HeaderValue, Response};
 use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use crate::dpop::DPOP_NONCE;
 use crate::error::{AuthError, BoxError};
 use crate::session::CookieSessions;
 use crate::source::BearerToken;
 
-/// The session cookies a response gets on its way out.
-pub(crate) struct SessionReply {
-    pub(super) sessions: Arc<CookieSessions>,
+/// What a response gets on its way out: the session cookies, and a DPoP client's next nonce.
+pub(crate) struct Reply {
+    pub(super) sessions: Option<Arc<CookieSessions>>,
     /// The cookie token to renew, when it is due (see `Authenticated::renew`).
     pub(super) renew: Option<Box<BearerToken>>,
+    /// The `DPoP-Nonce` to send, when the client's is about to expire.
+    pub(super) nonce: Option<Box<HeaderValue>>,
 }
 
 /// The inner service's response, with the session cookies written when configured; a 500 when
 /// a session the handler asked for cannot be issued.
 pub(super) fn finish_response<B>(
     response: Response<B>,
-    reply: Option<SessionReply>,
+    reply: Option<Reply>,
 ) -> Response<ResponseBody<B>> {
     let mut response = response.map(ResponseBody::inner);
-    if let Some(reply) = reply
-        && reply
-            .sessions
+    let Some(reply) = reply else {
+        return response;
+    };
+    if let Some(sessions) = &reply.sessions
+        && sessions
             .apply(&mut response, reply.renew.as_deref())
             .is_err()
     {
         return AuthError::KeyUnavailable
             .to_response(None)
             .map(ResponseBody::rejection);
+    }
+    if let Some(nonce) = reply.nonce {
+        response.headers_mut().insert(DPOP_NONCE, *nonce);
     }
     response
 }
@@ -56,14 +64,14 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<F, B, E> {
-        Inner { #[pin] future: F, session: Option<SessionReply> },
+        Inner { #[pin] future: F, session: Option<Reply> },
         Rejected { response: Option<AxumResponse> },
         Slow { future: BoxFuture<'static, Result<Response<ResponseBody<B>>, E>> },
     }
 }
 
 impl<F, B, E> ResponseFuture<F, B, E> {
-    pub(crate) fn inner(future: F, session: Option<SessionReply>) -> Self {
+    pub(crate) fn inner(future: F, session: Option<Reply>) -> Self {
         Self {
             kind: Kind::Inner { future, session },
         }

@@ -106,17 +106,34 @@ struct Authenticated {
     proof: Option<Box<crate::dpop::DpopProof>>,
 }
 
+/// What a verified request's response needs on its way out.
+#[derive(Default)]
+struct WayOut {
+    /// The cookie token of a session due for renewal.
+    renew: Option<Box<BearerToken>>,
+    /// The `DPoP-Nonce` a DPoP client should move on to.
+    nonce: Option<Box<http::HeaderValue>>,
+}
+
 impl Authenticated {
     /// Puts what handlers read into the request extensions; returns what the way out needs.
-    fn hand_over(self, extensions: &mut http::Extensions) -> Option<Box<BearerToken>> {
+    fn hand_over(self, extensions: &mut http::Extensions) -> WayOut {
         extensions.insert(self.claims);
         if let Some(token) = self.token {
             extensions.insert(token);
         }
+        let mut nonce = None;
         if let Some(proof) = self.proof {
+            nonce = proof
+                .next_nonce()
+                .and_then(|next| http::HeaderValue::from_str(next).ok())
+                .map(Box::new);
             extensions.insert(*proof);
         }
-        self.renew
+        WayOut {
+            renew: self.renew,
+            nonce,
+        }
     }
 }
 

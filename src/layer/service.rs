@@ -18,13 +18,13 @@ use crate::extract::authentication::Authentication;
 use crate::request::RequestHead;
 use crate::revocation::TokenFacts;
 use crate::session;
-use crate::source::{BearerToken, FoundToken};
+use crate::source::FoundToken;
 use crate::telemetry::{self, DecisionSpan, Timer, Verdict};
 use crate::verify::KeyBinding;
 use crate::verify::cache::Outcome;
 
-use super::future::{ResponseBody, ResponseFuture, SessionReply, finish_response};
-use super::{Authenticated, Mode, Shared};
+use super::future::{Reply, ResponseBody, ResponseFuture, finish_response};
+use super::{Authenticated, Mode, Shared, WayOut};
 
 /// The service [`JwtLayer`](super::JwtLayer) wraps around an inner service.
 pub struct JwtService<S, C = JsonClaims> {
@@ -60,7 +60,7 @@ enum Decision {
     /// Fresher remote keys may help (an unknown `kid`, no keys yet): refetch, then verify again.
     #[cfg(feature = "jwks")]
     Refresh {
-        token: BearerToken,
+        token: crate::source::BearerToken,
         tenant: Option<usize>,
         refresh: BoxFuture<'static, ()>,
     },
@@ -250,11 +250,16 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         self.error_handler.render(error, head)
     }
 
-    /// What the response future needs to write, clear or renew the session cookies.
-    fn reply(&self, renew: Option<Box<BearerToken>>) -> Option<SessionReply> {
-        self.sessions.as_ref().map(|sessions| SessionReply {
-            sessions: sessions.clone(),
-            renew,
+    /// What the response future needs to write, clear or renew the session cookies, and to
+    /// send a DPoP client its next nonce.
+    fn reply(&self, way_out: WayOut) -> Option<Reply> {
+        if self.sessions.is_none() && way_out.nonce.is_none() {
+            return None;
+        }
+        Some(Reply {
+            sessions: self.sessions.clone(),
+            renew: way_out.renew,
+            nonce: way_out.nonce,
         })
     }
 
@@ -275,30 +280,30 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
             .settle(&mut request, decision, &span)
             .instrument(span.span())
             .await;
-        let renew = match settled {
-            Ok(renew) => renew,
+        let way_out = match settled {
+            Ok(way_out) => way_out,
             Err(rejection) => return Ok(rejection),
         };
         self.hand_rendering(request.extensions_mut());
         let response = inner.call(request).await?;
-        Ok(finish_response(response, self.reply(renew)))
+        Ok(finish_response(response, self.reply(way_out)))
     }
 
     /// Settles a decision that needs asynchronous work: puts what handlers read into the
-    /// request and returns the session to renew, or the rejection.
+    /// request and returns what the way out needs, or the rejection.
     async fn settle<ReqBody, ResBody>(
         &self,
         request: &mut Request<ReqBody>,
         decision: Decision,
         span: &DecisionSpan,
-    ) -> Result<Option<Box<BearerToken>>, Response<ResponseBody<ResBody>>> {
+    ) -> Result<WayOut, Response<ResponseBody<ResBody>>> {
         // A verified decision comes here after `check_now`; a refreshed one does not.
         let after_check_now = matches!(decision, Decision::Verified(_));
         let mut authenticated = match decision {
             Decision::Anonymous => {
                 request.extensions_mut().insert(Authentication::Anonymous);
                 span.decided(Verdict::Anonymous);
-                return Ok(None);
+                return Ok(WayOut::default());
             }
             Decision::Verified(authenticated) => authenticated,
             #[cfg(feature = "jwks")]
@@ -371,7 +376,7 @@ where
                 let extensions = request.extensions_mut();
                 extensions.insert(Authentication::Anonymous);
                 shared.hand_rendering(extensions);
-                ResponseFuture::inner(self.inner.call(request), shared.reply(None))
+                ResponseFuture::inner(self.inner.call(request), shared.reply(WayOut::default()))
             }
             Ok(Decision::Verified(mut authenticated)) => {
                 let extensions = request.extensions_mut();
