@@ -5,6 +5,9 @@
 mod common;
 #[path = "common/dpop_client.rs"]
 mod dpop_client;
+#[cfg(feature = "redis")]
+#[path = "common/redis.rs"]
+mod shared_redis;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -816,4 +819,135 @@ fn a_short_nonce_secret_is_a_build_error() {
         matches!(no_time, Err(ConfigError::InvalidDpop(_))),
         "{no_time:?}"
     );
+}
+
+/// Replays refused across instances through Redis: real redis-servers, never a mock (the
+/// shared one of `REDIS_URL`, and one per fault test that the test kills or freezes).
+#[cfg(feature = "redis")]
+mod shared_replays {
+    use std::time::{Duration, Instant};
+
+    use tower_jwt_auth::dpop::RedisDpopReplayStore;
+
+    use super::*;
+    use crate::shared_redis::{RedisServer, SharedRedis, ttl};
+
+    const SUITE: &str = "dpop_layer";
+    const HOW_TO_RUN: &str = "set REDIS_URL=redis://127.0.0.1:6379 (a Redis the tests may write \
+         to), or run `scripts/redis-for-tests.sh cargo test --all-features --test dpop_layer`";
+    const TIMEOUT: Duration = Duration::from_millis(500);
+
+    /// An instance: its own verifier (its own memory), its own connection to the shared store.
+    async fn instance(url: &str, prefix: &str) -> Router {
+        let store = RedisDpopReplayStore::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {url}: {e}"))
+            .with_prefix(prefix);
+        let verifier = DpopVerifier::builder()
+            .replay_store(store)
+            .replay_timeout(TIMEOUT)
+            .build()
+            .unwrap();
+        app(JwtLayer::builder()
+            .key(Key::hmac(SECRET))
+            .dpop(DpopMode::Required, verifier)
+            .build()
+            .unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_proof_accepted_by_one_instance_is_a_replay_to_another() {
+        let Some(mut redis) = SharedRedis::get(SUITE, "replay_across_instances", HOW_TO_RUN).await
+        else {
+            return;
+        };
+        let (first, second) = (
+            instance(&redis.url, &redis.prefix).await,
+            instance(&redis.url, &redis.prefix).await,
+        );
+        let key = ClientKey::p256();
+        let token = token(Some(&key));
+        let proof = valid_proof(&key, &token);
+        let answer = send(first.clone(), dpop_request(&token, &[&proof])).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        for instance in [second.clone(), first] {
+            let again = send(instance, dpop_request(&token, &[&proof])).await;
+            assert_eq!(again.status, 401, "{}", again.body);
+            assert_eq!(
+                again.body["description"],
+                format!("{DPOP_PROOF_DESCRIPTION_PREFIX}jti already used")
+            );
+        }
+        // One key, living no longer than the proof could pass: the window and a second.
+        let keys = redis.keys().await;
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        let left = ttl(&mut redis.raw, &format!("{}{}", redis.prefix, keys[0])).await;
+        assert!((1..=61).contains(&left), "ttl {left}");
+        // A new proof of the same key passes on the other instance.
+        let fresh = send(second, dpop_request(&token, &[&valid_proof(&key, &token)])).await;
+        assert_eq!(fresh.status, 200, "{}", fresh.body);
+        redis.clear().await;
+    }
+
+    /// Every answer while Redis is down or frozen is a 503 within the timeout, never a 200 for
+    /// a proof nobody could check; once Redis is back, proofs pass and replays are refused.
+    #[tokio::test]
+    async fn a_store_that_is_down_or_frozen_refuses_with_503_then_recovers() {
+        let Some(mut server) = RedisServer::start(SUITE, "store_down").await else {
+            return;
+        };
+        let app = instance(&server.url(), "dpop-fault:").await;
+        let key = ClientKey::ed25519();
+        let token = token(Some(&key));
+        let proof = valid_proof(&key, &token);
+        let ok = send(app.clone(), dpop_request(&token, &[&proof])).await;
+        assert_eq!(ok.status, 200, "{}", ok.body);
+
+        let unavailable = |answer: &Answer| {
+            assert_eq!(answer.status, 503, "{}", answer.body);
+            assert_eq!(answer.body["code"], "temporarily_unavailable");
+            assert!(answer.headers.contains_key("retry-after"));
+        };
+        server.freeze();
+        let started = Instant::now();
+        let frozen = send(
+            app.clone(),
+            dpop_request(&token, &[&valid_proof(&key, &token)]),
+        )
+        .await;
+        unavailable(&frozen);
+        assert!(started.elapsed() < TIMEOUT + Duration::from_secs(2));
+        server.thaw();
+
+        server.stop();
+        let down = send(
+            app.clone(),
+            dpop_request(&token, &[&valid_proof(&key, &token)]),
+        )
+        .await;
+        unavailable(&down);
+
+        server.restart().await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answer = send(
+                app.clone(),
+                dpop_request(&token, &[&valid_proof(&key, &token)]),
+            )
+            .await;
+            match answer.status.as_u16() {
+                200 => break,
+                503 if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                status => panic!("{status} after the restart: {}", answer.body),
+            }
+        }
+        // Back for good: a proof accepted now is a replay the next time.
+        let after = valid_proof(&key, &token);
+        let first = send(app.clone(), dpop_request(&token, &[&after])).await;
+        assert_eq!(first.status, 200, "{}", first.body);
+        let replay = send(app, dpop_request(&token, &[&after])).await;
+        assert_eq!(replay.status, 401, "{}", replay.body);
+    }
 }

@@ -1,7 +1,7 @@
 //! DPoP at the layer (RFC 9449 §7): which schemes a request may use, and the proof and key
 //! binding checked once the token itself is verified.
 
-use crate::dpop::{DpopError, DpopProof, DpopVerifier, RequestOrigin};
+use crate::dpop::{CheckedProof, DpopError, DpopVerifier, RequestOrigin};
 use crate::error::{AuthError, explained};
 use crate::request::RequestHead;
 use crate::source::FoundToken;
@@ -16,6 +16,27 @@ pub enum DpopMode {
     Allowed,
     /// DPoP tokens only: anything else is refused with `dpop_required`.
     Required,
+}
+
+/// A proof that passed the checks, and whether its replay check is done.
+pub(super) struct AcceptedProof {
+    pub(super) checked: CheckedProof,
+    pub(super) remembered: bool,
+}
+
+/// The refusal of a proof: `invalid_dpop_proof`, `use_dpop_nonce`, or a 503 when the replay
+/// check could not be made (the verifier logged why at ERROR).
+fn refusal(error: DpopError) -> AuthError {
+    match error {
+        DpopError::ReplayCacheFull | DpopError::ReplayStoreUnavailable => {
+            AuthError::BackendUnavailable
+        }
+        DpopError::NonceRequired => explained(AuthError::UseDpopNonce, format_args!("{error}")),
+        error => explained(
+            AuthError::InvalidDpopProof(error.clone()),
+            format_args!("{error}"),
+        ),
+    }
 }
 
 /// A layer's DPoP configuration, checked by the builder.
@@ -40,13 +61,14 @@ impl LayerDpop {
 
     /// Checks a verified token's proof and binding: a `DPoP` token needs a valid proof by the
     /// key its `cnf.jkt` names; any other token must not be bound to a key. Returns the proof
-    /// of a `DPoP` token.
+    /// of a `DPoP` token, remembered against replays when the verifier's memory does it at
+    /// once, or left for [`remember`](Self::remember).
     pub(super) fn check(
         &self,
         token: &FoundToken<'_>,
         binding: &KeyBinding,
         head: &RequestHead<'_>,
-    ) -> Result<Option<DpopProof>, AuthError> {
+    ) -> Result<Option<AcceptedProof>, AuthError> {
         if !token.is_dpop() {
             return match binding {
                 KeyBinding::Unbound => Ok(None),
@@ -56,37 +78,56 @@ impl LayerDpop {
                 )),
             };
         }
-        let refused = |error: DpopError| match error {
-            // The server's to fix: the verifier logged it at ERROR.
-            DpopError::ReplayCacheFull => AuthError::BackendUnavailable,
-            DpopError::NonceRequired => explained(AuthError::UseDpopNonce, format_args!("{error}")),
-            error => explained(
-                AuthError::InvalidDpopProof(error.clone()),
-                format_args!("{error}"),
-            ),
-        };
-        let proof = DpopVerifier::proof_in(head.headers()).map_err(refused)?;
+        let proof = DpopVerifier::proof_in(head.headers()).map_err(refusal)?;
         let Some(uri) = self.origin.target_uri(head) else {
             return Err(explained(
                 AuthError::InvalidDpopProof(DpopError::UriMismatch),
                 format_args!("the request's URI cannot be told (no single Host header)"),
             ));
         };
-        let proof = self
+        let checked = self
             .verifier
-            .verify(proof, head.method(), &uri, Some(token.as_str()))
-            .map_err(refused)?;
+            .check(proof, head.method(), &uri, Some(token.as_str()))
+            .map_err(refusal)?;
+        // The binding before the replay check: a proof by another key is not remembered.
         match binding {
-            KeyBinding::Jkt(jkt) if *jkt == proof.thumbprint() => Ok(Some(proof)),
-            KeyBinding::Jkt(_) => Err(explained(
-                AuthError::DpopKeyMismatch,
-                format_args!("cnf.jkt is not the thumbprint of the proof's key"),
-            )),
-            KeyBinding::Unbound | KeyBinding::Unreadable => Err(explained(
-                AuthError::DpopKeyMismatch,
-                format_args!("a DPoP token without a readable cnf.jkt"),
-            )),
+            KeyBinding::Jkt(jkt) if *jkt == checked.proof.thumbprint() => {}
+            KeyBinding::Jkt(_) => {
+                return Err(explained(
+                    AuthError::DpopKeyMismatch,
+                    format_args!("cnf.jkt is not the thumbprint of the proof's key"),
+                ));
+            }
+            KeyBinding::Unbound | KeyBinding::Unreadable => {
+                return Err(explained(
+                    AuthError::DpopKeyMismatch,
+                    format_args!("a DPoP token without a readable cnf.jkt"),
+                ));
+            }
         }
+        let remembered = match self.verifier.remember_now(&checked) {
+            Some(answer) => {
+                answer.map_err(refusal)?;
+                true
+            }
+            None => false,
+        };
+        Ok(Some(AcceptedProof {
+            checked,
+            remembered,
+        }))
+    }
+
+    /// The replay check left to the store: the request waits for it.
+    pub(super) async fn remember(&self, proof: &mut AcceptedProof) -> Result<(), AuthError> {
+        if !proof.remembered {
+            self.verifier
+                .remember(&proof.checked)
+                .await
+                .map_err(refusal)?;
+            proof.remembered = true;
+        }
+        Ok(())
     }
 
     /// The proof algorithms, as the challenge's `algs` lists them.

@@ -103,7 +103,7 @@ struct Authenticated {
     /// response future, which every request moves several times, and is rarely there.
     renew: Option<Box<BearerToken>>,
     /// The proof of a DPoP request, for handlers. Boxed: most requests have none.
-    proof: Option<Box<crate::dpop::DpopProof>>,
+    proof: Option<Box<dpop::AcceptedProof>>,
 }
 
 /// What a verified request's response needs on its way out.
@@ -123,12 +123,13 @@ impl Authenticated {
             extensions.insert(token);
         }
         let mut nonce = None;
-        if let Some(proof) = self.proof {
+        if let Some(accepted) = self.proof {
+            let proof = accepted.checked.proof;
             nonce = proof
                 .next_nonce()
                 .and_then(|next| http::HeaderValue::from_str(next).ok())
                 .map(Box::new);
-            extensions.insert(*proof);
+            extensions.insert(proof);
         }
         WayOut {
             renew: self.renew,

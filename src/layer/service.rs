@@ -223,6 +223,14 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         extensions: &mut http::Extensions,
         span: &DecisionSpan,
     ) -> Option<Result<(), Rejection>> {
+        if authenticated
+            .proof
+            .as_ref()
+            .is_some_and(|proof| !proof.remembered)
+        {
+            // The proof's replay check waits for the store.
+            return None;
+        }
         let (Some(checks), Some(facts)) = (&self.checks, &authenticated.facts) else {
             return Some(Ok(()));
         };
@@ -320,6 +328,11 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
                 }
             }
         };
+        if let (Some(dpop), Some(proof)) = (&self.dpop, authenticated.proof.as_deref_mut())
+            && let Err(error) = dpop.remember(proof).await
+        {
+            return Err(self.reject(&error, None, request, span));
+        }
         if let (Some(checks), Some(facts)) = (&self.checks, authenticated.facts.take()) {
             match checks.run(&facts, span, after_check_now).await {
                 Ok(insert_user) => checks.insert(request.extensions_mut(), insert_user, facts),

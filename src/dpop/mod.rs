@@ -15,8 +15,12 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let verifier = DpopVerifier::builder().build()?;
-//! let refused = verifier.verify("not.a.proof", &Method::GET, "https://api.example.com/orders", None);
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! let refused = verifier
+//!     .verify("not.a.proof", &Method::GET, "https://api.example.com/orders", None)
+//!     .await;
 //! assert!(matches!(refused, Err(DpopError::Malformed(_))));
+//! # });
 //! # Ok(())
 //! # }
 //! ```
@@ -36,11 +40,18 @@ use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use futures_util::future::BoxFuture;
+
 use crate::clock::Clock;
-use crate::error::ConfigError;
+use crate::error::{BoxError, ConfigError};
 use crate::jws::decode_base64url;
 use crate::keys::{Key, crypto_provider, prepare_key};
 use crate::request::RequestHead;
+
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use redis::{DEFAULT_DPOP_REDIS_PREFIX, RedisDpopReplayStore};
 
 /// The request header that carries a proof.
 pub const DPOP_HEADER: &str = "dpop";
@@ -117,6 +128,9 @@ pub enum DpopError {
     /// The verifier cannot remember one more `jti` (every remembered one still in its
     /// window), so it cannot tell a replay: refused rather than accepted unchecked.
     ReplayCacheFull,
+    /// The replay store failed or did not answer in time: refused rather than accepted
+    /// unchecked.
+    ReplayStoreUnavailable,
 }
 
 impl DpopError {
@@ -140,6 +154,7 @@ impl DpopError {
             Self::AccessTokenHashMismatch => "ath does not match the access token",
             Self::NonceRequired => "nonce missing or stale",
             Self::ReplayCacheFull => "replay cache full",
+            Self::ReplayStoreUnavailable => "replay store unavailable",
         }
     }
 }
@@ -201,9 +216,33 @@ struct Shared {
     max_skew: u64,
     clock: Clock,
     provider: &'static CryptoProvider,
-    seen: Mutex<Seen>,
-    replay_capacity: usize,
+    replay: Replay,
     nonces: Option<Nonces>,
+}
+
+/// Where the `jti`s accepted are remembered.
+enum Replay {
+    /// In this process: every clone of the verifier shares it.
+    Memory { seen: Mutex<Seen>, capacity: usize },
+    /// In a store every instance shares.
+    Store {
+        store: Arc<dyn DpopReplayStore>,
+        timeout: Duration,
+    },
+}
+
+/// Where a [`DpopVerifier`] remembers the proofs it accepted, when the instances of an
+/// application must refuse each other's replays: [`RedisDpopReplayStore`] (feature `redis`),
+/// or your own.
+pub trait DpopReplayStore: Send + Sync + 'static {
+    /// Records `id` (the SHA-256 of a proof's key thumbprint and `jti`) for `ttl`, atomically:
+    /// `Ok(true)` when it was not recorded yet, `Ok(false)` when it was (a replay). An error
+    /// refuses the proof with a 503: a proof is never taken unchecked.
+    fn remember<'a>(
+        &'a self,
+        id: &'a [u8; 32],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, BoxError>>;
 }
 
 /// Server nonces (RFC 9449 §8) made from a secret and the time, so that every instance
@@ -278,6 +317,8 @@ pub struct DpopVerifierBuilder {
     replay_capacity: usize,
     /// The nonce secret and period; never in `Debug`.
     nonces: Option<(Vec<u8>, Duration)>,
+    replay_store: Option<Arc<dyn DpopReplayStore>>,
+    replay_timeout: Duration,
 }
 
 impl fmt::Debug for DpopVerifierBuilder {
@@ -317,6 +358,22 @@ impl DpopVerifierBuilder {
     /// ([`DpopError::ReplayCacheFull`]) rather than accepted without a replay check.
     pub fn replay_capacity(mut self, capacity: usize) -> Self {
         self.replay_capacity = capacity;
+        self
+    }
+
+    /// Remembers accepted proofs in `store` instead of this process's memory, so that every
+    /// instance sharing it refuses a proof another one accepted (a [`RedisDpopReplayStore`],
+    /// say). Checks then wait for the store, at most [`replay_timeout`](Self::replay_timeout);
+    /// a store that fails or is late refuses the proof (503). Default: the memory.
+    pub fn replay_store(mut self, store: impl DpopReplayStore) -> Self {
+        self.replay_store = Some(Arc::new(store));
+        self
+    }
+
+    /// How long a replay check waits for the [replay store](Self::replay_store). Default:
+    /// [`DEFAULT_BACKEND_TIMEOUT`](crate::layer::DEFAULT_BACKEND_TIMEOUT).
+    pub fn replay_timeout(mut self, timeout: Duration) -> Self {
+        self.replay_timeout = timeout;
         self
     }
 
@@ -370,7 +427,8 @@ impl DpopVerifierBuilder {
                 })
             }
         };
-        if self.max_age.as_secs() == 0 || self.replay_capacity == 0 {
+        if self.max_age.as_secs() == 0 || self.replay_capacity == 0 || self.replay_timeout.is_zero()
+        {
             return Err(ConfigError::InvalidDpop(
                 "a DPoP window of under a second, or no room to remember a jti, cannot work"
                     .to_owned(),
@@ -383,8 +441,16 @@ impl DpopVerifierBuilder {
                 max_skew: self.max_skew.as_secs(),
                 clock: self.clock,
                 provider: crypto_provider()?,
-                seen: Mutex::new(Seen::default()),
-                replay_capacity: self.replay_capacity,
+                replay: match self.replay_store {
+                    Some(store) => Replay::Store {
+                        store,
+                        timeout: self.replay_timeout,
+                    },
+                    None => Replay::Memory {
+                        seen: Mutex::new(Seen::default()),
+                        capacity: self.replay_capacity,
+                    },
+                },
                 nonces,
             }),
         })
@@ -521,6 +587,8 @@ impl DpopVerifier {
             clock: Clock::default(),
             replay_capacity: DEFAULT_DPOP_REPLAY_CAPACITY,
             nonces: None,
+            replay_store: None,
+            replay_timeout: crate::checks::DEFAULT_BACKEND_TIMEOUT,
         }
     }
 
@@ -552,14 +620,30 @@ impl DpopVerifier {
     /// Checks `proof` for a request of `method` to `uri` (its absolute URI as the client
     /// addressed it, `https://api.example.com/orders?page=2`; query and fragment are ignored),
     /// presenting `access_token` (none at a token endpoint). A proof that passes is remembered
-    /// for the window: the same `jti` is refused after.
-    pub fn verify(
+    /// for the window, in memory or in the [replay store](DpopVerifierBuilder::replay_store):
+    /// the same `jti` is refused after. With the memory, the future is ready at its first
+    /// poll.
+    pub async fn verify(
         &self,
         proof: &str,
         method: &Method,
         uri: &str,
         access_token: Option<&str>,
     ) -> Result<DpopProof, DpopError> {
+        let checked = self.check(proof, method, uri, access_token)?;
+        self.remember(&checked).await?;
+        Ok(checked.proof)
+    }
+
+    /// Every check of [`verify`](Self::verify) but the replay check, which
+    /// [`remember_now`](Self::remember_now) or [`remember`](Self::remember) makes.
+    pub(crate) fn check(
+        &self,
+        proof: &str,
+        method: &Method,
+        uri: &str,
+        access_token: Option<&str>,
+    ) -> Result<CheckedProof, DpopError> {
         if proof.len() > MAX_PROOF_LEN {
             return Err(DpopError::Malformed("longer than 8 KiB"));
         }
@@ -645,46 +729,99 @@ impl DpopVerifier {
             .max(now)
             .saturating_add(self.shared.max_age)
             .saturating_add(1);
-        self.remember(&thumbprint, &claims.jti, now, until)?;
-        Ok(DpopProof {
-            thumbprint,
-            jti: claims.jti,
-            iat: claims.iat.floor() as u64,
-            next_nonce,
-        })
-    }
-
-    /// Records `jti` of the key `thumbprint` until `until`; a `jti` already there is a replay.
-    fn remember(&self, thumbprint: &str, jti: &str, now: u64, until: u64) -> Result<(), DpopError> {
         let mut digest = Sha256::new();
         digest.update(thumbprint.as_bytes());
         digest.update([0]);
-        digest.update(jti.as_bytes());
-        let id: [u8; 32] = digest.finalize().into();
-        // Nothing panics while the lock is held: a poisoned one holds consistent state.
-        let mut seen = self
-            .shared
-            .seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if seen.until.get(&id).is_some_and(|&held| held > now) {
-            return Err(DpopError::Replayed);
+        digest.update(claims.jti.as_bytes());
+        Ok(CheckedProof {
+            replay_id: digest.finalize().into(),
+            now,
+            until,
+            proof: DpopProof {
+                thumbprint,
+                jti: claims.jti,
+                iat: claims.iat.floor() as u64,
+                next_nonce,
+            },
+        })
+    }
+
+    /// The replay check of a checked proof, when it is answered without waiting (the memory);
+    /// `None` with a replay store.
+    pub(crate) fn remember_now(&self, checked: &CheckedProof) -> Option<Result<(), DpopError>> {
+        match &self.shared.replay {
+            Replay::Memory { seen, capacity } => Some(remember_in(seen, *capacity, checked)),
+            Replay::Store { .. } => None,
         }
-        if seen.until.len() >= self.shared.replay_capacity {
-            seen.until.retain(|_, held| *held > now);
-            if seen.until.len() >= self.shared.replay_capacity {
+    }
+
+    /// The replay check of a checked proof: the `jti` is recorded, or it was already.
+    pub(crate) async fn remember(&self, checked: &CheckedProof) -> Result<(), DpopError> {
+        let (store, timeout) = match &self.shared.replay {
+            Replay::Memory { seen, capacity } => return remember_in(seen, *capacity, checked),
+            Replay::Store { store, timeout } => (store, *timeout),
+        };
+        let ttl = Duration::from_secs(checked.until.saturating_sub(checked.now).max(1));
+        let answer = tokio::time::timeout(timeout, store.remember(&checked.replay_id, ttl)).await;
+        match answer {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(DpopError::Replayed),
+            Ok(Err(cause)) => {
+                tracing::error!(target: "tower_jwt_auth", %cause, "DPoP replay store failed");
+                Err(DpopError::ReplayStoreUnavailable)
+            }
+            Err(_) => {
                 tracing::error!(
                     target: "tower_jwt_auth",
-                    capacity = self.shared.replay_capacity,
-                    "DPoP replay cache full: proofs are refused until some leave the window; \
-                     raise replay_capacity"
+                    timeout_ms = timeout.as_millis() as u64,
+                    "DPoP replay store timed out"
                 );
-                return Err(DpopError::ReplayCacheFull);
+                Err(DpopError::ReplayStoreUnavailable)
             }
         }
-        seen.until.insert(id, until);
-        Ok(())
     }
+}
+
+/// A proof that passed every check but the replay check.
+pub(crate) struct CheckedProof {
+    pub(crate) proof: DpopProof,
+    /// The SHA-256 of the key's thumbprint and the `jti`: what the replay check records.
+    replay_id: [u8; 32],
+    now: u64,
+    /// When the proof can no longer pass the age check.
+    until: u64,
+}
+
+/// Records a checked proof in the memory; a `jti` already there is a replay.
+fn remember_in(
+    seen: &Mutex<Seen>,
+    capacity: usize,
+    checked: &CheckedProof,
+) -> Result<(), DpopError> {
+    let now = checked.now;
+    // Nothing panics while the lock is held: a poisoned one holds consistent state.
+    let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+    if seen
+        .until
+        .get(&checked.replay_id)
+        .is_some_and(|&held| held > now)
+    {
+        return Err(DpopError::Replayed);
+    }
+    if seen.until.len() >= capacity {
+        seen.until.retain(|_, held| *held > now);
+        if seen.until.len() >= capacity {
+            tracing::error!(
+                target: "tower_jwt_auth",
+                capacity,
+                "DPoP replay cache full: proofs are refused until some leave the window; \
+                 raise replay_capacity"
+            );
+            return Err(DpopError::ReplayCacheFull);
+        }
+    }
+    seen.until.insert(checked.replay_id, checked.until);
+    Ok(())
 }
 
 /// The length of `header.claims` in a proof that has three segments.
