@@ -27,6 +27,14 @@
 //! that is a URL), and every refusal's challenge points there (`resource_metadata`). The
 //! resource identifier is `RESOURCE_URL`, or the address it listens on.
 //!
+//! It takes DPoP-bound tokens (RFC 9449) as well as bearer tokens: a login or refresh request
+//! that carries a `DPoP` proof gets a pair bound to the proof's key (`"token_type": "DPoP"`,
+//! and no session cookie, which would be a bearer credential of the same login), an invalid
+//! proof gets 400 `invalid_dpop_proof`, and the protected routes take `Authorization: DPoP`
+//! with a fresh proof. Proofs name the URL clients use: `RESOURCE_URL`'s origin when it is set,
+//! else the request's `Host`. With `REDIS_URL`, the proofs seen are remembered in Redis, so
+//! several instances refuse each other's replays.
+//!
 //! The users: `alice` / `alice-password`, `admin` / `admin-password`, and `carol` /
 //! `carol-password`, whose account is inactive (403 `inactive_user`).
 //!
@@ -79,10 +87,12 @@ use serde_json::{Map, Value, json};
 use tower_jwt_auth::{
     Algorithm, Claims, CurrentUser, RequireRoles, RequireScope, TokenSource,
     claims::NumericDate,
+    dpop::{DpopVerifier, RequestOrigin},
     env::{EnvConfig, EnvError},
+    error::{RequestHead, SessionError},
     guard::{ClaimPath, Grants, scope_list_contains},
     issuer::{DISCOVERY_PATH, JWKS_PATH, JwtIssuer, SigningKey},
-    layer::JwtLayerBuilder,
+    layer::{DpopMode, JwtLayerBuilder},
     refresh::{
         DEFAULT_REFRESH_CAPACITY, DEFAULT_REFRESH_TOKENS_PER_SUBJECT, MemoryRefreshStore,
         RefreshStore, Sessions,
@@ -186,6 +196,62 @@ struct AppState {
     directory: Directory,
     /// `/web/note`: one note per user.
     notes: Mutex<HashMap<String, String>>,
+    /// Checks the DPoP proofs of logins and refreshes, and of the protected routes.
+    dpop: Dpop,
+}
+
+/// DPoP as the demo checks it: the verifier (its replay memory shared by every route) and
+/// where the URL a proof names comes from.
+#[derive(Clone)]
+struct Dpop {
+    verifier: DpopVerifier,
+    origin: RequestOrigin,
+}
+
+impl Dpop {
+    /// Proofs name `RESOURCE_URL`'s origin when it is set (behind a proxy, the request's own
+    /// `Host` is not what clients use), else the request's; they are remembered in the Redis
+    /// of `REDIS_URL`, else in memory.
+    fn new(
+        resource_url: Option<&str>,
+        #[cfg(feature = "redis")] redis_url: Option<&str>,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let origin = match resource_url {
+            Some(url) => {
+                let uri: axum::http::Uri = url
+                    .parse()
+                    .map_err(|error| format!("RESOURCE_URL={url:?} is not a URL: {error}"))?;
+                let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+                    return Err(format!("RESOURCE_URL={url:?} is not an absolute URL").into());
+                };
+                RequestOrigin::fixed(&format!("{scheme}://{authority}"))?
+            }
+            None => RequestOrigin::Direct,
+        };
+        let verifier = DpopVerifier::builder();
+        #[cfg(feature = "redis")]
+        let verifier = match redis_url {
+            Some(url) => verifier.replay_store(
+                tower_jwt_auth::dpop::RedisDpopReplayStore::connect_lazy(url)?,
+            ),
+            None => verifier,
+        };
+        Ok(Self {
+            verifier: verifier.build()?,
+            origin,
+        })
+    }
+
+    /// The proof of a login or refresh request: none without a `DPoP` header.
+    async fn of(
+        &self,
+        method: &Method,
+        uri: &axum::http::Uri,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<Option<tower_jwt_auth::dpop::DpopProof>, SessionError> {
+        let head = RequestHead::new(method, uri, headers);
+        Ok(self.verifier.verify_request(&head, &self.origin).await?)
+    }
 }
 
 /// The "users" resource of `/api/users`, and who the user lookup finds: a token whose user was
@@ -260,17 +326,34 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // The resource identifier clients see in the RFC 9728 metadata: `RESOURCE_URL`, or the
     // address the demo listens on.
-    let resource = match std::env::var("RESOURCE_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => format!("http://{}", reachable(local)),
+    let resource_url = std::env::var("RESOURCE_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty());
+    let resource = match &resource_url {
+        Some(url) => url.clone(),
+        None => format!("http://{}", reachable(local)),
     };
+    #[cfg(feature = "redis")]
+    let redis_url = std::env::var("REDIS_URL").ok();
+    let dpop = Dpop::new(
+        resource_url.as_deref(),
+        #[cfg(feature = "redis")]
+        redis_url.as_deref(),
+    )?;
     let app = match std::env::var("REDIS_URL") {
         #[cfg(feature = "redis")]
         Ok(url) => {
             tracing::info!("revocations and refresh tokens in Redis");
             let revocations = tower_jwt_auth::revocation::RedisRevocationStore::connect_lazy(&url)?;
             let refresh_tokens = tower_jwt_auth::refresh::RedisRefreshStore::sharing(&revocations);
-            app(&config, signing_key, revocations, refresh_tokens, &resource)?
+            app(
+                &config,
+                signing_key,
+                revocations,
+                refresh_tokens,
+                &resource,
+                dpop,
+            )?
         }
         #[cfg(not(feature = "redis"))]
         Ok(_) => {
@@ -279,11 +362,25 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                  tokens in memory"
             );
             let (revocations, refresh_tokens) = memory_stores()?;
-            app(&config, signing_key, revocations, refresh_tokens, &resource)?
+            app(
+                &config,
+                signing_key,
+                revocations,
+                refresh_tokens,
+                &resource,
+                dpop,
+            )?
         }
         Err(_) => {
             let (revocations, refresh_tokens) = memory_stores()?;
-            app(&config, signing_key, revocations, refresh_tokens, &resource)?
+            app(
+                &config,
+                signing_key,
+                revocations,
+                refresh_tokens,
+                &resource,
+                dpop,
+            )?
         }
     };
     tracing::info!("demo API listening on http://{local}");
@@ -326,6 +423,7 @@ fn app(
     revocations: impl RevocationStore + Clone,
     refresh_tokens: impl RefreshStore,
     resource: &str,
+    dpop: Dpop,
 ) -> Result<Router, tower_jwt_auth::error::ConfigError> {
     // Every challenge points at the metadata, served below.
     let metadata_url = ProtectedResourceMetadata::new(resource).metadata_url()?;
@@ -411,9 +509,12 @@ fn app(
             .session_cookie(SessionCookie::new().name(cookie_name.clone())),
         None => builder,
     };
+    // The routes users call take DPoP-bound tokens too; the load routes stay bearer only.
     let verification = || {
         let directory = directory.clone();
         let builder = rules()
+            .dpop(DpopMode::Allowed, dpop.verifier.clone())
+            .dpop_origin(dpop.origin.clone())
             .revocations(revocations.clone())
             .user_lookup(move |sub: String| {
                 let found = directory
@@ -609,6 +710,7 @@ fn app(
         sessions,
         directory,
         notes: Mutex::new(HashMap::new()),
+        dpop,
     });
     // Guards sit inside the JWT layer: `route_layer` wraps what was added before it, so the
     // layer added last runs first and the guards see verified claims.
@@ -717,9 +819,20 @@ async fn index() -> Html<&'static str> {
 
 /// The token pair in the body for API clients, and the same claims in the session cookie for
 /// the page.
-async fn login(State(state): State<Arc<AppState>>, Json(body): Json<Value>) -> Response {
+async fn login(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let Some(sessions) = &state.sessions else {
         return login_unavailable();
+    };
+    // An invalid proof is refused, never answered with an unbound pair.
+    let proof = match state.dpop.of(&method, &uri, &headers).await {
+        Ok(proof) => proof,
+        Err(refused) => return refused.into_response(),
     };
     let (Some(username), Some(password)) = (body["username"].as_str(), body["password"].as_str())
     else {
@@ -748,6 +861,13 @@ async fn login(State(state): State<Arc<AppState>>, Json(body): Json<Value>) -> R
         );
     }
     let mut claims = user.claims();
+    if let Some(proof) = proof {
+        // No session cookie: it would be a bearer credential of the bound login.
+        return match sessions.login_bound(&claims, &proof).await {
+            Ok(pair) => pair.into_response(),
+            Err(failure) => failure.into_response(),
+        };
+    }
     match sessions.login(&claims).await {
         Ok(pair) => {
             // The cookie belongs to the same login as the pair: logging out of either ends both.
@@ -760,14 +880,25 @@ async fn login(State(state): State<Arc<AppState>>, Json(body): Json<Value>) -> R
 
 /// Rotates a refresh token, asking the directory first: a deleted or inactive user's login
 /// ends here (400 `invalid_grant`), and the roles are read afresh.
-async fn refresh(State(state): State<Arc<AppState>>, Json(body): Json<Value>) -> Response {
+/// A session bound to a DPoP key needs a proof by that key.
+async fn refresh(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let Some(sessions) = &state.sessions else {
         return login_unavailable();
+    };
+    let proof = match state.dpop.of(&method, &uri, &headers).await {
+        Ok(proof) => proof,
+        Err(refused) => return refused.into_response(),
     };
     let refresh_token = body["refresh_token"].as_str().unwrap_or_default();
     let directory = state.directory.clone();
     let renewed = sessions
-        .rotate_with(refresh_token, |subject, _stored| {
+        .rotate_bound_with(refresh_token, proof.as_ref(), |subject, _stored| {
             let listed = directory
                 .lock()
                 .map(|users| users.contains(&subject))

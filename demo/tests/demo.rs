@@ -1193,6 +1193,7 @@ async fn demo_describes_itself_as_a_protected_resource_and_its_refusals_point_th
             "scopes_supported": ["users:read", "users:write"],
             "bearer_methods_supported": ["header"],
             "resource_name": "tower-jwt-auth demo",
+            "dpop_signing_alg_values_supported": ["ES256", "ES384", "EdDSA", "PS256", "RS256"],
         })
     );
     let refused = send(
@@ -1207,5 +1208,167 @@ async fn demo_describes_itself_as_a_protected_resource_and_its_refusals_point_th
     assert!(
         challenge.ends_with(&format!(r#"resource_metadata="{metadata_url}""#)),
         "{challenge}"
+    );
+}
+
+#[path = "../../tests/common/dpop_client.rs"]
+mod dpop_client;
+
+/// A DPoP proof by `key` for `method` on `url`, with the hash of `token` when given.
+fn dpop_proof(
+    key: &dpop_client::ClientKey,
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+) -> String {
+    use sha2::Digest;
+    let mut claims = json!({
+        "jti": common::b64(rand_bytes()),
+        "htm": method,
+        "htu": url,
+        "iat": common::now(),
+    });
+    if let Some(token) = token {
+        claims["ath"] = json!(dpop_client::b64(&sha2::Sha256::digest(token.as_bytes())));
+    }
+    dpop_client::proof(key, &claims)
+}
+
+fn rand_bytes() -> [u8; 16] {
+    let mut bytes = [0; 16];
+    for byte in &mut bytes {
+        *byte = rand::random();
+    }
+    bytes
+}
+
+/// RFC 9449 end to end over real HTTP: a login with a proof gets a bound pair and no cookie,
+/// the protected routes take the token only with its key's proof, a refresh needs that key,
+/// and a bad proof at the login is refused rather than answered with an unbound token.
+#[tokio::test]
+async fn demo_binds_a_login_to_its_dpop_key_from_login_to_refresh() {
+    let demo = start_demo().await;
+    let key = dpop_client::ClientKey::p256();
+    let login_url = format!("{}/auth/login", demo.base);
+    let credentials = json!({ "username": "alice", "password": "alice-password" });
+    let proof = dpop_proof(&key, "POST", &login_url, None);
+    let reply = send(
+        "POST",
+        &login_url,
+        &[("dpop", &proof)],
+        Some(credentials.clone()),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["token_type"], "DPoP");
+    assert!(reply.set_cookies().is_empty(), "{:?}", reply.set_cookies());
+    let access = reply.body["access_token"].as_str().unwrap().to_owned();
+    let refresh_token = reply.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(common::payload(&access)["cnf"]["jkt"], key.jwk().1);
+
+    // The same proof again at the login: a replay.
+    let replayed = send(
+        "POST",
+        &login_url,
+        &[("dpop", &proof)],
+        Some(credentials.clone()),
+    )
+    .await;
+    assert_eq!(
+        replayed.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        replayed.body
+    );
+    assert_eq!(replayed.body["code"], "invalid_dpop_proof");
+
+    let me = format!("{}/auth/me", demo.base);
+    let with_proof = send(
+        "GET",
+        &me,
+        &[
+            ("authorization", &format!("DPoP {access}")),
+            ("dpop", &dpop_proof(&key, "GET", &me, Some(&access))),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(with_proof.status, StatusCode::OK, "{}", with_proof.body);
+    assert_eq!(with_proof.body["sub"], "alice");
+    let as_bearer = send(
+        "GET",
+        &me,
+        &[("authorization", &format!("Bearer {access}"))],
+        None,
+    )
+    .await;
+    assert_eq!(
+        as_bearer.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        as_bearer.body
+    );
+    assert_eq!(as_bearer.body["description"], "jwt bound to a DPoP key");
+    let thief = dpop_client::ClientKey::ed25519();
+    let stolen = send(
+        "GET",
+        &me,
+        &[
+            ("authorization", &format!("DPoP {access}")),
+            ("dpop", &dpop_proof(&thief, "GET", &me, Some(&access))),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(stolen.status, StatusCode::UNAUTHORIZED, "{}", stolen.body);
+    assert_eq!(stolen.body["description"], "DPoP key binding invalid");
+
+    // A refresh: without a proof, or with another key's, refused and nothing used up; with
+    // the key's, a new bound pair.
+    let refresh_url = format!("{}/auth/refresh", demo.base);
+    let body = json!({ "refresh_token": refresh_token });
+    let bare = send("POST", &refresh_url, &[], Some(body.clone())).await;
+    assert_eq!(bare.status, StatusCode::BAD_REQUEST, "{}", bare.body);
+    assert_eq!(bare.body["code"], "invalid_dpop_proof");
+    let other = dpop_proof(&thief, "POST", &refresh_url, None);
+    let other = send(
+        "POST",
+        &refresh_url,
+        &[("dpop", &other)],
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::BAD_REQUEST, "{}", other.body);
+    assert_eq!(other.body["code"], "invalid_dpop_proof");
+    let proof = dpop_proof(&key, "POST", &refresh_url, None);
+    let renewed = send("POST", &refresh_url, &[("dpop", &proof)], Some(body)).await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
+    assert_eq!(renewed.body["token_type"], "DPoP");
+    let next = renewed.body["access_token"].as_str().unwrap();
+    assert_eq!(common::payload(next)["cnf"]["jkt"], key.jwk().1);
+
+    // A login whose proof names another URL is refused, not answered with an unbound pair.
+    let wrong = dpop_proof(&key, "POST", &format!("{}/elsewhere", demo.base), None);
+    let refused = send("POST", &login_url, &[("dpop", &wrong)], Some(credentials)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(
+        refused.body,
+        json!({
+            "code": "invalid_dpop_proof",
+            "description": "invalid DPoP proof: htu does not match the request URI"
+        })
+    );
+    // The metadata says DPoP is taken.
+    let metadata = send(
+        "GET",
+        &format!("{}/.well-known/oauth-protected-resource", demo.base),
+        &[],
+        None,
+    )
+    .await;
+    assert!(
+        metadata.body["dpop_signing_alg_values_supported"]
+            .as_array()
+            .is_some_and(|algs| algs.contains(&json!("ES256")))
     );
 }

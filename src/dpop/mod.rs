@@ -635,6 +635,27 @@ impl DpopVerifier {
         Ok(checked.proof)
     }
 
+    /// Checks the proof of a request to a token endpoint (a login, a refresh), where there is
+    /// no access token yet: `None` when the request has no `DPoP` header (the client wants
+    /// bearer tokens), the proof when it has a valid one, and the refusal otherwise, which
+    /// the endpoint must answer (a [`SessionError`](crate::error::SessionError) converts from
+    /// it: 400 `invalid_dpop_proof`) rather than issue an unbound token. `origin` rebuilds the
+    /// URI the proof's `htu` must name.
+    pub async fn verify_request(
+        &self,
+        request: &RequestHead<'_>,
+        origin: &RequestOrigin,
+    ) -> Result<Option<DpopProof>, DpopError> {
+        if !request.headers().contains_key(DPOP_HEADER) {
+            return Ok(None);
+        }
+        let proof = Self::proof_in(request.headers())?;
+        let uri = origin.target_uri(request).ok_or(DpopError::UriMismatch)?;
+        self.verify(proof, request.method(), &uri, None)
+            .await
+            .map(Some)
+    }
+
     /// Every check of [`verify`](Self::verify) but the replay check, which
     /// [`remember_now`](Self::remember_now) or [`remember`](Self::remember) makes.
     pub(crate) fn check(

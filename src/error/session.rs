@@ -68,13 +68,23 @@ pub enum SessionError {
     /// The refresh store, the revocation store or the `rotate_with` callback failed or timed
     /// out.
     Unavailable(crate::error::BoxError),
+    /// The request's DPoP proof is invalid (RFC 9449 §5): a login is refused rather than
+    /// answered with an unbound token, and the refresh of a session bound to a key needs that
+    /// key's proof.
+    InvalidDpopProof(crate::dpop::DpopError),
+    /// The refresh of a session bound to a DPoP key came with a proof by another key.
+    DpopKeyMismatch,
 }
 
 impl SessionError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidGrant | Self::RefreshReused | Self::Refused => StatusCode::BAD_REQUEST,
+            Self::InvalidGrant
+            | Self::RefreshReused
+            | Self::Refused
+            | Self::InvalidDpopProof(_)
+            | Self::DpopKeyMismatch => StatusCode::BAD_REQUEST,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::MissingSubject | Self::Issue(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -84,6 +94,7 @@ impl SessionError {
     pub fn code(&self) -> Option<&'static str> {
         match self {
             Self::InvalidGrant | Self::RefreshReused | Self::Refused => Some("invalid_grant"),
+            Self::InvalidDpopProof(_) | Self::DpopKeyMismatch => Some("invalid_dpop_proof"),
             Self::Unavailable(_) => AuthError::BackendUnavailable.code(),
             Self::MissingSubject | Self::Issue(_) => None,
         }
@@ -95,6 +106,10 @@ impl SessionError {
             Self::InvalidGrant => "Invalid refresh token.".into(),
             Self::RefreshReused => "Refresh token already used; the session is revoked.".into(),
             Self::Refused => "The session can no longer be renewed.".into(),
+            Self::InvalidDpopProof(error) => {
+                AuthError::InvalidDpopProof(error.clone()).description()
+            }
+            Self::DpopKeyMismatch => "DPoP proof key is not the session's key".into(),
             Self::Unavailable(_) => AuthError::BackendUnavailable.description(),
             Self::MissingSubject | Self::Issue(_) => AuthError::KeyUnavailable.description(),
         }
@@ -147,6 +162,20 @@ impl std::error::Error for SessionError {
 impl From<IssueError> for SessionError {
     fn from(error: IssueError) -> Self {
         Self::Issue(error)
+    }
+}
+
+impl From<crate::dpop::DpopError> for SessionError {
+    /// A proof that cannot be checked (its replay check failed) is a 503; any other refusal a
+    /// 400 `invalid_dpop_proof`.
+    fn from(error: crate::dpop::DpopError) -> Self {
+        use crate::dpop::DpopError;
+        match error {
+            DpopError::ReplayCacheFull | DpopError::ReplayStoreUnavailable => {
+                Self::Unavailable(error.to_string().into())
+            }
+            error => Self::InvalidDpopProof(error),
+        }
     }
 }
 

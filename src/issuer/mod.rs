@@ -344,6 +344,23 @@ impl JwtIssuer {
         self.issue_object(claims, lifetime)
     }
 
+    /// Like [`issue`](Self::issue), bound to the key of `proof`, the DPoP proof of the token
+    /// request: the token carries `cnf.jkt` (RFC 9449 §6.1), replacing any `cnf` of `claims`,
+    /// and a layer with [DPoP](crate::layer::JwtLayerBuilder::dpop) takes it only with a proof
+    /// by that key.
+    pub fn issue_bound(
+        &self,
+        claims: &impl Serialize,
+        proof: &crate::dpop::DpopProof,
+    ) -> Result<IssuedToken, IssueError> {
+        let mut claims = claims_object(claims)?;
+        claims.insert(
+            "cnf".into(),
+            serde_json::json!({ "jkt": proof.thumbprint() }),
+        );
+        self.issue_object(claims, self.shared.lifetime)
+    }
+
     /// The access token lifetime.
     pub fn access_lifetime(&self) -> Duration {
         self.shared.lifetime

@@ -29,6 +29,7 @@ use serde_json::{Map, Value};
 
 use crate::checks::DEFAULT_BACKEND_TIMEOUT;
 use crate::clock::unix_millis;
+use crate::dpop::{DpopError, DpopProof};
 use crate::error::BoxError;
 use crate::error::{ConfigError, SessionError};
 use crate::issuer::{JwtIssuer, claims_object, random_base64url};
@@ -54,17 +55,21 @@ pub(crate) use store::{family_revoked_by_subject, hash_refresh_token};
 /// How long a login's refresh tokens work when nothing else is configured.
 pub const DEFAULT_REFRESH_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
-/// The registered claims the issuer and the sessions set themselves; they are not stored with a
-/// refresh token.
-const REGISTERED: [&str; 8] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid"];
+/// The claims the issuer and the sessions set themselves: the registered ones, and `cnf`, the
+/// DPoP key a session is bound to ([`Sessions::login_bound`]). What callers give under these
+/// names is dropped.
+const REGISTERED: [&str; 9] = [
+    "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "cnf",
+];
 
 /// The longest refresh token looked up; ours are 43 characters.
 const MAX_REFRESH_TOKEN_LEN: usize = 512;
 
 /// An access token and a refresh token, as a token endpoint answers them (RFC 6749 §5.1).
 ///
-/// Serializes exactly as `{"access_token","refresh_token","token_type":"Bearer","expires_in"}`,
-/// `expires_in` being the access token's lifetime in seconds. As a response it is that JSON with
+/// Serializes exactly as `{"access_token","refresh_token","token_type":"Bearer","expires_in"}`
+/// (`"token_type":"DPoP"` for an access token bound to a DPoP key), `expires_in` being the
+/// access token's lifetime in seconds. As a response it is that JSON with
 /// `Cache-Control: no-store`. `Debug` does not show the tokens.
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct TokenPair {
@@ -92,6 +97,11 @@ impl TokenPair {
     /// The access token's lifetime in seconds.
     pub fn expires_in(&self) -> u64 {
         self.expires_in
+    }
+
+    /// `Bearer`, or `DPoP` for an access token bound to a DPoP key.
+    pub fn token_type(&self) -> &str {
+        self.token_type
     }
 
     /// The access token's `jti`.
@@ -283,6 +293,28 @@ impl Sessions {
     ///
     /// `claims` must be a JSON object with a string `sub`, else [`SessionError::MissingSubject`].
     pub async fn login(&self, claims: &impl Serialize) -> Result<TokenPair, SessionError> {
+        self.start(claims, None).await
+    }
+
+    /// Like [`login`](Self::login), binding the session to the key of `proof` (RFC 9449 §5),
+    /// the login request's DPoP proof, checked by
+    /// [`DpopVerifier::verify_request`](crate::dpop::DpopVerifier::verify_request): every
+    /// access token of the session carries `cnf.jkt`, the pair says `"token_type": "DPoP"`,
+    /// and the refresh tokens are bound too: a refresh needs a proof by the same key
+    /// ([`rotate_bound`](Self::rotate_bound)).
+    pub async fn login_bound(
+        &self,
+        claims: &impl Serialize,
+        proof: &DpopProof,
+    ) -> Result<TokenPair, SessionError> {
+        self.start(claims, Some(proof.thumbprint())).await
+    }
+
+    async fn start(
+        &self,
+        claims: &impl Serialize,
+        jkt: Option<&str>,
+    ) -> Result<TokenPair, SessionError> {
         let mut claims = claims_object(claims)?;
         let Some(Value::String(subject)) = claims.remove("sub") else {
             return Err(SessionError::MissingSubject);
@@ -293,7 +325,11 @@ impl Sessions {
             issued_at: now,
             expires_at: now.saturating_add(self.shared.refresh_lifetime.as_secs()),
         };
-        let (pair, record) = self.new_pair(subject, strip_registered(claims), &family, now)?;
+        let mut claims = strip_registered(claims);
+        if let Some(jkt) = jkt {
+            claims.insert("cnf".into(), confirmation(jkt));
+        }
+        let (pair, record) = self.new_pair(subject, claims, jkt, &family, now)?;
         self.bounded(self.shared.store.insert(&record)).await?;
         Ok(pair)
     }
@@ -307,8 +343,26 @@ impl Sessions {
     /// A token used twice revokes its whole family and fails with
     /// [`SessionError::RefreshReused`]; an unknown, expired or revoked one fails with
     /// [`SessionError::InvalidGrant`].
+    ///
+    /// The refresh token of a session bound to a DPoP key is refused here
+    /// ([`SessionError::InvalidDpopProof`]): see [`rotate_bound`](Self::rotate_bound).
     pub async fn rotate(&self, refresh_token: &str) -> Result<TokenPair, SessionError> {
-        self.rotate_with(refresh_token, |_, claims| async move {
+        self.rotate_bound(refresh_token, None).await
+    }
+
+    /// Like [`rotate`](Self::rotate), with the refresh request's DPoP proof, when it has one
+    /// (checked by [`DpopVerifier::verify_request`](crate::dpop::DpopVerifier::verify_request)).
+    /// A session bound to a key ([`login_bound`](Self::login_bound)) needs a proof by that key:
+    /// none is [`SessionError::InvalidDpopProof`], another key
+    /// [`SessionError::DpopKeyMismatch`], both refused before anything changes, so the token
+    /// stays usable. An unbound session's access token is bound to the proof's key, its
+    /// refresh tokens stay unbound (RFC 9449 §5).
+    pub async fn rotate_bound(
+        &self,
+        refresh_token: &str,
+        proof: Option<&DpopProof>,
+    ) -> Result<TokenPair, SessionError> {
+        self.rotate_bound_with(refresh_token, proof, |_, claims| async move {
             Ok::<_, BoxError>(Some(claims))
         })
         .await
@@ -323,11 +377,29 @@ impl Sessions {
     /// still unused and the client may present it again; it also runs for a token presented
     /// twice, before the store tells the reuse.
     ///
-    /// Registered claims (`iss`, `sub`, `aud`, `exp`, `nbf`, `iat`, `jti`) returned by `renew`
-    /// are ignored: the subject of a family never changes.
+    /// Registered claims (`iss`, `sub`, `aud`, `exp`, `nbf`, `iat`, `jti`) and `cnf` returned
+    /// by `renew` are ignored: the subject of a family never changes, nor does its key. As
+    /// [`rotate`](Self::rotate), it refuses the refresh token of a session bound to a DPoP key.
     pub async fn rotate_with<F, Fut, E>(
         &self,
         refresh_token: &str,
+        renew: F,
+    ) -> Result<TokenPair, SessionError>
+    where
+        F: FnOnce(String, Map<String, Value>) -> Fut,
+        Fut: Future<Output = Result<Option<Map<String, Value>>, E>>,
+        E: Into<BoxError>,
+    {
+        self.rotate_bound_with(refresh_token, None, renew).await
+    }
+
+    /// [`rotate_with`](Self::rotate_with) and [`rotate_bound`](Self::rotate_bound) together:
+    /// the refresh request's DPoP proof is checked against the session's key first, then
+    /// `renew` is asked.
+    pub async fn rotate_bound_with<F, Fut, E>(
+        &self,
+        refresh_token: &str,
+        proof: Option<&DpopProof>,
         renew: F,
     ) -> Result<TokenPair, SessionError>
     where
@@ -347,6 +419,16 @@ impl Sessions {
         let Some(record) = self.bounded(shared.store.find(&hash, now)).await? else {
             return Err(SessionError::InvalidGrant);
         };
+        // The key before anything else: a refusal here changes nothing.
+        let bound = record.claims.get("cnf").cloned();
+        let access_jkt = match (bound_key(bound.as_ref()), proof) {
+            (Some(jkt), Some(proof)) if jkt == proof.thumbprint() => Some(jkt.to_owned()),
+            (Some(_), Some(_)) => return Err(SessionError::DpopKeyMismatch),
+            (Some(_), None) => return Err(SessionError::InvalidDpopProof(DpopError::Missing)),
+            // A `cnf` no proof could match: a binding nobody can prove.
+            (None, _) if bound.is_some() => return Err(SessionError::DpopKeyMismatch),
+            (None, proof) => proof.map(|proof| proof.thumbprint().to_owned()),
+        };
         let family = FamilyStart {
             family: record.family.clone(),
             issued_at: record.family_issued_at,
@@ -358,7 +440,13 @@ impl Sessions {
         )
         .await;
         let claims = match renewed {
-            Ok(Ok(Some(claims))) => strip_registered(claims),
+            Ok(Ok(Some(claims))) => {
+                let mut claims = strip_registered(claims);
+                if let Some(cnf) = bound {
+                    claims.insert("cnf".into(), cnf);
+                }
+                claims
+            }
             Ok(Ok(None)) => {
                 let logins = [(record.family.as_str(), record.subject.as_str())];
                 self.bounded(
@@ -373,7 +461,13 @@ impl Sessions {
             Ok(Err(cause)) => return Err(unavailable(cause.into())),
             Err(_) => return Err(unavailable("session renewal timed out".into())),
         };
-        let (pair, successor) = self.new_pair(record.subject.clone(), claims, &family, now)?;
+        let (pair, successor) = self.new_pair(
+            record.subject.clone(),
+            claims,
+            access_jkt.as_deref(),
+            &family,
+            now,
+        )?;
         // Half the timeout: a rotation applied just before its deadline still has the other
         // half for its answer to arrive before this call gives up.
         let rotation = Rotation {
@@ -510,15 +604,21 @@ impl Sessions {
 
     /// Signs an access token and makes a refresh token of `family`, with the record a store
     /// keeps of it; nothing is stored yet.
+    /// A new access token and the refresh record that renews it; `claims` are stored with the
+    /// record, and `access_jkt`, when given, binds the access token to that DPoP key.
     fn new_pair(
         &self,
         subject: String,
         claims: Map<String, Value>,
+        access_jkt: Option<&str>,
         family: &FamilyStart,
         now: u64,
     ) -> Result<(TokenPair, RefreshRecord), SessionError> {
         let shared = &self.shared;
         let mut access_claims = claims.clone();
+        if let Some(jkt) = access_jkt {
+            access_claims.insert("cnf".into(), confirmation(jkt));
+        }
         access_claims.insert("sub".into(), subject.clone().into());
         // The login the token belongs to, so that ending the login ends the token.
         access_claims.insert("sid".into(), family.family.clone().into());
@@ -538,7 +638,11 @@ impl Sessions {
         let pair = TokenPair {
             access_token: access.token,
             refresh_token,
-            token_type: "Bearer",
+            token_type: if access_jkt.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            },
             expires_in: shared.issuer.access_lifetime().as_secs(),
             jti: access.jti,
             family: record.family.clone(),
@@ -563,6 +667,16 @@ struct FamilyStart {
     family: String,
     issued_at: u64,
     expires_at: u64,
+}
+
+/// The `cnf` claim binding a token to the DPoP key `jkt` (RFC 9449 §6.1).
+fn confirmation(jkt: &str) -> Value {
+    serde_json::json!({ "jkt": jkt })
+}
+
+/// The DPoP key a stored `cnf` binds a session to.
+fn bound_key(cnf: Option<&Value>) -> Option<&str> {
+    cnf?.get("jkt")?.as_str()
 }
 
 fn strip_registered(mut claims: Map<String, Value>) -> Map<String, Value> {
