@@ -44,7 +44,7 @@ use utoipa::openapi::security::{
 };
 
 use crate::JwtLayer;
-use crate::layer::Mode;
+use crate::layer::{DpopMode, Mode};
 use crate::source::TokenSource;
 
 /// The scheme of `Authorization: Bearer <token>`.
@@ -55,6 +55,11 @@ pub const COOKIE_SCHEME: &str = "cookie_jwt";
 pub const QUERY_SCHEME: &str = "query_jwt";
 /// The scheme of a token in a header of the application's choice.
 pub const HEADER_SCHEME: &str = "header_jwt";
+
+/// The name of the scheme of a layer that takes DPoP tokens: `Authorization: DPoP <JWT>` with a
+/// proof in the `DPoP` header (OpenAPI has no DPoP scheme of its own, so an API key in the
+/// `Authorization` header, described).
+pub const DPOP_SCHEME: &str = "dpop_jwt";
 
 /// What a guard requires, as OpenAPI sees it: each list is one way to pass (all its scopes
 /// or roles together), and passing any one list is enough.
@@ -72,11 +77,22 @@ pub trait RequiredScopes {
 impl<C> JwtLayer<C> {
     /// The OpenAPI security schemes of the layer's token sources, each under its name:
     /// [`BEARER_SCHEME`] for the `Authorization` header, [`COOKIE_SCHEME`] for a cookie,
-    /// [`QUERY_SCHEME`] for a query parameter, [`HEADER_SCHEME`] for a named header.
+    /// [`QUERY_SCHEME`] for a query parameter, [`HEADER_SCHEME`] for a named header, and
+    /// [`DPOP_SCHEME`] for a layer that takes DPoP tokens (alone when it requires them).
     /// A WebSocket subprotocol or a closure has no OpenAPI form and adds none.
     pub fn security_schemes(&self) -> Vec<(&'static str, SecurityScheme)> {
         let mut schemes = Vec::new();
         add_schemes(self.source(), &mut schemes);
+        // A source that never reads `Authorization` never sees a DPoP token.
+        if let Some(mode) = self.dpop_mode()
+            && self.source().reads_authorization()
+        {
+            // Required DPoP takes no token any other way.
+            if mode == DpopMode::Required {
+                schemes.clear();
+            }
+            schemes.push((DPOP_SCHEME, dpop()));
+        }
         schemes
     }
 
@@ -162,6 +178,14 @@ fn add_schemes(source: &TokenSource, schemes: &mut Vec<(&'static str, SecuritySc
             }
         }
     }
+}
+
+fn dpop() -> SecurityScheme {
+    SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+        "Authorization",
+        "`DPoP <JWT>`, a token bound to the client's key (RFC 9449), with a proof of that key \
+         in the `DPoP` header",
+    )))
 }
 
 fn bearer() -> SecurityScheme {

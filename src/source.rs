@@ -238,6 +238,15 @@ impl TokenSource {
         }
     }
 
+    /// Whether this source reads the `Authorization` header, where DPoP tokens come.
+    pub(crate) fn reads_authorization(&self) -> bool {
+        match self {
+            Self::Header | Self::HeaderOrCookie { .. } => true,
+            Self::AnyOf(sources) => sources.iter().any(Self::reads_authorization),
+            _ => false,
+        }
+    }
+
     /// The error for a request that carries no token at all.
     pub(crate) fn missing_error(&self) -> AuthError {
         match self {

@@ -8,7 +8,11 @@ mod common;
 use common::*;
 use oas3::spec::{ObjectOrReference, SecurityScheme};
 use serde_json::{Value, json};
-use tower_jwt_auth::openapi::{BEARER_SCHEME, COOKIE_SCHEME, HEADER_SCHEME, QUERY_SCHEME};
+use tower_jwt_auth::dpop::DpopVerifier;
+use tower_jwt_auth::layer::DpopMode;
+use tower_jwt_auth::openapi::{
+    BEARER_SCHEME, COOKIE_SCHEME, DPOP_SCHEME, HEADER_SCHEME, QUERY_SCHEME,
+};
 use tower_jwt_auth::{JwtLayer, Key, RequireRoles, RequireScope, TokenSource};
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem, PathsBuilder};
 use utoipa::openapi::response::ResponseBuilder;
@@ -63,6 +67,36 @@ fn each_token_source_is_its_scheme() {
     for (source, expected) in cases {
         assert_eq!(names(&layer(source.clone())), expected, "{source:?}");
     }
+}
+
+#[test]
+fn a_dpop_layer_adds_its_scheme_and_a_required_one_is_alone() {
+    let with = |mode| {
+        JwtLayer::builder()
+            .key(Key::hmac(SECRET))
+            .source(TokenSource::header_or_cookie())
+            .dpop(mode, DpopVerifier::builder().build().unwrap())
+            .build()
+            .unwrap()
+    };
+    assert_eq!(
+        names(&with(DpopMode::Allowed)),
+        [BEARER_SCHEME, COOKIE_SCHEME, DPOP_SCHEME]
+    );
+    let required = with(DpopMode::Required);
+    assert_eq!(names(&required), [DPOP_SCHEME]);
+    let scheme = serde_json::to_value(&required.security_schemes()[0].1).unwrap();
+    assert_eq!(scheme["type"], "apiKey");
+    assert_eq!(scheme["in"], "header");
+    assert_eq!(scheme["name"], "Authorization");
+    // A cookie layer that refuses bound tokens takes no DPoP token: no scheme.
+    let cookie = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .source(TokenSource::cookie())
+        .dpop(DpopMode::Allowed, DpopVerifier::builder().build().unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(names(&cookie), [COOKIE_SCHEME]);
 }
 
 /// A document of one operation per guard, behind a layer reading the header or the cookie

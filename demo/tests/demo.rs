@@ -1110,6 +1110,9 @@ async fn demo_openapi_document_describes_each_routes_security() {
     );
     assert_eq!(schemes["cookie_jwt"]["in"], "cookie");
     assert_eq!(schemes["cookie_jwt"]["name"], "auth");
+    // The routes users call take DPoP tokens too.
+    assert_eq!(schemes["dpop_jwt"]["in"], "header");
+    assert_eq!(schemes["dpop_jwt"]["name"], "Authorization");
 
     let security = |method: http::Method, path: &str| -> Value {
         let operation = spec.operation(&method, path).expect(path);
@@ -1118,23 +1121,23 @@ async fn demo_openapi_document_describes_each_routes_security() {
     use http::Method;
     assert_eq!(
         security(Method::GET, "/api/users"),
-        json!([{ "bearer_jwt": ["users:read"] }])
+        json!([{ "bearer_jwt": ["users:read"] }, { "dpop_jwt": ["users:read"] }])
     );
     assert_eq!(
         security(Method::POST, "/api/users"),
-        json!([{ "bearer_jwt": ["users:write"] }])
+        json!([{ "bearer_jwt": ["users:write"] }, { "dpop_jwt": ["users:write"] }])
     );
     assert_eq!(
         security(Method::GET, "/admin"),
-        json!([{ "bearer_jwt": ["admin"] }])
+        json!([{ "bearer_jwt": ["admin"] }, { "dpop_jwt": ["admin"] }])
     );
     assert_eq!(
         security(Method::POST, "/auth/logout"),
-        json!([{ "bearer_jwt": [] }, { "cookie_jwt": [] }])
+        json!([{ "bearer_jwt": [] }, { "cookie_jwt": [] }, { "dpop_jwt": [] }])
     );
     assert_eq!(
         security(Method::GET, "/public/hello"),
-        json!([{ "bearer_jwt": [] }, {}])
+        json!([{ "bearer_jwt": [] }, { "dpop_jwt": [] }, {}])
     );
     assert_eq!(security(Method::POST, "/auth/login"), json!([]));
 

@@ -783,7 +783,7 @@ impl<C> JwtLayerBuilder<C> {
                     .into(),
             ));
         }
-        if mode == DpopMode::Required && !reads_authorization(&self.source) {
+        if mode == DpopMode::Required && !self.source.reads_authorization() {
             return Err(ConfigError::InvalidDpop(
                 "DPoP is required and the token source never reads the Authorization header, \
                  where DPoP tokens come"
@@ -885,15 +885,6 @@ fn tenant_keys(
         allowed,
         provider,
     )?))
-}
-
-/// Whether `source` reads the `Authorization` header, where DPoP tokens come.
-fn reads_authorization(source: &TokenSource) -> bool {
-    match source {
-        TokenSource::Header | TokenSource::HeaderOrCookie { .. } => true,
-        TokenSource::AnyOf(sources) => sources.iter().any(reads_authorization),
-        _ => false,
-    }
 }
 
 /// `None` when nothing is expected; an error when an expected value is empty.

@@ -209,6 +209,12 @@ impl<C> JwtLayer<C> {
         &self.shared.source
     }
 
+    /// Whether and how the layer takes DPoP tokens.
+    #[cfg(feature = "utoipa")]
+    pub(crate) fn dpop_mode(&self) -> Option<DpopMode> {
+        self.shared.dpop.as_ref().map(|dpop| dpop.mode)
+    }
+
     /// What the layer does with a request without a token.
     #[cfg(feature = "utoipa")]
     pub(crate) fn mode(&self) -> Mode {
