@@ -889,6 +889,59 @@ mod shared_replays {
         redis.clear().await;
     }
 
+    /// With a shared replay store, the proof's check waits for Redis, then the revocation
+    /// check runs as always: a revoked bound token is refused even with a good proof.
+    #[tokio::test]
+    async fn the_revocation_check_follows_a_proof_checked_in_redis() {
+        let Some(mut redis) = SharedRedis::get(SUITE, "revocation_after_store", HOW_TO_RUN).await
+        else {
+            return;
+        };
+        let store = RedisDpopReplayStore::connect(&redis.url)
+            .await
+            .unwrap()
+            .with_prefix(&redis.prefix);
+        let revocations = tower_jwt_auth::revocation::MemoryRevocationStore::default();
+        let layer = JwtLayer::builder()
+            .key(Key::hmac(SECRET))
+            .revocations(revocations.clone())
+            .dpop(
+                DpopMode::Required,
+                DpopVerifier::builder().replay_store(store).build().unwrap(),
+            )
+            .build()
+            .unwrap();
+        let key = ClientKey::p256();
+        let bound_to = |sub: &str| {
+            let cnf = json!({ "jkt": key.jwk().1 });
+            hs256(&json!({ "sub": sub, "iat": now() - 10, "exp": now() + 600, "cnf": cnf }))
+        };
+        let (kept, revoked) = (bound_to("bob"), bound_to("alice"));
+        // Alice logged out everywhere: her tokens issued before now are revoked.
+        tower_jwt_auth::revocation::RevocationStore::revoke_subject(
+            &revocations,
+            "alice",
+            now() - 5,
+            std::time::Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+        let answer = send(
+            app(layer.clone()),
+            dpop_request(&kept, &[&valid_proof(&key, &kept)]),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let answer = send(
+            app(layer),
+            dpop_request(&revoked, &[&valid_proof(&key, &revoked)]),
+        )
+        .await;
+        assert_eq!(answer.status, 401, "{}", answer.body);
+        assert_eq!(answer.body["description"], "jwt revoked");
+        redis.clear().await;
+    }
+
     /// Every answer while Redis is down or frozen is a 503 within the timeout, never a 200 for
     /// a proof nobody could check; once Redis is back, proofs pass and replays are refused.
     #[tokio::test]

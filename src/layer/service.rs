@@ -305,8 +305,13 @@ impl<C: DeserializeOwned + Send + Sync + 'static> Shared<C> {
         decision: Decision,
         span: &DecisionSpan,
     ) -> Result<WayOut, Response<ResponseBody<ResBody>>> {
-        // A verified decision comes here after `check_now`; a refreshed one does not.
-        let after_check_now = matches!(decision, Decision::Verified(_));
+        // A verified decision comes here after `check_now`, which ran the checks unless a
+        // proof's replay check had to wait; a refreshed one does not.
+        let after_check_now = matches!(
+            &decision,
+            Decision::Verified(authenticated)
+                if authenticated.proof.as_ref().is_none_or(|proof| proof.remembered)
+        );
         let mut authenticated = match decision {
             Decision::Anonymous => {
                 request.extensions_mut().insert(Authentication::Anonymous);
