@@ -11,21 +11,65 @@ use ::redis::{Client, RedisError};
 use crate::error::{BoxError, ConfigError};
 
 /// Sets KEYS[1] to ARGV[1] with a TTL of ARGV[2] seconds unless it already holds a later moment.
-const KEEP_LATER_SCRIPT: &str = r"
+macro_rules! keep_later {
+    () => {
+        r"
 local current = tonumber(redis.call('GET', KEYS[1]))
 if current == nil or current < tonumber(ARGV[1]) then
     redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 end
-return nil
-";
+"
+    };
+}
 
 /// Sets KEYS[1] with a TTL of ARGV[1] seconds unless it already lives at least that long.
-const KEEP_LONGER_SCRIPT: &str = r"
+macro_rules! keep_longer {
+    () => {
+        r"
 if redis.call('TTL', KEYS[1]) < tonumber(ARGV[1]) then
     redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
 end
-return nil
-";
+"
+    };
+}
+
+/// Sets KEYS[1] to 1 with a TTL of ARGV[1] seconds.
+macro_rules! set_for {
+    () => {
+        r"
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+"
+    };
+}
+
+/// Announces what KEYS[1] now holds on the channel ARGV[#ARGV - 1], as `<ttl> <value> <name>`,
+/// ARGV[#ARGV] being the key's name without the prefix: in the same script as the write, so a
+/// revocation stored is a revocation announced (see `revocation::mirror`).
+macro_rules! announce {
+    () => {
+        r"
+local ttl = redis.call('TTL', KEYS[1])
+local value = redis.call('GET', KEYS[1])
+if ttl > 0 and value then
+    redis.call('PUBLISH', ARGV[#ARGV - 1], ttl .. ' ' .. value .. ' ' .. ARGV[#ARGV])
+end
+"
+    };
+}
+
+const KEEP_LATER_SCRIPT: &str = concat!(keep_later!(), "return nil");
+const KEEP_LONGER_SCRIPT: &str = concat!(keep_longer!(), "return nil");
+
+/// The writes of the revocation store, each announced.
+const KEEP_LATER_ANNOUNCED: &str = concat!(keep_later!(), announce!(), "return nil");
+const KEEP_LONGER_ANNOUNCED: &str = concat!(keep_longer!(), announce!(), "return nil");
+const SET_ANNOUNCED: &str = concat!(set_for!(), announce!(), "return nil");
+
+/// How a revocation write is announced: on `channel`, naming the key `name` (without prefix).
+pub(crate) struct Announce<'a> {
+    pub(crate) channel: &'a str,
+    pub(crate) name: &'a str,
+}
 
 /// The constructors both stores have, for a store type with the fields `connection:
 /// Connection` and `prefix: Arc<str>`, and its default prefix; `$calls` names what fails closed
@@ -153,29 +197,85 @@ impl Connection {
         before: u64,
         ttl: Duration,
     ) -> Result<(), BoxError> {
-        let mut connection = self.ready().await?;
-        let () = ::redis::cmd("EVAL")
-            .arg(KEEP_LATER_SCRIPT)
+        self.keep_later_announced(key, before, ttl, None).await
+    }
+
+    /// [`keep_later`](Self::keep_later), announcing the result when `announce` says where.
+    pub(crate) async fn keep_later_announced(
+        &self,
+        key: String,
+        before: u64,
+        ttl: Duration,
+        announce: Option<Announce<'_>>,
+    ) -> Result<(), BoxError> {
+        let script = match announce {
+            Some(_) => KEEP_LATER_ANNOUNCED,
+            None => KEEP_LATER_SCRIPT,
+        };
+        let mut command = ::redis::cmd("EVAL");
+        command
+            .arg(script)
             .arg(1)
             .arg(key)
             .arg(before)
-            .arg(ttl.as_secs().max(1))
-            .query_async(&mut connection)
-            .await?;
-        Ok(())
+            .arg(ttl.as_secs().max(1));
+        self.run(command, announce).await
     }
 
     /// Sets `key` for `ttl`, atomically, unless it already lives at least that long: a shorter
     /// life must not shorten a revocation.
     pub(crate) async fn keep_longer(&self, key: String, ttl: Duration) -> Result<(), BoxError> {
-        let mut connection = self.ready().await?;
-        let () = ::redis::cmd("EVAL")
-            .arg(KEEP_LONGER_SCRIPT)
+        self.keep_longer_announced(key, ttl, None).await
+    }
+
+    /// [`keep_longer`](Self::keep_longer), announcing the result when `announce` says where.
+    pub(crate) async fn keep_longer_announced(
+        &self,
+        key: String,
+        ttl: Duration,
+        announce: Option<Announce<'_>>,
+    ) -> Result<(), BoxError> {
+        let script = match announce {
+            Some(_) => KEEP_LONGER_ANNOUNCED,
+            None => KEEP_LONGER_SCRIPT,
+        };
+        let mut command = ::redis::cmd("EVAL");
+        command
+            .arg(script)
             .arg(1)
             .arg(key)
-            .arg(ttl.as_secs().max(1))
-            .query_async(&mut connection)
-            .await?;
+            .arg(ttl.as_secs().max(1));
+        self.run(command, announce).await
+    }
+
+    /// Sets `key` to 1 for `ttl` and announces it.
+    pub(crate) async fn set_announced(
+        &self,
+        key: String,
+        ttl: Duration,
+        announce: Announce<'_>,
+    ) -> Result<(), BoxError> {
+        let mut command = ::redis::cmd("EVAL");
+        command
+            .arg(SET_ANNOUNCED)
+            .arg(1)
+            .arg(key)
+            .arg(ttl.as_secs().max(1));
+        self.run(command, Some(announce)).await
+    }
+
+    /// Runs a script `command`, with the announcement's channel and name as its last
+    /// arguments.
+    async fn run(
+        &self,
+        mut command: ::redis::Cmd,
+        announce: Option<Announce<'_>>,
+    ) -> Result<(), BoxError> {
+        if let Some(announce) = announce {
+            command.arg(announce.channel).arg(announce.name);
+        }
+        let mut connection = self.ready().await?;
+        let () = command.query_async(&mut connection).await?;
         Ok(())
     }
 

@@ -29,10 +29,16 @@ use crate::verify::ClaimFacts;
 
 mod memory;
 #[cfg(feature = "redis")]
+mod mirror;
+#[cfg(feature = "redis")]
 mod redis;
 
 pub use memory::{
     DEFAULT_REVOCATION_CAPACITY, DEFAULT_REVOCATIONS_PER_SUBJECT, MemoryRevocationStore,
+};
+#[cfg(feature = "redis")]
+pub use mirror::{
+    DEFAULT_MAX_STALENESS, DEFAULT_MIRROR_CAPACITY, MirrorBuilder, MirroredRevocationStore,
 };
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

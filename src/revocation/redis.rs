@@ -5,13 +5,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::redis::AsyncCommands;
 use ::redis::aio::ConnectionManager;
 use futures_util::future::BoxFuture;
 
 use super::{RevocationStore, TokenFacts, issued_before, login_id, subject_key};
 use crate::error::{BoxError, ConfigError};
-use crate::redis::{Connection, store_constructors};
+use crate::redis::{Announce, Connection, store_constructors};
 
 /// The key prefix used when none is configured.
 pub const DEFAULT_REDIS_PREFIX: &str = "tower-jwt-auth:revoked:";
@@ -60,6 +59,21 @@ impl RedisRevocationStore {
     fn key(&self, id: &str) -> String {
         format!("{}{id}", self.prefix)
     }
+
+    /// The channel every revocation is announced on, for the mirrors
+    /// ([`MirroredRevocationStore`](super::MirroredRevocationStore)).
+    pub(crate) fn channel(&self) -> String {
+        format!("{}events", self.prefix)
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Announces a write of `name` (a key without the prefix) on the channel.
+    fn announce<'a>(channel: &'a str, name: &'a str) -> Option<Announce<'a>> {
+        Some(Announce { channel, name })
+    }
 }
 
 impl RevocationStore for RedisRevocationStore {
@@ -95,11 +109,14 @@ impl RevocationStore for RedisRevocationStore {
             if seconds == 0 {
                 return Ok(());
             }
-            let mut connection = self.connection.ready().await?;
-            let () = connection
-                .set_ex(self.key(&token.revocation_id()), 1, seconds)
-                .await?;
-            Ok(())
+            let (id, channel) = (token.revocation_id(), self.channel());
+            let announce = Announce {
+                channel: &channel,
+                name: &id,
+            };
+            self.connection
+                .set_announced(self.key(&id), Duration::from_secs(seconds), announce)
+                .await
         })
     }
 
@@ -110,7 +127,12 @@ impl RevocationStore for RedisRevocationStore {
         _revoked_at: u64,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
-        Box::pin(self.connection.keep_longer(self.key(&login_id(login)), ttl))
+        Box::pin(async move {
+            let (id, channel) = (login_id(login), self.channel());
+            self.connection
+                .keep_longer_announced(self.key(&id), ttl, Self::announce(&channel, &id))
+                .await
+        })
     }
 
     fn revoke_subject<'a>(
@@ -119,9 +141,11 @@ impl RevocationStore for RedisRevocationStore {
         before: u64,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
-        Box::pin(
+        Box::pin(async move {
+            let (id, channel) = (subject_key(subject), self.channel());
             self.connection
-                .keep_later(self.key(&subject_key(subject)), before, ttl),
-        )
+                .keep_later_announced(self.key(&id), before, ttl, Self::announce(&channel, &id))
+                .await
+        })
     }
 }
