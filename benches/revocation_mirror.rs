@@ -50,26 +50,28 @@ fn redis_url() -> (String, Option<OwnRedis>) {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("REDIS_URL unset and no redis-server to start");
+    let child = OwnRedis(
+        Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("REDIS_URL unset and no redis-server to start"),
+    );
     let url = format!("redis://127.0.0.1:{port}");
     for _ in 0..200 {
         if redis::Client::open(url.as_str())
             .and_then(|client| client.get_connection())
             .is_ok()
         {
-            return (url, Some(OwnRedis(child)));
+            return (url, Some(child));
         }
         std::thread::sleep(Duration::from_millis(25));
     }
