@@ -62,7 +62,9 @@
 //! ```
 //!
 //! Revocations and refresh tokens live in memory, or in Redis when `REDIS_URL` is set and the
-//! demo is built with the `redis` feature (`cargo run -p tower-jwt-auth-demo --features redis`).
+//! demo is built with the `redis` feature (`cargo run -p tower-jwt-auth-demo --features redis`);
+//! several instances then share them (log in on one, refresh on another, log out on a third),
+//! each checking revocations against a copy in its memory that Redis keeps current.
 //! The memory stores' bounds come from `REVOCATION_CAPACITY` (100000), `REVOCATIONS_PER_SUBJECT`
 //! (16), `REFRESH_CAPACITY` (100000) and `REFRESH_TOKENS_PER_SUBJECT` (1000): with small values,
 //! a flood of logins and logouts shows within seconds that no revocation is ever dropped (a full
@@ -343,9 +345,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let app = match std::env::var("REDIS_URL") {
         #[cfg(feature = "redis")]
         Ok(url) => {
-            tracing::info!("revocations and refresh tokens in Redis");
-            let revocations = tower_jwt_auth::revocation::RedisRevocationStore::connect_lazy(&url)?;
-            let refresh_tokens = tower_jwt_auth::refresh::RedisRefreshStore::sharing(&revocations);
+            tracing::info!(
+                "revocations and refresh tokens in Redis, revocations mirrored in memory"
+            );
+            let redis = tower_jwt_auth::revocation::RedisRevocationStore::connect_lazy(&url)?;
+            let refresh_tokens = tower_jwt_auth::refresh::RedisRefreshStore::sharing(&redis);
+            // Checked in memory, kept current through Redis: a logout on another instance is
+            // refused here within a second. Until it has loaded, checks go to Redis.
+            let revocations = redis.mirrored(&url).start_lazy()?;
             app(
                 &config,
                 signing_key,
