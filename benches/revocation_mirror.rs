@@ -139,7 +139,7 @@ fn main() {
             .with_prefix(&prefix);
         let mirror: MirroredRevocationStore = plain
             .clone()
-            .mirrored(&url)
+            .mirrored()
             .start(Duration::from_secs(10))
             .await
             .expect("the mirror");

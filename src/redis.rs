@@ -80,7 +80,8 @@ macro_rules! store_constructors {
             /// Connects to `url` (`redis://host:port/db`) now; fails when Redis is unreachable
             /// or may evict keys.
             pub async fn connect(url: &str) -> Result<Self, ConfigError> {
-                let store = Self::from_connection(crate::redis::connect(url).await?);
+                let link = crate::redis::Link::Single(crate::redis::connect(url).await?);
+                let store = Self::with_connection(Connection::of(link, Some(url)));
                 store.connection.verify_now().await?;
                 Ok(store)
             }
@@ -89,7 +90,8 @@ macro_rules! store_constructors {
             #[doc = concat!("can start while Redis is still down (", $calls, " then fail closed")]
             /// until it is up).
             pub fn connect_lazy(url: &str) -> Result<Self, ConfigError> {
-                crate::redis::connect_lazy(url).map(Self::from_connection)
+                let link = crate::redis::Link::Single(crate::redis::connect_lazy(url)?);
+                Ok(Self::with_connection(Connection::of(link, Some(url))))
             }
 
             /// Uses an existing connection manager (custom TLS, credentials, timeouts).
@@ -123,6 +125,27 @@ macro_rules! store_constructors {
 
 pub(crate) use store_constructors;
 
+/// `connect_cluster`, for a store whose keys work on a Redis Cluster.
+macro_rules! cluster_constructor {
+    ($store:ident) => {
+        impl $store {
+            /// Connects to the Redis Cluster of `nodes` (`redis://` URLs of some of its nodes;
+            /// the others are discovered) now; fails when none answers or a node given may
+            /// evict keys.
+            pub async fn connect_cluster(nodes: &[impl AsRef<str>]) -> Result<Self, ConfigError> {
+                let nodes: Vec<String> =
+                    nodes.iter().map(|node| node.as_ref().to_owned()).collect();
+                let link = crate::redis::connect_cluster(&nodes).await?;
+                let store = Self::with_connection(Connection::of(link, None));
+                store.connection.verify_now().await?;
+                Ok(store)
+            }
+        }
+    };
+}
+
+pub(crate) use cluster_constructor;
+
 /// How both stores connect. Short bounds: the layer answers 503 after its own timeout anyway,
 /// and a reconnect loop that backs off for minutes would keep the app failing long after Redis
 /// is back.
@@ -152,41 +175,129 @@ pub(crate) fn connect_lazy(url: &str) -> Result<ConnectionManager, ConfigError> 
         .map_err(|error| ConfigError::Backend(error.to_string()))
 }
 
-/// A connection manager, and whether the Redis behind it was found not to evict keys.
+/// A cluster connection for `nodes` (`redis://` URLs of some of its nodes), connected now.
+pub(crate) async fn connect_cluster(nodes: &[String]) -> Result<Link, ConfigError> {
+    if nodes.is_empty() {
+        return Err(ConfigError::Backend(
+            "a Redis Cluster needs the URL of one node at least".into(),
+        ));
+    }
+    let client = ::redis::cluster::ClusterClientBuilder::new(nodes.iter().map(String::as_str))
+        .connection_timeout(Duration::from_secs(1))
+        .response_timeout(Duration::from_secs(1))
+        .retries(2)
+        .build()
+        .map_err(invalid_url)?;
+    let connection = client
+        .get_async_connection()
+        .await
+        .map_err(|error| ConfigError::Backend(error.to_string()))?;
+    Ok(Link::Cluster {
+        connection,
+        nodes: nodes.iter().cloned().collect(),
+    })
+}
+
+/// What a store talks to: one Redis (or a primary), or a Redis Cluster.
+#[derive(Clone)]
+pub(crate) enum Link {
+    Single(ConnectionManager),
+    Cluster {
+        connection: ::redis::cluster_async::ClusterConnection,
+        /// The nodes it was given, which the eviction check and the revocation mirror visit
+        /// one by one. Never shown: a URL may carry a password.
+        nodes: Arc<[String]>,
+    },
+}
+
+impl ::redis::aio::ConnectionLike for Link {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a ::redis::Cmd,
+    ) -> ::redis::RedisFuture<'a, ::redis::Value> {
+        match self {
+            Self::Single(manager) => manager.req_packed_command(cmd),
+            Self::Cluster { connection, .. } => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a ::redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> ::redis::RedisFuture<'a, Vec<::redis::Value>> {
+        match self {
+            Self::Single(manager) => manager.req_packed_commands(cmd, offset, count),
+            Self::Cluster { connection, .. } => connection.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(manager) => manager.get_db(),
+            Self::Cluster { connection, .. } => connection.get_db(),
+        }
+    }
+}
+
+/// A link to Redis, and whether the Redis behind it was found not to evict keys.
 #[derive(Clone)]
 pub(crate) struct Connection {
-    manager: ConnectionManager,
+    link: Link,
+    /// The URL of a single Redis, when the store was given one: the revocation mirror
+    /// subscribes through it. Never shown: it may carry a password.
+    url: Option<Arc<str>>,
     /// Checked, or assumed by the user: no more `CONFIG GET` before each command.
     no_eviction: Arc<AtomicBool>,
 }
 
 impl Connection {
     pub(crate) fn new(manager: ConnectionManager) -> Self {
+        Self::of(Link::Single(manager), None)
+    }
+
+    pub(crate) fn of(link: Link, url: Option<&str>) -> Self {
         Self {
-            manager,
+            link,
+            url: url.map(Into::into),
             no_eviction: Arc::new(AtomicBool::new(false)),
         }
     }
 
     pub(crate) fn assuming_no_eviction(self) -> Self {
         Self {
-            manager: self.manager,
             no_eviction: Arc::new(AtomicBool::new(true)),
+            ..self
+        }
+    }
+
+    /// The URLs of the Redis nodes behind this connection, when known: the single Redis's,
+    /// or the cluster nodes given.
+    pub(crate) fn node_urls(&self) -> Option<Vec<String>> {
+        match (&self.link, &self.url) {
+            (Link::Cluster { nodes, .. }, _) => Some(nodes.to_vec()),
+            (Link::Single(_), Some(url)) => Some(vec![url.to_string()]),
+            (Link::Single(_), None) => None,
         }
     }
 
     /// The connection, once Redis is known not to evict keys; until then each call checks
     /// again (the operator may fix the policy while the application runs).
-    pub(crate) async fn ready(&self) -> Result<ConnectionManager, BoxError> {
-        let mut manager = self.manager.clone();
+    pub(crate) async fn ready(&self) -> Result<Link, BoxError> {
+        let mut link = self.link.clone();
         if !self.no_eviction.load(Ordering::Acquire) {
-            if let Err(refusal) = check_no_eviction(&mut manager).await {
+            let checked = match &link {
+                Link::Single(_) => check_no_eviction(&mut link).await,
+                Link::Cluster { nodes, .. } => check_nodes(nodes).await,
+            };
+            if let Err(refusal) = checked {
                 tracing::error!(target: "tower_jwt_auth", %refusal, "Redis store not used");
                 return Err(refusal);
             }
             self.no_eviction.store(true, Ordering::Release);
         }
-        Ok(manager)
+        Ok(link)
     }
 
     /// Sets `key` to `before` (Unix seconds) for `ttl`, atomically, unless it already holds a
@@ -288,8 +399,22 @@ impl Connection {
     }
 }
 
+/// [`check_no_eviction`] on every node given of a cluster, each on a connection of its own:
+/// `CONFIG GET` answers for one node only.
+async fn check_nodes(nodes: &[String]) -> Result<(), BoxError> {
+    for node in nodes {
+        let mut connection = Client::open(node.as_str())?
+            .get_multiplexed_async_connection()
+            .await?;
+        check_no_eviction(&mut connection).await?;
+    }
+    Ok(())
+}
+
 /// Fails unless Redis keeps every key until it expires: no memory limit, or `noeviction`.
-async fn check_no_eviction(connection: &mut ConnectionManager) -> Result<(), BoxError> {
+async fn check_no_eviction(
+    connection: &mut impl ::redis::aio::ConnectionLike,
+) -> Result<(), BoxError> {
     let reply: Result<Vec<String>, RedisError> = ::redis::cmd("CONFIG")
         .arg("GET")
         .arg("maxmemory*")

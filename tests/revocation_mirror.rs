@@ -34,7 +34,7 @@ async fn mirror(url: &str, prefix: &str) -> MirroredRevocationStore {
         .await
         .unwrap_or_else(|e| panic!("connecting to {url}: {e}"))
         .with_prefix(prefix)
-        .mirrored(url)
+        .mirrored()
         .max_staleness(MAX_STALENESS)
         .start(Duration::from_secs(10))
         .await

@@ -352,7 +352,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             let refresh_tokens = tower_jwt_auth::refresh::RedisRefreshStore::sharing(&redis);
             // Checked in memory, kept current through Redis: a logout on another instance is
             // refused here within a second. Until it has loaded, checks go to Redis.
-            let revocations = redis.mirrored(&url).start_lazy()?;
+            let revocations = redis.mirrored().start_lazy()?;
             app(
                 &config,
                 signing_key,

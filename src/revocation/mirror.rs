@@ -22,16 +22,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use ::redis::{Client, FromRedisValue, Msg, Value};
+use ::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use ::redis::{Client, FromRedisValue, Msg};
 use foldhash::fast::RandomState;
-use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
+use futures_util::{StreamExt, TryStreamExt};
 
 use super::{
     LOGIN_PREFIX, RedisRevocationStore, RevocationStore, TokenFacts, issued_before, with_joined,
 };
 use crate::clock::instant_after;
 use crate::error::{BoxError, ConfigError};
+use crate::redis::Link;
 
 /// How old the last heartbeat heard may be before a mirror stops answering checks, by
 /// default.
@@ -230,35 +232,39 @@ impl Mirror {
         }
     }
 
-    /// Every revocation under the prefix, as Redis holds them now.
+    /// Every revocation under the prefix, as Redis holds them now: `SCAN` on the single
+    /// Redis, or on each primary of a cluster.
     async fn load(&self) -> Result<Entries, BoxError> {
-        let mut connection = self.redis.connection().ready().await?;
+        let mut link = self.redis.connection().ready().await?;
         let pattern = format!("{}*", escape_glob(&self.prefix));
         let mut entries = Entries::default();
-        let mut cursor = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut connection)
-                .await?;
-            if !keys.is_empty() {
-                let mut pipe = ::redis::pipe();
-                for key in &keys {
-                    pipe.cmd("GET").arg(key).cmd("TTL").arg(key);
-                }
-                let replies: Vec<Value> = pipe.query_async(&mut connection).await?;
-                for (key, reply) in keys.iter().zip(replies.chunks(2)) {
-                    let [value, ttl] = reply else { continue };
-                    let (Ok(Some(value)), Ok(ttl)) = (
-                        <Option<String> as FromRedisValue>::from_redis_value_ref(value),
-                        <i64 as FromRedisValue>::from_redis_value_ref(ttl),
-                    ) else {
-                        continue;
-                    };
+        let nodes = match &mut link {
+            Link::Single(_) => vec![None],
+            Link::Cluster { connection, .. } => {
+                primaries(connection).await?.into_iter().map(Some).collect()
+            }
+        };
+        for node in nodes {
+            let mut cursor = 0u64;
+            loop {
+                let mut scan = ::redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000);
+                let (next, keys): (u64, Vec<String>) = match (&mut link, &node) {
+                    (Link::Cluster { connection, .. }, Some((host, port))) => {
+                        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                            host: host.clone(),
+                            port: *port,
+                        });
+                        let reply = connection.route_command(scan, routing).await?;
+                        FromRedisValue::from_redis_value(reply)?
+                    }
+                    (link, _) => scan.query_async(link).await?,
+                };
+                for (key, value, ttl) in values_of(&link, keys).await? {
                     // -1: no expiry (not written by this crate); -2: gone since the scan.
                     let ttl = match ttl {
                         -1 => Duration::MAX,
@@ -268,12 +274,13 @@ impl Mirror {
                     let name = &key[self.prefix.len().min(key.len())..];
                     self.apply(&mut entries, name, &value, ttl);
                 }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            if next == 0 {
-                return Ok(entries);
-            }
-            cursor = next;
         }
+        Ok(entries)
     }
 
     /// Subscribes, loads, then follows the channel until the subscription breaks or goes
@@ -341,6 +348,82 @@ impl Mirror {
     }
 }
 
+/// What `keys` hold and their TTLs (keys gone since the scan left out): one pipeline on a
+/// single Redis; on a cluster, where a pipeline must stay in one slot, a `GET` and a `TTL` per
+/// key, 64 keys at a time.
+async fn values_of(link: &Link, keys: Vec<String>) -> Result<Vec<(String, String, i64)>, BoxError> {
+    async fn one(mut link: Link, key: String) -> Result<Option<(String, String, i64)>, BoxError> {
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("GET").arg(&key).cmd("TTL").arg(&key);
+        let (value, ttl): (Option<String>, i64) = pipe.query_async(&mut link).await?;
+        Ok(value.map(|value| (key, value, ttl)))
+    }
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    match link {
+        Link::Single(_) => {
+            let mut link = link.clone();
+            let mut pipe = ::redis::pipe();
+            for key in &keys {
+                pipe.cmd("GET").arg(key).cmd("TTL").arg(key);
+            }
+            let replies: Vec<::redis::Value> = pipe.query_async(&mut link).await?;
+            Ok(keys
+                .into_iter()
+                .zip(replies.chunks(2))
+                .filter_map(|(key, reply)| {
+                    let [value, ttl] = reply else { return None };
+                    let value =
+                        <Option<String> as FromRedisValue>::from_redis_value_ref(value).ok()??;
+                    let ttl = <i64 as FromRedisValue>::from_redis_value_ref(ttl).ok()?;
+                    Some((key, value, ttl))
+                })
+                .collect())
+        }
+        Link::Cluster { .. } => {
+            let found: Vec<Option<(String, String, i64)>> =
+                futures_util::stream::iter(keys.into_iter().map(|key| one(link.clone(), key)))
+                    .buffer_unordered(64)
+                    .try_collect()
+                    .await?;
+            Ok(found.into_iter().flatten().collect())
+        }
+    }
+}
+
+/// The primaries of a cluster, by address, from `CLUSTER NODES`.
+async fn primaries(
+    connection: &mut ::redis::cluster_async::ClusterConnection,
+) -> Result<Vec<(String, u16)>, BoxError> {
+    let nodes: String = ::redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(connection)
+        .await?;
+    let mut primaries = Vec::new();
+    for line in nodes.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (Some(address), Some(flags)) = (fields.get(1), fields.get(2)) else {
+            continue;
+        };
+        if !flags.split(',').any(|flag| flag == "master") {
+            continue;
+        }
+        // `host:port@cport[,hostname]`
+        let address = address.split(['@', ',']).next().unwrap_or_default();
+        if let Some((host, port)) = address.rsplit_once(':')
+            && let Ok(port) = port.parse::<u16>()
+            && !host.is_empty()
+        {
+            primaries.push((host.to_owned(), port));
+        }
+    }
+    if primaries.is_empty() {
+        return Err("CLUSTER NODES named no primary".into());
+    }
+    Ok(primaries)
+}
+
 fn payload(message: &Msg) -> Option<&str> {
     std::str::from_utf8(message.get_payload_bytes()).ok()
 }
@@ -361,7 +444,8 @@ fn escape_glob(text: &str) -> String {
 #[must_use = "a mirror does nothing until started"]
 pub struct MirrorBuilder {
     redis: RedisRevocationStore,
-    client: Result<Client, ConfigError>,
+    /// A client for each node it may subscribe through.
+    clients: Result<Vec<Client>, ConfigError>,
     max_staleness: Duration,
     capacity: usize,
 }
@@ -377,13 +461,29 @@ impl fmt::Debug for MirrorBuilder {
 }
 
 impl RedisRevocationStore {
-    /// Mirrors this store's revocations in this process's memory, subscribing through `url`
-    /// (the same Redis): see [`MirroredRevocationStore`].
-    pub fn mirrored(self, url: &str) -> MirrorBuilder {
+    /// Mirrors this store's revocations in this process's memory: see
+    /// [`MirroredRevocationStore`]. It subscribes through the store's Redis (a cluster's nodes
+    /// one after the other), so the store must know its URL: one made by
+    /// [`from_connection`](Self::from_connection) cannot be mirrored
+    /// ([`start`](MirrorBuilder::start) fails).
+    pub fn mirrored(self) -> MirrorBuilder {
+        let clients = match self.connection().node_urls() {
+            Some(urls) => urls
+                .iter()
+                .map(|url| {
+                    Client::open(url.as_str()).map_err(|error| {
+                        ConfigError::Backend(format!("invalid Redis URL ({:?})", error.kind()))
+                    })
+                })
+                .collect(),
+            None => Err(ConfigError::Backend(
+                "a store made from a connection manager cannot be mirrored: the mirror needs \
+                 the URL to subscribe through; use connect or connect_lazy"
+                    .into(),
+            )),
+        };
         MirrorBuilder {
-            client: Client::open(url).map_err(|error| {
-                ConfigError::Backend(format!("invalid Redis URL ({:?})", error.kind()))
-            }),
+            clients,
             redis: self,
             max_staleness: DEFAULT_MAX_STALENESS,
             capacity: DEFAULT_MIRROR_CAPACITY,
@@ -432,7 +532,7 @@ impl MirrorBuilder {
                     .into(),
             ));
         }
-        let client = self.client?;
+        let clients = self.clients?;
         let mirror = Arc::new(Mirror {
             channel: self.redis.channel(),
             prefix: self.redis.prefix().to_owned(),
@@ -445,7 +545,7 @@ impl MirrorBuilder {
             overflowed: AtomicBool::new(false),
             instance: rand_instance(),
         });
-        let task = tokio::spawn(run(mirror.clone(), client)).abort_handle();
+        let task = tokio::spawn(run(mirror.clone(), clients)).abort_handle();
         Ok(MirroredRevocationStore {
             handle: Arc::new(Handle { mirror, task }),
         })
@@ -462,12 +562,16 @@ fn rand_instance() -> u64 {
 }
 
 /// The mirror's task: follows the channel, and after each break marks the copy stale and
-/// starts again, waiting a little longer each time (at most a second).
-async fn run(mirror: Arc<Mirror>, client: Client) {
+/// starts again (through the next node of a cluster), waiting a little longer each time (at
+/// most a second).
+async fn run(mirror: Arc<Mirror>, clients: Vec<Client>) {
     let mut pause = Duration::from_millis(50);
-    loop {
+    for attempt in 0usize.. {
         let started = Instant::now();
-        let why = mirror.follow(&client).await;
+        let Some(client) = clients.get(attempt % clients.len().max(1)) else {
+            return;
+        };
+        let why = mirror.follow(client).await;
         mirror.mark_stale();
         tracing::warn!(
             target: "tower_jwt_auth",

@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 
 use super::{RevocationStore, TokenFacts, issued_before, login_id, subject_key};
 use crate::error::{BoxError, ConfigError};
-use crate::redis::{Announce, Connection, store_constructors};
+use crate::redis::{Announce, Connection, cluster_constructor, store_constructors};
 
 /// The key prefix used when none is configured.
 pub const DEFAULT_REDIS_PREFIX: &str = "tower-jwt-auth:revoked:";
@@ -49,6 +49,8 @@ impl fmt::Debug for RedisRevocationStore {
 }
 
 store_constructors!(RedisRevocationStore, DEFAULT_REDIS_PREFIX, "requests");
+// Every write is one key, and a check's `MGET` is split by slot by the cluster client.
+cluster_constructor!(RedisRevocationStore);
 
 impl RedisRevocationStore {
     /// The shared connection, for a `RedisRefreshStore` on the same Redis.

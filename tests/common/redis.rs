@@ -270,6 +270,11 @@ impl RedisServer {
         );
     }
 
+    /// Whether the server runs (it was not stopped, or was restarted).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
     }
@@ -318,4 +323,88 @@ pub async fn set_maxmemory(url: &str, limit: &str) {
         .query_async(&mut raw)
         .await
         .unwrap();
+}
+
+/// A Redis Cluster of three primaries (no replicas) on loopback, each a [`RedisServer`] with
+/// its data and cluster configuration kept across a kill and a restart, made into a cluster by
+/// `redis-cli --cluster create`. The servers are killed on drop.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts the three servers and creates the cluster; `None`, after saying how to run
+    /// `test`, without redis-server (outside CI).
+    pub async fn start(suite: &str, test: &str) -> Option<Self> {
+        let config = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "1000",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ];
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            nodes.push(RedisServer::start_with(suite, test, &config).await?);
+        }
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect();
+        let created = Command::new(redis_cli_binary())
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("running redis-cli --cluster create");
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        let cluster = Self { nodes };
+        cluster.wait_until_ok(Duration::from_secs(20)).await;
+        Some(cluster)
+    }
+
+    /// The nodes' URLs.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// Waits until every running node says `cluster_state:ok`.
+    pub async fn wait_until_ok(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        'waiting: loop {
+            assert!(Instant::now() < deadline, "the cluster is not ok");
+            for node in self.nodes.iter().filter(|node| node.is_running()) {
+                let Ok(client) = redis::Client::open(node.url()) else {
+                    continue 'waiting;
+                };
+                let info: Option<String> = match client.get_multiplexed_async_connection().await {
+                    Ok(mut connection) => redis::cmd("CLUSTER")
+                        .arg("INFO")
+                        .query_async(&mut connection)
+                        .await
+                        .ok(),
+                    Err(_) => None,
+                };
+                if !info.is_some_and(|info| info.contains("cluster_state:ok")) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue 'waiting;
+                }
+            }
+            return;
+        }
+    }
+}
+
+/// The redis-cli binary: `REDIS_CLI`, or `redis-cli` from the `PATH`.
+fn redis_cli_binary() -> String {
+    std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_owned())
 }

@@ -1,0 +1,185 @@
+//! `RedisRevocationStore` and `MirroredRevocationStore` on a real Redis Cluster of three
+//! primaries on loopback, started by the test: two instances sharing it (a logout on one
+//! refused by the other within the bound), a mirror loading revocations from every primary,
+//! and a primary killed and restarted: only 200, 401 for a revoked token, or 503, and the
+//! mirror current again without restarting the instances.
+//!
+//! Without redis-server and redis-cli the tests say how to run them and pass, except under
+//! `CI=true`, where they fail.
+#![cfg(feature = "redis")]
+
+mod common;
+#[path = "common/redis.rs"]
+mod shared_redis;
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use common::*;
+use http::Method;
+use shared_redis::*;
+use tower_jwt_auth::revocation::{MirroredRevocationStore, RedisRevocationStore};
+use tower_jwt_auth::{JwtLayer, Key};
+
+const SUITE: &str = "revocation_cluster";
+const MAX_STALENESS: Duration = Duration::from_secs(1);
+
+async fn cluster_store(cluster: &RedisCluster) -> RedisRevocationStore {
+    RedisRevocationStore::connect_cluster(&cluster.urls())
+        .await
+        .unwrap()
+        .with_prefix("cluster:")
+}
+
+async fn mirror(cluster: &RedisCluster) -> MirroredRevocationStore {
+    cluster_store(cluster)
+        .await
+        .mirrored()
+        .max_staleness(MAX_STALENESS)
+        .start(Duration::from_secs(10))
+        .await
+        .unwrap()
+}
+
+fn instance(store: impl tower_jwt_auth::revocation::RevocationStore) -> Router {
+    revoking_app(
+        JwtLayer::builder()
+            .key(Key::hmac(SECRET))
+            .revocations(store)
+            .backend_timeout(Duration::from_millis(500))
+            .build()
+            .unwrap(),
+    )
+}
+
+async fn status(app: &Router, method: Method, path: &str, token: &str) -> u16 {
+    send(app.clone(), bearer_to(method, path, token))
+        .await
+        .status
+        .as_u16()
+}
+
+#[tokio::test]
+async fn instances_share_revocations_through_a_cluster() {
+    let Some(cluster) = RedisCluster::start(SUITE, "shared").await else {
+        return;
+    };
+    let (a, b) = (mirror(&cluster).await, mirror(&cluster).await);
+    let plain = instance(cluster_store(&cluster).await);
+    let (first, second) = (instance(a), instance(b.clone()));
+    // Tokens whose ids fall in many slots, so every primary holds some.
+    let tokens: Vec<String> = (0..24)
+        .map(|i| {
+            user_token(
+                &format!("user-{i}"),
+                Some(&format!("cluster-{i}")),
+                now() - 5,
+            )
+        })
+        .collect();
+    for token in &tokens {
+        assert_eq!(status(&second, Method::GET, "/", token).await, 200);
+        assert_eq!(status(&first, Method::POST, "/logout", token).await, 204);
+        let started = Instant::now();
+        while status(&second, Method::GET, "/", token).await != 401 {
+            assert!(
+                started.elapsed() < MAX_STALENESS,
+                "not refused within the bound"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // The plain store's `MGET` over the cluster agrees.
+        assert_eq!(status(&plain, Method::GET, "/", token).await, 401);
+    }
+    // "Log out everywhere" and a mirror started now, loading from every primary.
+    let everywhere = user_token("zoe", Some("cluster-zoe"), now() - 5);
+    assert_eq!(
+        status(&first, Method::POST, "/logout-all", &everywhere).await,
+        204
+    );
+    let late = mirror(&cluster).await;
+    assert_eq!(late.len(), tokens.len() + 1);
+    let third = instance(late);
+    for token in tokens.iter().chain([&everywhere]) {
+        assert_eq!(status(&third, Method::GET, "/", token).await, 401);
+    }
+    let kept = user_token("yann", Some("cluster-kept"), now() - 5);
+    assert_eq!(status(&third, Method::GET, "/", &kept).await, 200);
+}
+
+/// The primary the mirror subscribes through killed, then restarted with its data: only 200,
+/// 401 or 503 meanwhile, never the revoked token through; the mirror goes stale (its checks
+/// then fail closed: that primary's slots are down), and is current again by itself once the
+/// primary is back.
+#[tokio::test]
+async fn a_primary_killed_and_restarted_gives_only_2xx_401_or_503() {
+    let Some(mut cluster) = RedisCluster::start(SUITE, "killed").await else {
+        return;
+    };
+    let store = mirror(&cluster).await;
+    let writer = instance(cluster_store(&cluster).await);
+    let reader = instance(store.clone());
+    let revoked: Vec<String> = (0..12)
+        .map(|i| user_token(&format!("kill-{i}"), Some(&format!("kill-{i}")), now() - 5))
+        .collect();
+    for token in &revoked {
+        assert_eq!(status(&writer, Method::POST, "/logout", token).await, 204);
+    }
+    let kept = user_token("kept", Some("kill-kept"), now() - 5);
+    // Heard within the bound.
+    let heard = Instant::now();
+    for token in &revoked {
+        while status(&reader, Method::GET, "/", token).await != 401 {
+            assert!(
+                heard.elapsed() < MAX_STALENESS,
+                "not refused within the bound"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let check = |seen_503: &mut bool| {
+        let reader = reader.clone();
+        let (revoked, kept) = (revoked.clone(), kept.clone());
+        let mut seen = *seen_503;
+        async move {
+            for token in &revoked {
+                let got = status(&reader, Method::GET, "/", token).await;
+                assert!(matches!(got, 401 | 503), "a revoked token got {got}");
+            }
+            let got = status(&reader, Method::GET, "/", &kept).await;
+            assert!(matches!(got, 200 | 503), "the kept token got {got}");
+            seen |= got == 503;
+            seen
+        }
+    };
+    let mut seen_503 = false;
+    seen_503 = check(&mut seen_503).await;
+
+    // The mirror subscribes through the first node given.
+    cluster.nodes[0].stop();
+    let down = Instant::now();
+    while down.elapsed() < Duration::from_secs(4) {
+        seen_503 = check(&mut seen_503).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        seen_503,
+        "with a primary down, checks that reach Redis fail closed"
+    );
+
+    cluster.nodes[0].restart().await;
+    cluster.wait_until_ok(Duration::from_secs(30)).await;
+    let back = Instant::now();
+    while !store.is_current() {
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "the mirror is not current again"
+        );
+        seen_503 = check(&mut seen_503).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for token in &revoked {
+        assert_eq!(status(&reader, Method::GET, "/", token).await, 401);
+    }
+    assert_eq!(status(&reader, Method::GET, "/", &kept).await, 200);
+}
