@@ -282,6 +282,11 @@ impl Connection {
         }
     }
 
+    /// Whether this is a Redis Cluster.
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self.link, Link::Cluster { .. })
+    }
+
     /// The connection, once Redis is known not to evict keys; until then each call checks
     /// again (the operator may fix the policy while the application runs).
     pub(crate) async fn ready(&self) -> Result<Link, BoxError> {

@@ -321,7 +321,10 @@ impl Sessions {
         };
         let now = self.shared.issuer.now();
         let family = FamilyStart {
-            family: random_base64url::<16>()?,
+            family: tagged(
+                self.shared.store.slot_tag(&subject),
+                random_base64url::<16>()?,
+            ),
             issued_at: now,
             expires_at: now.saturating_add(self.shared.refresh_lifetime.as_secs()),
         };
@@ -625,7 +628,7 @@ impl Sessions {
         let access = shared
             .issuer
             .issue_object(access_claims, shared.issuer.access_lifetime())?;
-        let refresh_token = random_base64url::<32>()?;
+        let refresh_token = tagged(shared.store.slot_tag(&subject), random_base64url::<32>()?);
         let record = RefreshRecord {
             token_hash: hash_refresh_token(&refresh_token),
             subject,
@@ -667,6 +670,14 @@ struct FamilyStart {
     family: String,
     issued_at: u64,
     expires_at: u64,
+}
+
+/// `random` behind the store's slot tag, when it has one.
+fn tagged(tag: Option<String>, random: String) -> String {
+    match tag {
+        Some(tag) => format!("{tag}.{random}"),
+        None => random,
+    }
 }
 
 /// The `cnf` claim binding a token to the DPoP key `jkt` (RFC 9449 §6.1).

@@ -9,27 +9,34 @@ use ::redis::AsyncCommands;
 use ::redis::aio::ConnectionManager;
 use futures_util::future::BoxFuture;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use super::store::slot_tag_of;
 use super::{Consumed, RefreshRecord, RefreshStore, Rotation, late};
 use crate::error::BoxError;
 use crate::error::ConfigError;
-use crate::redis::{Connection, store_constructors};
+use crate::redis::{Connection, cluster_constructor, store_constructors};
 use crate::revocation::RedisRevocationStore;
 
 /// The key prefix of refresh tokens when none is configured.
 pub const DEFAULT_REDIS_REFRESH_PREFIX: &str = "tower-jwt-auth:refresh:";
 
 /// Rotates a token in one atomic step. KEYS[1]: the presented token's key; KEYS[2]: its
-/// successor's. ARGV: the prefix, now (s), the deadline (ms), the reuse grace (s), the
-/// successor's record as JSON and its TTL (s). Returns `{'late'}` (nothing done: Redis ran it
+/// successor's; KEYS[3]: the family's revocation; KEYS[4]: the subject's. ARGV: the family,
+/// now (s), the deadline (ms), the reuse grace (s), the successor's record as JSON and its
+/// TTL (s), the subject. A token of another family or subject than the successor's is
+/// `{'unknown'}`. Returns `{'late'}` (nothing done: Redis ran it
 /// after the caller gave up), `{'unknown'}`, `{'revoked'}`, `{'reused', family, subject}`
 /// (after revoking the family for the rest of its life) or `{'fresh', record}`.
 ///
 /// The deadline is compared with Redis's own clock (`TIME`): the application's and Redis's
 /// clocks must agree to well within half the backend timeout (NTP does).
 ///
-/// The family, subject and successor keys are derived from the record, so the script touches
-/// keys it was not given: fine on a single Redis (what `ConnectionManager` talks to), not on a
-/// cluster.
+/// Every key it touches is declared; on a cluster they share one slot (see
+/// `RedisRefreshStore`). The successor a regrant reads is a key named in the token's record,
+/// of the same family, so of the same slot.
 const ROTATE_SCRIPT: &str = r"
 local t = redis.call('TIME')
 if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[3]) then
@@ -38,10 +45,11 @@ end
 local f = redis.call('HMGET', KEYS[1], 'state', 'family', 'sub', 'family_iat', 'exp', 'record',
     'consumed_at', 'successor', 'regranted')
 if not f[1] then return {'unknown'} end
+if f[2] ~= ARGV[1] or f[3] ~= ARGV[7] then return {'unknown'} end
 local now = tonumber(ARGV[2])
 local exp = tonumber(f[5])
 if exp <= now then return {'unknown'} end
-local family_key = ARGV[1] .. 'family:' .. f[2]
+local family_key = KEYS[3]
 local regrant = false
 if f[1] == 'consumed' then
     local grace = tonumber(ARGV[4])
@@ -57,7 +65,7 @@ if f[1] == 'consumed' then
     end
 end
 if redis.call('EXISTS', family_key) == 1 then return {'revoked'} end
-local before = tonumber(redis.call('GET', ARGV[1] .. 'sub:' .. f[3]))
+local before = tonumber(redis.call('GET', KEYS[4]))
 if before and tonumber(f[4]) <= before then return {'revoked'} end
 if regrant then
     redis.call('HSET', f[8], 'state', 'consumed', 'consumed_at', now, 'successor', KEYS[2],
@@ -85,9 +93,13 @@ return {'fresh', f[6]}
 /// a session, an evicted family marker revive a revoked one. The same check refuses a Redis that
 /// may evict.
 ///
-/// Cheap to clone; clones share the connection. Meant for a single Redis (or a primary), like
-/// [`RedisRevocationStore`]; the rotation script derives keys from the record, which a cluster
-/// would refuse.
+/// On a Redis Cluster ([`connect_cluster`](Self::connect_cluster)) the keys of one subject
+/// share a slot: refresh tokens and family ids start with a tag of the subject
+/// ([`RefreshStore::slot_tag`]), and the keys carry it as their hash tag
+/// (`<prefix>{<tag>}token:…`), so the rotation script's keys are all on one shard. On a single
+/// Redis, keys and tokens are untagged.
+///
+/// Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct RedisRefreshStore {
     connection: Connection,
@@ -107,6 +119,8 @@ store_constructors!(
     DEFAULT_REDIS_REFRESH_PREFIX,
     "token calls"
 );
+// Every key of a session carries the subject's slot tag on a cluster.
+cluster_constructor!(RedisRefreshStore);
 
 impl RedisRefreshStore {
     /// Shares the connection of a revocation store: one multiplexed connection for both, and
@@ -115,12 +129,31 @@ impl RedisRefreshStore {
         Self::with_connection(revocations.connection())
     }
 
+    /// The key of a token (by its hash) or a family: under the id's slot tag on a cluster.
     fn key(&self, kind: &str, id: &str) -> String {
-        format!("{}{kind}:{id}", self.prefix)
+        match slot_tag_of(id).filter(|_| self.connection.is_cluster()) {
+            Some(tag) => format!("{}{{{tag}}}{kind}:{id}", self.prefix),
+            None => format!("{}{kind}:{id}", self.prefix),
+        }
+    }
+
+    /// The key of a subject's revocation: under the subject's slot tag on a cluster.
+    fn subject_key(&self, subject: &str) -> String {
+        match self.slot_tag(subject) {
+            Some(tag) => format!("{}{{{tag}}}sub:{subject}", self.prefix),
+            None => format!("{}sub:{subject}", self.prefix),
+        }
     }
 }
 
 impl RefreshStore for RedisRefreshStore {
+    fn slot_tag(&self, subject: &str) -> Option<String> {
+        self.connection.is_cluster().then(|| {
+            let digest = Sha256::digest(subject.as_bytes());
+            URL_SAFE_NO_PAD.encode(&digest[..6])
+        })
+    }
+
     fn insert<'a>(&'a self, record: &'a RefreshRecord) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(async move {
             let json = serde_json::to_string(record)?;
@@ -158,15 +191,18 @@ impl RefreshStore for RedisRefreshStore {
             let mut connection = self.connection.ready().await?;
             let reply: Vec<String> = ::redis::cmd("EVAL")
                 .arg(ROTATE_SCRIPT)
-                .arg(2)
+                .arg(4)
                 .arg(self.key("token", rotation.token_hash))
                 .arg(self.key("token", successor.token_hash()))
-                .arg(&*self.prefix)
+                .arg(self.key("family", successor.family()))
+                .arg(self.subject_key(successor.subject()))
+                .arg(successor.family())
                 .arg(rotation.now)
                 .arg(rotation.deadline_ms)
                 .arg(rotation.reuse_grace.as_secs())
                 .arg(json)
                 .arg(successor.ttl().as_secs())
+                .arg(successor.subject())
                 .query_async(&mut connection)
                 .await?;
             match reply.as_slice() {
@@ -218,7 +254,7 @@ impl RefreshStore for RedisRefreshStore {
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(
             self.connection
-                .keep_later(self.key("sub", subject), before, ttl),
+                .keep_later(self.subject_key(subject), before, ttl),
         )
     }
 }

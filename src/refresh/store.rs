@@ -135,6 +135,14 @@ pub enum Consumed {
 /// [`rotate`](Self::rotate) must be atomic: of two concurrent rotations of one token, exactly
 /// one gets [`Consumed::Fresh`].
 pub trait RefreshStore: Send + Sync + 'static {
+    /// A short tag the refresh tokens and family ids of `subject` start with (`<tag>.…`), so
+    /// that a store spread over shards (a Redis Cluster) finds every key of a session in one
+    /// shard from the token alone. `None`, the default, leaves them untagged.
+    fn slot_tag(&self, subject: &str) -> Option<String> {
+        let _ = subject;
+        None
+    }
+
     /// Stores a new, active token for [`RefreshRecord::ttl`].
     fn insert<'a>(&'a self, record: &'a RefreshRecord) -> BoxFuture<'a, Result<(), BoxError>>;
 
@@ -185,8 +193,21 @@ pub trait RefreshStore: Send + Sync + 'static {
 }
 
 /// The SHA-256 of a refresh token, base64url without padding: what stores key records by.
+///
+/// A token that starts with a slot tag (`<tag>.<random>`, see [`RefreshStore::slot_tag`])
+/// keeps the tag in front of its hash, so that a store finds the token's slot from the hash.
 pub(crate) fn hash_refresh_token(token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+    let digest = URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()));
+    match slot_tag_of(token) {
+        Some(tag) => format!("{tag}.{digest}"),
+        None => digest,
+    }
+}
+
+/// The slot tag a token, a token hash or a family id starts with, if any.
+pub(crate) fn slot_tag_of(id: &str) -> Option<&str> {
+    let (tag, _) = id.split_once('.')?;
+    (!tag.is_empty() && tag.len() <= 16).then_some(tag)
 }
 
 /// Whether a family issued at `family_issued_at` falls under a subject revocation at `before`.

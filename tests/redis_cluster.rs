@@ -1,4 +1,4 @@
-//! `RedisRevocationStore` and `MirroredRevocationStore` on a real Redis Cluster of three
+//! The Redis stores (revocations, their mirror, refresh tokens) on a real Redis Cluster of three
 //! primaries on loopback, started by the test: two instances sharing it (a logout on one
 //! refused by the other within the bound), a mirror loading revocations from every primary,
 //! and a primary killed and restarted: only 200, 401 for a revoked token, or 503, and the
@@ -21,7 +21,7 @@ use shared_redis::*;
 use tower_jwt_auth::revocation::{MirroredRevocationStore, RedisRevocationStore};
 use tower_jwt_auth::{JwtLayer, Key};
 
-const SUITE: &str = "revocation_cluster";
+const SUITE: &str = "redis_cluster";
 const MAX_STALENESS: Duration = Duration::from_secs(1);
 
 async fn cluster_store(cluster: &RedisCluster) -> RedisRevocationStore {
@@ -182,4 +182,102 @@ async fn a_primary_killed_and_restarted_gives_only_2xx_401_or_503() {
         assert_eq!(status(&reader, Method::GET, "/", token).await, 401);
     }
     assert_eq!(status(&reader, Method::GET, "/", &kept).await, 200);
+}
+
+/// Sessions on two instances sharing the cluster's refresh store and revocations: a login on
+/// one rotates on the other, a reuse is caught across instances and ends the login on both,
+/// and every key of a session sits in the slot of its subject's tag.
+#[tokio::test]
+async fn refresh_tokens_rotate_and_reuse_is_caught_across_instances_on_a_cluster() {
+    use tower_jwt_auth::error::SessionError;
+    use tower_jwt_auth::issuer::{JwtIssuer, SigningKey};
+    use tower_jwt_auth::refresh::{RedisRefreshStore, Sessions};
+
+    let Some(cluster) = RedisCluster::start(SUITE, "refresh").await else {
+        return;
+    };
+    let issuer = JwtIssuer::builder()
+        .key(SigningKey::hmac(SECRET))
+        .build()
+        .unwrap();
+    let instance = || async {
+        let store = RedisRefreshStore::connect_cluster(&cluster.urls())
+            .await
+            .unwrap()
+            .with_prefix("cluster-refresh:");
+        Sessions::builder(issuer.clone(), store)
+            .revocations(cluster_store(&cluster).await)
+            .build()
+            .unwrap()
+    };
+    let (first, second) = (instance().await, instance().await);
+    let mut pairs = Vec::new();
+    for user in ["ana", "ben", "cleo", "dan", "eve", "fay"] {
+        let pair = first
+            .login(&serde_json::json!({ "sub": user }))
+            .await
+            .unwrap();
+        // Tokens and families start with the subject's tag.
+        let tag = pair.refresh_token().split_once('.').unwrap().0.to_owned();
+        assert!(pair.family().starts_with(&format!("{tag}.")));
+        pairs.push((user, tag, pair));
+    }
+    for (user, _, pair) in &pairs {
+        let next = second.rotate(pair.refresh_token()).await.unwrap();
+        let reused = first.rotate(pair.refresh_token()).await;
+        assert!(
+            matches!(reused, Err(SessionError::RefreshReused)),
+            "{user}: {reused:?}"
+        );
+        // The reuse ended the login: its newest token is refused on either instance.
+        assert!(matches!(
+            second.rotate(next.refresh_token()).await,
+            Err(SessionError::InvalidGrant)
+        ));
+    }
+    // "Log out everywhere" of one subject, on the other instance.
+    let pair = first
+        .login(&serde_json::json!({ "sub": "gus" }))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    second.logout_everywhere("gus").await.unwrap();
+    assert!(matches!(
+        first.rotate(pair.refresh_token()).await,
+        Err(SessionError::InvalidGrant)
+    ));
+
+    // Every key the sessions wrote carries its subject's tag: the keys of each subject
+    // (tokens, consumed and active, and revoked families) sit in one slot.
+    let mut slots: std::collections::HashMap<String, std::collections::HashSet<i64>> =
+        Default::default();
+    for url in cluster.urls() {
+        let mut raw = raw_connection(&url).await;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("cluster-refresh:*")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        for key in keys {
+            let tag = key
+                .split_once('{')
+                .and_then(|(_, rest)| rest.split_once('}'))
+                .map(|(tag, _)| tag.to_owned())
+                .unwrap_or_else(|| panic!("{key} has no hash tag"));
+            let slot: i64 = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(&key)
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            slots.entry(tag).or_default().insert(slot);
+        }
+    }
+    for (_, tag, _) in &pairs {
+        assert_eq!(
+            slots.get(tag).map(|slots| slots.len()),
+            Some(1),
+            "{tag}: {slots:?}"
+        );
+    }
 }
