@@ -64,7 +64,10 @@
 //! Revocations and refresh tokens live in memory, or in Redis when `REDIS_URL` is set and the
 //! demo is built with the `redis` feature (`cargo run -p tower-jwt-auth-demo --features redis`);
 //! several instances then share them (log in on one, refresh on another, log out on a third),
-//! each checking revocations against a copy in its memory that Redis keeps current.
+//! each checking revocations against a copy in its memory that Redis keeps current. A Redis
+//! Cluster works the same way: `REDIS_CLUSTER_NODES`, comma-separated `redis://` URLs of its
+//! nodes. Either variable set where it cannot be honoured (both, or a build without `redis`)
+//! stops the start.
 //! The memory stores' bounds come from `REVOCATION_CAPACITY` (100000), `REVOCATIONS_PER_SUBJECT`
 //! (16), `REFRESH_CAPACITY` (100000) and `REFRESH_TOKENS_PER_SUBJECT` (1000): with small values,
 //! a flood of logins and logouts shows within seconds that no revocation is ever dropped (a full
@@ -216,7 +219,8 @@ impl Dpop {
     /// of `REDIS_URL`, else in memory.
     fn new(
         resource_url: Option<&str>,
-        #[cfg(feature = "redis")] redis_url: Option<&str>,
+        #[cfg(feature = "redis")] replays: Option<tower_jwt_auth::dpop::RedisDpopReplayStore>,
+        #[cfg(not(feature = "redis"))] replays: Option<std::convert::Infallible>,
     ) -> Result<Self, Box<dyn std::error::Error>> {
         let origin = match resource_url {
             Some(url) => {
@@ -232,12 +236,12 @@ impl Dpop {
         };
         let verifier = DpopVerifier::builder();
         #[cfg(feature = "redis")]
-        let verifier = match redis_url {
-            Some(url) => verifier.replay_store(
-                tower_jwt_auth::dpop::RedisDpopReplayStore::connect_lazy(url)?,
-            ),
+        let verifier = match replays {
+            Some(store) => verifier.replay_store(store),
             None => verifier,
         };
+        #[cfg(not(feature = "redis"))]
+        let _ = replays;
         Ok(Self {
             verifier: verifier.build()?,
             origin,
@@ -335,24 +339,37 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Some(url) => url.clone(),
         None => format!("http://{}", reachable(local)),
     };
-    #[cfg(feature = "redis")]
-    let redis_url = std::env::var("REDIS_URL").ok();
-    let dpop = Dpop::new(
-        resource_url.as_deref(),
+    let app = match shared_redis()? {
         #[cfg(feature = "redis")]
-        redis_url.as_deref(),
-    )?;
-    let app = match std::env::var("REDIS_URL") {
-        #[cfg(feature = "redis")]
-        Ok(url) => {
+        Some(redis) => {
+            use tower_jwt_auth::dpop::RedisDpopReplayStore;
+            use tower_jwt_auth::refresh::RedisRefreshStore;
+            use tower_jwt_auth::revocation::RedisRevocationStore;
+            let (revocations, replays) = match &redis {
+                SharedRedis::Single(url) => (
+                    RedisRevocationStore::connect_lazy(url)?,
+                    RedisDpopReplayStore::connect_lazy(url)?,
+                ),
+                // A cluster is connected to now: an unreachable one stops the start.
+                SharedRedis::Cluster(nodes) => (
+                    RedisRevocationStore::connect_cluster(nodes).await?,
+                    RedisDpopReplayStore::connect_cluster(nodes).await?,
+                ),
+            };
             tracing::info!(
-                "revocations and refresh tokens in Redis, revocations mirrored in memory"
+                "revocations, refresh tokens and DPoP proofs in Redis{}, revocations mirrored \
+                 in memory",
+                if matches!(redis, SharedRedis::Cluster(_)) {
+                    " Cluster"
+                } else {
+                    ""
+                }
             );
-            let redis = tower_jwt_auth::revocation::RedisRevocationStore::connect_lazy(&url)?;
-            let refresh_tokens = tower_jwt_auth::refresh::RedisRefreshStore::sharing(&redis);
+            let refresh_tokens = RedisRefreshStore::sharing(&revocations);
             // Checked in memory, kept current through Redis: a logout on another instance is
             // refused here within a second. Until it has loaded, checks go to Redis.
-            let revocations = redis.mirrored().start_lazy()?;
+            let revocations = revocations.mirrored().start_lazy()?;
+            let dpop = Dpop::new(resource_url.as_deref(), Some(replays))?;
             app(
                 &config,
                 signing_key,
@@ -362,24 +379,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 dpop,
             )?
         }
-        #[cfg(not(feature = "redis"))]
-        Ok(_) => {
-            tracing::warn!(
-                "REDIS_URL is set but the `redis` feature is off: revocations and refresh \
-                 tokens in memory"
-            );
+        _ => {
             let (revocations, refresh_tokens) = memory_stores()?;
-            app(
-                &config,
-                signing_key,
-                revocations,
-                refresh_tokens,
-                &resource,
-                dpop,
-            )?
-        }
-        Err(_) => {
-            let (revocations, refresh_tokens) = memory_stores()?;
+            let dpop = Dpop::new(resource_url.as_deref(), None)?;
             app(
                 &config,
                 signing_key,
@@ -393,6 +395,59 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!("demo API listening on http://{local}");
     axum::serve(listener, app).await?;
     Ok(())
+}
+
+/// The Redis the instances share: `REDIS_URL`, or the nodes of a Redis Cluster in
+/// `REDIS_CLUSTER_NODES` (comma-separated `redis://` URLs).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+enum SharedRedis {
+    Single(String),
+    Cluster(Vec<String>),
+}
+
+/// What `REDIS_URL` and `REDIS_CLUSTER_NODES` ask for. Either one set where it cannot be
+/// honoured (both set, a node that is no `redis://` URL, a build without the `redis` feature)
+/// stops the start: never memory in its place, which would let each instance forget what the
+/// others revoked.
+fn shared_redis() -> Result<Option<SharedRedis>, String> {
+    let set = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+    };
+    let redis = match (set("REDIS_URL"), set("REDIS_CLUSTER_NODES")) {
+        (Some(_), Some(_)) => {
+            return Err("REDIS_URL and REDIS_CLUSTER_NODES are both set: set one".into());
+        }
+        (Some(url), None) => SharedRedis::Single(url),
+        (None, Some(nodes)) => {
+            let nodes: Vec<String> = nodes
+                .split(',')
+                .map(|node| node.trim().to_owned())
+                .filter(|node| !node.is_empty())
+                .collect();
+            if let Some(node) = nodes
+                .iter()
+                .find(|node| !node.starts_with("redis://") && !node.starts_with("rediss://"))
+            {
+                return Err(format!(
+                    "REDIS_CLUSTER_NODES: {node:?} is not a redis:// URL (comma-separated URLs \
+                     of the cluster's nodes)"
+                ));
+            }
+            SharedRedis::Cluster(nodes)
+        }
+        (None, None) => return Ok(None),
+    };
+    if cfg!(feature = "redis") {
+        Ok(Some(redis))
+    } else {
+        Err(
+            "REDIS_URL or REDIS_CLUSTER_NODES is set, but this demo was built without the \
+             `redis` feature: run it with `--features redis`, or unset the variable"
+                .into(),
+        )
+    }
 }
 
 /// The in-memory stores, bounded by `REVOCATION_CAPACITY` and `REVOCATIONS_PER_SUBJECT`

@@ -944,11 +944,33 @@ async fn a_demo_that_cannot_start_names_the_variable_to_change() {
             vec![("BIND", "127.0.0.1:0"), ("JWT_SECRET", "short")],
             vec!["invalid JWT_SECRET: 5 bytes is too short for HS256"],
         ),
+        (
+            vec![
+                ("BIND", "127.0.0.1:0"),
+                ("REDIS_URL", "redis://127.0.0.1:1"),
+                ("REDIS_CLUSTER_NODES", "redis://127.0.0.1:2"),
+            ],
+            vec!["REDIS_URL and REDIS_CLUSTER_NODES are both set"],
+        ),
+        (
+            vec![
+                ("BIND", "127.0.0.1:0"),
+                (
+                    "REDIS_CLUSTER_NODES",
+                    "redis://127.0.0.1:7000, 127.0.0.1:7001",
+                ),
+            ],
+            vec![
+                "REDIS_CLUSTER_NODES",
+                "\"127.0.0.1:7001\" is not a redis:// URL",
+            ],
+        ),
     ] {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tower-jwt-auth-demo"))
             .env("JWT_SECRET", support::SECRET)
             .env("RUST_LOG", "warn")
             .env_remove("REDIS_URL")
+            .env_remove("REDIS_CLUSTER_NODES")
             .envs(env.iter().copied())
             .output();
         let output = tokio::time::timeout(Duration::from_secs(30), output)

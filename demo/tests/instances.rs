@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
-use shared_redis::RedisServer;
+use shared_redis::{RedisCluster, RedisServer};
 use support::start_demo_with;
 
 async fn call(
@@ -188,6 +188,64 @@ async fn three_demos_share_logins_refreshes_and_logouts_through_redis() {
         &format!("{}/auth/refresh", a.base),
         None,
         Some(refresh(renewed["refresh_token"].as_str().unwrap())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+}
+
+/// Two demos on a real three-primary Redis Cluster (`REDIS_CLUSTER_NODES`): a login on one,
+/// refreshed and logged out on the other, its token refused on the first within a second.
+#[tokio::test]
+async fn two_demos_share_a_redis_cluster() {
+    let Some(cluster) = RedisCluster::start("demo_instances", "cluster").await else {
+        return;
+    };
+    let nodes = cluster.urls().join(",");
+    let env = [("REDIS_CLUSTER_NODES", nodes.as_str())];
+    let (a, b) = (start_demo_with(&env).await, start_demo_with(&env).await);
+    let credentials = json!({ "username": "alice", "password": "alice-password" });
+    let (status, pair) = call(
+        "POST",
+        &format!("{}/auth/login", a.base),
+        None,
+        Some(credentials),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let (status, renewed) = call(
+        "POST",
+        &format!("{}/auth/refresh", b.base),
+        None,
+        Some(json!({ "refresh_token": pair["refresh_token"] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    let access = renewed["access_token"].as_str().unwrap().to_owned();
+    let (status, me) = call("GET", &format!("{}/auth/me", a.base), Some(&access), None).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let (status, _) = call(
+        "POST",
+        &format!("{}/auth/logout", b.base),
+        Some(&access),
+        Some(json!({ "refresh_token": renewed["refresh_token"] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let logged_out = Instant::now();
+    loop {
+        let (status, _) = call("GET", &format!("{}/auth/me", a.base), Some(&access), None).await;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(logged_out.elapsed() < Duration::from_secs(1), "still taken");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, refused) = call(
+        "POST",
+        &format!("{}/auth/refresh", a.base),
+        None,
+        Some(json!({ "refresh_token": renewed["refresh_token"] })),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");

@@ -12,7 +12,7 @@ use futures_util::future::BoxFuture;
 
 use super::DpopReplayStore;
 use crate::error::{BoxError, ConfigError};
-use crate::redis::{Connection, store_constructors};
+use crate::redis::{Connection, cluster_constructor, store_constructors};
 
 /// The key prefix used when none is configured.
 pub const DEFAULT_DPOP_REDIS_PREFIX: &str = "tower-jwt-auth:dpop:";
@@ -52,6 +52,8 @@ store_constructors!(
     DEFAULT_DPOP_REDIS_PREFIX,
     "DPoP requests"
 );
+// One key a proof.
+cluster_constructor!(RedisDpopReplayStore);
 
 impl DpopReplayStore for RedisDpopReplayStore {
     fn remember<'a>(

@@ -104,6 +104,7 @@ async fn start_on(port: u16, env: &[(&str, &str)]) -> Result<Demo, String> {
         // Each demo keeps its revocations in memory: a Redis exported for other tests would be
         // shared by demos running in parallel (and outlive them).
         .env_remove("REDIS_URL")
+        .env_remove("REDIS_CLUSTER_NODES")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
