@@ -162,8 +162,13 @@ impl Mirror {
     }
 
     fn is_current(&self) -> bool {
+        self.is_current_at(self.millis())
+    }
+
+    /// Whether the copy is current at `millis` (since `started`).
+    fn is_current_at(&self, millis: u64) -> bool {
         !self.overflowed.load(Ordering::Acquire)
-            && self.current_until.load(Ordering::Acquire) > self.millis()
+            && self.current_until.load(Ordering::Acquire) > millis
     }
 
     fn mark_stale(&self) {
@@ -604,12 +609,16 @@ impl MirroredRevocationStore {
 
     fn local(&self, token: &TokenFacts) -> Option<bool> {
         let mirror = &self.handle.mirror;
-        if !mirror.is_current() {
+        // One clock read for the whole check.
+        let now = Instant::now();
+        let millis =
+            u64::try_from(now.duration_since(mirror.started).as_millis()).unwrap_or(u64::MAX);
+        if !mirror.is_current_at(millis) {
             return None;
         }
-        let revoked = mirror.read().revokes(token, Instant::now());
-        // Read, then confirmed current: a copy that went stale meanwhile is not trusted.
-        mirror.is_current().then_some(revoked)
+        let revoked = mirror.read().revokes(token, now);
+        // Read, then confirmed current: a copy marked stale meanwhile is not trusted.
+        mirror.is_current_at(millis).then_some(revoked)
     }
 
     /// Applies a write this instance made, at once, rather than when it is heard back.
