@@ -5,6 +5,9 @@
 #![cfg(all(feature = "metrics", feature = "test-util"))]
 
 mod common;
+#[cfg(feature = "redis")]
+#[path = "common/redis.rs"]
+mod shared_redis;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -222,4 +225,56 @@ fn jwks_fetches_are_counted_by_result() {
         Some(&1),
         "{values:#?}"
     );
+}
+
+/// The revocation mirror's loads, its going stale, and whether it is current, with a real
+/// redis-server killed and restarted.
+#[cfg(feature = "redis")]
+#[test]
+fn the_revocation_mirror_reports_its_loads_and_staleness() {
+    use std::time::Instant;
+    use tower_jwt_auth::revocation::RedisRevocationStore;
+    use tower_jwt_auth::telemetry::{MIRROR_CURRENT, MIRROR_LOADS, MIRROR_STALE};
+
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let finished = ran.clone();
+    let snapshotter = recorded(|| async move {
+        let Some(mut server) = shared_redis::RedisServer::start("metrics", "mirror").await else {
+            return;
+        };
+        let store = RedisRevocationStore::connect(&server.url())
+            .await
+            .unwrap()
+            .mirrored()
+            .max_staleness(Duration::from_millis(200))
+            .start(Duration::from_secs(10))
+            .await
+            .unwrap();
+        server.stop();
+        let started = Instant::now();
+        while store.is_current() {
+            assert!(started.elapsed() < Duration::from_secs(5), "never stale");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Let the task find out and count it.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(!store.is_current());
+        server.restart().await;
+        let started = Instant::now();
+        while !store.is_current() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "never current again"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        finished.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    if !ran.load(std::sync::atomic::Ordering::SeqCst) {
+        return; // no redis-server here (outside CI, where that fails)
+    }
+    let values = values(&snapshotter);
+    assert_eq!(values.get(MIRROR_LOADS), Some(&2), "{values:#?}");
+    assert_eq!(values.get(MIRROR_STALE), Some(&1), "{values:#?}");
+    assert_eq!(values.get(MIRROR_CURRENT), Some(&1), "{values:#?}");
 }

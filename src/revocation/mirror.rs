@@ -34,6 +34,7 @@ use super::{
 use crate::clock::instant_after;
 use crate::error::{BoxError, ConfigError};
 use crate::redis::Link;
+use crate::telemetry;
 
 /// How old the last heartbeat heard may be before a mirror stops answering checks, by
 /// default.
@@ -171,8 +172,9 @@ impl Mirror {
             && self.current_until.load(Ordering::Acquire) > millis
     }
 
-    fn mark_stale(&self) {
-        self.current_until.store(0, Ordering::Release);
+    /// Marks the copy stale; whether it was current until now.
+    fn mark_stale(&self) -> bool {
+        self.current_until.swap(0, Ordering::AcqRel) > 0
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
@@ -315,6 +317,7 @@ impl Mirror {
             .map_err(|_| "loading the revocations timed out")??;
         self.overflowed.store(false, Ordering::Release);
         *self.write() = loaded;
+        telemetry::mirror_loaded();
         let beat = self.max_staleness / 4;
         let mut heartbeat = tokio::time::interval(beat.max(Duration::from_millis(10)));
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -330,6 +333,7 @@ impl Mirror {
                         && self.hear(payload)
                     {
                         heard = Instant::now();
+                        telemetry::mirror_current();
                     }
                 }
                 _ = heartbeat.tick() => {
@@ -577,7 +581,10 @@ async fn run(mirror: Arc<Mirror>, clients: Vec<Client>) {
             return;
         };
         let why = mirror.follow(client).await;
-        mirror.mark_stale();
+        // Counted once when it goes stale, not at each failed attempt after.
+        if mirror.mark_stale() {
+            telemetry::mirror_stale();
+        }
         tracing::warn!(
             target: "tower_jwt_auth",
             %why,

@@ -112,6 +112,22 @@ mod enabled {
             .increment(1);
     }
 
+    #[cfg(feature = "redis")]
+    pub(crate) fn mirror_loaded() {
+        ::metrics::counter!("tower_jwt_auth_revocation_mirror_loads_total").increment(1);
+    }
+
+    #[cfg(feature = "redis")]
+    pub(crate) fn mirror_stale() {
+        ::metrics::counter!("tower_jwt_auth_revocation_mirror_stale_total").increment(1);
+        ::metrics::gauge!("tower_jwt_auth_revocation_mirror_current").set(0.0);
+    }
+
+    #[cfg(feature = "redis")]
+    pub(crate) fn mirror_current() {
+        ::metrics::gauge!("tower_jwt_auth_revocation_mirror_current").set(1.0);
+    }
+
     pub(crate) fn backend_seconds(backend: Backend, elapsed: Duration) {
         let histogram = match backend {
             Backend::Revocation => {
@@ -144,6 +160,15 @@ mod enabled {
     pub(crate) fn backend_failed(_: Backend, _: bool) {}
     #[inline(always)]
     pub(crate) fn backend_seconds(_: Backend, _: Duration) {}
+    #[cfg(feature = "redis")]
+    #[inline(always)]
+    pub(crate) fn mirror_loaded() {}
+    #[cfg(feature = "redis")]
+    #[inline(always)]
+    pub(crate) fn mirror_stale() {}
+    #[cfg(feature = "redis")]
+    #[inline(always)]
+    pub(crate) fn mirror_current() {}
 }
 
 #[cfg(feature = "jwks")]
@@ -151,3 +176,5 @@ pub(crate) use enabled::jwks_fetched;
 pub(crate) use enabled::{
     backend_failed, backend_seconds, cache_evictions, cache_lookup, decision, guard_refused,
 };
+#[cfg(feature = "redis")]
+pub(crate) use enabled::{mirror_current, mirror_loaded, mirror_stale};

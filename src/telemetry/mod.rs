@@ -70,6 +70,8 @@ pub(crate) use metrics::jwks_fetched;
 pub(crate) use metrics::{
     Backend, Timer, backend_failed, cache_evictions, cache_lookup, guard_refused,
 };
+#[cfg(feature = "redis")]
+pub(crate) use metrics::{mirror_current, mirror_loaded, mirror_stale};
 
 /// The target of the layer's spans and events.
 pub const TARGET: &str = "tower_jwt_auth";
@@ -95,6 +97,14 @@ pub const BACKEND_FAILURES: &str = "tower_jwt_auth_backend_failures_total";
 pub const VERIFICATION_SECONDS: &str = "tower_jwt_auth_verification_seconds";
 /// Histogram of revocation checks and user lookups, in seconds, by `backend`.
 pub const BACKEND_SECONDS: &str = "tower_jwt_auth_backend_seconds";
+/// Counter of the revocation mirror's complete loads from Redis (at start and after each
+/// break).
+pub const MIRROR_LOADS: &str = "tower_jwt_auth_revocation_mirror_loads_total";
+/// Counter of the times the revocation mirror went stale (its checks then go to Redis).
+pub const MIRROR_STALE: &str = "tower_jwt_auth_revocation_mirror_stale_total";
+/// Gauge: 1 while the revocation mirror hears its heartbeats and answers checks, 0 from when
+/// it finds it has stopped hearing them (within twice its `max_staleness`).
+pub const MIRROR_CURRENT: &str = "tower_jwt_auth_revocation_mirror_current";
 
 /// How a decision ended.
 #[derive(Clone, Copy)]
