@@ -267,7 +267,7 @@ async fn rotate_with_refusing_a_deactivated_user_revokes_the_family() {
     .unwrap();
     store.insert(&sibling).await.unwrap();
     assert_eq!(
-        rotate_in_store(&store, "sibling", 1_000_001).await,
+        rotate_in_store(&store, "sibling", (pair.family(), "alice"), 1_000_001).await,
         Consumed::Revoked
     );
 }

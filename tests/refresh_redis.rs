@@ -148,6 +148,25 @@ async fn keys_expire_with_the_family_and_never_hold_the_token() {
     // The consumed record keeps its TTL, to recognise a replay until then.
     assert!(redis.ttl(&token_key).await > 9 * DAY as i64);
 
+    // A successor of another family (or subject) is no successor of this token: the script,
+    // which touches the successor's family and subject keys, answers unknown and changes
+    // nothing.
+    let now = clock.reader()();
+    let next_hash = hash(next.refresh_token());
+    for (family, subject) in [("another-family", "alice"), (pair.family(), "mallory")] {
+        assert_eq!(
+            rotate_in_store(&store, &next_hash, (family, subject), now).await,
+            Consumed::Unknown
+        );
+    }
+    let state: String = redis::cmd("HGET")
+        .arg(format!("{}{next_key}", redis.prefix))
+        .arg("state")
+        .query_async(&mut redis.raw)
+        .await
+        .unwrap();
+    assert_eq!(state, "active");
+
     // A reuse revokes the family for the rest of its life.
     assert!(matches!(
         sessions.rotate(pair.refresh_token()).await,
@@ -163,7 +182,13 @@ async fn keys_expire_with_the_family_and_never_hold_the_token() {
     clock.advance(6 * DAY);
     let later = clock.reader()();
     assert_eq!(
-        rotate_in_store(&store, &hash(next.refresh_token()), later).await,
+        rotate_in_store(
+            &store,
+            &hash(next.refresh_token()),
+            (pair.family(), "alice"),
+            later
+        )
+        .await,
         Consumed::Unknown
     );
     redis.clear().await;

@@ -385,16 +385,18 @@ pub fn revoking_app(layer: JwtLayer) -> Router {
         .layer(layer)
 }
 
-/// Rotates the token `token_hash` of `store` straight through the store, at `now`, to a
-/// successor no session will use: what the store answers for that token.
+/// Rotates the token `token_hash` of `store` (of `family` and `subject`) straight through the
+/// store, at `now`, to a successor of the same family that no session will use: what the store
+/// answers for that token.
 pub async fn rotate_in_store(
     store: &impl tower_jwt_auth::refresh::RefreshStore,
     token_hash: &str,
+    (family, subject): (&str, &str),
     now: u64,
 ) -> tower_jwt_auth::refresh::Consumed {
     let successor: tower_jwt_auth::refresh::RefreshRecord = serde_json::from_value(json!({
-        "token_hash": format!("successor-of-{token_hash}"), "subject": "nobody",
-        "family": "none", "family_issued_at": now, "issued_at": now, "expires_at": now + 60,
+        "token_hash": format!("successor-of-{token_hash}"), "subject": subject,
+        "family": family, "family_issued_at": now, "issued_at": now, "expires_at": now + 60,
         "claims": {}
     }))
     .unwrap();
