@@ -459,6 +459,6 @@ async fn check_no_eviction(
     Ok(())
 }
 
-fn invalid_url(error: RedisError) -> ConfigError {
+pub(crate) fn invalid_url(error: RedisError) -> ConfigError {
     ConfigError::Backend(format!("invalid Redis URL ({:?})", error.kind()))
 }

@@ -249,3 +249,68 @@ async fn redis_killed_and_restarted_gives_only_2xx_401_or_503() {
     assert_eq!(status(&reader, Method::GET, "/", &revoked).await, 401);
     assert_eq!(status(&reader, Method::GET, "/", &kept).await, 200);
 }
+
+#[tokio::test]
+async fn a_mirror_that_cannot_work_is_refused_when_built() {
+    let Some(redis) = SharedRedis::get(SUITE, "refused", HOW_TO_RUN).await else {
+        return;
+    };
+    let store = || async {
+        RedisRevocationStore::connect(&redis.url)
+            .await
+            .unwrap()
+            .with_prefix(&redis.prefix)
+    };
+    // Without the URL there is nothing to subscribe through.
+    let manager = redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_connection_manager()
+        .await
+        .unwrap();
+    let without_url = RedisRevocationStore::from_connection(manager)
+        .mirrored()
+        .start_lazy();
+    assert!(without_url.is_err());
+    let too_short = store()
+        .await
+        .mirrored()
+        .max_staleness(Duration::from_millis(10))
+        .start_lazy();
+    assert!(too_short.is_err());
+    let no_room = store().await.mirrored().capacity(0).start_lazy();
+    assert!(no_room.is_err());
+}
+
+/// A mirror that cannot hold every revocation stops answering (an ERROR says so): every check
+/// then goes to Redis, and no revocation is missed.
+#[tokio::test]
+async fn a_full_mirror_sends_every_check_to_redis() {
+    let Some(mut redis) = SharedRedis::get(SUITE, "full", HOW_TO_RUN).await else {
+        return;
+    };
+    let store = RedisRevocationStore::connect(&redis.url)
+        .await
+        .unwrap()
+        .with_prefix(&redis.prefix)
+        .mirrored()
+        .capacity(2)
+        .start(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let app = instance(store.clone());
+    let tokens: Vec<String> = (0..3)
+        .map(|i| user_token("olga", Some(&format!("full-{i}")), now() - 5))
+        .collect();
+    for token in &tokens[..2] {
+        assert_eq!(status(&app, Method::POST, "/logout", token).await, 204);
+    }
+    assert!(store.is_current());
+    assert_eq!(status(&app, Method::POST, "/logout", &tokens[2]).await, 204);
+    assert!(!store.is_current(), "a full mirror answers nothing");
+    for token in &tokens {
+        assert_eq!(status(&app, Method::GET, "/", token).await, 401);
+    }
+    let kept = user_token("olga", Some("full-kept"), now() - 5);
+    assert_eq!(status(&app, Method::GET, "/", &kept).await, 200);
+    redis.clear().await;
+}

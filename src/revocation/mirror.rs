@@ -33,7 +33,7 @@ use super::{
 };
 use crate::clock::instant_after;
 use crate::error::{BoxError, ConfigError};
-use crate::redis::Link;
+use crate::redis::{Link, invalid_url};
 use crate::telemetry;
 
 /// How old the last heartbeat heard may be before a mirror stops answering checks, by
@@ -108,6 +108,14 @@ struct Entries {
 impl Entries {
     fn len(&self) -> usize {
         self.listed.len() + self.subjects.len()
+    }
+
+    /// Whether the key `name` has its entry already.
+    fn holds(&self, name: &str) -> bool {
+        match name.strip_prefix(SUBJECT_PREFIX) {
+            Some(subject) => self.subjects.contains_key(subject),
+            None => self.listed.contains_key(name),
+        }
     }
 
     /// Records what a key holds for `ttl` from now; the later moment and the longer life win.
@@ -187,8 +195,13 @@ impl Mirror {
     }
 
     /// Applies an entry, unless the copy is full: then it stops answering, and says why.
+    /// An entry already held is merged, and needs no room.
     fn apply(&self, entries: &mut Entries, name: &str, value: &str, ttl: Duration) {
         let now = Instant::now();
+        if entries.holds(name) {
+            entries.apply(name, value, ttl, now);
+            return;
+        }
         if entries.len() >= self.capacity
             && entries
                 .swept
@@ -479,11 +492,7 @@ impl RedisRevocationStore {
         let clients = match self.connection().node_urls() {
             Some(urls) => urls
                 .iter()
-                .map(|url| {
-                    Client::open(url.as_str()).map_err(|error| {
-                        ConfigError::Backend(format!("invalid Redis URL ({:?})", error.kind()))
-                    })
-                })
+                .map(|url| Client::open(url.as_str()).map_err(invalid_url))
                 .collect(),
             None => Err(ConfigError::Backend(
                 "a store made from a connection manager cannot be mirrored: the mirror needs \
