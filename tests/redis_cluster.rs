@@ -14,12 +14,10 @@ mod shared_redis;
 
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use common::*;
 use http::Method;
 use shared_redis::*;
 use tower_jwt_auth::revocation::{MirroredRevocationStore, RedisRevocationStore};
-use tower_jwt_auth::{JwtLayer, Key};
 
 const SUITE: &str = "redis_cluster";
 const MAX_STALENESS: Duration = Duration::from_secs(1);
@@ -41,32 +39,14 @@ async fn mirror(cluster: &RedisCluster) -> MirroredRevocationStore {
         .unwrap()
 }
 
-fn instance(store: impl tower_jwt_auth::revocation::RevocationStore) -> Router {
-    revoking_app(
-        JwtLayer::builder()
-            .key(Key::hmac(SECRET))
-            .revocations(store)
-            .backend_timeout(Duration::from_millis(500))
-            .build()
-            .unwrap(),
-    )
-}
-
-async fn status(app: &Router, method: Method, path: &str, token: &str) -> u16 {
-    send(app.clone(), bearer_to(method, path, token))
-        .await
-        .status
-        .as_u16()
-}
-
 #[tokio::test]
 async fn instances_share_revocations_through_a_cluster() {
     let Some(cluster) = RedisCluster::start(SUITE, "shared").await else {
         return;
     };
     let (a, b) = (mirror(&cluster).await, mirror(&cluster).await);
-    let plain = instance(cluster_store(&cluster).await);
-    let (first, second) = (instance(a), instance(b.clone()));
+    let plain = revoking_instance(cluster_store(&cluster).await);
+    let (first, second) = (revoking_instance(a), revoking_instance(b.clone()));
     // Tokens whose ids fall in many slots, so every primary holds some.
     let tokens: Vec<String> = (0..24)
         .map(|i| {
@@ -78,33 +58,26 @@ async fn instances_share_revocations_through_a_cluster() {
         })
         .collect();
     for token in &tokens {
-        assert_eq!(status(&second, Method::GET, "/", token).await, 200);
-        assert_eq!(status(&first, Method::POST, "/logout", token).await, 204);
-        let started = Instant::now();
-        while status(&second, Method::GET, "/", token).await != 401 {
-            assert!(
-                started.elapsed() < MAX_STALENESS,
-                "not refused within the bound"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        assert_eq!(status_of(&second, Method::GET, "/", token).await, 200);
+        assert_eq!(status_of(&first, Method::POST, "/logout", token).await, 204);
+        until_status(&second, token, 401, MAX_STALENESS).await;
         // The plain store's `MGET` over the cluster agrees.
-        assert_eq!(status(&plain, Method::GET, "/", token).await, 401);
+        assert_eq!(status_of(&plain, Method::GET, "/", token).await, 401);
     }
     // "Log out everywhere" and a mirror started now, loading from every primary.
     let everywhere = user_token("zoe", Some("cluster-zoe"), now() - 5);
     assert_eq!(
-        status(&first, Method::POST, "/logout-all", &everywhere).await,
+        status_of(&first, Method::POST, "/logout-all", &everywhere).await,
         204
     );
     let late = mirror(&cluster).await;
     assert_eq!(late.len(), tokens.len() + 1);
-    let third = instance(late);
+    let third = revoking_instance(late);
     for token in tokens.iter().chain([&everywhere]) {
-        assert_eq!(status(&third, Method::GET, "/", token).await, 401);
+        assert_eq!(status_of(&third, Method::GET, "/", token).await, 401);
     }
     let kept = user_token("yann", Some("cluster-kept"), now() - 5);
-    assert_eq!(status(&third, Method::GET, "/", &kept).await, 200);
+    assert_eq!(status_of(&third, Method::GET, "/", &kept).await, 200);
 }
 
 /// The primary the mirror subscribes through killed, then restarted with its data: only 200,
@@ -117,25 +90,21 @@ async fn a_primary_killed_and_restarted_gives_only_2xx_401_or_503() {
         return;
     };
     let store = mirror(&cluster).await;
-    let writer = instance(cluster_store(&cluster).await);
-    let reader = instance(store.clone());
+    let writer = revoking_instance(cluster_store(&cluster).await);
+    let reader = revoking_instance(store.clone());
     let revoked: Vec<String> = (0..12)
         .map(|i| user_token(&format!("kill-{i}"), Some(&format!("kill-{i}")), now() - 5))
         .collect();
     for token in &revoked {
-        assert_eq!(status(&writer, Method::POST, "/logout", token).await, 204);
+        assert_eq!(
+            status_of(&writer, Method::POST, "/logout", token).await,
+            204
+        );
     }
     let kept = user_token("kept", Some("kill-kept"), now() - 5);
     // Heard within the bound.
-    let heard = Instant::now();
     for token in &revoked {
-        while status(&reader, Method::GET, "/", token).await != 401 {
-            assert!(
-                heard.elapsed() < MAX_STALENESS,
-                "not refused within the bound"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        until_status(&reader, token, 401, MAX_STALENESS).await;
     }
     let check = |seen_503: &mut bool| {
         let reader = reader.clone();
@@ -143,10 +112,10 @@ async fn a_primary_killed_and_restarted_gives_only_2xx_401_or_503() {
         let mut seen = *seen_503;
         async move {
             for token in &revoked {
-                let got = status(&reader, Method::GET, "/", token).await;
+                let got = status_of(&reader, Method::GET, "/", token).await;
                 assert!(matches!(got, 401 | 503), "a revoked token got {got}");
             }
-            let got = status(&reader, Method::GET, "/", &kept).await;
+            let got = status_of(&reader, Method::GET, "/", &kept).await;
             assert!(matches!(got, 200 | 503), "the kept token got {got}");
             seen |= got == 503;
             seen
@@ -179,9 +148,9 @@ async fn a_primary_killed_and_restarted_gives_only_2xx_401_or_503() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     for token in &revoked {
-        assert_eq!(status(&reader, Method::GET, "/", token).await, 401);
+        assert_eq!(status_of(&reader, Method::GET, "/", token).await, 401);
     }
-    assert_eq!(status(&reader, Method::GET, "/", &kept).await, 200);
+    assert_eq!(status_of(&reader, Method::GET, "/", &kept).await, 200);
 }
 
 /// Sessions on two instances sharing the cluster's refresh store and revocations: a login on

@@ -14,20 +14,16 @@ mod shared_redis;
 
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use common::*;
 use http::Method;
 use shared_redis::*;
 use tower_jwt_auth::revocation::{MirroredRevocationStore, RedisRevocationStore};
-use tower_jwt_auth::{JwtLayer, Key};
 
 const SUITE: &str = "revocation_mirror";
 const HOW_TO_RUN: &str = "set REDIS_URL=redis://127.0.0.1:6379 (a Redis the tests may write to), \
      or run `scripts/redis-for-tests.sh cargo test --all-features --test revocation_mirror`";
 /// The bound the tests hold the mirrors to: the default.
 const MAX_STALENESS: Duration = Duration::from_secs(1);
-/// The layers' backend timeout: a 503 comes within it.
-const TIMEOUT: Duration = Duration::from_millis(500);
 
 async fn mirror(url: &str, prefix: &str) -> MirroredRevocationStore {
     RedisRevocationStore::connect(url)
@@ -43,40 +39,6 @@ async fn mirror(url: &str, prefix: &str) -> MirroredRevocationStore {
 
 /// An instance: the app of `common::revoking_app` (`GET /`, `POST /logout`,
 /// `POST /logout-all`) behind a layer checking `store`.
-fn instance(store: impl tower_jwt_auth::revocation::RevocationStore) -> Router {
-    revoking_app(
-        JwtLayer::builder()
-            .key(Key::hmac(SECRET))
-            .revocations(store)
-            .backend_timeout(TIMEOUT)
-            .build()
-            .unwrap(),
-    )
-}
-
-async fn status(app: &Router, method: Method, path: &str, token: &str) -> u16 {
-    send(app.clone(), bearer_to(method, path, token))
-        .await
-        .status
-        .as_u16()
-}
-
-/// Polls `GET /` with `token` until it answers `expected`, within `bound`: how long it took.
-async fn until_status(app: &Router, token: &str, expected: u16, bound: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        let got = status(app, Method::GET, "/", token).await;
-        if got == expected {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < bound,
-            "still {got} after {:?}, expected {expected}",
-            started.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
 
 #[tokio::test]
 async fn a_logout_on_one_instance_is_refused_by_another_within_the_bound() {
@@ -87,21 +49,24 @@ async fn a_logout_on_one_instance_is_refused_by_another_within_the_bound() {
         mirror(&redis.url, &redis.prefix).await,
         mirror(&redis.url, &redis.prefix).await,
     );
-    let (first, second) = (instance(a), instance(b.clone()));
+    let (first, second) = (revoking_instance(a), revoking_instance(b.clone()));
     let mut took = Vec::new();
     for round in 0..5 {
         let token = user_token("alice", Some(&format!("propagation-{round}")), now() - 5);
-        assert_eq!(status(&second, Method::GET, "/", &token).await, 200);
-        assert_eq!(status(&first, Method::POST, "/logout", &token).await, 204);
+        assert_eq!(status_of(&second, Method::GET, "/", &token).await, 200);
+        assert_eq!(
+            status_of(&first, Method::POST, "/logout", &token).await,
+            204
+        );
         took.push(until_status(&second, &token, 401, MAX_STALENESS).await);
         // Refused by the copy, not by a round trip to Redis.
         assert!(b.is_current());
     }
     // "Log out everywhere" travels the same way.
     let other = user_token("bob", Some("propagation-bob"), now() - 5);
-    assert_eq!(status(&second, Method::GET, "/", &other).await, 200);
+    assert_eq!(status_of(&second, Method::GET, "/", &other).await, 200);
     assert_eq!(
-        status(&first, Method::POST, "/logout-all", &other).await,
+        status_of(&first, Method::POST, "/logout-all", &other).await,
         204
     );
     took.push(until_status(&second, &other, 401, MAX_STALENESS).await);
@@ -118,26 +83,26 @@ async fn a_mirror_loads_what_was_revoked_before_it_started() {
         .await
         .unwrap()
         .with_prefix(&redis.prefix);
-    let writer = instance(plain);
+    let writer = revoking_instance(plain);
     let (revoked, everywhere, kept) = (
         user_token("carol", Some("load-1"), now() - 5),
         user_token("dave", Some("load-2"), now() - 5),
         user_token("erin", Some("load-3"), now() - 5),
     );
     assert_eq!(
-        status(&writer, Method::POST, "/logout", &revoked).await,
+        status_of(&writer, Method::POST, "/logout", &revoked).await,
         204
     );
     assert_eq!(
-        status(&writer, Method::POST, "/logout-all", &everywhere).await,
+        status_of(&writer, Method::POST, "/logout-all", &everywhere).await,
         204
     );
     let store = mirror(&redis.url, &redis.prefix).await;
     assert_eq!(store.len(), 2, "one listed token, one subject");
-    let reader = instance(store.clone());
-    assert_eq!(status(&reader, Method::GET, "/", &revoked).await, 401);
-    assert_eq!(status(&reader, Method::GET, "/", &everywhere).await, 401);
-    assert_eq!(status(&reader, Method::GET, "/", &kept).await, 200);
+    let reader = revoking_instance(store.clone());
+    assert_eq!(status_of(&reader, Method::GET, "/", &revoked).await, 401);
+    assert_eq!(status_of(&reader, Method::GET, "/", &everywhere).await, 401);
+    assert_eq!(status_of(&reader, Method::GET, "/", &kept).await, 200);
     assert!(store.is_current());
     redis.clear().await;
 }
@@ -153,13 +118,13 @@ async fn a_dropped_subscription_falls_back_to_redis_then_resynchronises() {
     let url = server.url();
     let store = mirror(&url, "mirror-fault:").await;
     let (writer, reader) = (
-        instance(
+        revoking_instance(
             RedisRevocationStore::connect(&url)
                 .await
                 .unwrap()
                 .with_prefix("mirror-fault:"),
         ),
-        instance(store.clone()),
+        revoking_instance(store.clone()),
     );
     let (revoked, kept) = (
         user_token("frank", Some("fault-1"), now() - 5),
@@ -175,18 +140,18 @@ async fn a_dropped_subscription_falls_back_to_redis_then_resynchronises() {
         .unwrap();
     assert_eq!(killed, 1, "the mirror's subscription");
     assert_eq!(
-        status(&writer, Method::POST, "/logout", &revoked).await,
+        status_of(&writer, Method::POST, "/logout", &revoked).await,
         204
     );
     // Whatever the mirror's state, the revoked token is never let through again.
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(3) {
-        assert_eq!(status(&reader, Method::GET, "/", &revoked).await, 401);
-        assert_eq!(status(&reader, Method::GET, "/", &kept).await, 200);
+        assert_eq!(status_of(&reader, Method::GET, "/", &revoked).await, 401);
+        assert_eq!(status_of(&reader, Method::GET, "/", &kept).await, 200);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(store.is_current(), "the mirror subscribed and loaded again");
-    assert_eq!(status(&reader, Method::GET, "/", &revoked).await, 401);
+    assert_eq!(status_of(&reader, Method::GET, "/", &revoked).await, 401);
 }
 
 /// Redis killed, then restarted with its data: while it is down the mirror answers within its
@@ -199,19 +164,19 @@ async fn redis_killed_and_restarted_gives_only_2xx_401_or_503() {
     };
     let url = server.url();
     let store = mirror(&url, "mirror-kill:").await;
-    let writer = instance(
+    let writer = revoking_instance(
         RedisRevocationStore::connect(&url)
             .await
             .unwrap()
             .with_prefix("mirror-kill:"),
     );
-    let reader = instance(store.clone());
+    let reader = revoking_instance(store.clone());
     let (revoked, kept) = (
         user_token("heidi", Some("kill-1"), now() - 5),
         user_token("ivan", Some("kill-2"), now() - 5),
     );
     assert_eq!(
-        status(&writer, Method::POST, "/logout", &revoked).await,
+        status_of(&writer, Method::POST, "/logout", &revoked).await,
         204
     );
     until_status(&reader, &revoked, 401, MAX_STALENESS).await;
@@ -221,8 +186,8 @@ async fn redis_killed_and_restarted_gives_only_2xx_401_or_503() {
     let mut seen_503 = false;
     while down.elapsed() < MAX_STALENESS * 3 {
         let (r, k) = (
-            status(&reader, Method::GET, "/", &revoked).await,
-            status(&reader, Method::GET, "/", &kept).await,
+            status_of(&reader, Method::GET, "/", &revoked).await,
+            status_of(&reader, Method::GET, "/", &kept).await,
         );
         assert!(matches!(r, 401 | 503), "the revoked token got {r}");
         assert!(matches!(k, 200 | 503), "the kept token got {k}");
@@ -242,12 +207,12 @@ async fn redis_killed_and_restarted_gives_only_2xx_401_or_503() {
             back.elapsed() < Duration::from_secs(10),
             "not current again"
         );
-        let r = status(&reader, Method::GET, "/", &revoked).await;
+        let r = status_of(&reader, Method::GET, "/", &revoked).await;
         assert!(matches!(r, 401 | 503), "the revoked token got {r}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(status(&reader, Method::GET, "/", &revoked).await, 401);
-    assert_eq!(status(&reader, Method::GET, "/", &kept).await, 200);
+    assert_eq!(status_of(&reader, Method::GET, "/", &revoked).await, 401);
+    assert_eq!(status_of(&reader, Method::GET, "/", &kept).await, 200);
 }
 
 #[tokio::test]
@@ -297,20 +262,23 @@ async fn a_full_mirror_sends_every_check_to_redis() {
         .start(Duration::from_secs(10))
         .await
         .unwrap();
-    let app = instance(store.clone());
+    let app = revoking_instance(store.clone());
     let tokens: Vec<String> = (0..3)
         .map(|i| user_token("olga", Some(&format!("full-{i}")), now() - 5))
         .collect();
     for token in &tokens[..2] {
-        assert_eq!(status(&app, Method::POST, "/logout", token).await, 204);
+        assert_eq!(status_of(&app, Method::POST, "/logout", token).await, 204);
     }
     assert!(store.is_current());
-    assert_eq!(status(&app, Method::POST, "/logout", &tokens[2]).await, 204);
+    assert_eq!(
+        status_of(&app, Method::POST, "/logout", &tokens[2]).await,
+        204
+    );
     assert!(!store.is_current(), "a full mirror answers nothing");
     for token in &tokens {
-        assert_eq!(status(&app, Method::GET, "/", token).await, 401);
+        assert_eq!(status_of(&app, Method::GET, "/", token).await, 401);
     }
     let kept = user_token("olga", Some("full-kept"), now() - 5);
-    assert_eq!(status(&app, Method::GET, "/", &kept).await, 200);
+    assert_eq!(status_of(&app, Method::GET, "/", &kept).await, 200);
     redis.clear().await;
 }

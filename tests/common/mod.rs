@@ -385,6 +385,50 @@ pub fn revoking_app(layer: JwtLayer) -> Router {
         .layer(layer)
 }
 
+/// An instance of [`revoking_app`] checking revocations in `store`, failing closed after
+/// 500 ms.
+pub fn revoking_instance(store: impl tower_jwt_auth::revocation::RevocationStore) -> Router {
+    revoking_app(
+        JwtLayer::builder()
+            .key(Key::hmac(SECRET))
+            .revocations(store)
+            .backend_timeout(std::time::Duration::from_millis(500))
+            .build()
+            .unwrap(),
+    )
+}
+
+/// The status `app` answers a bearer request for `token` with `method` to `path`.
+pub async fn status_of(app: &Router, method: http::Method, path: &str, token: &str) -> u16 {
+    send(app.clone(), bearer_to(method, path, token))
+        .await
+        .status
+        .as_u16()
+}
+
+/// Polls `GET /` with `token` until `app` answers `expected`, within `bound`: how long it
+/// took.
+pub async fn until_status(
+    app: &Router,
+    token: &str,
+    expected: u16,
+    bound: std::time::Duration,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let got = status_of(app, http::Method::GET, "/", token).await;
+        if got == expected {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < bound,
+            "still {got} after {:?}, expected {expected}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
 /// Rotates the token `token_hash` of `store` (of `family` and `subject`) straight through the
 /// store, at `now`, to a successor of the same family that no session will use: what the store
 /// answers for that token.
