@@ -757,6 +757,29 @@ async fn server_nonces_round_trip_and_roll_over() {
     .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
 
+    // Any other refusal with a DPoP challenge gives the current nonce too, so the client's
+    // next try is not refused for the lack of it.
+    let thief = ClientKey::ed25519();
+    let answer = send(
+        app.clone(),
+        dpop_request(
+            &token,
+            &[&proof_with_nonce(&thief, &token, &next, at(&clock))],
+        ),
+    )
+    .await;
+    assert_eq!(answer.body["description"], "DPoP key binding invalid");
+    let given = nonce_of(&answer).expect("a DPoP-Nonce header");
+    let answer = send(
+        app.clone(),
+        dpop_request(
+            &token,
+            &[&proof_with_nonce(&key, &token, &given, at(&clock))],
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
     // A nonce of our making, altered; and one that is not ours at all.
     let mut forged = next.clone().into_bytes();
     let last = forged.len() - 2;
