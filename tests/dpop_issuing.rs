@@ -134,6 +134,32 @@ async fn an_unbound_session_binds_only_the_access_token_of_a_refresh_with_a_proo
     assert_eq!(jkt(plain.access_token()), Value::Null);
 }
 
+/// `cnf` is the sessions' to set: given to an unbound login, or returned by a renewal, it is
+/// dropped, so no caller binds a session to a key nobody proved.
+#[tokio::test]
+async fn a_cnf_the_caller_gives_is_dropped() {
+    let sessions = sessions();
+    let forged = json!({ "jkt": "a-key-nobody-proved" });
+    let pair = sessions
+        .login(&json!({ "sub": "alice", "cnf": forged }))
+        .await
+        .unwrap();
+    assert_eq!(pair.token_type(), "Bearer");
+    assert_eq!(payload(pair.access_token())["cnf"], Value::Null);
+    let renewed = sessions
+        .rotate_with(pair.refresh_token(), |_, mut claims| async move {
+            claims.insert("cnf".into(), json!({ "jkt": "a-key-nobody-proved" }));
+            Ok::<_, SessionError>(Some(claims))
+        })
+        .await
+        .unwrap();
+    assert_eq!(renewed.token_type(), "Bearer");
+    assert_eq!(payload(renewed.access_token())["cnf"], Value::Null);
+    // Nor is it stored for the next rotation.
+    let next = sessions.rotate(renewed.refresh_token()).await.unwrap();
+    assert_eq!(payload(next.access_token())["cnf"], Value::Null);
+}
+
 #[tokio::test]
 async fn an_issuer_binds_a_token_to_the_proofs_key() {
     let verifier = DpopVerifier::builder().build().unwrap();
