@@ -1027,3 +1027,27 @@ mod shared_replays {
         assert_eq!(replay.status, 401, "{}", replay.body);
     }
 }
+
+/// A cookie is a bearer credential: a bound token in one is refused, as in a `Bearer` header.
+#[tokio::test]
+async fn a_bound_token_in_a_cookie_is_refused() {
+    let key = ClientKey::p256();
+    let layer = JwtLayer::builder()
+        .key(Key::hmac(SECRET))
+        .source(TokenSource::header_or_cookie())
+        .dpop(DpopMode::Allowed, verifier())
+        .build()
+        .unwrap();
+    let cookie = |token: String| {
+        Request::get(PATH)
+            .header("host", HOST)
+            .header("cookie", format!("auth={token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let answer = send(app(layer.clone()), cookie(token(Some(&key)))).await;
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    assert_eq!(answer.body["description"], "jwt bound to a DPoP key");
+    let answer = send(app(layer), cookie(token(None))).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
