@@ -163,3 +163,9 @@ pub use keys::Key;
 pub use layer::JwtLayer;
 pub use source::TokenSource;
 pub use user::CurrentUser;
+
+/// The boxed future the crate's asynchronous traits return (`RevocationStore`, `RefreshStore`,
+/// `DpopReplayStore`…): the very type `futures::future::BoxFuture` names, so an implementation
+/// may use either.
+pub type BoxFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

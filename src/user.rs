@@ -5,7 +5,7 @@ use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use futures_util::future::BoxFuture;
+use crate::BoxFuture;
 use http::Extensions;
 
 use crate::error::BoxError;

@@ -40,7 +40,7 @@ use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use futures_util::future::BoxFuture;
+use crate::BoxFuture;
 
 use crate::clock::Clock;
 use crate::error::{BoxError, ConfigError};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ::redis::aio::ConnectionManager;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use futures_util::future::BoxFuture;
+use crate::BoxFuture;
 
 use super::DpopReplayStore;
 use crate::error::{BoxError, ConfigError};

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, Guard};
-use futures_util::future::BoxFuture;
+use crate::BoxFuture;
 use jsonwebtoken::crypto::CryptoProvider;
 use jsonwebtoken::jwk::Jwk;
 use serde::Deserialize;

@@ -7,7 +7,7 @@ use std::task::{Context, Poll, ready};
 use axum_core::body::Body;
 use axum_core::response::Response as AxumResponse;
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
+use crate::BoxFuture;
 use http::{HeaderValue, Response};
 use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;

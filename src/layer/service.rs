@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 #[cfg(feature = "jwks")]
-use futures_util::future::BoxFuture;
+use crate::BoxFuture;
 use http::{Request, Response};
 use serde::de::DeserializeOwned;
 use tower_service::Service;

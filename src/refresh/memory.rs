@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use foldhash::fast::RandomState;
-use futures_util::future::BoxFuture;
+use crate::BoxFuture;
 
 use super::{Consumed, RefreshRecord, RefreshStore, Rotation, family_revoked_by_subject};
 use crate::clock::{instant_after, unix_millis};

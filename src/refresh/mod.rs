@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
-use futures_util::future::BoxFuture;
+use crate::BoxFuture;
 use http::HeaderValue;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use serde::Serialize;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ::redis::AsyncCommands;
 use ::redis::aio::ConnectionManager;
-use futures_util::future::BoxFuture;
+use crate::BoxFuture;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

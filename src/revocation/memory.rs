@@ -17,7 +17,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use foldhash::fast::RandomState;
-use futures_util::future::BoxFuture;
+use crate::BoxFuture;
 
 use super::{LOGIN_PREFIX, RevocationStore, TokenFacts, issued_before, login_id, with_joined};
 use crate::clock::instant_after;

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use ::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use ::redis::{Client, FromRedisValue, Msg};
 use foldhash::fast::RandomState;
-use futures_util::future::BoxFuture;
+use crate::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use futures_util::future::BoxFuture;
+use crate::BoxFuture;
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::aio::ConnectionManager;
-use futures_util::future::BoxFuture;
+use crate::BoxFuture;
 
 use super::{RevocationStore, TokenFacts, issued_before, login_id, subject_key};
 use crate::error::{BoxError, ConfigError};

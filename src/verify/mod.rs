@@ -518,7 +518,7 @@ impl<C: DeserializeOwned> Verifier<C> {
         &self,
         error: &AuthError,
         token: &str,
-    ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+    ) -> Option<crate::BoxFuture<'static, ()>> {
         let payload = crate::jws::decode_base64url(token.split('.').nth(1)?).ok();
         let tenant = self.tenant_for(payload.as_deref().ok_or(error)).ok()?;
         match &self.tenants[tenant].keys {
