@@ -117,6 +117,7 @@ mod charset;
 mod checks;
 pub mod claims;
 mod clock;
+mod crypto;
 pub mod dpop;
 pub mod env;
 pub mod error;
@@ -167,5 +168,4 @@ pub use user::CurrentUser;
 /// The boxed future the crate's asynchronous traits return (`RevocationStore`, `RefreshStore`,
 /// `DpopReplayStore`…): the very type `futures::future::BoxFuture` names, so an implementation
 /// may use either.
-pub type BoxFuture<'a, T> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

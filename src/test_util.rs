@@ -191,7 +191,8 @@ fn generate_ed25519() -> SigningKey {
     ];
     let mut der = PKCS8_PREFIX.to_vec();
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).expect("the operating system's random number generator failed");
+    crate::crypto::fill_random(&mut seed)
+        .expect("the operating system's random number generator failed");
     der.extend_from_slice(&seed);
     SigningKey::ed_der(&der).expect("a generated Ed25519 key is valid")
 }

@@ -32,17 +32,16 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
 use http::{HeaderMap, Method, Uri};
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::crypto::CryptoProvider;
 use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::BoxFuture;
 
 use crate::clock::Clock;
+use crate::crypto::{HmacKey, Sha, Tag, equal, sha256};
 use crate::error::{BoxError, ConfigError};
 use crate::jws::decode_base64url;
 use crate::keys::{Key, crypto_provider, prepare_key};
@@ -249,7 +248,7 @@ pub trait DpopReplayStore: Send + Sync + 'static {
 /// given the secret makes and accepts the same ones with no state shared: a nonce names its
 /// period and carries an HMAC of it. One is accepted during its period and the next.
 struct Nonces {
-    key: Hmac<Sha256>,
+    key: HmacKey,
     lifetime: u64,
 }
 
@@ -257,17 +256,15 @@ struct Nonces {
 const NONCE_TAG_LEN: usize = 16;
 
 impl Nonces {
-    fn tag(&self, period: u64) -> Hmac<Sha256> {
-        let mut mac = self.key.clone();
-        mac.update(b"tower-jwt-auth DPoP nonce\0");
-        mac.update(&period.to_be_bytes());
-        mac
+    fn tag(&self, period: u64) -> Tag {
+        self.key
+            .sign(&[b"tower-jwt-auth DPoP nonce\0", &period.to_be_bytes()])
     }
 
     fn at(&self, now: u64) -> String {
         let period = now / self.lifetime;
         let mut bytes = period.to_be_bytes().to_vec();
-        bytes.extend_from_slice(&self.tag(period).finalize().into_bytes()[..NONCE_TAG_LEN]);
+        bytes.extend_from_slice(&self.tag(period).as_ref()[..NONCE_TAG_LEN]);
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
@@ -284,7 +281,9 @@ impl Nonces {
         if period != current && period.checked_add(1) != Some(current) {
             return None;
         }
-        self.tag(period).verify_truncated_left(tag).ok()?;
+        if !equal(&self.tag(period).as_ref()[..NONCE_TAG_LEN], tag) {
+            return None;
+        }
         Some(period != current)
     }
 }
@@ -419,8 +418,7 @@ impl DpopVerifierBuilder {
                             .to_owned(),
                     ));
                 }
-                let key = Hmac::<Sha256>::new_from_slice(secret)
-                    .map_err(|_| ConfigError::InvalidDpop("the nonce secret".to_owned()))?;
+                let key = HmacKey::new(Sha::Sha256, secret);
                 Some(Nonces {
                     key,
                     lifetime: lifetime.as_secs(),
@@ -737,7 +735,7 @@ impl DpopVerifier {
             return Err(DpopError::IssuedInTheFuture);
         }
         if let Some(token) = access_token {
-            let expected = URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()));
+            let expected = URL_SAFE_NO_PAD.encode(sha256(&[token.as_bytes()]));
             if claims.ath.as_deref() != Some(expected.as_str()) {
                 return Err(DpopError::AccessTokenHashMismatch);
             }
@@ -750,12 +748,8 @@ impl DpopVerifier {
             .max(now)
             .saturating_add(self.shared.max_age)
             .saturating_add(1);
-        let mut digest = Sha256::new();
-        digest.update(thumbprint.as_bytes());
-        digest.update([0]);
-        digest.update(claims.jti.as_bytes());
         Ok(CheckedProof {
-            replay_id: digest.finalize().into(),
+            replay_id: sha256(&[thumbprint.as_bytes(), &[0], claims.jti.as_bytes()]),
             now,
             until,
             proof: DpopProof {

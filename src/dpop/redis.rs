@@ -5,10 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::BoxFuture;
 use ::redis::aio::ConnectionManager;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use crate::BoxFuture;
 
 use super::DpopReplayStore;
 use crate::error::{BoxError, ConfigError};

@@ -568,7 +568,7 @@ fn sign(
 /// `N` bytes from the operating system's CSPRNG, base64url without padding.
 pub(crate) fn random_base64url<const N: usize>() -> Result<String, IssueError> {
     let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|_| IssueError::Random)?;
+    crate::crypto::fill_random(&mut bytes).map_err(|_| IssueError::Random)?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use arc_swap::{ArcSwap, Guard};
 use crate::BoxFuture;
+use arc_swap::{ArcSwap, Guard};
 use jsonwebtoken::crypto::CryptoProvider;
 use jsonwebtoken::jwk::Jwk;
 use serde::Deserialize;

@@ -5,22 +5,19 @@
 //! schedule. We hold that work done instead, with the very same algorithms `jsonwebtoken` maps
 //! each `alg` to, so the result of a check cannot differ: only its cost.
 //!
-//! - HMAC keys, in every build: RustCrypto's keyed `Hmac` state (the inner and outer hashes of
-//!   the padded key), cloned for each message: aws-lc-rs's `hmac::verify` copies its whole
-//!   `HMAC_CTX` (sized for SHA-512 three times over) through FFI at every call instead, which
-//!   costs more (BENCHMARKS.md has the figures).
+//! - HMAC keys, in every build: the keyed state of the backend's HMAC (`crate::crypto`), the
+//!   padded key hashed once.
 //! - Public keys, with the `aws-lc-rs` backend: its `ParsedPublicKey`, RSA keys given as
 //!   modulus and exponent (a JWKS's) included. Public keys on the `rust-crypto` backend keep
 //!   going through the provider.
 
 #[cfg(feature = "aws-lc-rs")]
 use aws_lc_rs::signature;
-use hmac::digest::KeyInit;
-use hmac::{Hmac, Mac};
 #[cfg(feature = "aws-lc-rs")]
 use jsonwebtoken::DecodingKeyKind;
 use jsonwebtoken::{Algorithm, DecodingKey};
-use sha2::{Sha256, Sha384, Sha512};
+
+use crate::crypto::{HmacKey, Sha};
 
 /// A key's verifier for one algorithm.
 pub(crate) struct NativeVerifier {
@@ -34,47 +31,13 @@ enum Kind {
     Public(signature::ParsedPublicKey),
 }
 
-/// The keyed state of an HMAC, ready to be cloned for each message.
-enum HmacKey {
-    Sha256(Hmac<Sha256>),
-    Sha384(Hmac<Sha384>),
-    Sha512(Hmac<Sha512>),
-}
-
-impl HmacKey {
-    /// Whether `tag` is the HMAC of `message`, compared in constant time; a tag of another
-    /// length (a truncated one included) is refused.
-    fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
-        fn check<M: Mac + Clone>(key: &M, message: &[u8], tag: &[u8]) -> bool {
-            let mut mac = key.clone();
-            mac.update(message);
-            // aws-lc's `CRYPTO_memcmp` where it is compiled in: `subtle`'s comparison behind
-            // `verify_slice` reads every byte through a volatile barrier, which cost as much
-            // as the rest of an HS256 check saves over aws-lc-rs's own HMAC.
-            #[cfg(feature = "aws-lc-rs")]
-            return aws_lc_rs::constant_time::verify_slices_are_equal(
-                &mac.finalize().into_bytes(),
-                tag,
-            )
-            .is_ok();
-            #[cfg(not(feature = "aws-lc-rs"))]
-            return mac.verify_slice(tag).is_ok();
-        }
-        match self {
-            Self::Sha256(key) => check(key, message, tag),
-            Self::Sha384(key) => check(key, message, tag),
-            Self::Sha512(key) => check(key, message, tag),
-        }
-    }
-}
-
 impl NativeVerifier {
     /// The verifier of `key` for `algorithm`, or `None` when it is left to the provider.
     pub(crate) fn new(algorithm: Algorithm, key: &DecodingKey) -> Option<Self> {
         let kind = match algorithm {
-            Algorithm::HS256 => Some(Kind::Hmac(Box::new(HmacKey::Sha256(keyed(key)?)))),
-            Algorithm::HS384 => Some(Kind::Hmac(Box::new(HmacKey::Sha384(keyed(key)?)))),
-            Algorithm::HS512 => Some(Kind::Hmac(Box::new(HmacKey::Sha512(keyed(key)?)))),
+            Algorithm::HS256 => keyed(Sha::Sha256, key),
+            Algorithm::HS384 => keyed(Sha::Sha384, key),
+            Algorithm::HS512 => keyed(Sha::Sha512, key),
             #[cfg(feature = "aws-lc-rs")]
             _ => public(algorithm, key),
             #[cfg(not(feature = "aws-lc-rs"))]
@@ -98,8 +61,9 @@ impl NativeVerifier {
 }
 
 /// The HMAC state keyed with `key`'s secret; `None` for a key that is not a secret.
-fn keyed<M: KeyInit>(key: &DecodingKey) -> Option<M> {
-    KeyInit::new_from_slice(key.try_get_as_bytes().ok()?).ok()
+fn keyed(sha: Sha, key: &DecodingKey) -> Option<Kind> {
+    let secret = key.try_get_as_bytes().ok()?;
+    Some(Kind::Hmac(Box::new(HmacKey::new(sha, secret))))
 }
 
 /// A public key parsed once by aws-lc-rs, for the algorithm `jsonwebtoken` maps `algorithm` to.

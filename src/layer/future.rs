@@ -4,10 +4,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use crate::BoxFuture;
 use axum_core::body::Body;
 use axum_core::response::Response as AxumResponse;
 use bytes::Bytes;
-use crate::BoxFuture;
 use http::{HeaderValue, Response};
 use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;

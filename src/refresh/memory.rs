@@ -13,8 +13,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use foldhash::fast::RandomState;
 use crate::BoxFuture;
+use foldhash::fast::RandomState;
 
 use super::{Consumed, RefreshRecord, RefreshStore, Rotation, family_revoked_by_subject};
 use crate::clock::{instant_after, unix_millis};

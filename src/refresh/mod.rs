@@ -19,9 +19,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::BoxFuture;
 use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
-use crate::BoxFuture;
 use http::HeaderValue;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use serde::Serialize;

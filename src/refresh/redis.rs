@@ -5,13 +5,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::BoxFuture;
 use ::redis::AsyncCommands;
 use ::redis::aio::ConnectionManager;
-use crate::BoxFuture;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
 
 use super::store::slot_tag_of;
 use super::{Consumed, RefreshRecord, RefreshStore, Rotation, late};
@@ -149,7 +148,7 @@ impl RedisRefreshStore {
 impl RefreshStore for RedisRefreshStore {
     fn slot_tag(&self, subject: &str) -> Option<String> {
         self.connection.is_cluster().then(|| {
-            let digest = Sha256::digest(subject.as_bytes());
+            let digest = crate::crypto::sha256(&[subject.as_bytes()]);
             URL_SAFE_NO_PAD.encode(&digest[..6])
         })
     }

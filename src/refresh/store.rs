@@ -4,12 +4,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::BoxFuture;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use crate::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::error::BoxError;
 
@@ -197,7 +196,7 @@ pub trait RefreshStore: Send + Sync + 'static {
 /// A token that starts with a slot tag (`<tag>.<random>`, see [`RefreshStore::slot_tag`])
 /// keeps the tag in front of its hash, so that a store finds the token's slot from the hash.
 pub(crate) fn hash_refresh_token(token: &str) -> String {
-    let digest = URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()));
+    let digest = URL_SAFE_NO_PAD.encode(crate::crypto::sha256(&[token.as_bytes()]));
     match slot_tag_of(token) {
         Some(tag) => format!("{tag}.{digest}"),
         None => digest,

@@ -16,8 +16,8 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use foldhash::fast::RandomState;
 use crate::BoxFuture;
+use foldhash::fast::RandomState;
 
 use super::{LOGIN_PREFIX, RevocationStore, TokenFacts, issued_before, login_id, with_joined};
 use crate::clock::instant_after;

@@ -22,10 +22,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::BoxFuture;
 use ::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use ::redis::{Client, FromRedisValue, Msg};
 use foldhash::fast::RandomState;
-use crate::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{
@@ -575,7 +575,7 @@ fn rand_instance() -> u64 {
     let mut bytes = [0u8; 8];
     // Without randomness two mirrors of one process could share an id: still correct (each
     // hears the other's heartbeats only after its own channel delivered them).
-    let _ = getrandom::fill(&mut bytes);
+    let _ = crate::crypto::fill_random(&mut bytes);
     u64::from_le_bytes(bytes)
 }
 

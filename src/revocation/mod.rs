@@ -16,10 +16,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::BoxFuture;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use crate::BoxFuture;
-use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 use crate::error::AuthError;
@@ -98,7 +97,7 @@ impl TokenFacts {
         match &self.claims.jti {
             Some(jti) => with_joined("jti:", jti, f),
             None => {
-                let digest = Sha256::digest(self.token.as_str().as_bytes());
+                let digest = crate::crypto::sha256(&[self.token.as_str().as_bytes()]);
                 let mut encoded = [0u8; 43];
                 match URL_SAFE_NO_PAD.encode_slice(digest, &mut encoded) {
                     Ok(len) => with_joined(

@@ -5,8 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::redis::aio::ConnectionManager;
 use crate::BoxFuture;
+use ::redis::aio::ConnectionManager;
 
 use super::{RevocationStore, TokenFacts, issued_before, login_id, subject_key};
 use crate::error::{BoxError, ConfigError};

@@ -1,15 +1,14 @@
 //! CSRF protection for cookie sessions: a double-submit token, an HMAC of the session token,
 //! that unsafe requests echo in a header.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::OnceLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
 use http::{HeaderMap, Method};
-use sha2::{Digest, Sha256};
 
+use crate::crypto::{HmacKey, Sha, fill_random, sha256};
 use crate::error::{AuthError, ConfigError, explained};
 use crate::issuer::JwtIssuer;
 
@@ -19,25 +18,18 @@ pub const DEFAULT_CSRF_COOKIE_NAME: &str = "XSRF-TOKEN";
 /// The request headers that may carry the CSRF token.
 pub const CSRF_HEADERS: [&str; 2] = ["x-csrf-token", "x-xsrf-token"];
 
-type HmacSha256 = Hmac<Sha256>;
-
 /// The CSRF key: from [`JwtLayerBuilder::csrf_secret`](crate::layer::JwtLayerBuilder::csrf_secret), else
 /// derived from the session issuer's key, else one random key per process.
 #[derive(Clone)]
-pub(crate) struct CsrfKey(HmacSha256);
-
-/// HMAC-SHA256 keyed with `key` (HMAC takes keys of any length; the error cannot happen).
-fn keyed(key: &[u8]) -> Result<HmacSha256, ConfigError> {
-    HmacSha256::new_from_slice(key).map_err(|_| ConfigError::Backend("HMAC key refused".into()))
-}
+pub(crate) struct CsrfKey(HmacKey);
 
 impl CsrfKey {
     pub(crate) fn from_secret(secret: &[u8]) -> Result<Self, ConfigError> {
-        Self::derive(secret)
+        Ok(Self::derive(secret))
     }
 
     pub(crate) fn from_issuer(issuer: &JwtIssuer) -> Result<Self, ConfigError> {
-        Self::derive(issuer.key_material())
+        Ok(Self::derive(issuer.key_material()))
     }
 
     /// One key for every layer of this process, so a token set by one layer passes another.
@@ -47,31 +39,23 @@ impl CsrfKey {
             Some(key) => key,
             None => {
                 let mut fresh = [0; 32];
-                getrandom::fill(&mut fresh)
+                fill_random(&mut fresh)
                     .map_err(|_| ConfigError::Backend("no randomness for the CSRF key".into()))?;
                 KEY.get_or_init(|| fresh)
             }
         };
-        keyed(key).map(Self)
+        Ok(Self(HmacKey::new(Sha::Sha256, key)))
     }
 
-    fn derive(material: &[u8]) -> Result<Self, ConfigError> {
+    fn derive(material: &[u8]) -> Self {
         // A label keeps this key apart from any other use of the material.
-        let mut mac = keyed(material)?;
-        mac.update(b"tower-jwt-auth csrf v1");
-        keyed(&mac.finalize().into_bytes()).map(Self)
-    }
-
-    /// The HMAC keyed once, at build time, continued with `binding` per request.
-    fn mac(&self, binding: &str) -> HmacSha256 {
-        let mut mac = self.0.clone();
-        mac.update(binding.as_bytes());
-        mac
+        let derived = HmacKey::new(Sha::Sha256, material).sign(&[b"tower-jwt-auth csrf v1"]);
+        Self(HmacKey::new(Sha::Sha256, derived.as_ref()))
     }
 
     /// The CSRF token of the session whose binding (see [`binding`]) this is.
     pub(crate) fn token(&self, binding: &str) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac(binding).finalize().into_bytes())
+        URL_SAFE_NO_PAD.encode(self.0.sign(&[binding.as_bytes()]))
     }
 
     /// Checks an unsafe request authenticated by a cookie: one of the CSRF headers must carry
@@ -90,11 +74,13 @@ impl CsrfKey {
         let sent = URL_SAFE_NO_PAD
             .decode(sent.as_bytes())
             .map_err(|_| refused(format_args!("the CSRF header is not base64url")))?;
-        self.mac(binding).verify_slice(&sent).map_err(|_| {
-            refused(format_args!(
+        if self.0.verify(binding.as_bytes(), &sent) {
+            Ok(())
+        } else {
+            Err(refused(format_args!(
                 "the CSRF header does not match the session's token"
-            ))
-        })
+            )))
+        }
     }
 }
 
@@ -108,7 +94,14 @@ impl fmt::Debug for CsrfKey {
 pub(crate) fn binding(jti: Option<&str>, token: &str) -> String {
     match jti {
         Some(jti) => format!("jti:{jti}"),
-        None => format!("sha256:{:x}", Sha256::digest(token.as_bytes())),
+        None => {
+            let mut binding = String::with_capacity(7 + 64);
+            binding.push_str("sha256:");
+            for byte in sha256(&[token.as_bytes()]) {
+                let _ = write!(binding, "{byte:02x}");
+            }
+            binding
+        }
     }
 }
 
