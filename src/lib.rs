@@ -93,10 +93,8 @@
 //! - `test-util`: `test_util::TestIdentityProvider`, an identity provider for an application's
 //!   tests: generated keys, tokens of every kind, its keys served on 127.0.0.1 (enables `jwks`).
 //!
-//! With both crypto backends enabled, `aws-lc-rs` is used; with neither,
-//! [`JwtLayerBuilder::build`](layer::JwtLayerBuilder::build) returns
-//! [`ConfigError::NoCryptoBackend`](error::ConfigError::NoCryptoBackend) instead of panicking at
-//! the first request.
+//! With both crypto backends enabled, `aws-lc-rs` is used; with neither, the crate does not
+//! compile, and says which feature to enable.
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]
@@ -112,6 +110,12 @@
 ))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+#[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+compile_error!(
+    "tower-jwt-auth needs a crypto backend: enable its `aws-lc-rs` feature (the default) or \
+     `rust-crypto`"
+);
 
 mod charset;
 mod checks;

@@ -1,11 +1,11 @@
 //! The crypto backend is chosen by our cargo features when the layer is built: with both
-//! features, with either one, and with neither, nothing panics at the first request.
+//! features or either one, nothing panics at the first request. With neither the crate does not
+//! compile (`.ci/run` checks the message).
 
 mod common;
 
-use tower_jwt_auth::{JwtLayer, Key, error::ConfigError};
+use tower_jwt_auth::{JwtLayer, Key};
 
-#[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
 #[tokio::test]
 async fn the_selected_backend_verifies_every_family() {
     use common::*;
@@ -21,22 +21,12 @@ async fn the_selected_backend_verifies_every_family() {
     }
 }
 
-#[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
-#[test]
-fn without_a_backend_build_fails_instead_of_panicking_later() {
-    let result = JwtLayer::builder().key(Key::hmac([7u8; 32])).build();
-    assert_eq!(result.unwrap_err(), ConfigError::NoCryptoBackend);
-}
-
-#[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
 #[test]
 fn with_a_backend_build_succeeds() {
     let result = JwtLayer::builder().key(Key::hmac([7u8; 32])).build();
-    assert!(!matches!(result, Err(ConfigError::NoCryptoBackend)));
     assert!(result.is_ok());
 }
 
-#[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
 #[test]
 fn install_crypto_provider_lets_jsonwebtoken_encode_whatever_the_features() {
     // Under `--all-features` jsonwebtoken alone would panic here: it cannot pick between two

@@ -438,7 +438,7 @@ impl DpopVerifierBuilder {
                 max_age: self.max_age.as_secs(),
                 max_skew: self.max_skew.as_secs(),
                 clock: self.clock,
-                provider: crypto_provider()?,
+                provider: crypto_provider(),
                 replay: match self.replay_store {
                     Some(store) => Replay::Store {
                         store,

@@ -77,8 +77,6 @@ pub enum ConfigError {
     InvalidRealm,
     /// A guard was given no role or scope, or one that is empty or not a valid scope token.
     InvalidRequirement(String),
-    /// Neither the `aws-lc-rs` nor the `rust-crypto` feature is enabled.
-    NoCryptoBackend,
     /// A [`JwtIssuer`](crate::issuer::JwtIssuer) was built without a signing key.
     NoSigningKey,
     /// A token lifetime (access or refresh) is zero.
@@ -90,11 +88,20 @@ impl fmt::Display for ConfigError {
         match self {
             Self::NoKey => f.write_str("no verification key configured"),
             Self::NoAlgorithms => f.write_str("the algorithm allow-list is empty"),
-            Self::SecretTooShort { algorithm, minimum, actual } => write!(
+            Self::SecretTooShort {
+                algorithm,
+                minimum,
+                actual,
+            } => write!(
                 f,
                 "{algorithm:?} needs a secret of at least {minimum} bytes, got {actual} (RFC 7518 section 3.2)"
             ),
-            Self::NoAlgorithmForKey { kid, position, family, algorithms } => {
+            Self::NoAlgorithmForKey {
+                kid,
+                position,
+                family,
+                algorithms,
+            } => {
                 write!(f, "key #{position}")?;
                 if let Some(kid) = kid {
                     write!(f, " (kid {kid:?})")?;
@@ -108,13 +115,19 @@ impl fmt::Display for ConfigError {
                 )
             }
             Self::NoKeyForAlgorithm(alg) => {
-                write!(f, "algorithm {alg:?} is allowed but no key of its family is configured")
+                write!(
+                    f,
+                    "algorithm {alg:?} is allowed but no key of its family is configured"
+                )
             }
             Self::InvalidKey(why) => write!(f, "invalid key: {why}"),
             Self::InvalidMetadata(why) => write!(f, "invalid protected-resource metadata: {why}"),
             Self::InvalidDpop(why) => write!(f, "invalid DPoP configuration: {why}"),
             Self::RsaKeyTooShort { bits } => {
-                write!(f, "an RSA key of {bits} bits is too short: use one of 2048 bits at least")
+                write!(
+                    f,
+                    "an RSA key of {bits} bits is too short: use one of 2048 bits at least"
+                )
             }
             Self::AmbiguousKid(kid) => match kid {
                 Some(kid) => write!(f, "two keys share the kid {kid:?}"),
@@ -125,7 +138,9 @@ impl fmt::Display for ConfigError {
             Self::ZeroSizeCap => f.write_str("the token size cap is zero"),
             Self::ZeroBackendTimeout => f.write_str("the backend timeout is zero"),
             Self::InvalidSessionCookie(what) => write!(f, "invalid session cookie: {what}"),
-            Self::EmptyCache => f.write_str("the token cache has a zero capacity or a TTL under a second"),
+            Self::EmptyCache => {
+                f.write_str("the token cache has a zero capacity or a TTL under a second")
+            }
             Self::MixedKeySources => {
                 f.write_str("static keys and remote key sets cannot be combined")
             }
@@ -135,9 +150,6 @@ impl fmt::Display for ConfigError {
             Self::InvalidTenant(why) => write!(f, "invalid tenants: {why}"),
             Self::InvalidRealm => f.write_str("the realm contains characters not allowed"),
             Self::InvalidRequirement(why) => write!(f, "invalid guard requirement: {why}"),
-            Self::NoCryptoBackend => f.write_str(
-                "no crypto backend: enable the `aws-lc-rs` or `rust-crypto` feature of tower-jwt-auth",
-            ),
             Self::NoSigningKey => f.write_str("no signing key configured"),
             Self::ZeroLifetime(what) => write!(f, "the {what} lifetime is zero"),
         }

@@ -659,7 +659,7 @@ impl JwtIssuerBuilder {
     /// Checks the configuration once (the key fits the algorithm, is strong enough and signs)
     /// and builds the issuer.
     pub fn build(self) -> Result<JwtIssuer, ConfigError> {
-        let provider = keys::crypto_provider()?;
+        let provider = keys::crypto_provider();
         let key = self.key.ok_or(ConfigError::NoSigningKey)?;
         let first_key = key.encoding.clone();
         let (active, published) = prepare_signer(provider, key, self.algorithm, self.kid)?;

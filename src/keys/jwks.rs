@@ -205,7 +205,7 @@ impl RemoteKeySetBuilder {
                 cooldown: self.cooldown.unwrap_or(DEFAULT_COOLDOWN),
                 interval_bounds: (min, max),
                 default_interval: default_interval.clamp(min, max),
-                provider: keys::crypto_provider()?,
+                provider: keys::crypto_provider(),
             }),
         })
     }

@@ -53,8 +53,11 @@ impl Key {
         let key = DecodingKey::from_rsa_pem(pem.as_ref()).map_err(invalid_key)?;
         // jsonwebtoken takes the body of an `RSA PUBLIC KEY` block as it is: parse it now, so
         // anything else (an EC key, a text file) is refused here and not at build time.
-        if let (Ok(provider), Ok(der)) = (crypto_provider(), key.try_get_as_bytes()) {
-            (provider.key_utils.rsa_pub_components_from_public_key)(der).map_err(invalid_key)?;
+        if let Ok(der) = key.try_get_as_bytes() {
+            (crypto_provider()
+                .key_utils
+                .rsa_pub_components_from_public_key)(der)
+            .map_err(invalid_key)?;
         }
         Ok(Self::new(key))
     }

@@ -14,26 +14,24 @@ use crate::error::ConfigError;
 /// or `decode` before building any layer: when both the `aws-lc-rs` and `rust-crypto` features
 /// end up enabled in a build, `jsonwebtoken` cannot choose on its own and panics at its first
 /// use.
+///
+/// It cannot fail today (a build without a backend does not compile); the `Result` leaves room
+/// for a backend that can.
 pub fn install_crypto_provider() -> Result<(), ConfigError> {
-    crypto_provider().map(|_| ())
+    crypto_provider();
+    Ok(())
 }
 
 /// The crypto provider our cargo features select. Installing it as the process default too
 /// means `jsonwebtoken::encode`/`decode` calls elsewhere in the program do not panic either.
-pub(crate) fn crypto_provider() -> Result<&'static CryptoProvider, ConfigError> {
+pub(crate) fn crypto_provider() -> &'static CryptoProvider {
     #[cfg(feature = "aws-lc-rs")]
-    let provider: Option<&'static CryptoProvider> =
-        Some(&jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER);
-    #[cfg(all(feature = "rust-crypto", not(feature = "aws-lc-rs")))]
-    let provider: Option<&'static CryptoProvider> =
-        Some(&jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER);
-    #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
-    let provider: Option<&'static CryptoProvider> = None;
-
-    let provider = provider.ok_or(ConfigError::NoCryptoBackend)?;
+    let provider: &'static CryptoProvider = &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
+    #[cfg(not(feature = "aws-lc-rs"))]
+    let provider: &'static CryptoProvider = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
     // Fails only when a provider is already installed, which is then the user's choice.
     let _ = provider.install_default();
-    Ok(provider)
+    provider
 }
 
 /// Binds every key to the algorithms it may verify and checks each key once with the provider.

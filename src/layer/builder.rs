@@ -580,7 +580,7 @@ impl<C> JwtLayerBuilder<C> {
     where
         C: DeserializeOwned + Send + Sync + 'static,
     {
-        let provider = keys::crypto_provider()?;
+        let provider = keys::crypto_provider();
         let allowed = self.algorithms.clone();
         if self.max_token_len == 0 {
             return Err(ConfigError::ZeroSizeCap);
