@@ -118,6 +118,57 @@ fn string_rules_compare_without_allocating() {
     }
 }
 
+/// Forty Ed25519 keys taken in turn, past any per-thread cache of verifiers: each key's
+/// verifier is prepared once with the key, so no verification builds one (which allocates).
+/// Ed25519 verification itself allocates nothing in either backend.
+#[test]
+fn forty_public_keys_in_turn_verify_without_building_a_verifier() {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    let pairs: Vec<(String, jsonwebtoken::EncodingKey, Value)> = (0..40)
+        .map(|i| {
+            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+                .expect("a generated key");
+            let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("its own key");
+            let kid = format!("ed-{i}");
+            let jwk = json!({
+                "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "kid": kid,
+                "x": b64(pair.public_key().as_ref()),
+            });
+            let signing = jsonwebtoken::EncodingKey::from_ed_der(pkcs8.as_ref());
+            (kid, signing, jwk)
+        })
+        .collect();
+    let document = json!({ "keys": pairs.iter().map(|(_, _, jwk)| jwk).collect::<Vec<_>>() });
+    let layer = JwtLayer::builder()
+        .keys(Key::from_jwks_json(&document.to_string()).unwrap())
+        .claims::<Times>()
+        .build()
+        .unwrap();
+    let payload = json!({ "exp": now() + 600, "iat": now() }).to_string();
+    let tokens: Vec<String> = pairs
+        .iter()
+        .map(|(kid, signing, _)| {
+            let header = json!({ "alg": "EdDSA", "kid": kid }).to_string();
+            sign_raw(&header, &payload, jsonwebtoken::Algorithm::EdDSA, signing)
+        })
+        .collect();
+    // Every key once first, so nothing initialized on first use is counted.
+    for token in &tokens {
+        layer.verifier().verify(token).expect("the token verifies");
+    }
+    for round in 0..3 {
+        for (i, token) in tokens.iter().enumerate() {
+            let (count, verified) = allocations(|| layer.verifier().verify(token));
+            assert!(verified.is_ok(), "key {i}, round {round}");
+            assert_eq!(count, 0, "allocations verifying with key {i}, round {round}");
+        }
+    }
+    // Each key verifies its own tokens only: key 1's kid on key 0's signature is refused.
+    let header = json!({ "alg": "EdDSA", "kid": "ed-1" }).to_string();
+    let crossed = sign_raw(&header, &payload, jsonwebtoken::Algorithm::EdDSA, &pairs[0].1);
+    assert!(layer.verifier().verify(&crossed).is_err());
+}
+
 /// A stand-in for the `BearerToken` a hand-written middleware would hand over.
 #[derive(Clone)]
 #[allow(dead_code)] // Only its size matters.

@@ -15,7 +15,6 @@ use crate::error::{AuthError, ConfigError};
 #[cfg(feature = "jwks")]
 pub(crate) mod jwks;
 mod native;
-pub(crate) mod per_thread;
 mod prepare;
 
 pub(crate) use native::NativeVerifier;
@@ -290,11 +289,9 @@ pub(crate) fn der_to_pem(label: &str, der: &[u8]) -> String {
 #[derive(Clone)]
 pub(crate) struct PreparedKey {
     pub(crate) kid: Option<Box<str>>,
-    /// Names this key material for the per-thread verifiers; clones share it.
-    pub(crate) id: u64,
     pub(crate) decoding: DecodingKey,
     pub(crate) algorithms: Vec<Algorithm>,
-    /// Verifiers prepared once, per algorithm, where we can hold them (see `native`).
+    /// A verifier prepared once for each of `algorithms` (see `native`).
     pub(crate) native: Arc<[NativeVerifier]>,
 }
 

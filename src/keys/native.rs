@@ -8,8 +8,12 @@
 //! - HMAC keys, in every build: the keyed state of the backend's HMAC (`crate::crypto`), the
 //!   padded key hashed once.
 //! - Public keys, with the `aws-lc-rs` backend: its `ParsedPublicKey`, RSA keys given as
-//!   modulus and exponent (a JWKS's) included. Public keys on the `rust-crypto` backend keep
-//!   going through the provider.
+//!   modulus and exponent (a JWKS's) included; with `rust-crypto` alone, the RustCrypto keys
+//!   `jsonwebtoken`'s provider builds at every call (`rsa`, `p256`, `p384`, `ed25519-dalek`),
+//!   checked by the same calls.
+//!
+//! Every algorithm of every backend has one, so any number of keys is verified without
+//! building anything per request.
 
 #[cfg(feature = "aws-lc-rs")]
 use aws_lc_rs::signature;
@@ -29,10 +33,12 @@ enum Kind {
     Hmac(Box<HmacKey>),
     #[cfg(feature = "aws-lc-rs")]
     Public(signature::ParsedPublicKey),
+    #[cfg(not(feature = "aws-lc-rs"))]
+    Public(Box<rust_crypto::PublicKey>),
 }
 
 impl NativeVerifier {
-    /// The verifier of `key` for `algorithm`, or `None` when it is left to the provider.
+    /// The verifier of `key` for `algorithm`, or `None` when the key cannot verify it.
     pub(crate) fn new(algorithm: Algorithm, key: &DecodingKey) -> Option<Self> {
         let kind = match algorithm {
             Algorithm::HS256 => keyed(Sha::Sha256, key),
@@ -41,7 +47,7 @@ impl NativeVerifier {
             #[cfg(feature = "aws-lc-rs")]
             _ => public(algorithm, key),
             #[cfg(not(feature = "aws-lc-rs"))]
-            _ => None,
+            _ => rust_crypto::PublicKey::new(algorithm, key).map(|key| Kind::Public(Box::new(key))),
         }?;
         Some(Self { algorithm, kind })
     }
@@ -56,6 +62,8 @@ impl NativeVerifier {
             Kind::Hmac(key) => key.verify(message, signature),
             #[cfg(feature = "aws-lc-rs")]
             Kind::Public(key) => key.verify_sig(message, signature).is_ok(),
+            #[cfg(not(feature = "aws-lc-rs"))]
+            Kind::Public(key) => key.verify(message, signature),
         }
     }
 }
@@ -101,9 +109,99 @@ fn public(algorithm: Algorithm, key: &DecodingKey) -> Option<Kind> {
     }
 }
 
+/// Public keys parsed once with the RustCrypto crates, checked exactly as `jsonwebtoken`'s
+/// `rust_crypto` provider checks them (the same constructors, digests and verify calls).
+#[cfg(not(feature = "aws-lc-rs"))]
+mod rust_crypto {
+    use ed25519_dalek::Verifier as _;
+    use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    use rsa::{BigUint, Pkcs1v15Sign, Pss, RsaPublicKey};
+    use sha2::{Digest, Sha256, Sha384, Sha512};
+
+    use crate::crypto::Sha;
+
+    pub(super) enum PublicKey {
+        Rsa {
+            key: RsaPublicKey,
+            pss: bool,
+            sha: Sha,
+        },
+        P256(p256::ecdsa::VerifyingKey),
+        P384(p384::ecdsa::VerifyingKey),
+        Ed25519(ed25519_dalek::VerifyingKey),
+    }
+
+    impl PublicKey {
+        pub(super) fn new(algorithm: Algorithm, key: &DecodingKey) -> Option<Self> {
+            let rsa = |pss, sha| {
+                let key = match key.kind() {
+                    DecodingKeyKind::SecretOrDer(der) => RsaPublicKey::from_pkcs1_der(der).ok()?,
+                    DecodingKeyKind::RsaModulusExponent { n, e } => {
+                        RsaPublicKey::new(BigUint::from_bytes_be(n), BigUint::from_bytes_be(e))
+                            .ok()?
+                    }
+                };
+                Some(Self::Rsa { key, pss, sha })
+            };
+            let point = || key.try_get_as_bytes().ok();
+            match algorithm {
+                Algorithm::RS256 => rsa(false, Sha::Sha256),
+                Algorithm::RS384 => rsa(false, Sha::Sha384),
+                Algorithm::RS512 => rsa(false, Sha::Sha512),
+                Algorithm::PS256 => rsa(true, Sha::Sha256),
+                Algorithm::PS384 => rsa(true, Sha::Sha384),
+                Algorithm::PS512 => rsa(true, Sha::Sha512),
+                Algorithm::ES256 => p256::ecdsa::VerifyingKey::from_sec1_bytes(point()?)
+                    .ok()
+                    .map(Self::P256),
+                Algorithm::ES384 => p384::ecdsa::VerifyingKey::from_sec1_bytes(point()?)
+                    .ok()
+                    .map(Self::P384),
+                Algorithm::EdDSA => {
+                    let bytes = <&[u8; 32]>::try_from(point()?).ok()?;
+                    ed25519_dalek::VerifyingKey::from_bytes(bytes)
+                        .ok()
+                        .map(Self::Ed25519)
+                }
+                _ => None,
+            }
+        }
+
+        pub(super) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+            match self {
+                Self::Rsa { key, pss, sha } => match sha {
+                    Sha::Sha256 => rsa::<Sha256>(key, *pss, message, signature),
+                    Sha::Sha384 => rsa::<Sha384>(key, *pss, message, signature),
+                    Sha::Sha512 => rsa::<Sha512>(key, *pss, message, signature),
+                },
+                Self::P256(key) => p256::ecdsa::Signature::from_slice(signature)
+                    .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
+                Self::P384(key) => p384::ecdsa::Signature::from_slice(signature)
+                    .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
+                Self::Ed25519(key) => ed25519_dalek::Signature::from_slice(signature)
+                    .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
+            }
+        }
+    }
+
+    fn rsa<H>(key: &RsaPublicKey, pss: bool, message: &[u8], signature: &[u8]) -> bool
+    where
+        H: Digest + rsa::pkcs8::AssociatedOid + sha2::digest::DynDigest + Send + Sync + 'static,
+    {
+        let digest = H::digest(message);
+        if pss {
+            key.verify(Pss::new::<H>(), &digest, signature).is_ok()
+        } else {
+            key.verify(Pkcs1v15Sign::new::<H>(), &digest, signature)
+                .is_ok()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use jsonwebtoken::{EncodingKey, Header};
+    use jsonwebtoken::{DecodingKeyKind, EncodingKey, Header};
 
     use super::*;
 
@@ -185,7 +283,6 @@ mod tests {
         });
     }
 
-    #[cfg(feature = "aws-lc-rs")]
     #[test]
     fn every_public_key_family_is_prepared_and_checks_like_the_provider() {
         let pem = |name: &str| std::fs::read(format!("tests/keys/{name}")).unwrap();
@@ -227,7 +324,6 @@ mod tests {
 
     /// An RSA key from a JWKS (modulus and exponent) is prepared too, so that any number of
     /// an identity provider's keys is verified without building a verifier per request.
-    #[cfg(feature = "aws-lc-rs")]
     #[test]
     fn an_rsa_key_from_its_components_is_prepared_and_checks_like_the_provider() {
         let pem = |name: &str| std::fs::read(format!("tests/keys/{name}")).unwrap();

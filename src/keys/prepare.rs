@@ -138,11 +138,16 @@ pub(crate) fn prepare_key(
     }
     let native = algorithms
         .iter()
-        .filter_map(|alg| super::native::NativeVerifier::new(*alg, &key.decoding))
-        .collect();
+        .map(|alg| {
+            super::native::NativeVerifier::new(*alg, &key.decoding).ok_or_else(|| {
+                ConfigError::InvalidKey(format!(
+                    "the key: the crypto library cannot verify {alg:?} with it"
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
     Ok(PreparedKey {
         kid: key.kid.map(String::into_boxed_str),
-        id: super::per_thread::next_key_id(),
         native,
         decoding: key.decoding,
         algorithms,

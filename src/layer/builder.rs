@@ -744,7 +744,7 @@ impl<C> JwtLayerBuilder<C> {
             )?)),
             _ => None,
         };
-        let verifier = Verifier::new(tenants, self.clock.clone(), provider, self.max_token_len);
+        let verifier = Verifier::new(tenants, self.clock.clone(), self.max_token_len);
         Ok(JwtLayer {
             shared: Arc::new(Shared {
                 verifier,

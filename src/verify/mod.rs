@@ -3,10 +3,11 @@
 //!
 //! The size cap and the segment syntax are checked before any decoding, the header is parsed
 //! once, the algorithm is checked against the allow-list bound to the selected key before any
-//! cryptography, and the payload is only parsed once the signature holds. We drive
-//! `jsonwebtoken`'s crypto provider directly instead of calling `jsonwebtoken::decode`, which
-//! parses the header and the claims twice and picks its provider at the first request (and
-//! panics there when cargo features cannot choose one).
+//! cryptography, and the payload is only parsed once the signature holds. Signatures are
+//! checked by verifiers prepared with each key (`keys::native`) instead of calling
+//! `jsonwebtoken::decode`, which parses the header and the claims twice, builds a verifier per
+//! call and picks its provider at the first request (and panics there when cargo features
+//! cannot choose one).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -15,7 +16,6 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use jsonwebtoken::Algorithm;
-use jsonwebtoken::crypto::CryptoProvider;
 use serde::de::DeserializeOwned;
 
 use crate::clock::{Clock, Now, coarse_clock_is_fine, coarse_now};
@@ -23,7 +23,7 @@ use crate::error::{AuthError, Shown, explained};
 use crate::jws::{
     Header, SIGNATURE_ON_STACK, Segment, is_base64url_text, object_text, parse_object, split,
 };
-use crate::keys::{KeySource, PreparedKey, per_thread};
+use crate::keys::{KeySource, PreparedKey};
 
 pub(crate) mod cache;
 pub(crate) mod payload;
@@ -56,7 +56,6 @@ pub struct Verifier<C> {
     by_issuer: TenantIndex,
     /// The trusted issuers, for the description of a token no tenant trusts.
     issuers_shown: Arc<str>,
-    provider: &'static CryptoProvider,
     max_token_len: usize,
     /// The clock every tenant reads.
     clock: Clock,
@@ -179,7 +178,6 @@ impl<C: DeserializeOwned> Verifier<C> {
     pub(crate) fn new(
         tenants: Vec<(Option<String>, TenantVerifier)>,
         clock: Clock,
-        provider: &'static CryptoProvider,
         max_token_len: usize,
     ) -> Self {
         let coarse_clock = clock.is_system() && coarse_clock_is_fine();
@@ -199,7 +197,6 @@ impl<C: DeserializeOwned> Verifier<C> {
             tenants: tenants.into_iter().map(|(_, tenant)| tenant).collect(),
             by_issuer,
             issuers_shown,
-            provider,
             max_token_len,
             clock,
             coarse_clock,
@@ -494,20 +491,15 @@ impl<C: DeserializeOwned> Verifier<C> {
                 false => Err(mismatch()),
             };
         }
-        let provider = self.provider;
-        let build = || (provider.verifier_factory)(&algorithm, &key.decoding);
-        per_thread::verify(key.id, algorithm, build, message, signature).map_err(|failure| {
-            match failure {
-                per_thread::Failure::Build(cause) => explained(
-                    AuthError::KeyUnavailable,
-                    format_args!(
-                        "no {algorithm:?} verifier could be built from the key {}: {cause}",
-                        KeyName(kid)
-                    ),
-                ),
-                per_thread::Failure::Mismatch => mismatch(),
-            }
-        })
+        // Unreachable: a key is prepared with a verifier for each algorithm it takes, and the
+        // algorithm was checked against them above. A 500 rather than a panic all the same.
+        Err(explained(
+            AuthError::KeyUnavailable,
+            format_args!(
+                "no {algorithm:?} verifier was prepared for the key {}",
+                KeyName(kid)
+            ),
+        ))
     }
 
     /// When `error` may go away with fresher remote keys (an unknown `kid`, no keys yet), a
