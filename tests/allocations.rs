@@ -160,12 +160,20 @@ fn forty_public_keys_in_turn_verify_without_building_a_verifier() {
         for (i, token) in tokens.iter().enumerate() {
             let (count, verified) = allocations(|| layer.verifier().verify(token));
             assert!(verified.is_ok(), "key {i}, round {round}");
-            assert_eq!(count, 0, "allocations verifying with key {i}, round {round}");
+            assert_eq!(
+                count, 0,
+                "allocations verifying with key {i}, round {round}"
+            );
         }
     }
     // Each key verifies its own tokens only: key 1's kid on key 0's signature is refused.
     let header = json!({ "alg": "EdDSA", "kid": "ed-1" }).to_string();
-    let crossed = sign_raw(&header, &payload, jsonwebtoken::Algorithm::EdDSA, &pairs[0].1);
+    let crossed = sign_raw(
+        &header,
+        &payload,
+        jsonwebtoken::Algorithm::EdDSA,
+        &pairs[0].1,
+    );
     assert!(layer.verifier().verify(&crossed).is_err());
 }
 

@@ -129,3 +129,25 @@ async fn a_thousand_keys_are_each_found_by_kid() {
         .await
         .assert_rejected(401, "invalid_token", "invalid signature");
 }
+
+/// A public key the crypto library cannot use, a P-256 point off the curve, is refused when
+/// the layer is built, naming the key: before, it was taken, and every token signed for its
+/// kid was answered 401 as if the client had sent a bad signature.
+#[test]
+fn a_public_key_the_crypto_library_refuses_is_a_build_error() {
+    let mut bent = jwk(Algorithm::ES256, "bent");
+    let mut y = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        bent["y"].as_str().unwrap(),
+    )
+    .unwrap();
+    y[31] ^= 1;
+    bent["y"] = json!(b64(y));
+    let keys = Key::from_jwks_json(&document(vec![jwk(Algorithm::ES256, "fine"), bent])).unwrap();
+    match build(keys) {
+        Err(ConfigError::InvalidKey(why)) => {
+            assert!(why.contains("key #2") && why.contains("\"bent\""), "{why}");
+        }
+        other => panic!("expected InvalidKey, got {:?}", other.map(|_| "a layer")),
+    }
+}
