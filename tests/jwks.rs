@@ -12,6 +12,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
@@ -360,7 +362,13 @@ async fn key_policy_keeps_only_verification_keys() {
     let mut dup_a = jwk(Algorithm::EdDSA, "dup");
     dup_a["use"] = json!("sig");
     let dup_b = rsa2_jwk("dup");
+    // A P-256 point off the curve: the crypto library cannot verify with it.
+    let mut bent = jwk(Algorithm::ES256, "bent");
+    let mut y = URL_SAFE_NO_PAD.decode(bent["y"].as_str().unwrap()).unwrap();
+    y[31] ^= 1;
+    bent["y"] = json!(b64(y));
     idp.serve(vec![
+        bent,
         enc,
         ops,
         bound,
@@ -388,10 +396,10 @@ async fn key_policy_keeps_only_verification_keys() {
         .await
         .assert_rejected(401, "invalid_token", "invalid algorithm");
     for kid in [
-        "enc", "ops", "weak", "small", "oct", "x25519", "p521", "dup",
+        "enc", "ops", "weak", "small", "oct", "x25519", "p521", "dup", "bent",
     ] {
         let alg = match kid {
-            "enc" => Algorithm::ES256,
+            "enc" | "bent" => Algorithm::ES256,
             "ops" => Algorithm::ES384,
             "oct" => Algorithm::HS256,
             "dup" => Algorithm::EdDSA,
