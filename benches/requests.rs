@@ -7,8 +7,10 @@
 //! `uncached`, `untyped_guard` (a cached layer of a typed struct behind a role guard that reads
 //! the claims as JSON), `one_key` (uncached, checking the issuer) or `two_tenants` (uncached,
 //! the token's `iss` picking the second of two tenants), or `cached_revocations` (`cached` with
-//! an empty `MemoryRevocationStore`). Without arguments (as `cargo bench` runs it) it sends a
-//! few requests of each case and checks their answers.
+//! an empty `MemoryRevocationStore`), or `churn_cached` and `churn_uncached` (20,000 distinct
+//! tokens in a pseudo-random order through a 2,000-entry cache, warmed by 6,000 requests first,
+//! and through no cache). Without arguments (as `cargo bench` runs it) it sends a few requests
+//! of each case and checks their answers.
 
 use axum::Router;
 use axum::body::Body;
@@ -26,7 +28,7 @@ const SECRET: &[u8] = b"bench-secret-that-is-at-least-32-bytes-long";
 const OTHER_SECRET: &[u8] = b"another-bench-secret-at-least-32-bytes-long";
 
 /// The cases, as `scripts/instructions.sh` runs them.
-const CASES: [&str; 7] = [
+const CASES: [&str; 9] = [
     "no_auth",
     "cached",
     "uncached",
@@ -34,7 +36,13 @@ const CASES: [&str; 7] = [
     "one_key",
     "two_tenants",
     "cached_revocations",
+    "churn_cached",
+    "churn_uncached",
 ];
+
+/// The churn cases' distinct tokens, and their cache's capacity: a churn the cache cannot hold.
+const CHURN_TOKENS: usize = 20_000;
+const CHURN_CAPACITY: u64 = 2_000;
 
 #[derive(Deserialize)]
 #[allow(dead_code)]
@@ -52,7 +60,8 @@ fn router(case: &str) -> Router {
     match case {
         "no_auth" => ok(),
         "cached" => ok().layer(builder.cache(10_000).build().expect("the layer")),
-        "uncached" => ok().layer(builder.build().expect("the layer")),
+        "uncached" | "churn_uncached" => ok().layer(builder.build().expect("the layer")),
+        "churn_cached" => ok().layer(builder.cache(CHURN_CAPACITY).build().expect("the layer")),
         // Cached, with the memory revocation store (empty: what every request pays).
         "cached_revocations" => ok().layer(
             builder
@@ -106,13 +115,31 @@ fn main() {
         "sub": "248289761001", "iss": "https://auth.example.com/",
         "iat": now - 60, "exp": now + 3600, "roles": ["user"],
     });
-    let token = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(SECRET),
-    )
-    .expect("signing the token");
-    let authorization = format!("Bearer {token}");
+    let sign = |claims: &serde_json::Value| {
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .expect("signing the token");
+        format!("Bearer {token}")
+    };
+    let one = vec![sign(&claims)];
+    let churn: Vec<String> = (0..CHURN_TOKENS)
+        .map(|i| {
+            let mut claims = claims.clone();
+            claims["jti"] = json!(format!("churn-{i}"));
+            sign(&claims)
+        })
+        .collect();
+    // A fixed pseudo-random order (an LCG).
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize
+    };
     // With the timer, as `#[tokio::main]` builds it: the asynchronous checks are bounded by
     // timeouts.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -121,9 +148,15 @@ fn main() {
         .expect("a runtime");
     for case in cases {
         let router = router(&case);
-        for _ in 0..requests {
+        let (tokens, warm_up) = if case.starts_with("churn") {
+            (&churn, 3 * CHURN_CAPACITY as usize)
+        } else {
+            (&one, 0)
+        };
+        for _ in 0..warm_up + requests {
+            let authorization = &tokens[next() % tokens.len()];
             let request = Request::get("/")
-                .header("authorization", &authorization)
+                .header("authorization", authorization)
                 .body(Body::empty())
                 .expect("a request");
             let response = runtime

@@ -18,7 +18,7 @@ count() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$binary" "$1" "$2" 2>&1 |
         grep -oE 'Collected : [0-9]+' | grep -oE '[0-9]+'
 }
-for case in ${CASES:-no_auth cached uncached untyped_guard one_key two_tenants cached_revocations}; do
+for case in ${CASES:-no_auth cached uncached untyped_guard one_key two_tenants cached_revocations churn_cached churn_uncached}; do
     few=$(count 2000 "$case")
     many=$(count 12000 "$case")
     echo "$case: $(( (many - few) / 10000 )) instructions per request"
