@@ -9,69 +9,12 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::StatusCode;
 use serde_json::{Value, json};
 use support::{
-    Demo, Squatter, start_demo, start_demo_from, start_demo_naming_its_port, start_demo_with,
+    Demo, Reply, Squatter, call, send, start_demo, start_demo_from, start_demo_naming_its_port,
+    start_demo_with,
 };
-
-/// What the demo answered.
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-    text: String,
-}
-
-impl Reply {
-    /// The `Set-Cookie` header values, in order.
-    fn set_cookies(&self) -> Vec<&str> {
-        self.headers
-            .get_all("set-cookie")
-            .iter()
-            .map(|value| value.to_str().unwrap())
-            .collect()
-    }
-}
-
-async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<Value>) -> Reply {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut request = Request::builder().method(method).uri(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let body = match body {
-        Some(body) => {
-            request = request.header("content-type", "application/json");
-            Full::new(Bytes::from(body.to_string()))
-        }
-        None => Full::new(Bytes::new()),
-    };
-    let response = client.request(request.body(body).unwrap()).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-async fn call(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let reply = send(method, url, headers, body).await;
-    (reply.status, reply.body)
-}
 
 async fn login(demo: &Demo, username: &str, password: &str) -> (StatusCode, Value) {
     let body = json!({ "username": username, "password": password });

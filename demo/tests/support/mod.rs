@@ -1,10 +1,17 @@
-//! The demo server as a real process, for `demo/tests/demo.rs` and `demo/tests/browser.rs`.
+//! The demo server as a real process, and a client for it, for the demo's test suites.
 #![allow(dead_code)]
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
 
 use crate::common::free_port;
 
@@ -175,4 +182,60 @@ impl Drop for Squatter {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// What the demo answered.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// The `Set-Cookie` header values, in order.
+    pub fn set_cookies(&self) -> Vec<&str> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|value| value.to_str().unwrap())
+            .collect()
+    }
+}
+
+/// Sends one request to the demo, with a JSON body when given.
+pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<Value>) -> Reply {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut request = Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let body = match body {
+        Some(body) => {
+            request = request.header("content-type", "application/json");
+            Full::new(Bytes::from(body.to_string()))
+        }
+        None => Full::new(Bytes::new()),
+    };
+    let response = client.request(request.body(body).unwrap()).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// [`send`], keeping the status and the JSON body.
+pub async fn call(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let reply = send(method, url, headers, body).await;
+    (reply.status, reply.body)
 }
