@@ -37,9 +37,6 @@ async fn mirror(url: &str, prefix: &str) -> MirroredRevocationStore {
         .unwrap()
 }
 
-/// An instance: the app of `common::revoking_app` (`GET /`, `POST /logout`,
-/// `POST /logout-all`) behind a layer checking `store`.
-
 #[tokio::test]
 async fn a_logout_on_one_instance_is_refused_by_another_within_the_bound() {
     let Some(mut redis) = SharedRedis::get(SUITE, "propagation", HOW_TO_RUN).await else {
