@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use serde_json::{Value, json};
 use shared_redis::{RedisCluster, RedisServer};
-use support::start_demo_with;
+use support::{Demo, start_demo_with};
 
 /// [`support::call`] with the access token, when given, as a bearer token.
 async fn call(
@@ -43,137 +43,35 @@ async fn three_demos_share_logins_refreshes_and_logouts_through_redis() {
         start_demo_with(&env).await,
     );
 
-    // Log in on A.
-    let credentials = json!({ "username": "alice", "password": "alice-password" });
-    let (status, pair) = call(
-        "POST",
-        &format!("{}/auth/login", a.base),
-        None,
-        Some(credentials),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{pair}");
-
-    // Refresh on B: the refresh token A issued is in the shared store.
-    let refresh = |token: &str| json!({ "refresh_token": token });
-    let (status, renewed) = call(
-        "POST",
-        &format!("{}/auth/refresh", b.base),
-        None,
-        Some(refresh(pair["refresh_token"].as_str().unwrap())),
-    )
-    .await;
+    // Log in on A, refresh on B: the refresh token A issued is in the shared store.
+    let pair = login(&a).await;
+    let (status, renewed) = refresh(&b, &pair).await;
     assert_eq!(status, StatusCode::OK, "{renewed}");
-    let access = renewed["access_token"].as_str().unwrap().to_owned();
+    let access = access_token(&renewed);
     // The used refresh token is a reuse on any instance.
-    let (status, reused) = call(
-        "POST",
-        &format!("{}/auth/refresh", c.base),
-        None,
-        Some(refresh(pair["refresh_token"].as_str().unwrap())),
-    )
-    .await;
+    let (status, reused) = refresh(&c, &pair).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{reused}");
     assert_eq!(reused["code"], "invalid_grant");
     // That reuse ended the login on every instance: log in again for the rest.
     for demo in [&a, &b, &c] {
-        let (status, _) = call(
-            "GET",
-            &format!("{}/auth/me", demo.base),
-            Some(&access),
-            None,
-        )
-        .await;
-        let deadline = Instant::now() + Duration::from_secs(1);
-        let mut status = status;
-        while status != StatusCode::UNAUTHORIZED && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            status = call(
-                "GET",
-                &format!("{}/auth/me", demo.base),
-                Some(&access),
-                None,
-            )
-            .await
-            .0;
-        }
-        assert_eq!(
-            status,
-            StatusCode::UNAUTHORIZED,
-            "{} still takes the reused login's token",
-            demo.base
-        );
+        refused_within(demo, &access, Duration::from_secs(1)).await;
     }
 
-    let credentials = json!({ "username": "alice", "password": "alice-password" });
-    let (status, pair) = call(
-        "POST",
-        &format!("{}/auth/login", a.base),
-        None,
-        Some(credentials),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{pair}");
-    let (status, renewed) = call(
-        "POST",
-        &format!("{}/auth/refresh", b.base),
-        None,
-        Some(refresh(pair["refresh_token"].as_str().unwrap())),
-    )
-    .await;
+    let pair = login(&a).await;
+    let (status, renewed) = refresh(&b, &pair).await;
     assert_eq!(status, StatusCode::OK, "{renewed}");
-    let access = renewed["access_token"].as_str().unwrap().to_owned();
+    let access = access_token(&renewed);
     for demo in [&a, &b, &c] {
-        let (status, me) = call(
-            "GET",
-            &format!("{}/auth/me", demo.base),
-            Some(&access),
-            None,
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{}: {me}", demo.base);
+        assert_eq!(me(demo, &access).await, StatusCode::OK, "{}", demo.base);
     }
 
     // Log out on C, with the refresh token: the access token is refused by A and B within
     // the mirror's second, and the refresh token on any instance.
-    let (status, _) = call(
-        "POST",
-        &format!("{}/auth/logout", c.base),
-        Some(&access),
-        Some(refresh(renewed["refresh_token"].as_str().unwrap())),
-    )
-    .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let logged_out = Instant::now();
+    logout(&c, &access, &renewed).await;
     for demo in [&a, &b] {
-        loop {
-            let (status, _) = call(
-                "GET",
-                &format!("{}/auth/me", demo.base),
-                Some(&access),
-                None,
-            )
-            .await;
-            if status == StatusCode::UNAUTHORIZED {
-                break;
-            }
-            assert_eq!(status, StatusCode::OK);
-            assert!(
-                logged_out.elapsed() < Duration::from_secs(1),
-                "{} still takes a logged-out token after {:?}",
-                demo.base,
-                logged_out.elapsed()
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        refused_within(demo, &access, Duration::from_secs(1)).await;
     }
-    let (status, refused) = call(
-        "POST",
-        &format!("{}/auth/refresh", a.base),
-        None,
-        Some(refresh(renewed["refresh_token"].as_str().unwrap())),
-    )
-    .await;
+    let (status, refused) = refresh(&a, &renewed).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
 }
 
@@ -187,50 +85,73 @@ async fn two_demos_share_a_redis_cluster() {
     let nodes = cluster.urls().join(",");
     let env = [("REDIS_CLUSTER_NODES", nodes.as_str())];
     let (a, b) = (start_demo_with(&env).await, start_demo_with(&env).await);
-    let credentials = json!({ "username": "alice", "password": "alice-password" });
-    let (status, pair) = call(
-        "POST",
-        &format!("{}/auth/login", a.base),
-        None,
-        Some(credentials),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{pair}");
-    let (status, renewed) = call(
-        "POST",
-        &format!("{}/auth/refresh", b.base),
-        None,
-        Some(json!({ "refresh_token": pair["refresh_token"] })),
-    )
-    .await;
+    let pair = login(&a).await;
+    let (status, renewed) = refresh(&b, &pair).await;
     assert_eq!(status, StatusCode::OK, "{renewed}");
-    let access = renewed["access_token"].as_str().unwrap().to_owned();
-    let (status, me) = call("GET", &format!("{}/auth/me", a.base), Some(&access), None).await;
-    assert_eq!(status, StatusCode::OK, "{me}");
-    let (status, _) = call(
+    let access = access_token(&renewed);
+    assert_eq!(me(&a, &access).await, StatusCode::OK);
+    logout(&b, &access, &renewed).await;
+    refused_within(&a, &access, Duration::from_secs(1)).await;
+    let (status, refused) = refresh(&a, &renewed).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+}
+
+/// Logs alice in on `demo`: the token pair.
+async fn login(demo: &Demo) -> Value {
+    let credentials = json!({ "username": "alice", "password": "alice-password" });
+    let url = format!("{}/auth/login", demo.base);
+    let (status, pair) = call("POST", &url, None, Some(credentials)).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    pair
+}
+
+/// Refreshes on `demo` with the refresh token of `pair`.
+async fn refresh(demo: &Demo, pair: &Value) -> (StatusCode, Value) {
+    let body = json!({ "refresh_token": pair["refresh_token"] });
+    call(
         "POST",
-        &format!("{}/auth/logout", b.base),
-        Some(&access),
-        Some(json!({ "refresh_token": renewed["refresh_token"] })),
+        &format!("{}/auth/refresh", demo.base),
+        None,
+        Some(body),
     )
-    .await;
+    .await
+}
+
+/// Logs out on `demo` with the access token and the refresh token of `pair`.
+async fn logout(demo: &Demo, access: &str, pair: &Value) {
+    let body = json!({ "refresh_token": pair["refresh_token"] });
+    let url = format!("{}/auth/logout", demo.base);
+    let (status, _) = call("POST", &url, Some(access), Some(body)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let logged_out = Instant::now();
+}
+
+fn access_token(pair: &Value) -> String {
+    pair["access_token"].as_str().unwrap().to_owned()
+}
+
+/// `GET /auth/me` on `demo` with `access`.
+async fn me(demo: &Demo, access: &str) -> StatusCode {
+    call("GET", &format!("{}/auth/me", demo.base), Some(access), None)
+        .await
+        .0
+}
+
+/// Waits until `demo` refuses `access` (401), taking it (200) until then, for at most
+/// `within`.
+async fn refused_within(demo: &Demo, access: &str, within: Duration) {
+    let since = Instant::now();
     loop {
-        let (status, _) = call("GET", &format!("{}/auth/me", a.base), Some(&access), None).await;
+        let status = me(demo, access).await;
         if status == StatusCode::UNAUTHORIZED {
-            break;
+            return;
         }
-        assert_eq!(status, StatusCode::OK);
-        assert!(logged_out.elapsed() < Duration::from_secs(1), "still taken");
+        assert_eq!(status, StatusCode::OK, "{}", demo.base);
+        assert!(
+            since.elapsed() < within,
+            "{} still takes the token after {:?}",
+            demo.base,
+            since.elapsed()
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let (status, refused) = call(
-        "POST",
-        &format!("{}/auth/refresh", a.base),
-        None,
-        Some(json!({ "refresh_token": renewed["refresh_token"] })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
 }
