@@ -674,11 +674,12 @@ impl std::ops::Deref for AtOnce {
     }
 }
 
+// Names the crate's `BoxFuture`, where the stores above name `futures`': the same type.
 impl RevocationStore for AtOnce {
     fn is_revoked<'a>(
         &'a self,
         _token: &'a TokenFacts,
-    ) -> futures_util::future::BoxFuture<'a, Result<bool, tower_jwt_auth::error::BoxError>> {
+    ) -> tower_jwt_auth::BoxFuture<'a, Result<bool, tower_jwt_auth::error::BoxError>> {
         self.later.fetch_add(1, Ordering::SeqCst);
         Box::pin(async { Ok(false) })
     }
